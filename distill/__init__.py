@@ -1,0 +1,1 @@
+"""distill: students learn from the cached teacher labels; detection, export and evaluation."""

@@ -1,0 +1,16 @@
+"""The ``distill`` command line."""
+from __future__ import annotations
+
+import typer
+
+from distill.commands import labels
+
+app = typer.Typer(
+    help="Distil SuperPoint into small interest-point detectors: label once, train many students, evaluate on HPatches.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(labels.app, name="labels")
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,1 @@
+"""Sub-commands of the ``distill`` command line, one module each."""

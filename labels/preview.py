@@ -1,0 +1,55 @@
+"""PNG previews of a label store: image with keypoints, heatmap, variance and valid-view count."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from labels.store import ImageLabels, StoreReader  # noqa: E402
+
+
+def source_image(labels: ImageLabels) -> np.ndarray | None:
+    """The source image at the labelling size, if its file is still readable."""
+    grey = cv2.imread(labels.source_path, cv2.IMREAD_GRAYSCALE)
+    if grey is None:
+        return None
+    h, w = labels.heatmap.shape
+    return cv2.resize(grey, (w, h), interpolation=cv2.INTER_AREA)
+
+
+def render(key: str, labels: ImageLabels, path: Path) -> None:
+    image = source_image(labels)
+    fig, axes = plt.subplots(1, 4, figsize=(16, 3.6), constrained_layout=True)
+    panels = [
+        ("image + %d keypoints" % len(labels.scores), image if image is not None else np.zeros_like(labels.heatmap), "gray"),
+        ("heatmap (HA mean)", labels.heatmap.astype(np.float32), "magma"),
+        ("variance (teacher uncertainty)", labels.variance.astype(np.float32), "viridis"),
+        ("valid views", labels.count.astype(np.float32), "cividis"),
+    ]
+    for ax, (title, data, cmap) in zip(axes, panels):
+        shown = ax.imshow(data, cmap=cmap)
+        ax.set_title(title, fontsize=9)
+        ax.axis("off")
+        if cmap != "gray":
+            fig.colorbar(shown, ax=ax, fraction=0.035)
+    axes[0].scatter(labels.keypoints[:, 0], labels.keypoints[:, 1], s=6, c="lime", linewidths=0)
+    fig.suptitle(f"{key}  {Path(labels.source_path).name}", fontsize=10)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def write_previews(index: Path, out_dir: Path, limit: int = 8) -> list[Path]:
+    reader = StoreReader(index)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for key in reader.keys[:limit]:
+        path = out_dir / f"{key}.png"
+        render(key, reader[key], path)
+        written.append(path)
+    reader.close()
+    return written

@@ -1,0 +1,130 @@
+"""The labelling run: images -> teacher with homographic adaptation -> label store.
+
+Reuses every image already in the store (keyed by content hash), so a repeated or interrupted run
+does only the missing work, and never loads the teacher when there is none.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+import yaml
+from tqdm import tqdm
+
+from labels.config import config_hash, label_defining
+from labels.images import ImageError, content_key, decode_grey, read_bytes, resize
+from labels.store import ImageLabels, StoreWriter
+from teachers import weights
+from teachers.adaptation import AdaptationConfig, homographic_adaptation
+from teachers.homographies import HomographyConfig
+from teachers.superpoint import SuperPoint
+
+
+@dataclass
+class RunSummary:
+    store: Path
+    total: int = 0
+    labelled: int = 0
+    reused: int = 0
+    duplicates: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    seconds: float = 0.0
+
+    def lines(self) -> list[str]:
+        rate = self.labelled / self.seconds if self.seconds > 0 else 0.0
+        out = [
+            f"store      {self.store}",
+            f"images     {self.total} given: {self.labelled} labelled, {self.reused} already in the store, "
+            f"{self.duplicates} duplicate content, {len(self.failed)} failed",
+            f"time       {self.seconds:.1f} s ({rate:.2f} images/s labelled)",
+        ]
+        out += [f"failed     {path}: {reason}" for path, reason in self.failed]
+        return out
+
+
+def adaptation_config(config: dict) -> AdaptationConfig:
+    a = dict(config["adaptation"])
+    a["homographies"] = HomographyConfig(**a["homographies"])
+    return AdaptationConfig(**a, batch_size=config["runtime"]["batch_size"])
+
+
+def store_name(config: dict, weights_sha256: str, shard: tuple[int, int] | None = None) -> str:
+    name = f"{config['teacher']}-{config_hash(label_defining(config, weights_sha256))}"
+    return f"{name}-shard{shard[0]}of{shard[1]}" if shard else name
+
+
+def image_seed(seed: int, key: str) -> int:
+    """Per-image seed from the run seed and the image's content key: labels do not depend on the
+    order of images or on sharding."""
+    return int(np.random.SeedSequence([seed, int(key, 16)]).generate_state(1)[0])
+
+
+def label_images(
+    paths: Sequence[Path],
+    config: dict,
+    out_dir: Path,
+    shard: tuple[int, int] | None = None,
+    device: str = "cpu",
+    weights_path: str | None = None,
+    progress: bool = True,
+    load_teacher: Callable[..., SuperPoint] = SuperPoint.pretrained,
+) -> RunSummary:
+    """Label ``paths`` into the store that ``config`` names under ``out_dir``; see module docstring."""
+    if config["teacher"] != "superpoint":
+        raise ValueError(f"unknown teacher {config['teacher']!r}; available: superpoint")
+    weights_file = weights.locate(weights.SUPERPOINT, weights_path)
+    weights_sha = weights.sha256_of(weights_file)
+    adaptation = adaptation_config(config)
+    size = tuple(int(v) for v in config["size"])
+    index = Path(out_dir) / f"{store_name(config, weights_sha, shard)}.h5"
+    attrs = {
+        "config_yaml": yaml.safe_dump(label_defining(config, weights_sha), sort_keys=True),
+        "store_hash": config_hash(label_defining(config, weights_sha)),
+        "teacher": config["teacher"],
+        "label_size": np.asarray(size),
+    }
+    summary = RunSummary(store=index, total=len(paths))
+    start = time.perf_counter()
+    teacher = None
+    with StoreWriter(index, attrs, commit_seconds=config["runtime"]["commit_seconds"]) as store:
+        bar = tqdm(paths, desc=f"labelling {index.name}", unit="img", disable=not progress, dynamic_ncols=True)
+        seen: set[str] = set()
+        for path in bar:
+            try:
+                data = read_bytes(path)
+                key = content_key(data)
+                if key in seen:
+                    summary.duplicates += 1
+                    continue
+                seen.add(key)
+                if key in store:
+                    summary.reused += 1
+                    continue
+                grey = decode_grey(path, data)
+            except ImageError as error:
+                summary.failed.append((str(path), str(error).split(": ", 1)[-1]))
+                bar.write(f"skipped {error}")
+                continue
+            if teacher is None:
+                teacher = load_teacher(weights_path, device=device)
+            image = torch.from_numpy(resize(grey, size))[None]
+            result = homographic_adaptation(teacher, image, adaptation, image_seed(int(config["seed"]), key))
+            count_dtype = np.uint8 if adaptation.num_homographies <= 255 else np.uint16
+            store.add(key, ImageLabels(
+                heatmap=result.heatmap.cpu().numpy(),
+                variance=result.variance.cpu().numpy(),
+                count=result.count.cpu().numpy().astype(count_dtype),
+                keypoints=result.keypoints.xy.cpu().numpy(),
+                scores=result.keypoints.scores.cpu().numpy(),
+                source_path=str(path),
+                original_size=grey.shape[:2],
+                descriptors=result.descriptors.cpu().numpy() if config["descriptors"] else None,
+            ))
+            summary.labelled += 1
+            bar.set_postfix(labelled=summary.labelled, reused=summary.reused, failed=len(summary.failed))
+    summary.seconds = time.perf_counter() - start
+    return summary

@@ -1,0 +1,261 @@
+"""The HDF5 label store: one index file per labelling configuration, with immutable segment files.
+
+Layout on disk (``NAME = superpoint-<hash>`` or ``superpoint-<hash>-shard<i>of<n>``)::
+
+    NAME.h5              index: file attributes (configuration YAML, schema version, hash) and
+                         /images/<key> external links into the segments; open it with plain h5py
+    NAME.parts/*.h5      segments, each holding finished image groups /<key>/{heatmap, ...}
+    NAME.lock            held (flock) by the one writer
+
+Why segments: HDF5 gives no guarantee for a file whose writer is killed mid-write. Here a segment
+is written under a ``.partial`` name and renamed when complete, and the index is rebuilt into a
+temporary file and renamed over the old one; renames are atomic, so a ``kill -9`` at any moment
+leaves every committed image readable, and the next run relabels only what was not committed.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import h5py
+import numpy as np
+import yaml
+
+from labels.config import SCHEMA_VERSION
+
+IMAGES = "images"
+
+
+class StoreLockedError(RuntimeError):
+    """Another process is writing the store."""
+
+
+class StoreError(RuntimeError):
+    """The store is missing, unreadable or of another schema version."""
+
+
+@dataclass
+class ImageLabels:
+    """Labels of one image, as stored (``H x W`` at the labelling size)."""
+
+    heatmap: np.ndarray  # H x W float16, aggregated teacher probability
+    variance: np.ndarray  # H x W float16, variance across valid homographies
+    count: np.ndarray  # H x W uint8 (uint16 when N > 255), number of valid homographies
+    keypoints: np.ndarray  # K x 2 float32, (x, y)
+    scores: np.ndarray  # K float32
+    source_path: str
+    original_size: tuple[int, int]  # rows, cols of the source image
+    descriptors: np.ndarray | None = None  # 256 x H/8 x W/8 float16
+
+
+def store_paths(index: Path) -> tuple[Path, Path]:
+    """``(parts folder, lock file)`` beside an index file ``NAME.h5``."""
+    return index.with_suffix(".parts"), index.with_suffix(".lock")
+
+
+def _write_group(group: h5py.Group, labels: ImageLabels) -> None:
+    compress = dict(compression="gzip", compression_opts=1)
+    group.create_dataset("heatmap", data=labels.heatmap.astype(np.float16), **compress)
+    group.create_dataset("variance", data=labels.variance.astype(np.float16), **compress)
+    group.create_dataset("count", data=labels.count, **compress)
+    group.create_dataset("keypoints", data=labels.keypoints.astype(np.float32).reshape(-1, 2))
+    group.create_dataset("scores", data=labels.scores.astype(np.float32).reshape(-1))
+    if labels.descriptors is not None:
+        group.create_dataset("descriptors", data=labels.descriptors.astype(np.float16), **compress)
+    group.attrs["source_path"] = labels.source_path
+    group.attrs["original_size"] = np.asarray(labels.original_size, dtype=np.int64)
+    group.attrs["label_size"] = np.asarray(labels.heatmap.shape, dtype=np.int64)
+
+
+def read_group(group: h5py.Group) -> ImageLabels:
+    return ImageLabels(
+        heatmap=group["heatmap"][()],
+        variance=group["variance"][()],
+        count=group["count"][()],
+        keypoints=group["keypoints"][()],
+        scores=group["scores"][()],
+        source_path=str(group.attrs["source_path"]),
+        original_size=tuple(int(v) for v in group.attrs["original_size"]),
+        descriptors=group["descriptors"][()] if "descriptors" in group else None,
+    )
+
+
+def _segment_keys(parts: Path) -> dict[str, str]:
+    """``key -> segment file name`` over all committed segments (first segment wins for duplicates)."""
+    keys: dict[str, str] = {}
+    for segment in sorted(parts.glob("*.h5")):
+        with h5py.File(segment, "r") as f:
+            for key in f:
+                keys.setdefault(key, segment.name)
+    return keys
+
+
+def write_index(index: Path, keys: dict[str, str], attrs: dict) -> None:
+    """Rebuild the index atomically: write ``NAME.h5.tmp`` and rename it over ``NAME.h5``."""
+    parts, _ = store_paths(index)
+    tmp = index.with_name(index.name + ".tmp")
+    with h5py.File(tmp, "w") as f:
+        for name, value in attrs.items():
+            f.attrs[name] = value
+        f.attrs["num_images"] = len(keys)
+        images = f.create_group(IMAGES)
+        for key, segment in sorted(keys.items()):
+            images[key] = h5py.ExternalLink(f"{parts.name}/{segment}", f"/{key}")
+        f.flush()
+        os.fsync(f.id.get_vfd_handle())
+    os.replace(tmp, index)
+
+
+class StoreWriter:
+    """Appends image groups to a store; one writer at a time (an exclusive, non-blocking ``flock``).
+
+    Use as a context manager. ``add`` buffers finished images in an open segment that is committed
+    (renamed, index rebuilt) every ``commit_seconds`` and on close, including after Ctrl-C.
+    """
+
+    def __init__(self, index: Path, attrs: dict, commit_seconds: float = 10.0) -> None:
+        self.index = Path(index)
+        self.parts, self.lock_path = store_paths(self.index)
+        self.attrs = {**attrs, "schema_version": SCHEMA_VERSION}
+        self.commit_seconds = commit_seconds
+        self._lock_file = None
+        self._segment: h5py.File | None = None
+        self._segment_path: Path | None = None
+        self._segment_count = 0
+        self._last_commit = time.monotonic()
+        self.keys: dict[str, str] = {}
+
+    def __enter__(self) -> "StoreWriter":
+        self.index.parent.mkdir(parents=True, exist_ok=True)
+        self._lock_file = open(self.lock_path, "a+")
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock_file.seek(0)
+            holder = self._lock_file.read().strip() or "unknown"
+            self._lock_file.close()
+            raise StoreLockedError(
+                f"label store {self.index} is being written by another process (pid {holder}); "
+                f"wait for it to finish, or label into another --out folder"
+            ) from None
+        self._lock_file.seek(0)
+        self._lock_file.truncate()
+        self._lock_file.write(str(os.getpid()))
+        self._lock_file.flush()
+        self.parts.mkdir(exist_ok=True)
+        for stale in list(self.parts.glob("*.partial")) + [self.index.with_name(self.index.name + ".tmp")]:
+            stale.unlink(missing_ok=True)  # left by a killed writer; never committed
+        if self.index.exists():
+            check_schema(self.index)
+        self.keys = _segment_keys(self.parts)
+        write_index(self.index, self.keys, self.attrs)
+        return self
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.keys or (self._segment is not None and key in self._segment)
+
+    def add(self, key: str, labels: ImageLabels) -> None:
+        if key in self:
+            return
+        if self._segment is None:
+            stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{len(list(self.parts.glob('*.h5'))):05d}"
+            self._segment_path = self.parts / f"seg-{stamp}.h5.partial"
+            self._segment = h5py.File(self._segment_path, "w")
+            self._segment_count = 0
+        _write_group(self._segment.create_group(key), labels)
+        self._segment_count += 1
+        if time.monotonic() - self._last_commit >= self.commit_seconds:
+            self.commit()
+
+    def adopt_segment(self, segment: Path, prefix: str) -> int:
+        """Copy a committed segment of another store into this one (atomically); returns the
+        number of its images that were new here."""
+        final = self.parts / f"{prefix}-{segment.name}"
+        partial = final.with_name(final.name + ".partial")
+        shutil.copyfile(segment, partial)
+        os.replace(partial, final)
+        with h5py.File(final, "r") as f:
+            new = [key for key in f if key not in self.keys]
+        for key in new:
+            self.keys[key] = final.name
+        write_index(self.index, self.keys, self.attrs)
+        return len(new)
+
+    def commit(self) -> None:
+        """Close the open segment, rename it into place and rebuild the index."""
+        if self._segment is not None:
+            new_keys = list(self._segment.keys())
+            self._segment.flush()
+            os.fsync(self._segment.id.get_vfd_handle())
+            self._segment.close()
+            final = self._segment_path.with_suffix("")  # drop ".partial"
+            os.replace(self._segment_path, final)
+            for key in new_keys:
+                self.keys.setdefault(key, final.name)
+            self._segment = None
+            write_index(self.index, self.keys, self.attrs)
+        self._last_commit = time.monotonic()
+
+    def __exit__(self, *exc) -> None:
+        try:
+            self.commit()
+        finally:
+            fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+            self._lock_file.close()
+
+
+def check_schema(index: Path) -> None:
+    try:
+        with h5py.File(index, "r") as f:
+            version = int(f.attrs.get("schema_version", -1))
+    except OSError as error:
+        raise StoreError(f"{index}: not a readable HDF5 label store ({error})") from None
+    if version != SCHEMA_VERSION:
+        raise StoreError(f"{index}: label store schema version {version}, this distill reads version {SCHEMA_VERSION}")
+
+
+class StoreReader:
+    """Read-only access to a store's index. Opens the file lazily in each process, so one reader
+    can be handed to DataLoader workers (h5py handles must not cross a fork)."""
+
+    def __init__(self, index: str | Path) -> None:
+        self.index = Path(index)
+        if not self.index.is_file():
+            raise StoreError(f"label store not found: {self.index} (run `make labels` or `distill labels` first)")
+        check_schema(self.index)
+        with h5py.File(self.index, "r") as f:
+            self.keys: list[str] = sorted(f[IMAGES].keys())
+            self.attrs = dict(f.attrs)
+        self.config = yaml.safe_load(self.attrs.get("config_yaml", "{}"))
+        self._file: h5py.File | None = None
+        self._pid: int | None = None
+
+    @property
+    def file(self) -> h5py.File:
+        if self._file is None or self._pid != os.getpid():
+            self._file = h5py.File(self.index, "r")
+            self._pid = os.getpid()
+        return self._file
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def __getitem__(self, key: str) -> ImageLabels:
+        return read_group(self.file[IMAGES][key])
+
+    def __iter__(self) -> Iterator[tuple[str, ImageLabels]]:
+        for key in self.keys:
+            yield key, self[key]
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_file": None, "_pid": None}
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None

@@ -1,0 +1,100 @@
+"""Homographic adaptation (SuperPoint paper, section 5): the teacher's heatmap averaged over many
+warped copies of an image, with its per-pixel spread as the teacher's uncertainty."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+from kornia.geometry.transform import warp_perspective
+from kornia.morphology import erosion
+
+from teachers.homographies import HomographyConfig, sample_homographies
+from teachers.keypoints import Keypoints, extract_keypoints
+from teachers.superpoint import SuperPoint
+
+
+@dataclass(frozen=True)
+class AdaptationConfig:
+    num_homographies: int = 100  # N, the identity included
+    aggregation: str = "mean"  # "mean" or "max" over the valid views
+    border_margin: int = 3  # pixels eroded from each warp's content boundary (black-border artefacts)
+    batch_size: int | None = None  # warps per teacher forward; None: 1 on CPU (fastest there), 16 on CUDA
+    threshold: float = 0.015  # keypoint threshold on the aggregated heatmap
+    nms_radius: int = 4
+    homographies: HomographyConfig = field(default_factory=HomographyConfig)
+
+    def __post_init__(self) -> None:
+        if self.aggregation not in ("mean", "max"):
+            raise ValueError(f"aggregation must be 'mean' or 'max', got {self.aggregation!r}")
+        if self.num_homographies < 1:
+            raise ValueError("num_homographies must be at least 1 (the identity)")
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def label_defining(self) -> dict:
+        """The fields that change the labels (everything but the batch size)."""
+        return {k: v for k, v in self.as_dict().items() if k != "batch_size"}
+
+
+@dataclass
+class AdaptationResult:
+    heatmap: torch.Tensor  # H x W aggregated probability
+    variance: torch.Tensor  # H x W variance across valid views
+    count: torch.Tensor  # H x W number of valid views
+    keypoints: Keypoints
+    descriptors: torch.Tensor  # 256 x H/8 x W/8 of the unwarped image
+
+
+def valid_views(homographies: torch.Tensor, height: int, width: int, margin: int) -> torch.Tensor:
+    """``N x 1 x H x W`` masks, in the original frame, of pixels each warped view sees reliably.
+
+    A view sees pixel ``p`` if ``H p`` lands in its frame on real image content at least ``margin``
+    pixels from the black border that the warp introduces. Erosion is geodesic, so the frame's own
+    edges are not eroded and the identity view is valid everywhere.
+    """
+    ones = homographies.new_ones(len(homographies), 1, height, width)
+    content = warp_perspective(ones, homographies, (height, width), mode="nearest", align_corners=True)
+    if margin > 0:
+        kernel = content.new_ones(2 * margin + 1, 2 * margin + 1)
+        content = erosion(content, kernel, border_type="geodesic")
+    back = warp_perspective(content, torch.linalg.inv(homographies), (height, width), mode="nearest", align_corners=True)
+    return back > 0.5
+
+
+@torch.inference_mode()
+def homographic_adaptation(teacher: SuperPoint, image: torch.Tensor, config: AdaptationConfig, seed: int) -> AdaptationResult:
+    """Aggregate the teacher over ``config.num_homographies`` warps of one ``1 x H x W`` image.
+
+    For each view ``k`` with homography ``H_k`` (original -> warped): ``p_k = warp(teacher(warp(I, H_k)), H_k^-1)``,
+    valid mask ``m_k``. Per pixel, ``count = sum m_k``, ``mean = sum m_k p_k / count``,
+    ``variance = sum m_k (p_k - mean)^2 / count``; the heatmap is the mean, or ``max_k m_k p_k``.
+    """
+    _, height, width = image.shape
+    device = next(teacher.parameters()).device
+    image = image.to(device)
+    homographies = sample_homographies(config.num_homographies, height, width, config.homographies, seed).to(device)
+    total = image.new_zeros(height, width)
+    total_sq = image.new_zeros(height, width)
+    maximum = image.new_zeros(height, width)
+    count = image.new_zeros(height, width)
+    descriptors = None
+    batch_size = config.batch_size or (16 if device.type == "cuda" else 1)
+    for start in range(0, len(homographies), batch_size):
+        hs = homographies[start:start + batch_size]
+        warped = warp_perspective(image[None].expand(len(hs), -1, -1, -1), hs, (height, width), align_corners=True)
+        out = teacher(warped)
+        if descriptors is None:
+            descriptors = out.descriptors[0]  # the first view is the identity
+        back = warp_perspective(out.probability[:, None], torch.linalg.inv(hs), (height, width), align_corners=True)
+        valid = valid_views(hs, height, width, config.border_margin).float()
+        back = (back * valid)[:, 0]
+        total += back.sum(0)
+        total_sq += (back * back).sum(0)
+        maximum = torch.maximum(maximum, back.amax(0))
+        count += valid[:, 0].sum(0)
+    mean = total / count.clamp(min=1)
+    variance = (total_sq / count.clamp(min=1) - mean * mean).clamp(min=0)
+    heatmap = mean if config.aggregation == "mean" else maximum
+    keypoints = extract_keypoints(heatmap[None], config.threshold, config.nms_radius)[0]
+    return AdaptationResult(heatmap=heatmap, variance=variance, count=count, keypoints=keypoints, descriptors=descriptors)

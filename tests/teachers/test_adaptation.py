@@ -1,0 +1,80 @@
+import math
+
+import numpy as np
+import torch
+from kornia.geometry.transform import warp_perspective
+
+from teachers.adaptation import AdaptationConfig, homographic_adaptation, valid_views
+from teachers.homographies import HomographyConfig, sample_homographies, warp_points
+
+
+def test_first_homography_is_identity_and_seeds_reproduce():
+    a = sample_homographies(5, 120, 160, HomographyConfig(), seed=3)
+    b = sample_homographies(5, 120, 160, HomographyConfig(), seed=3)
+    c = sample_homographies(5, 120, 160, HomographyConfig(), seed=4)
+    assert torch.equal(a[0], torch.eye(3))
+    assert torch.equal(a, b) and not torch.equal(a[1:], c[1:])
+
+
+def test_no_perturbation_maps_centred_patch_to_frame():
+    plain = HomographyConfig(scaling_amplitude=0, perspective_amplitude=0, max_angle=0, translation=False)
+    h = sample_homographies(2, 101, 201, plain, seed=0)[1]
+    # the patch corner at 7.5% of each side goes to the warped frame's corner
+    corner = torch.tensor([[0.075 * 200, 0.075 * 100], [0.925 * 200, 0.925 * 100]])
+    assert torch.allclose(warp_points(corner, h), torch.tensor([[0.0, 0.0], [200.0, 100.0]]), atol=1e-3)
+
+
+def test_point_map_warped_forth_and_back_returns_within_a_pixel():
+    h, w = 96, 128
+    homography = sample_homographies(2, h, w, HomographyConfig(max_angle=math.pi / 8), seed=1)[1]
+    inside = torch.tensor([[60.0, 45.0], [64.0, 50.0], [70.0, 40.0]])
+    grid = torch.zeros(1, 1, h, w)
+    for x, y in inside.long():
+        grid[0, 0, y, x] = 1.0
+    warped = warp_perspective(grid, homography[None], (h, w), mode="nearest", align_corners=True)
+    back = warp_perspective(warped, torch.linalg.inv(homography)[None], (h, w), mode="nearest", align_corners=True)
+    ys, xs = torch.nonzero(back[0, 0] > 0.5, as_tuple=True)
+    returned = torch.stack([xs, ys], 1).float()
+    assert len(returned) >= len(inside)
+    assert torch.cdist(inside, returned).min(dim=1).values.max() <= 1.0
+    # and the points themselves: through H and H^-1 exactly
+    assert torch.allclose(warp_points(warp_points(inside, homography), torch.linalg.inv(homography)), inside, atol=1e-3)
+
+
+def test_identity_view_is_valid_everywhere_and_warps_lose_the_outside():
+    hs = sample_homographies(4, 96, 128, HomographyConfig(), seed=0)
+    valid = valid_views(hs, 96, 128, margin=3)
+    assert valid[0].all()
+    assert (valid[1:].float().mean(dim=(1, 2, 3)) < 1).all()
+
+
+def test_one_homography_equals_the_raw_teacher(teacher, photo):
+    result = homographic_adaptation(teacher, photo, AdaptationConfig(num_homographies=1), seed=0)
+    raw = teacher(photo[None]).probability[0]
+    # the identity warp resamples at exact pixel centres up to float rounding (~1e-5)
+    assert torch.allclose(result.heatmap, raw, atol=1e-4)
+    assert torch.equal(result.keypoints.xy, teacher.detect(photo[None], border=0)[0].xy)
+    assert torch.count_nonzero(result.variance) == 0
+    assert torch.all(result.count == 1)
+
+
+def test_variance_is_positive_with_many_views(teacher, photo):
+    result = homographic_adaptation(teacher, photo, AdaptationConfig(num_homographies=6), seed=0)
+    assert result.variance.max() > 1e-3
+    assert result.count.max() == 6 and result.count.min() >= 1
+    again = homographic_adaptation(teacher, photo, AdaptationConfig(num_homographies=6), seed=0)
+    assert torch.equal(result.heatmap, again.heatmap)
+
+
+def test_strong_corner_survives_adaptation(teacher, photo):
+    raw = teacher.detect(photo[None], threshold=0.015)[0]
+    strongest = raw.xy[:3]
+    adapted = homographic_adaptation(teacher, photo, AdaptationConfig(num_homographies=10), seed=0).keypoints
+    distances = torch.cdist(strongest, adapted.xy).min(dim=1).values
+    assert (distances <= 2).all(), distances
+
+
+def test_max_aggregation_dominates_mean(teacher, photo):
+    mean = homographic_adaptation(teacher, photo, AdaptationConfig(num_homographies=4), seed=0).heatmap
+    top = homographic_adaptation(teacher, photo, AdaptationConfig(num_homographies=4, aggregation="max"), seed=0).heatmap
+    assert np.all((top - mean).numpy() >= -1e-6)

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import typer
 
-from distill.commands import labels
+from distill.commands import evaluate, labels
+from distill.commands.detect import detect_command
 
 app = typer.Typer(
     help="Distil SuperPoint into small interest-point detectors: label once, train many students, evaluate on HPatches.",
@@ -11,6 +12,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(labels.app, name="labels")
+app.add_typer(evaluate.app, name="eval")
+app.command(name="detect")(detect_command)
 
 if __name__ == "__main__":
     app()

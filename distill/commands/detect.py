@@ -1,0 +1,87 @@
+"""``distill detect``: keypoints of images written to files, per image (npz) or as the dense
+per-sequence maps of the assignment's evaluator (ait)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import cv2
+import numpy as np
+import typer
+from tqdm import tqdm
+
+from distill.commands.common import fail, parse_size, resolve_device
+from distill.eval.detectors import AVAILABLE, build_detectors, detect
+from labels.images import IMAGE_SUFFIXES
+from teachers.weights import WeightsError
+
+
+def _inputs(paths: list[Path]) -> list[tuple[Path, Path]]:
+    """``(image, path relative to the argument it came from)`` for every image named or found."""
+    found = []
+    for root in paths:
+        if root.is_file():
+            found.append((root, Path(root.name)))
+        elif root.is_dir():
+            found += [(p, p.relative_to(root)) for p in sorted(root.rglob("*")) if p.suffix.lower() in IMAGE_SUFFIXES]
+        else:
+            fail(f"{root}: no such file or folder")
+    if not found:
+        fail(f"no images under {', '.join(map(str, paths))}")
+    return found
+
+
+def detect_command(
+    images: List[Path] = typer.Argument(..., help="Images or folders (searched recursively; the output mirrors their structure)."),
+    out: Path = typer.Option(..., help="Output folder."),
+    detector: Optional[str] = typer.Option(None, help=f"Detector: {', '.join(AVAILABLE)}."),
+    checkpoint: Optional[Path] = typer.Option(None, help="Student checkpoint (instead of --detector)."),
+    top_k: Optional[int] = typer.Option(None, help="Keep at most K points per image (strongest first); default all."),
+    nms_radius: int = typer.Option(4, help="NMS radius in pixels (0: none)."),
+    threshold: Optional[float] = typer.Option(None, help="Score threshold (default: the detector's own)."),
+    size: Optional[str] = typer.Option(None, help="Detect at HxW; points are mapped back to the original pixels."),
+    format: str = typer.Option("npz", help="npz: one NAME.npz per image with keypoints (x, y, score); "
+                               "ait: one {k}_det.npy dense map per image k of each sequence folder."),
+    device: str = typer.Option("auto", help="cpu, cuda, cuda:N or auto."),
+) -> None:
+    """Detect keypoints and write them in the pixels of each image as given."""
+    if (detector is None) == (checkpoint is None):
+        fail("give exactly one of --detector NAME or --checkpoint FILE")
+    if format not in ("npz", "ait"):
+        fail(f"--format must be npz or ait, got {format!r}")
+    device = resolve_device(device)
+    try:
+        if checkpoint is not None:
+            from distill.student.detector import checkpoint_detector
+
+            model = checkpoint_detector(checkpoint, device)
+        else:
+            model = build_detectors([detector], device)[0]
+    except (WeightsError, ValueError, FileNotFoundError) as error:
+        fail(str(error))
+    if threshold is not None:
+        model.threshold = threshold
+    target = parse_size(size) if size else None
+    written = 0
+    for path, relative in tqdm(_inputs(images), desc="detecting", unit="img"):
+        grey = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+        if grey is None:
+            typer.echo(f"skipped {path}: unreadable image", err=True)
+            continue
+        h, w = grey.shape
+        work = cv2.resize(grey, (target[1], target[0]), interpolation=cv2.INTER_AREA) if target else grey
+        xy, scores = detect(model, work, nms_radius, top_k)
+        xy = xy * np.array([w / work.shape[1], h / work.shape[0]])
+        destination = out / relative.parent
+        destination.mkdir(parents=True, exist_ok=True)
+        if format == "npz":
+            np.savez(destination / f"{relative.stem}.npz", keypoints=np.column_stack([xy, scores]).astype(np.float32),
+                     image_size=np.array([h, w]), detector=model.name)
+        else:
+            dense = np.zeros((h, w), np.float32)
+            cols = np.clip(np.round(xy[:, 0]).astype(int), 0, w - 1)
+            rows = np.clip(np.round(xy[:, 1]).astype(int), 0, h - 1)
+            np.maximum.at(dense, (rows, cols), np.maximum(scores, 1e-6))
+            np.save(destination / f"{relative.stem}_det.npy", dense)
+        written += 1
+    typer.echo(f"wrote {written} files to {out} ({format})")

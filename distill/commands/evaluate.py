@@ -1,0 +1,106 @@
+"""``distill eval``: repeatability, localisation error and speed of detectors on HPatches or on
+synthetic warps of the embedded photos."""
+from __future__ import annotations
+
+import platform
+from pathlib import Path
+from typing import List, Optional
+
+import numpy as np
+import torch
+import typer
+
+from distill.commands.common import fail, parse_size, resolve_device
+from distill.eval.detectors import AVAILABLE, CLASSICAL, build_detectors
+from distill.eval.protocol import Protocol, evaluate, resize
+from distill.eval.report import markdown, write_outputs
+from distill.eval.sequences import HPatchesError, default_root, load_hpatches
+from distill.eval.speed import median_ms
+from distill.eval.synthetic_warps import warped_sequences
+from teachers.weights import WeightsError
+
+app = typer.Typer(help="Evaluate detectors: repeatability, localisation error and speed.", no_args_is_help=True)
+
+DEFAULT_DETECTORS = ["superpoint", *CLASSICAL]
+
+
+def _run(sequences, title: str, detectors: list[str], checkpoints: list[Path], protocol: Protocol, device: str,
+         ha_homographies: int, out: Path, speed: bool, quiet: bool) -> None:
+    try:
+        built = build_detectors(detectors, device, ha_homographies)
+        if checkpoints:
+            from distill.student.detector import checkpoint_detector
+
+            built += [checkpoint_detector(path, device) for path in checkpoints]
+    except (WeightsError, ValueError, FileNotFoundError) as error:
+        fail(str(error))
+    results = evaluate(built, sequences, protocol, progress=not quiet)
+    if speed:
+        probe = resize(sequences[0].images[0], (480, 640))
+        for detector, result in zip(built, results):
+            result.ms_per_image = median_ms(detector, probe, protocol.top_k, protocol.nms_radius)
+        reference = next((r.ms_per_image for r in results if r.detector == "superpoint"), None)
+        for result in results:
+            result.speed_ratio = result.ms_per_image / reference if reference else None
+    meta = {"device": device, "torch_threads": torch.get_num_threads(), "machine": platform.processor() or platform.machine(),
+            "sequences": [s.name for s in sequences]}
+    paths = write_outputs(out, results, built, sequences, protocol, title, meta)
+    typer.echo(markdown(results, protocol, title))
+    typer.echo("wrote " + ", ".join(str(p) for p in paths))
+
+
+def _protocol(name: str, size: Optional[str], top_k: Optional[int], epsilon: Optional[float], nms_radius: Optional[int]) -> Protocol:
+    base = Protocol.named(name)
+    return Protocol(size=parse_size(size) if size else base.size, top_k=top_k or base.top_k,
+                    epsilon=epsilon if epsilon is not None else base.epsilon,
+                    nms_radius=nms_radius if nms_radius is not None else base.nms_radius)
+
+
+DETECTORS_HELP = f"Detector to evaluate (repeatable): {', '.join(AVAILABLE)}. Default: {', '.join(DEFAULT_DETECTORS)}."
+
+
+@app.command()
+def hpatches(
+    root: Optional[Path] = typer.Option(None, help="HPatches sequences folder (default: $HPATCHES_ROOT, then data/hpatches)."),
+    detectors: Optional[List[str]] = typer.Option(None, "--detectors", "-d", help=DETECTORS_HELP),
+    checkpoint: Optional[List[Path]] = typer.Option(None, help="Student checkpoint to evaluate too (repeatable)."),
+    protocol: str = typer.Option("standard", help="standard (240x320, 300 points) or large (480x640, 1000 points)."),
+    size: Optional[str] = typer.Option(None, help="Override the protocol's image size HxW."),
+    top_k: Optional[int] = typer.Option(None, help="Override the number of best points kept per image."),
+    epsilon: Optional[float] = typer.Option(None, help="Override the distance (px) under which a point is repeated."),
+    nms_radius: Optional[int] = typer.Option(None, help="Override the NMS radius (px)."),
+    only: Optional[str] = typer.Option(None, help="Only 'i' (illumination) or 'v' (viewpoint) sequences."),
+    ha_homographies: int = typer.Option(100, help="Homographies of the superpoint-ha detector."),
+    device: str = typer.Option("auto", help="cpu, cuda, cuda:N or auto."),
+    speed: bool = typer.Option(True, help="Also time each detector on a 480x640 image."),
+    out: Path = typer.Option(Path("out/eval-hpatches"), help="Folder for results.json, results.md and the figures."),
+    quiet: bool = typer.Option(False, help="No progress bar."),
+) -> None:
+    """Repeatability (i, v, all), localisation error and speed on HPatches, all detectors in one run."""
+    try:
+        sequences = load_hpatches(root or default_root(), only)
+    except HPatchesError as error:
+        fail(str(error))
+    _run(sequences, f"HPatches ({len(sequences)} sequences)", detectors or DEFAULT_DETECTORS, checkpoint or [],
+         _protocol(protocol, size, top_k, epsilon, nms_radius), resolve_device(device), ha_homographies, out, speed, quiet)
+
+
+@app.command()
+def warped(
+    detectors: Optional[List[str]] = typer.Option(None, "--detectors", "-d", help=DETECTORS_HELP),
+    checkpoint: Optional[List[Path]] = typer.Option(None, help="Student checkpoint to evaluate too (repeatable)."),
+    photos: int = typer.Option(8, help="Embedded photos to build sequences from (two sequences each)."),
+    seed: int = typer.Option(0, help="Seed of the homographies and photometric changes."),
+    protocol: str = typer.Option("standard", help="standard (240x320, 300 points) or large (480x640, 1000 points)."),
+    ha_homographies: int = typer.Option(100, help="Homographies of the superpoint-ha detector."),
+    device: str = typer.Option("auto", help="cpu, cuda, cuda:N or auto."),
+    speed: bool = typer.Option(True, help="Also time each detector on a 480x640 image."),
+    out: Path = typer.Option(Path("out/eval-warped"), help="Folder for results.json, results.md and the figures."),
+    quiet: bool = typer.Option(False, help="No progress bar."),
+) -> None:
+    """The same protocol on SYNTHETIC sequences: embedded photos under seeded random homographies
+    (v_*) and photometric changes (i_*). For a fresh machine without HPatches."""
+    sequences = warped_sequences(photos, seed=seed)
+    _run(sequences, f"SYNTHETIC warps of {photos} embedded photos (seed {seed}; not HPatches)",
+         detectors or DEFAULT_DETECTORS, checkpoint or [], Protocol.named(protocol), resolve_device(device),
+         ha_homographies, out, speed, quiet)

@@ -1,0 +1,1 @@
+"""Evaluation: HPatches and synthetic-warp sequences, detectors, repeatability, speed, reports."""

@@ -1,0 +1,112 @@
+"""Detectors under one interface: a dense score map per image, post-processed alike (max-pool NMS,
+threshold, strongest first) by :func:`detect`.
+
+Classical detectors come from OpenCV; their response maps (Harris, Shi-Tomasi) or keypoint
+responses written into a map (FAST, SIFT, ORB) follow the SuperPoint paper's evaluation.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import cv2
+import numpy as np
+import torch
+
+from teachers.adaptation import AdaptationConfig, homographic_adaptation
+from teachers.keypoints import extract_keypoints
+from teachers.superpoint import SuperPoint
+
+CLASSICAL = ["fast", "harris", "shi", "sift", "orb"]
+AVAILABLE = ["superpoint", "superpoint-ha", *CLASSICAL, "random"]
+
+
+@dataclass
+class Detector:
+    name: str
+    score_map: Callable[[np.ndarray], torch.Tensor]  # grey uint8 H x W -> H x W float scores (0: no point)
+    threshold: float = 0.0  # keep scores strictly above it
+    device: str = "cpu"
+
+
+def _points_to_map(keypoints, shape: tuple[int, int]) -> torch.Tensor:
+    """OpenCV keypoints -> ``H x W`` map holding the best response per pixel (positive)."""
+    scores = np.zeros(shape, np.float32)
+    if keypoints:
+        xy = np.array([k.pt for k in keypoints])
+        cols = np.clip(np.round(xy[:, 0]).astype(int), 0, shape[1] - 1)
+        rows = np.clip(np.round(xy[:, 1]).astype(int), 0, shape[0] - 1)
+        response = np.array([k.response for k in keypoints], np.float32)
+        np.maximum.at(scores, (rows, cols), response - response.min() + 1e-6)
+    return torch.from_numpy(scores)
+
+
+def classical(name: str) -> Detector:
+    if name == "harris":
+        return Detector(name, lambda g: torch.from_numpy(cv2.cornerHarris(g.astype(np.float32), 4, 3, 0.04)).clamp(min=0))
+    if name == "shi":
+        return Detector(name, lambda g: torch.from_numpy(cv2.cornerMinEigenVal(g.astype(np.float32), 4, 3)))
+    if name == "fast":
+        fast = cv2.FastFeatureDetector_create(10)
+        return Detector(name, lambda g: _points_to_map(fast.detect(g), g.shape))
+    if name == "sift":
+        sift = cv2.SIFT_create()
+        return Detector(name, lambda g: _points_to_map(sift.detect(g), g.shape))
+    if name == "orb":
+        orb = cv2.ORB_create(nfeatures=2000)
+        return Detector(name, lambda g: _points_to_map(orb.detect(g), g.shape))
+    raise ValueError(f"unknown classical detector {name!r}")
+
+
+def random_detector(seed: int = 0) -> Detector:
+    rng = np.random.default_rng(seed)
+    return Detector("random", lambda g: torch.from_numpy(rng.random(g.shape, dtype=np.float32)))
+
+
+def to_tensor(grey: np.ndarray, device: str) -> torch.Tensor:
+    """``H x W`` uint8 -> ``1 x 1 x H x W`` float in [0, 1] on ``device``."""
+    return torch.from_numpy(grey).to(device).float().div_(255)[None, None]
+
+
+def superpoint_detector(teacher: SuperPoint, device: str) -> Detector:
+    @torch.inference_mode()
+    def score(grey: np.ndarray) -> torch.Tensor:
+        return teacher(to_tensor(grey, device)).probability[0]
+
+    return Detector("superpoint", score, threshold=0.001, device=device)
+
+
+def superpoint_ha_detector(teacher: SuperPoint, device: str, num_homographies: int = 100) -> Detector:
+    config = AdaptationConfig(num_homographies=num_homographies)
+
+    def score(grey: np.ndarray) -> torch.Tensor:
+        return homographic_adaptation(teacher, to_tensor(grey, device)[0], config, seed=0).heatmap
+
+    return Detector(f"superpoint-ha{num_homographies}", score, threshold=0.001, device=device)
+
+
+def build_detectors(names: list[str], device: str = "cpu", ha_homographies: int = 100,
+                    weights_path: str | None = None) -> list[Detector]:
+    """Detectors by name (see ``AVAILABLE``); the teacher is loaded once if any needs it."""
+    unknown = [n for n in names if n not in AVAILABLE]
+    if unknown:
+        raise ValueError(f"unknown detector(s) {', '.join(unknown)}; available: {', '.join(AVAILABLE)}")
+    teacher = SuperPoint.pretrained(weights_path, device) if {"superpoint", "superpoint-ha"} & set(names) else None
+    detectors = []
+    for name in names:
+        if name == "superpoint":
+            detectors.append(superpoint_detector(teacher, device))
+        elif name == "superpoint-ha":
+            detectors.append(superpoint_ha_detector(teacher, device, ha_homographies))
+        elif name == "random":
+            detectors.append(random_detector())
+        else:
+            detectors.append(classical(name))
+    return detectors
+
+
+def detect(detector: Detector, grey: np.ndarray, nms_radius: int = 4, top_k: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``(xy N x 2, scores N)`` of one grey uint8 image, strongest first, after NMS."""
+    scores = detector.score_map(grey)
+    keypoints = extract_keypoints(scores[None], detector.threshold, nms_radius, top_k)[0]
+    return keypoints.xy.cpu().numpy(), keypoints.scores.cpu().numpy()

@@ -1,0 +1,108 @@
+"""The repeatability benchmark over sequences (SuperPoint paper, Table 3): every pair (1, k) of each
+sequence, images resized to the protocol size and homographies rescaled."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from distill.eval.detectors import Detector, detect
+from distill.eval.repeatability import PairResult, pair_repeatability
+from distill.eval.sequences import Sequence
+
+
+@dataclass(frozen=True)
+class Protocol:
+    size: tuple[int, int] = (240, 320)  # H x W every image is resized to
+    top_k: int = 300
+    epsilon: float = 3.0
+    nms_radius: int = 4
+
+    @classmethod
+    def named(cls, name: str) -> "Protocol":
+        """``standard`` (240x320, 300 points) or ``large`` (480x640, 1000 points)."""
+        presets = {"standard": cls(), "large": cls(size=(480, 640), top_k=1000)}
+        if name not in presets:
+            raise ValueError(f"unknown protocol {name!r}; available: {', '.join(presets)}")
+        return presets[name]
+
+
+def rescale_homography(homography: np.ndarray, shape1: tuple[int, int], shape_k: tuple[int, int],
+                       size: tuple[int, int]) -> np.ndarray:
+    """``S_k · H · S_1^-1`` for images resized from ``shape1`` / ``shape_k`` to ``size`` (all H x W)."""
+    def scale(shape):
+        return np.diag([size[1] / shape[1], size[0] / shape[0], 1.0])
+
+    return scale(shape_k) @ homography @ np.linalg.inv(scale(shape1))
+
+
+def resize(grey: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    return cv2.resize(grey, (size[1], size[0]), interpolation=cv2.INTER_AREA)
+
+
+@dataclass
+class SequenceResult:
+    name: str
+    kind: str
+    pairs: list[PairResult] = field(default_factory=list)
+
+    @property
+    def repeatability(self) -> float:
+        return float(np.mean([p.repeatability for p in self.pairs]))
+
+    @property
+    def localisation_error(self) -> float:
+        errors = [p.localisation_error for p in self.pairs if not np.isnan(p.localisation_error)]
+        return float(np.mean(errors)) if errors else float("nan")
+
+
+@dataclass
+class DetectorResult:
+    detector: str
+    sequences: list[SequenceResult] = field(default_factory=list)
+    ms_per_image: float | None = None
+    speed_ratio: float | None = None  # time / SuperPoint's time in the same run
+
+    def pairs(self, kind: str | None = None) -> list[PairResult]:
+        return [p for s in self.sequences if kind is None or s.kind == kind for p in s.pairs]
+
+    def repeatability(self, kind: str | None = None) -> float:
+        pairs = self.pairs(kind)
+        return float(np.mean([p.repeatability for p in pairs])) if pairs else float("nan")
+
+    def localisation_error(self, kind: str | None = None) -> float:
+        errors = [p.localisation_error for p in self.pairs(kind) if not np.isnan(p.localisation_error)]
+        return float(np.mean(errors)) if errors else float("nan")
+
+    def as_dict(self) -> dict:
+        return {
+            "detector": self.detector,
+            "repeatability": {k or "all": self.repeatability(k) for k in (None, "i", "v")},
+            "localisation_error": {k or "all": self.localisation_error(k) for k in (None, "i", "v")},
+            "ms_per_image": self.ms_per_image,
+            "speed_ratio_to_superpoint": self.speed_ratio,
+            "sequences": [{"name": s.name, "kind": s.kind, "repeatability": s.repeatability,
+                           "localisation_error": s.localisation_error,
+                           "pairs": [asdict(p) for p in s.pairs]} for s in self.sequences],
+        }
+
+
+def evaluate(detectors: list[Detector], sequences: list[Sequence], protocol: Protocol,
+             progress: bool = True) -> list[DetectorResult]:
+    """Repeatability of every detector on every pair (1, k), one pass over the sequences."""
+    results = [DetectorResult(d.name) for d in detectors]
+    for sequence in tqdm(sequences, desc="sequences", unit="seq", disable=not progress, dynamic_ncols=True):
+        shapes = [img.shape[:2] for img in sequence.images]
+        resized = [resize(img, protocol.size) for img in sequence.images]
+        homographies = [rescale_homography(h, shapes[0], shapes[k + 1], protocol.size)
+                        for k, h in enumerate(sequence.homographies)]
+        for detector, result in zip(detectors, results):
+            points = [detect(detector, img, protocol.nms_radius)[0] for img in resized]
+            seq = SequenceResult(sequence.name, sequence.kind)
+            for k, homography in enumerate(homographies, start=1):
+                seq.pairs.append(pair_repeatability(points[0], points[k], homography, protocol.size,
+                                                    protocol.size, protocol.top_k, protocol.epsilon))
+            result.sequences.append(seq)
+    return results

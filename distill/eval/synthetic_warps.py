@@ -1,0 +1,44 @@
+"""A benchmark without HPatches: sequences built from the embedded photos with seeded random
+homographies (``v_*``) or photometric changes under the identity (``i_*``). Synthetic: every output
+says so."""
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+from distill.eval.sequences import Sequence
+from labels.images import embedded_images
+from teachers.homographies import HomographyConfig, sample_homography
+
+VIEWPOINT = HomographyConfig(patch_ratio=0.8, scaling_amplitude=0.2, perspective_amplitude=0.2,
+                             max_angle=math.pi / 12, translation=True)
+
+
+def photometric(grey: np.ndarray, rng: np.random.Generator, strength: float) -> np.ndarray:
+    """Gain, gamma, blur and Gaussian noise, growing with ``strength`` in (0, 1]."""
+    image = grey.astype(np.float32) / 255
+    image = np.clip(image * rng.uniform(1 - 0.5 * strength, 1 + 0.3 * strength), 0, 1)
+    image = image ** rng.uniform(1 - 0.4 * strength, 1 + 0.6 * strength)
+    sigma = 2.0 * strength * rng.uniform(0.3, 1.0)
+    if sigma > 0.3:
+        image = cv2.GaussianBlur(image, (0, 0), sigma)
+    image = image + rng.normal(0, 0.03 * strength, image.shape)
+    return (np.clip(image, 0, 1) * 255).astype(np.uint8)
+
+
+def warped_sequences(num_photos: int = 8, size: tuple[int, int] = (480, 640), seed: int = 0) -> list[Sequence]:
+    """``2 * num_photos`` sequences of 6 images each (``i_`` and ``v_`` per photo)."""
+    rng = np.random.default_rng(seed)
+    h, w = size
+    sequences = []
+    for path in embedded_images()[:num_photos]:
+        grey = cv2.resize(cv2.imread(str(path), cv2.IMREAD_GRAYSCALE), (w, h), interpolation=cv2.INTER_AREA)
+        identities = [np.eye(3) for _ in range(5)]
+        changed = [grey] + [photometric(grey, rng, k / 5) for k in range(1, 6)]
+        sequences.append(Sequence(f"i_{path.stem}", changed, identities, [f"synthetic:{path.name}"] * 6))
+        homographies = [sample_homography(rng, h, w, VIEWPOINT) for _ in range(5)]
+        warped = [grey] + [photometric(cv2.warpPerspective(grey, hk, (w, h)), rng, 0.2) for hk in homographies]
+        sequences.append(Sequence(f"v_{path.stem}", warped, homographies, [f"synthetic:{path.name}"] * 6))
+    return sequences

@@ -1,0 +1,155 @@
+import hashlib
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from distill.cli import app
+from distill.eval.detectors import Detector, build_detectors
+from distill.eval.protocol import Protocol, evaluate, rescale_homography
+from distill.eval.repeatability import pair_repeatability, warp
+from distill.eval.sequences import HPatchesError, load_hpatches
+from tests.conftest import embedded, shared_data
+
+SIZE = (240, 320)
+
+
+def _homography(k: int) -> np.ndarray:
+    """A mild viewpoint change growing with k."""
+    angle = 0.04 * k
+    return np.array([[np.cos(angle), -np.sin(angle), 6.0 * k], [np.sin(angle), np.cos(angle), -4.0 * k],
+                     [1e-5 * k, 2e-5 * k, 1.0]])
+
+
+@pytest.fixture()
+def hpatches_root(tmp_path: Path) -> Path:
+    """One i_ and one v_ sequence made from a real photo with known homographies."""
+    root = tmp_path / "hpatches"
+    photo = cv2.resize(cv2.imread(str(embedded("camera")), cv2.IMREAD_GRAYSCALE), (SIZE[1], SIZE[0]))
+    for name in ("i_photo", "v_photo"):
+        (root / name).mkdir(parents=True)
+        cv2.imwrite(str(root / name / "1.ppm"), cv2.cvtColor(photo, cv2.COLOR_GRAY2BGR))
+        for k in range(2, 7):
+            h = np.eye(3) if name.startswith("i_") else _homography(k)
+            image = np.clip(photo * (1 - 0.08 * k), 0, 255).astype(np.uint8) if name.startswith("i_") \
+                else cv2.warpPerspective(photo, h, (SIZE[1], SIZE[0]))
+            cv2.imwrite(str(root / name / f"{k}.ppm"), cv2.cvtColor(image, cv2.COLOR_GRAY2BGR))
+            np.savetxt(root / name / f"H_1_{k}", h)
+    return root
+
+
+def oracle(sequences, shift=0.0) -> Detector:
+    """Returns fixed points on image 1 and their ground-truth warp (plus ``shift`` px) on image k."""
+    xs, ys = np.meshgrid(np.arange(40, SIZE[1] - 40, 20.0), np.arange(40, SIZE[0] - 40, 20.0))
+    base = np.column_stack([xs.ravel(), ys.ravel()])  # 20 px apart: a 5 px shift lands near no other point
+    lookup = {}
+    for seq in sequences:
+        lookup[hashlib.sha1(seq.images[0].tobytes()).hexdigest()] = base
+        for k, h in enumerate(seq.homographies, start=2):
+            lookup[hashlib.sha1(seq.images[k - 1].tobytes()).hexdigest()] = warp(base, h) + shift
+
+    def score(grey):
+        scores = np.zeros(grey.shape, np.float32)
+        points = np.round(lookup[hashlib.sha1(grey.tobytes()).hexdigest()]).astype(int)
+        ok = (points[:, 0] >= 0) & (points[:, 0] < grey.shape[1]) & (points[:, 1] >= 0) & (points[:, 1] < grey.shape[0])
+        scores[points[ok, 1], points[ok, 0]] = 1.0
+        return torch.from_numpy(scores)
+
+    return Detector("oracle", score)
+
+
+def test_ground_truth_points_score_one_shifted_zero_random_low(hpatches_root):
+    sequences = load_hpatches(hpatches_root)
+    assert [s.kind for s in sequences] == ["i", "v"]
+    protocol = Protocol(nms_radius=0)
+    perfect, shifted = evaluate([oracle(sequences), oracle(sequences, shift=np.array([5.0, 0.0]))], sequences, protocol, progress=False)
+    random = evaluate(build_detectors(["random"]), sequences, Protocol(), progress=False)[0]
+    assert perfect.repeatability() == pytest.approx(1.0)
+    assert perfect.localisation_error() < 0.8  # rounding to pixel centres only
+    assert shifted.repeatability() == 0.0
+    assert random.repeatability() < 0.3
+
+
+def test_pair_repeatability_by_hand():
+    h = np.array([[1.0, 0, 10], [0, 1, 0], [0, 0, 1]])
+    p1 = np.array([[20.0, 20], [50, 50], [5, 5]])
+    p2 = np.array([[30.0, 21], [90, 90], [60, 50]])  # (20,20)->(30,20): 1 px off; (50,50)->(60,50): exact
+    result = pair_repeatability(p1, p2, h, (100, 100), (100, 100), epsilon=3)
+    # (5,5) -> (15,5) stays inside; all three of image 2 map back inside
+    assert (result.n1, result.n2, result.c1, result.c2) == (3, 3, 2, 2)
+    assert result.repeatability == pytest.approx(4 / 6)
+    assert result.localisation_error == pytest.approx(0.5)
+
+
+def test_rescaled_homography_maps_resized_points():
+    h = _homography(3)
+    scaled = rescale_homography(h, (480, 640), (600, 800), (240, 320))
+    point = np.array([[100.0, 80.0]])
+    expected = warp(point * [2, 2], h) * [320 / 800, 240 / 600]
+    assert np.allclose(warp(point, scaled), expected)
+
+
+def test_malformed_sequences_are_named(hpatches_root, tmp_path):
+    (hpatches_root / "v_photo" / "H_1_4").unlink()
+    with pytest.raises(HPatchesError, match=r"v_photo/H_1_4: homography file is missing"):
+        load_hpatches(hpatches_root)
+    (hpatches_root / "i_photo" / "3.ppm").write_bytes(b"garbage")
+    with pytest.raises(HPatchesError, match=r"i_photo/3.ppm: unreadable image"):
+        load_hpatches(hpatches_root)
+    with pytest.raises(HPatchesError, match="HPATCHES_ROOT"):
+        load_hpatches(tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(HPatchesError, match="no i_\\* or v_\\* sequence"):
+        load_hpatches(tmp_path / "empty")
+
+
+def test_eval_cli_writes_results(hpatches_root, tmp_path):
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["eval", "hpatches", "--root", str(hpatches_root), "-d", "superpoint", "-d", "fast",
+                                      "--out", str(out), "--quiet", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads((out / "results.json").read_text())
+    assert [d["detector"] for d in payload["detectors"]] == ["superpoint", "fast"]
+    assert payload["detectors"][0]["speed_ratio_to_superpoint"] == 1.0
+    assert 0.3 < payload["detectors"][0]["repeatability"]["v"] <= 1.0
+    assert all((out / name).is_file() for name in ("results.md", "repeatability.png", "keypoints.png"))
+    bad = CliRunner().invoke(app, ["eval", "hpatches", "--root", str(tmp_path / "none")])
+    assert bad.exit_code == 1 and "HPATCHES_ROOT" in bad.output
+
+
+def test_eval_warped_is_labelled_synthetic(tmp_path):
+    result = CliRunner().invoke(app, ["eval", "warped", "--photos", "1", "-d", "harris", "--no-speed",
+                                      "--out", str(tmp_path), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "SYNTHETIC" in (tmp_path / "results.md").read_text()
+    assert "SYNTHETIC" in json.loads((tmp_path / "results.json").read_text())["title"]
+
+
+def test_detect_writes_points_in_original_pixels(hpatches_root, tmp_path):
+    runner = CliRunner()
+    full = runner.invoke(app, ["detect", str(hpatches_root), "--out", str(tmp_path / "a"), "--detector", "harris", "--top-k", "50"])
+    half = runner.invoke(app, ["detect", str(hpatches_root), "--out", str(tmp_path / "b"), "--detector", "harris",
+                               "--top-k", "50", "--size", "120x160"])
+    assert full.exit_code == 0 and half.exit_code == 0, full.output + half.output
+    a = np.load(tmp_path / "a" / "v_photo" / "1.npz")["keypoints"]
+    b = np.load(tmp_path / "b" / "v_photo" / "1.npz")["keypoints"]
+    assert a.shape == (50, 3) and b[:, 0].max() > 160  # mapped back to the 320-wide original
+    ait = runner.invoke(app, ["detect", str(hpatches_root), "--out", str(tmp_path / "c"), "--detector", "fast",
+                              "--format", "ait", "--top-k", "300"])
+    assert ait.exit_code == 0
+    dense = np.load(tmp_path / "c" / "i_photo" / "2_det.npy")
+    assert dense.shape == SIZE and 0 < (dense > 0).sum() <= 300
+
+
+REFERENCE = {"superpoint": 0.63, "shi": 0.62, "harris": 0.61, "fast": 0.59}
+
+
+def test_reference_figures_on_real_hpatches():
+    sequences = load_hpatches(shared_data("hpatches-real"))
+    results = evaluate(build_detectors(list(REFERENCE)), sequences, Protocol(), progress=False)
+    for result in results:
+        assert abs(result.repeatability() - REFERENCE[result.detector]) <= 0.03, (result.detector, result.repeatability())

@@ -111,7 +111,8 @@ def label_images(
                 continue
             if teacher is None:
                 teacher = load_teacher(weights_path, device=device)
-            image = torch.from_numpy(resize(grey, size))[None]
+            resized = resize(grey, size)
+            image = torch.from_numpy(resized)[None]
             result = homographic_adaptation(teacher, image, adaptation, image_seed(int(config["seed"]), key))
             count_dtype = np.uint8 if adaptation.num_homographies <= 255 else np.uint16
             store.add(key, ImageLabels(
@@ -121,6 +122,7 @@ def label_images(
                 keypoints=result.keypoints.xy.cpu().numpy(),
                 scores=result.keypoints.scores.cpu().numpy(),
                 source_path=str(path),
+                image=np.round(resized * 255).astype(np.uint8),
                 original_size=grey.shape[:2],
                 descriptors=result.descriptors.cpu().numpy() if config["descriptors"] else None,
             ))

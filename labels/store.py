@@ -50,6 +50,7 @@ class ImageLabels:
     scores: np.ndarray  # K float32
     source_path: str
     original_size: tuple[int, int]  # rows, cols of the source image
+    image: np.ndarray | None = None  # H x W uint8, the grey image at the labelling size (students train on it)
     descriptors: np.ndarray | None = None  # 256 x H/8 x W/8 float16
 
 
@@ -65,6 +66,8 @@ def _write_group(group: h5py.Group, labels: ImageLabels) -> None:
     group.create_dataset("count", data=labels.count, **compress)
     group.create_dataset("keypoints", data=labels.keypoints.astype(np.float32).reshape(-1, 2))
     group.create_dataset("scores", data=labels.scores.astype(np.float32).reshape(-1))
+    if labels.image is not None:
+        group.create_dataset("image", data=labels.image.astype(np.uint8), **compress)
     if labels.descriptors is not None:
         group.create_dataset("descriptors", data=labels.descriptors.astype(np.float16), **compress)
     group.attrs["source_path"] = labels.source_path
@@ -81,6 +84,7 @@ def read_group(group: h5py.Group) -> ImageLabels:
         scores=group["scores"][()],
         source_path=str(group.attrs["source_path"]),
         original_size=tuple(int(v) for v in group.attrs["original_size"]),
+        image=group["image"][()] if "image" in group else None,
         descriptors=group["descriptors"][()] if "descriptors" in group else None,
     )
 

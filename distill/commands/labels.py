@@ -26,6 +26,7 @@ def label(
     images: Optional[List[Path]] = typer.Option(
         None, "--images", "-i", help="Image folder or file (repeat for several). Folders are searched recursively. "
         "Default: the embedded set of real photos that ship inside installed packages."),
+    embedded: bool = typer.Option(False, "--embedded", help="Add the embedded photos to the --images given."),
     teacher: str = typer.Option("superpoint", help="Teacher network. Available: superpoint."),
     homographies: Optional[int] = typer.Option(None, "--homographies", "-n", help="Homographies per image, the identity included (default: 100)."),
     size: Optional[str] = typer.Option(None, help="Labelling size HxW (rows x columns) (default: 240x320)."),
@@ -49,7 +50,9 @@ def label(
                 "descriptors": descriptors or None}
     try:
         cfg = load_config("labels", config, override or [], **explicit)
-        paths = list_images(images) if images else embedded_images()
+        paths = list_images(images) if images else []
+        if embedded or not images:
+            paths = sorted(set(paths) | set(embedded_images()))
         shard_pair = parse_shard(shard_spec) if shard_spec else None
         if shard_pair:
             paths = shard(paths, *shard_pair)

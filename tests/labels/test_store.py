@@ -47,6 +47,7 @@ def test_store_round_trip_readable_with_plain_h5py(image_folder, tmp_path):
         assert group["count"][()].max() == 3
         assert group["keypoints"].shape[1] == 2 and group["scores"].shape == (group["keypoints"].shape[0],)
         assert group["descriptors"].shape == (256, 12, 16)
+        assert group["image"].shape == (96, 128) and group["image"].dtype == np.uint8
         assert tuple(group.attrs["original_size"]) == (96, 128)
         assert Path(group.attrs["source_path"]).parent == image_folder
     reader = StoreReader(summary.store)

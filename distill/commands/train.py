@@ -1,0 +1,55 @@
+"""``distill train``: a student from cached teacher labels (the teacher is never called)."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from distill.commands.common import fail, resolve_device
+from labels.config import load_config
+from labels.store import StoreError
+
+
+def newest_store(folder: Path = Path("data/labels")) -> Path:
+    stores = sorted(folder.glob("superpoint-*.h5"), key=lambda p: p.stat().st_mtime)
+    stores = [s for s in stores if "-shard" not in s.stem]
+    if not stores:
+        fail(f"no label store in {folder}: run `make labels` (or `distill labels`) first, or pass --store")
+    return stores[-1]
+
+
+def train_command(
+    teacher: str = typer.Option("superpoint", help="Teacher whose cached labels to learn from (superpoint)."),
+    store: Optional[List[Path]] = typer.Option(None, help="Label store index file (repeatable); default: the newest in data/labels."),
+    config: Optional[Path] = typer.Option(None, help="YAML file overriding distill/student/default.yaml."),
+    backbone: Optional[str] = typer.Option(None, help="timm backbone name (default tf_efficientnet_lite0, ImageNet weights from a package)."),
+    backbone_weights: Optional[str] = typer.Option(None, help="auto | hub (timm pretrained, online) | none | FILE."),
+    head: Optional[str] = typer.Option(None, help="map (one channel, bicubic upsampling) or cell (65 per 8x8 cell)."),
+    steps: Optional[int] = typer.Option(None, help="Optimiser steps (default 800)."),
+    name: Optional[str] = typer.Option(None, help="Run name: the run folder is runs/<name>."),
+    device: str = typer.Option("auto", help="cpu, cuda, cuda:N or auto."),
+    resume: bool = typer.Option(False, help="Continue runs/<name> from its last.pt."),
+    override: Optional[List[str]] = typer.Option(None, "--set", help="key=value override, e.g. losses.kl.weight=1 (repeatable)."),
+    quiet: bool = typer.Option(False, help="No progress bar."),
+) -> None:
+    """Train a student: focal / KL / attentive / Huber / consistency losses on cached labels; writes
+    runs/<name>/ with config.yaml, metrics.jsonl, metrics.png, last.pt and best.pt."""
+    from distill.student.trainer import NonFiniteLossError, train
+
+    if teacher != "superpoint":
+        fail(f"unknown teacher {teacher!r}; available: superpoint")
+    try:
+        cfg = load_config("distill.student", config, override or [], backbone=backbone, backbone_weights=backbone_weights,
+                          head=head, steps=steps, name=name)
+    except (KeyError, ValueError) as error:
+        fail(str(error))
+    cfg["stores"] = [str(s) for s in (store or cfg["stores"] or [newest_store()])]
+    cfg["device"] = resolve_device(device if device != "auto" else cfg["device"])
+    cfg["name"] = cfg["name"] or f"{cfg['backbone']}-{cfg['head']}-{time.strftime('%Y%m%d-%H%M%S')}"
+    try:
+        summary = train(cfg, Path("runs") / cfg["name"], resume=resume, progress=not quiet)
+    except (NonFiniteLossError, StoreError, ValueError) as error:
+        fail(str(error))
+    typer.echo("\n".join(f"{k:32s}{v}" for k, v in summary.items()))

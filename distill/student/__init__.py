@@ -1,0 +1,1 @@
+"""The student detector: a timm backbone, a feature pyramid and a keypoint head."""

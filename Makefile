@@ -21,14 +21,24 @@ install: $(STAMP)
 labels: $(STAMP)  ## label the embedded photos (or LABEL_ARGS="--images DIR ...") into data/labels
 	$(BIN)/distill labels $(LABEL_ARGS)
 
-demo: labels  ## the main job on the embedded default set
+HPATCHES_ROOT ?= ../shared/data/hpatches-real
+TRAIN_ARGS ?=
+
+demo: labels  ## the main job: label the embedded photos, train a student, evaluate it against the teacher and classical detectors
 	$(BIN)/distill labels inspect $$(ls -t data/labels/superpoint-*.h5 | head -n 1)
+	$(BIN)/distill train --teacher superpoint --name demo $(TRAIN_ARGS)
+	if [ -d "$(HPATCHES_ROOT)" ]; then \
+		$(BIN)/distill eval hpatches --root "$(HPATCHES_ROOT)" --checkpoint runs/demo/best.pt --out out/demo-eval; \
+	else \
+		$(BIN)/distill eval warped --checkpoint runs/demo/best.pt --out out/demo-eval; \
+	fi
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
 	$(BIN)/python scripts/bench_labels.py
+	$(BIN)/python scripts/bench_student.py
 
 clean:
 	rm -rf $(VENV) data/labels out runs

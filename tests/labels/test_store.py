@@ -1,4 +1,5 @@
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -132,7 +133,7 @@ def test_killed_run_leaves_a_readable_store_and_resumes(tmp_path):
     index = None
     while time.time() < deadline:
         found = list(out.glob("*.h5"))
-        if found and len(list(out.glob("*.parts/*.h5"))) >= 2:
+        if found and len(StoreReader(found[0])) >= 2:  # the index is replaced atomically: always readable
             index = found[0]
             break
         time.sleep(0.05)
@@ -145,6 +146,8 @@ def test_killed_run_leaves_a_readable_store_and_resumes(tmp_path):
         assert labels.heatmap.shape == (96, 128)
     rerun = subprocess.run(command, capture_output=True, text=True)
     assert rerun.returncode == 0, rerun.stderr
-    assert f"{12 - len(committed)} labelled, {len(committed)} already in the store" in rerun.stdout
+    # segments committed after the last index rebuild are found again too, so at least these are reused
+    labelled, reused = (int(v) for v in re.search(r"(\d+) labelled, (\d+) already", rerun.stdout).groups())
+    assert labelled + reused == 12 and reused >= len(committed)
     final = StoreReader(index)
     assert len(final) == 12 and all(labels.heatmap.shape == (96, 128) for _, labels in final)

@@ -11,7 +11,8 @@ import typer
 from tqdm import tqdm
 
 from distill.commands.common import fail, parse_size, resolve_device
-from distill.eval.detectors import AVAILABLE, build_detectors, detect
+from distill.eval.detectors import AVAILABLE, build_detectors, detect, points_to_map
+from distill.eval.protocol import resize
 from labels.images import IMAGE_SUFFIXES
 from teachers.weights import WeightsError
 
@@ -69,7 +70,7 @@ def detect_command(
             typer.echo(f"skipped {path}: unreadable image", err=True)
             continue
         h, w = grey.shape
-        work = cv2.resize(grey, (target[1], target[0]), interpolation=cv2.INTER_AREA) if target else grey
+        work = resize(grey, target) if target else grey
         xy, scores = detect(model, work, nms_radius, top_k)
         xy = xy * np.array([w / work.shape[1], h / work.shape[0]])
         destination = out / relative.parent
@@ -78,10 +79,6 @@ def detect_command(
             np.savez(destination / f"{relative.stem}.npz", keypoints=np.column_stack([xy, scores]).astype(np.float32),
                      image_size=np.array([h, w]), detector=model.name)
         else:
-            dense = np.zeros((h, w), np.float32)
-            cols = np.clip(np.round(xy[:, 0]).astype(int), 0, w - 1)
-            rows = np.clip(np.round(xy[:, 1]).astype(int), 0, h - 1)
-            np.maximum.at(dense, (rows, cols), np.maximum(scores, 1e-6))
-            np.save(destination / f"{relative.stem}_det.npy", dense)
+            np.save(destination / f"{relative.stem}_det.npy", points_to_map(xy, np.maximum(scores, 1e-6), (h, w)))
         written += 1
     typer.echo(f"wrote {written} files to {out} ({format})")

@@ -29,16 +29,23 @@ class Detector:
     device: str = "cpu"
 
 
-def _points_to_map(keypoints, shape: tuple[int, int]) -> torch.Tensor:
-    """OpenCV keypoints -> ``H x W`` map holding the best response per pixel (positive)."""
-    scores = np.zeros(shape, np.float32)
-    if keypoints:
-        xy = np.array([k.pt for k in keypoints])
-        cols = np.clip(np.round(xy[:, 0]).astype(int), 0, shape[1] - 1)
-        rows = np.clip(np.round(xy[:, 1]).astype(int), 0, shape[0] - 1)
-        response = np.array([k.response for k in keypoints], np.float32)
-        np.maximum.at(scores, (rows, cols), response - response.min() + 1e-6)
-    return torch.from_numpy(scores)
+def points_to_map(xy: np.ndarray, scores: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """``N x 2`` points (x, y) with positive scores -> ``H x W`` float32 map holding the best score
+    at each point's nearest pixel, 0 elsewhere."""
+    dense = np.zeros(shape, np.float32)
+    cols = np.clip(np.round(xy[:, 0]).astype(int), 0, shape[1] - 1)
+    rows = np.clip(np.round(xy[:, 1]).astype(int), 0, shape[0] - 1)
+    np.maximum.at(dense, (rows, cols), scores)
+    return dense
+
+
+def _keypoints_to_map(keypoints, shape: tuple[int, int]) -> torch.Tensor:
+    """OpenCV keypoints -> score map of their responses, shifted to be positive."""
+    if not keypoints:
+        return torch.zeros(shape)
+    xy = np.array([k.pt for k in keypoints])
+    response = np.array([k.response for k in keypoints], np.float32)
+    return torch.from_numpy(points_to_map(xy, response - response.min() + 1e-6, shape))
 
 
 def classical(name: str) -> Detector:
@@ -48,13 +55,13 @@ def classical(name: str) -> Detector:
         return Detector(name, lambda g: torch.from_numpy(cv2.cornerMinEigenVal(g.astype(np.float32), 4, 3)))
     if name == "fast":
         fast = cv2.FastFeatureDetector_create(10)
-        return Detector(name, lambda g: _points_to_map(fast.detect(g), g.shape))
+        return Detector(name, lambda g: _keypoints_to_map(fast.detect(g), g.shape))
     if name == "sift":
         sift = cv2.SIFT_create()
-        return Detector(name, lambda g: _points_to_map(sift.detect(g), g.shape))
+        return Detector(name, lambda g: _keypoints_to_map(sift.detect(g), g.shape))
     if name == "orb":
         orb = cv2.ORB_create(nfeatures=2000)
-        return Detector(name, lambda g: _points_to_map(orb.detect(g), g.shape))
+        return Detector(name, lambda g: _keypoints_to_map(orb.detect(g), g.shape))
     raise ValueError(f"unknown classical detector {name!r}")
 
 

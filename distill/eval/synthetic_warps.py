@@ -8,6 +8,7 @@ import math
 import cv2
 import numpy as np
 
+from distill.eval.protocol import resize
 from distill.eval.sequences import Sequence
 from labels.images import embedded_images
 from teachers.homographies import HomographyConfig, sample_homography
@@ -34,7 +35,7 @@ def warped_sequences(num_photos: int = 8, size: tuple[int, int] = (480, 640), se
     h, w = size
     sequences = []
     for path in embedded_images()[:num_photos]:
-        grey = cv2.resize(cv2.imread(str(path), cv2.IMREAD_GRAYSCALE), (w, h), interpolation=cv2.INTER_AREA)
+        grey = resize(cv2.imread(str(path), cv2.IMREAD_GRAYSCALE), size)
         identities = [np.eye(3) for _ in range(5)]
         changed = [grey] + [photometric(grey, rng, k / 5) for k in range(1, 6)]
         sequences.append(Sequence(f"i_{path.stem}", changed, identities, [f"synthetic:{path.name}"] * 6))

@@ -22,14 +22,15 @@ def load_student(path: Path, device: str = "cpu"):
 
 
 def checkpoint_detector(path: Path, device: str = "cpu") -> Detector:
-    """Dense probability of the student; images are padded to a multiple of 32 and cropped back."""
+    """Dense probability of the student; images are padded to the model's size multiple and cropped back."""
     model, config = load_student(path, device)
+    multiple = model.size_multiple
 
     @torch.inference_mode()
     def score(grey: np.ndarray) -> torch.Tensor:
         image = to_tensor(grey, device)
         h, w = image.shape[-2:]
-        padded = F.pad(image, (0, (-w) % 32, 0, (-h) % 32))
+        padded = F.pad(image, (0, (-w) % multiple, 0, (-h) % multiple))
         return model.probability(model(padded))[0, :h, :w]
 
     return Detector(f"student:{Path(path).parent.name}/{Path(path).stem}", score, threshold=0.0, device=device)

@@ -23,11 +23,15 @@ from teachers.keypoints import Keypoints, cell_logits_to_probability, extract_ke
 
 class Student(nn.Module):
     def __init__(self, backbone: str = "tf_efficientnet_lite0", head: str = "map", fpn_channels: int = 64,
-                 weights: str = "auto") -> None:
+                 weights: str = "auto", input_scale: float = 1.0) -> None:
         super().__init__()
         if head not in ("map", "cell"):
             raise ValueError(f"head must be 'map' or 'cell', got {head!r}")
+        if input_scale != 1.0 and head != "map":
+            raise ValueError("input_scale < 1 needs the map head (its logits are upsampled to the input size)")
         self.head_type = head
+        self.input_scale = input_scale
+        self.size_multiple = round(32 / input_scale)  # input sides must be multiples of this
         self.backbone = create_backbone(backbone, weights)
         info = self.backbone.feature_info
         self.reductions = info.reduction()
@@ -42,8 +46,11 @@ class Student(nn.Module):
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         """``B x 1 x H x W`` -> logits (``B x H x W`` for ``map``, ``B x 65 x H/8 x W/8`` for ``cell``).
-        ``H`` and ``W`` must be multiples of 32."""
+        ``H`` and ``W`` must be multiples of ``size_multiple`` (32 at full input scale). With
+        ``input_scale < 1`` the network sees a downscaled image and its map is upsampled to ``H x W``."""
         h, w = image.shape[-2:]
+        if self.input_scale != 1.0:
+            image = F.interpolate(image, scale_factor=self.input_scale, mode="bilinear", antialias=True, align_corners=False)
         x = (image.expand(-1, 3, -1, -1) - self.mean) / self.std
         levels = self.fpn(OrderedDict((str(i), f) for i, f in enumerate(self.backbone(x))))
         logits = self.head(list(levels.values())[self.level])

@@ -28,7 +28,7 @@ class NonFiniteLossError(RuntimeError):
 
 
 def build_student(config: dict) -> Student:
-    return Student(config["backbone"], config["head"], config["fpn_channels"], config["backbone_weights"])
+    return Student(config["backbone"], config["head"], config["fpn_channels"], config["backbone_weights"], config["input_scale"])
 
 
 def compute_losses(model: Student, batch: dict, config: dict, rng: np.random.Generator) -> dict[str, torch.Tensor]:

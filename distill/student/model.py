@@ -1,4 +1,5 @@
-"""Student: backbone (timm, features_only) -> FPN over four levels (torchvision) -> keypoint head.
+"""Student: backbone (timm, features_only) -> FPN over four levels (torchvision), its outputs
+resized to the head's level and summed -> keypoint head.
 
 Input: ``B x 1 x H x W`` grey in [0, 1], replicated to three channels and normalised with the
 backbone's own mean and std. Heads:
@@ -52,8 +53,11 @@ class Student(nn.Module):
         if self.input_scale != 1.0:
             image = F.interpolate(image, scale_factor=self.input_scale, mode="bilinear", antialias=True, align_corners=False)
         x = (image.expand(-1, 3, -1, -1) - self.mean) / self.std
-        levels = self.fpn(OrderedDict((str(i), f) for i, f in enumerate(self.backbone(x))))
-        logits = self.head(list(levels.values())[self.level])
+        levels = list(self.fpn(OrderedDict((str(i), f) for i, f in enumerate(self.backbone(x)))).values())
+        size = levels[self.level].shape[-2:]
+        fused = sum(level if level.shape[-2:] == size else F.interpolate(level, size=size, mode="bilinear", align_corners=False)
+                    for level in levels)
+        logits = self.head(fused)
         if self.head_type == "map":
             return F.interpolate(logits, size=(h, w), mode="bicubic", align_corners=False)[:, 0]
         return logits

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 import yaml
 from kornia.geometry.transform import warp_perspective
-from torch.utils.data import DataLoader
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
 from distill.eval.repeatability import pair_repeatability
@@ -31,14 +34,15 @@ def build_student(config: dict) -> Student:
     return Student(config["backbone"], config["head"], config["fpn_channels"], config["backbone_weights"], config["input_scale"])
 
 
-def compute_losses(model: Student, batch: dict, config: dict, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+def compute_losses(model: torch.nn.Module, batch: dict, config: dict, rng: np.random.Generator) -> dict[str, torch.Tensor]:
     """Weighted loss terms of one batch; ``total`` is their sum."""
     w = config["losses"]
+    core = getattr(model, "module", model)  # attributes of the student under DistributedDataParallel
     image, heat, var, valid = batch["image"], batch["heatmap"], batch["variance"], batch["valid"]
     logits = model(image)
     terms: dict[str, torch.Tensor] = {}
     mask = L.keypoint_mask(heat, config["detection"]["threshold"], config["detection"]["nms_radius"])
-    if model.head_type == "map":
+    if core.head_type == "map":
         if w["focal"]["weight"]:
             target = L.gaussian_targets(mask, w["focal"]["sigma"]) if w["focal"]["smoothing"] else mask
             terms["focal"] = w["focal"]["weight"] * L.focal_loss(logits, target, valid, w["focal"]["alpha"], w["focal"]["gamma"])
@@ -57,9 +61,9 @@ def compute_losses(model: Student, batch: dict, config: dict, rng: np.random.Gen
     if w["consistency"]["weight"]:
         h, wd = image.shape[-2:]
         hom = torch.from_numpy(np.stack([sample_homography(rng, h, wd, AUGMENT_HOMOGRAPHY) for _ in range(len(image))])).float().to(image.device)
-        p_a = model.probability(logits)
+        p_a = core.probability(logits)
         warped = warp_perspective(image, hom, (h, wd), align_corners=True)
-        p_b = model.probability(model(warped))[:, None]
+        p_b = core.probability(model(warped))[:, None]
         back = warp_perspective(p_b, torch.linalg.inv(hom), (h, wd), align_corners=True)[:, 0]
         seen = warp_perspective(torch.ones_like(p_b), torch.linalg.inv(hom), (h, wd), mode="nearest", align_corners=True)[:, 0]
         terms["consistency"] = w["consistency"]["weight"] * L.consistency_loss(p_a, back, valid * seen, w["consistency"]["delta"])
@@ -114,72 +118,122 @@ def plot_metrics(metrics_path: Path, out: Path) -> None:
     plt.close(fig)
 
 
+@dataclass(frozen=True)
+class Distributed:
+    """This process's place in a ``torchrun`` job (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``); a plain
+    run is rank 0 of 1. Rank 0 alone validates and writes logs and checkpoints."""
+
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @classmethod
+    def from_environment(cls) -> "Distributed":
+        return cls(int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0)))
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def setup_distributed(device: str) -> tuple[Distributed, str]:
+    """Join the process group of a ``torchrun`` job (NCCL on CUDA, gloo on the CPU); returns the
+    rank information and this process's device (``cuda:LOCAL_RANK`` on CUDA)."""
+    dist_info = Distributed.from_environment()
+    if dist_info.world == 1:
+        return dist_info, device
+    if device.startswith("cuda"):
+        device = f"cuda:{dist_info.local_rank}"
+        torch.cuda.set_device(device)
+    torch.distributed.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+    return dist_info, device
+
+
 def train(config: dict, run_dir: Path, resume: bool = False, progress: bool = True) -> dict:
-    """Train a student from the label stores in ``config``; returns a summary dict."""
-    device = config["device"]
+    """Train a student from the label stores in ``config``; returns a summary dict. Under ``torchrun``
+    each process trains on its share of every epoch (DistributedDataParallel)."""
+    dist_info, device = setup_distributed(config["device"])
     torch.manual_seed(config["seed"])
-    run_dir.mkdir(parents=True, exist_ok=True)
     stores = [Path(s) for s in config["stores"]]
-    provenance = {str(s): StoreReader(s).attrs["store_hash"] for s in stores}
-    (run_dir / "config.yaml").write_text(yaml.safe_dump({**config, "label_stores": provenance}, sort_keys=False))
+    last, best_path, metrics_path = run_dir / "last.pt", run_dir / "best.pt", run_dir / "metrics.jsonl"
+    if dist_info.main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        provenance = {str(s): StoreReader(s).attrs["store_hash"] for s in stores}
+        (run_dir / "config.yaml").write_text(yaml.safe_dump({**config, "label_stores": provenance, "world_size": dist_info.world}, sort_keys=False))
+        if not resume and metrics_path.exists():
+            metrics_path.unlink()
     train_set = LabelDataset(stores, "train", config["val_fraction"], tuple(config["crop"]), config["augment"], config["seed"])
     val_set = LabelDataset(stores, "val", config["val_fraction"], tuple(config["crop"]), False, config["seed"])
-    model = build_student(config).to(device).train()
-    optimiser = torch.optim.AdamW(model.parameters(), lr=config["lr"], weight_decay=config["weight_decay"])
+    core = build_student(config).to(device).train()
+    optimiser = torch.optim.AdamW(core.parameters(), lr=config["lr"], weight_decay=config["weight_decay"])
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, config["steps"]) / config["steps"])))
     step, best = 0, -1.0
-    last, best_path, metrics_path = run_dir / "last.pt", run_dir / "best.pt", run_dir / "metrics.jsonl"
     if resume and last.is_file():
         state = torch.load(last, map_location=device, weights_only=False)
-        model.load_state_dict(state["model"]); optimiser.load_state_dict(state["optimiser"])
+        core.load_state_dict(state["model"]); optimiser.load_state_dict(state["optimiser"])
         scheduler.load_state_dict(state["scheduler"]); step, best = state["step"], state["best"]
-    elif metrics_path.exists():
-        metrics_path.unlink()
+    model = DistributedDataParallel(core) if dist_info.world > 1 else core
     use_amp = config["amp"] and device.startswith("cuda")
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    sampler = DistributedSampler(train_set, dist_info.world, dist_info.rank, shuffle=True, seed=config["seed"],
+                                 drop_last=True) if dist_info.world > 1 else None
     generator = torch.Generator().manual_seed(config["seed"])
-    loader_rng = np.random.default_rng([config["seed"], step])
-    bar = tqdm(total=config["steps"], initial=step, desc="training", unit="step", disable=not progress, dynamic_ncols=True)
-    epoch = step // max(1, len(train_set) // config["batch_size"])
+    loader_rng = np.random.default_rng([config["seed"], step, dist_info.rank])
+    bar = tqdm(total=config["steps"], initial=step, desc="training", unit="step", disable=not (progress and dist_info.main), dynamic_ncols=True)
+    share = len(train_set) // dist_info.world
+    epoch = step // max(1, share // config["batch_size"])
     start = time.perf_counter()
-    with open(metrics_path, "a") as metrics:
+    metrics = open(metrics_path, "a") if dist_info.main else None
+    try:
         while step < config["steps"]:
             train_set.set_epoch(epoch)
             generator.manual_seed(config["seed"] + epoch)
-            loader = DataLoader(train_set, batch_size=config["batch_size"], shuffle=True, drop_last=len(train_set) >= config["batch_size"],
-                                num_workers=config["workers"], generator=generator, persistent_workers=False)
+            if sampler is not None:
+                sampler.set_epoch(epoch)
+            loader = DataLoader(train_set, batch_size=config["batch_size"], shuffle=sampler is None, sampler=sampler,
+                                drop_last=share >= config["batch_size"], num_workers=config["workers"], generator=generator)
             for batch in loader:
                 batch = {k: v.to(device) for k, v in batch.items()}
                 with torch.autocast("cuda", enabled=use_amp):
                     terms = compute_losses(model, batch, config, loader_rng)
-                if not torch.isfinite(terms["total"]):
-                    bar.close()
+                values = torch.stack([v.detach().float() for v in terms.values()])
+                if dist_info.world > 1:  # every rank sees the same mean values, so all stop together
+                    torch.distributed.all_reduce(values)
+                    values /= dist_info.world
+                values = dict(zip(terms, values.tolist()))
+                if not math.isfinite(values["total"]):
                     raise NonFiniteLossError(
-                        f"non-finite loss at step {step} ({ {k: float(v.detach()) for k, v in terms.items()} }); stopped. "
+                        f"non-finite loss at step {step} ({values}); stopped. "
                         f"The last good checkpoint is {last if last.exists() else 'not written yet'}; lower lr or check the stores.")
                 optimiser.zero_grad(set_to_none=True)
                 scaler.scale(terms["total"]).backward()
                 scaler.unscale_(optimiser)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), config["grad_clip"])
+                torch.nn.utils.clip_grad_norm_(core.parameters(), config["grad_clip"])
                 scaler.step(optimiser); scaler.update(); scheduler.step()
                 step += 1
-                values = {k: float(v.detach()) for k, v in terms.items()}
-                metrics.write(json.dumps({"kind": "train", "step": step, "lr": scheduler.get_last_lr()[0], **values}) + "\n")
                 bar.update(1)
                 bar.set_postfix({k: f"{v:.4f}" for k, v in values.items()})
-                if step % config["val_every"] == 0 or step == config["steps"]:
-                    rep = validation_repeatability(model, val_set, config, device)
+                if metrics is not None:
+                    metrics.write(json.dumps({"kind": "train", "step": step, "lr": scheduler.get_last_lr()[0], **values}) + "\n")
+                if dist_info.main and (step % config["val_every"] == 0 or step == config["steps"]):
+                    rep = validation_repeatability(core, val_set, config, device)
                     metrics.write(json.dumps({"kind": "val", "step": step, "repeatability": rep}) + "\n")
                     metrics.flush()
                     if rep > best:
                         best = rep
-                        save_checkpoint(best_path, model, optimiser, scheduler, step, best, config)
-                    save_checkpoint(last, model, optimiser, scheduler, step, best, config)
+                        save_checkpoint(best_path, core, optimiser, scheduler, step, best, config)
+                    save_checkpoint(last, core, optimiser, scheduler, step, best, config)
                     bar.write(f"step {step}: validation repeatability {rep:.3f} (best {best:.3f})")
                 if step >= config["steps"]:
                     break
             epoch += 1
-    bar.close()
-    plot_metrics(metrics_path, run_dir / "metrics.png")
+    finally:
+        bar.close()
+        if metrics is not None:
+            metrics.close()
+        if dist_info.world > 1:
+            torch.distributed.destroy_process_group()
+    if dist_info.main:
+        plot_metrics(metrics_path, run_dir / "metrics.png")
     return {"run": str(run_dir), "steps": step, "best_validation_repeatability": best,
-            "minutes": (time.perf_counter() - start) / 60}
+            "minutes": (time.perf_counter() - start) / 60, "processes": dist_info.world}

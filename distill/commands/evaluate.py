@@ -16,7 +16,9 @@ from distill.eval.protocol import Protocol, evaluate, resize
 from distill.eval.report import markdown, write_outputs
 from distill.eval.sequences import HPatchesError, default_root, load_hpatches
 from distill.eval.speed import median_ms
+from distill.eval.synthetic import EVAL_SEED, evaluate_synthetic, write_synthetic_outputs
 from distill.eval.synthetic_warps import warped_sequences
+from labels.synthetic_shapes import ShapesConfig
 from teachers.weights import WeightsError
 
 app = typer.Typer(help="Evaluate detectors: repeatability, localisation error and speed.", no_args_is_help=True)
@@ -24,8 +26,7 @@ app = typer.Typer(help="Evaluate detectors: repeatability, localisation error an
 DEFAULT_DETECTORS = ["superpoint", *CLASSICAL]
 
 
-def _run(sequences, title: str, detectors: list[str], checkpoints: list[Path], protocol: Protocol, device: str,
-         ha_homographies: int, out: Path, speed: bool, quiet: bool) -> None:
+def _build(detectors: list[str], checkpoints: list[Path], device: str, ha_homographies: int):
     try:
         built = build_detectors(detectors, device, ha_homographies)
         if checkpoints:
@@ -34,6 +35,12 @@ def _run(sequences, title: str, detectors: list[str], checkpoints: list[Path], p
             built += [checkpoint_detector(path, device) for path in checkpoints]
     except (WeightsError, ValueError, FileNotFoundError) as error:
         fail(str(error))
+    return built
+
+
+def _run(sequences, title: str, detectors: list[str], checkpoints: list[Path], protocol: Protocol, device: str,
+         ha_homographies: int, out: Path, speed: bool, quiet: bool) -> None:
+    built = _build(detectors, checkpoints, device, ha_homographies)
     results = evaluate(built, sequences, protocol, progress=not quiet)
     if speed:
         probe = resize(sequences[0].images[0], (480, 640))
@@ -104,3 +111,29 @@ def warped(
     _run(sequences, f"SYNTHETIC warps of {photos} embedded photos (seed {seed}; not HPatches)",
          detectors or DEFAULT_DETECTORS, checkpoint or [], Protocol.named(protocol), resolve_device(device),
          ha_homographies, out, speed, quiet)
+
+
+@app.command()
+def synthetic(
+    detectors: Optional[List[str]] = typer.Option(None, "--detectors", "-d", help=DETECTORS_HELP),
+    checkpoint: Optional[List[Path]] = typer.Option(None, help="Student checkpoint to evaluate too (repeatable)."),
+    images: int = typer.Option(240, help="Images in the fixed set (30 of each primitive)."),
+    size: str = typer.Option("120x160", help="Image size HxW."),
+    seed: int = typer.Option(EVAL_SEED, help="Seed of the set (the default is never used for training)."),
+    epsilon: float = typer.Option(3.0, help="A detection is correct within this distance (px) of an unclaimed corner."),
+    nms_radius: int = typer.Option(4, help="NMS radius (px)."),
+    top_k: int = typer.Option(100, help="Best points kept per image."),
+    ha_homographies: int = typer.Option(100, help="Homographies of the superpoint-ha detector."),
+    device: str = typer.Option("auto", help="cpu, cuda, cuda:N or auto."),
+    out: Path = typer.Option(Path("out/eval-synthetic"), help="Folder for results.json, results.md and precision_recall.png."),
+    quiet: bool = typer.Option(False, help="No progress bar."),
+) -> None:
+    """Detection mAP and localisation error on synthetic shapes with exact corners."""
+    shape = parse_size(size)
+    built = _build(detectors or DEFAULT_DETECTORS, checkpoint or [], resolve_device(device), ha_homographies)
+    results = evaluate_synthetic(built, images, ShapesConfig(size=shape), seed, epsilon, nms_radius, top_k, progress=not quiet)
+    meta = {"title": f"SYNTHETIC shapes ({images} images)", "images": images, "size": list(shape), "seed": seed,
+            "epsilon": epsilon, "nms_radius": nms_radius, "top_k": top_k}
+    paths = write_synthetic_outputs(out, results, meta)
+    typer.echo(paths[1].read_text())
+    typer.echo("wrote " + ", ".join(str(p) for p in paths))

@@ -14,6 +14,8 @@ from labels.merge import merge_stores
 from labels.preview import write_previews
 from labels.run import label_images
 from labels.store import StoreError, StoreLockedError
+from labels.synthetic_run import write_synthetic_store
+from labels.synthetic_shapes import ShapesConfig
 from teachers.weights import WeightsError
 
 app = typer.Typer(help="Label images with the teacher (SuperPoint + homographic adaptation) into a reusable HDF5 store.",
@@ -27,6 +29,8 @@ def label(
         None, "--images", "-i", help="Image folder or file (repeat for several). Folders are searched recursively. "
         "Default: the embedded set of real photos that ship inside installed packages."),
     embedded: bool = typer.Option(False, "--embedded", help="Add the embedded photos to the --images given."),
+    synthetic: Optional[int] = typer.Option(None, "--synthetic", help="Instead of images: draw N synthetic shapes with exact "
+                                            "corner labels (no teacher) at --size into a synthetic-<hash>.h5 store."),
     teacher: str = typer.Option("superpoint", help="Teacher network. Available: superpoint."),
     homographies: Optional[int] = typer.Option(None, "--homographies", "-n", help="Homographies per image, the identity included (default: 100)."),
     size: Optional[str] = typer.Option(None, help="Labelling size HxW (rows x columns) (default: 240x320)."),
@@ -50,6 +54,11 @@ def label(
                 "descriptors": descriptors or None}
     try:
         cfg = load_config("labels", config, override or [], **explicit)
+        if synthetic is not None:
+            summary = write_synthetic_store(synthetic, ShapesConfig(size=tuple(cfg["size"])), int(cfg["seed"]), out,
+                                            progress=not quiet, commit_seconds=cfg["runtime"]["commit_seconds"])
+            typer.echo("\n".join(summary.lines()))
+            return
         paths = list_images(images) if images else []
         if embedded or not images:
             paths = sorted(set(paths) | set(embedded_images()))

@@ -47,6 +47,14 @@ class LabelDataset(Dataset):
     def __len__(self) -> int:
         return len(self.items)
 
+    def sampling_weights(self, store_weights: list[float]) -> torch.Tensor:
+        """Per-item weights so that store ``s`` is drawn with probability ``store_weights[s] / sum``,
+        whatever its size (for mixing, say, synthetic shapes with teacher labels)."""
+        if len(store_weights) != len(self.readers):
+            raise ValueError(f"store_weights has {len(store_weights)} values for {len(self.readers)} stores")
+        sizes = np.bincount([store for store, _ in self.items], minlength=len(self.readers))
+        return torch.tensor([store_weights[store] / sizes[store] for store, _ in self.items], dtype=torch.double)
+
     def set_epoch(self, epoch: int) -> None:
         """Augmentations depend on (seed, epoch, index): the same seed gives the same batches."""
         self.epoch = epoch

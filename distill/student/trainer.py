@@ -15,7 +15,7 @@ import torch
 import yaml
 from kornia.geometry.transform import warp_perspective
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import DataLoader, DistributedSampler, WeightedRandomSampler
 from tqdm import tqdm
 
 from distill.eval.repeatability import pair_repeatability
@@ -175,9 +175,15 @@ def train(config: dict, run_dir: Path, resume: bool = False, progress: bool = Tr
     model = DistributedDataParallel(core) if dist_info.world > 1 else core
     use_amp = config["amp"] and device.startswith("cuda")
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-    sampler = DistributedSampler(train_set, dist_info.world, dist_info.rank, shuffle=True, seed=config["seed"],
-                                 drop_last=True) if dist_info.world > 1 else None
     generator = torch.Generator().manual_seed(config["seed"])
+    if config["store_weights"] and dist_info.world > 1:
+        raise ValueError("store_weights is not supported under torchrun yet; train in one process or drop store_weights")
+    if config["store_weights"]:
+        sampler = WeightedRandomSampler(train_set.sampling_weights(config["store_weights"]), len(train_set), generator=generator)
+    elif dist_info.world > 1:
+        sampler = DistributedSampler(train_set, dist_info.world, dist_info.rank, shuffle=True, seed=config["seed"], drop_last=True)
+    else:
+        sampler = None
     loader_rng = np.random.default_rng([config["seed"], step, dist_info.rank])
     bar = tqdm(total=config["steps"], initial=step, desc="training", unit="step", disable=not (progress and dist_info.main), dynamic_ncols=True)
     share = len(train_set) // dist_info.world
@@ -188,7 +194,7 @@ def train(config: dict, run_dir: Path, resume: bool = False, progress: bool = Tr
         while step < config["steps"]:
             train_set.set_epoch(epoch)
             generator.manual_seed(config["seed"] + epoch)
-            if sampler is not None:
+            if isinstance(sampler, DistributedSampler):
                 sampler.set_epoch(epoch)
             loader = DataLoader(train_set, batch_size=config["batch_size"], shuffle=sampler is None, sampler=sampler,
                                 drop_last=share >= config["batch_size"], num_workers=config["workers"], generator=generator)

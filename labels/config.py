@@ -57,6 +57,8 @@ def label_defining(config: dict, weights_sha256: str) -> dict:
     """The part of a labelling configuration that changes the labels, with the weights' checksum
     and the schema version: two runs with equal ``label_defining`` produce identical stores."""
     defining = {k: v for k, v in config.items() if k != "runtime"}
+    if not defining.get("lightglue", {}).get("enabled"):
+        defining.pop("lightglue", None)  # stores made without LightGlue keep the name they always had
     defining["weights_sha256"] = weights_sha256
     defining["schema_version"] = SCHEMA_VERSION
     return defining

@@ -27,6 +27,12 @@ def summarise(index: Path) -> list[str]:
         lines.append(f"keypoints      {counts.mean():.1f} per image (min {counts.min()}, median "
                      f"{int(np.median(counts))}, max {counts.max()})")
         lines.append(f"datasets       {', '.join(sorted(first.keys()))}")
+    if first is not None and "lightglue" in first:
+        pairs = [reader.file["images"][k]["lightglue"] for k in reader.keys]
+        matches = np.array([len(p["matches"]) for p in pairs])
+        consistent = np.array([p["consistent"][()].sum() for p in pairs])
+        lines.append(f"lightglue      {matches.mean():.1f} matches per image (min {matches.min()}, max {matches.max()}), "
+                     f"{consistent.sum() / max(matches.sum(), 1):.1%} consistent with the homography")
     lines.append("configuration")
     lines += ["  " + line for line in str(reader.attrs["config_yaml"]).strip().splitlines()]
     reader.close()

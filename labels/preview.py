@@ -41,6 +41,24 @@ def render(key: str, labels: ImageLabels, path: Path) -> None:
     fig.suptitle(f"{key}  {Path(labels.source_path).name}", fontsize=10)
     fig.savefig(path, dpi=100)
     plt.close(fig)
+    if labels.pair is not None and labels.image is not None:
+        render_matches(key, labels, path.with_name(f"{path.stem}-matches.png"))
+
+
+def render_matches(key: str, labels: ImageLabels, path: Path) -> None:
+    """The image beside its warped copy, consistent matches green, inconsistent red."""
+    pair = labels.pair
+    h, w = labels.image.shape
+    warped = cv2.warpPerspective(labels.image, pair.homography, (w, h))
+    fig, ax = plt.subplots(figsize=(10, 4), constrained_layout=True)
+    ax.imshow(np.hstack([labels.image, warped]), cmap="gray")
+    for (i, j), good in zip(pair.matches, pair.consistent):
+        (x0, y0), (x1, y1) = pair.keypoints0[i], pair.keypoints1[j]
+        ax.plot([x0, x1 + w], [y0, y1], color="lime" if good else "red", linewidth=0.6)
+    ax.set_title(f"{key}: {int(pair.consistent.sum())}/{len(pair.matches)} matches consistent with the homography", fontsize=9)
+    ax.axis("off")
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
 
 
 def write_previews(index: Path, out_dir: Path, limit: int = 8) -> list[Path]:

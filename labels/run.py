@@ -21,6 +21,7 @@ from labels.store import ImageLabels, StoreWriter
 from teachers import weights
 from teachers.adaptation import AdaptationConfig, homographic_adaptation
 from teachers.homographies import HomographyConfig
+from teachers.lightglue import PairConfig, load_lightglue, match_warped_pair
 from teachers.superpoint import SuperPoint
 
 
@@ -57,10 +58,16 @@ def store_name(config: dict, weights_sha256: str, shard: tuple[int, int] | None 
     return f"{name}-shard{shard[0]}of{shard[1]}" if shard else name
 
 
-def image_seed(seed: int, key: str) -> int:
+def image_seed(seed: int, key: str, stream: int = 0) -> int:
     """Per-image seed from the run seed and the image's content key: labels do not depend on the
-    order of images or on sharding."""
-    return int(np.random.SeedSequence([seed, int(key, 16)]).generate_state(1)[0])
+    order of images or on sharding. ``stream`` separates independent draws (0: HA, 1: LightGlue pair)."""
+    return int(np.random.SeedSequence([seed, int(key, 16), stream]).generate_state(1)[0])
+
+
+def pair_config(config: dict) -> PairConfig:
+    p = {k: v for k, v in config["lightglue"].items() if k != "enabled"}
+    p["homography"] = HomographyConfig(**p["homography"])
+    return PairConfig(**p)
 
 
 def label_images(
@@ -78,6 +85,9 @@ def label_images(
         raise ValueError(f"unknown teacher {config['teacher']!r}; available: superpoint")
     weights_file = weights.locate(weights.SUPERPOINT, weights_path)
     weights_sha = weights.sha256_of(weights_file)
+    use_lightglue = bool(config["lightglue"]["enabled"])
+    if use_lightglue:  # the matcher's weights change the labels too
+        weights_sha += "+lightglue:" + weights.sha256_of(weights.locate(weights.LIGHTGLUE))
     adaptation = adaptation_config(config)
     size = tuple(int(v) for v in config["size"])
     index = Path(out_dir) / f"{store_name(config, weights_sha, shard)}.h5"
@@ -89,7 +99,7 @@ def label_images(
     }
     summary = RunSummary(store=index, total=len(paths))
     start = time.perf_counter()
-    teacher = None
+    teacher = matcher = None
     with StoreWriter(index, attrs, commit_seconds=config["runtime"]["commit_seconds"]) as store:
         bar = tqdm(paths, desc=f"labelling {index.name}", unit="img", disable=not progress, dynamic_ncols=True)
         seen: set[str] = set()
@@ -111,9 +121,11 @@ def label_images(
                 continue
             if teacher is None:
                 teacher = load_teacher(weights_path, device=device)
+                matcher = load_lightglue(device=device, filter_threshold=config["lightglue"]["filter_threshold"]) if use_lightglue else None
             resized = resize(grey, size)
             image = torch.from_numpy(resized)[None]
             result = homographic_adaptation(teacher, image, adaptation, image_seed(int(config["seed"]), key))
+            pair = match_warped_pair(teacher, matcher, image, pair_config(config), image_seed(int(config["seed"]), key, 1)) if matcher else None
             count_dtype = np.uint8 if adaptation.num_homographies <= 255 else np.uint16
             store.add(key, ImageLabels(
                 heatmap=result.heatmap.cpu().numpy(),
@@ -125,6 +137,7 @@ def label_images(
                 image=np.round(resized * 255).astype(np.uint8),
                 original_size=grey.shape[:2],
                 descriptors=result.descriptors.cpu().numpy() if config["descriptors"] else None,
+                pair=pair,
             ))
             summary.labelled += 1
             bar.set_postfix(labelled=summary.labelled, reused=summary.reused, failed=len(summary.failed))

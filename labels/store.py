@@ -27,6 +27,7 @@ import numpy as np
 import yaml
 
 from labels.config import SCHEMA_VERSION
+from teachers.lightglue import PairMatches
 
 IMAGES = "images"
 
@@ -52,6 +53,10 @@ class ImageLabels:
     original_size: tuple[int, int]  # rows, cols of the source image
     image: np.ndarray | None = None  # H x W uint8, the grey image at the labelling size (students train on it)
     descriptors: np.ndarray | None = None  # 256 x H/8 x W/8 float16
+    pair: PairMatches | None = None  # LightGlue matches with a warped copy (group "lightglue")
+
+
+PAIR_FIELDS = ["homography", "keypoints0", "keypoints1", "matches", "confidence", "consistent", "matchable"]
 
 
 def store_paths(index: Path) -> tuple[Path, Path]:
@@ -70,6 +75,10 @@ def _write_group(group: h5py.Group, labels: ImageLabels) -> None:
         group.create_dataset("image", data=labels.image.astype(np.uint8), **compress)
     if labels.descriptors is not None:
         group.create_dataset("descriptors", data=labels.descriptors.astype(np.float16), **compress)
+    if labels.pair is not None:
+        pair = group.create_group("lightglue")
+        for name in PAIR_FIELDS:
+            pair.create_dataset(name, data=getattr(labels.pair, name))
     group.attrs["source_path"] = labels.source_path
     group.attrs["original_size"] = np.asarray(labels.original_size, dtype=np.int64)
     group.attrs["label_size"] = np.asarray(labels.heatmap.shape, dtype=np.int64)
@@ -86,6 +95,7 @@ def read_group(group: h5py.Group) -> ImageLabels:
         original_size=tuple(int(v) for v in group.attrs["original_size"]),
         image=group["image"][()] if "image" in group else None,
         descriptors=group["descriptors"][()] if "descriptors" in group else None,
+        pair=PairMatches(**{name: group["lightglue"][name][()] for name in PAIR_FIELDS}) if "lightglue" in group else None,
     )
 
 

@@ -1,6 +1,6 @@
 """Labelling cost against its floor: homographic adaptation with N views can't be cheaper than N
 teacher forward passes. Prints seconds per image and the ratio to N single passes, both measured
-in this run on the same images and device.
+in this run on the same images and device, then what --lightglue adds per image.
 
     python scripts/bench_labels.py [--device cpu] [--images 3]
 """
@@ -15,6 +15,7 @@ import torch
 
 from labels.images import embedded_images, resize
 from teachers.adaptation import AdaptationConfig, homographic_adaptation
+from teachers.lightglue import PairConfig, load_lightglue, match_warped_pair
 from teachers.superpoint import SuperPoint
 
 
@@ -53,6 +54,16 @@ def main() -> None:
             times.append(time.perf_counter() - start)
         per_image = statistics.median(times)
         print(f"{n:>4} {per_image:>9.3f} {n * forward:>15.3f} {per_image / (n * forward):>6.2f}")
+
+    matcher = load_lightglue(device=args.device)
+    pair_times = []
+    for seed, image in enumerate(images):
+        sync(); start = time.perf_counter()
+        match_warped_pair(teacher, matcher, image, PairConfig(), seed); sync()
+        pair_times.append(time.perf_counter() - start)
+    pair = statistics.median(pair_times)
+    print(f"--lightglue adds {pair:.3f} s/image (2 teacher passes + LightGlue): "
+          f"+{pair / per_image:.1%} on top of N={n}")
 
 
 if __name__ == "__main__":

@@ -37,6 +37,8 @@ def label(
     aggregation: Optional[str] = typer.Option(None, help="Aggregate views by 'mean' or 'max' (default: mean)."),
     seed: Optional[int] = typer.Option(None, help="Seed of the homographies (default: 0)."),
     descriptors: bool = typer.Option(False, "--descriptors", help="Also store the 256 x H/8 x W/8 descriptors."),
+    lightglue: bool = typer.Option(False, "--lightglue", help="Also match each image with a seeded warp of itself (LightGlue) "
+                                   "and store the homography, matches, confidences and per-keypoint matchability."),
     out: Path = typer.Option(Path("data/labels"), help="Folder of label stores; the store's file name carries the configuration hash."),
     shard_spec: Optional[str] = typer.Option(None, "--shard", help="Label only slice i of n (1-based, e.g. 2/4) into its own store; join with `distill labels merge`."),
     device: str = typer.Option("auto", help="cpu, cuda, cuda:N or auto (CUDA when available)."),
@@ -51,7 +53,7 @@ def label(
         return
     explicit = {"teacher": teacher, "seed": seed, "size": list(parse_size(size)) if size else None,
                 "adaptation": {k: v for k, v in {"num_homographies": homographies, "aggregation": aggregation}.items() if v is not None},
-                "descriptors": descriptors or None}
+                "descriptors": descriptors or None, "lightglue": {"enabled": True} if lightglue else None}
     try:
         cfg = load_config("labels", config, override or [], **explicit)
         if synthetic is not None:

@@ -12,6 +12,7 @@ import torch
 from kornia.geometry.transform import warp_perspective
 from torch.utils.data import Dataset
 
+from distill.student.losses import gaussian_targets
 from labels.store import StoreError, StoreReader
 from teachers.homographies import HomographyConfig, sample_homography
 
@@ -34,7 +35,7 @@ class LabelDataset(Dataset):
     """Items: ``image`` 1 x h x w float, ``heatmap``, ``variance``, ``valid`` h x w float (``h x w`` = crop)."""
 
     def __init__(self, stores: list[Path], split: str = "train", val_fraction: float = 0.15, crop: tuple[int, int] = (192, 256),
-                 augment: bool = True, seed: int = 0) -> None:
+                 augment: bool = True, seed: int = 0, pair_sigma: float | None = None) -> None:
         self.readers = [StoreReader(s) for s in stores]
         self.items: list[tuple[int, str]] = []
         for i, reader in enumerate(self.readers):
@@ -43,6 +44,7 @@ class LabelDataset(Dataset):
         if not self.items:
             raise StoreError(f"no {split} images in {', '.join(map(str, stores))} (val_fraction {val_fraction})")
         self.crop, self.augment, self.seed, self.epoch = crop, augment, seed, 0
+        self.pair_sigma = pair_sigma  # not None: pair mode (LightGlue matches of stores labelled with --lightglue)
 
     def __len__(self) -> int:
         return len(self.items)
@@ -65,6 +67,10 @@ class LabelDataset(Dataset):
         if labels.image is None:
             raise StoreError(f"{self.readers[store].index}: image {key} has no stored image (relabel with this version)")
         rng = np.random.default_rng([self.seed, self.epoch if self.augment else 0, index])
+        if self.pair_sigma is not None:
+            if labels.pair is None:
+                raise StoreError(f"{self.readers[store].index}: image {key} has no LightGlue pair; label with --lightglue for pair mode")
+            return self._pair_item(labels, rng)
         stack = torch.from_numpy(np.stack([labels.image.astype(np.float32) / 255, labels.heatmap.astype(np.float32),
                                            labels.variance.astype(np.float32), (labels.count > 0).astype(np.float32)]))
         h, w = stack.shape[-2:]
@@ -78,9 +84,49 @@ class LabelDataset(Dataset):
         top = int(rng.integers(0, h - ch + 1)) if self.augment else (h - ch) // 2
         left = int(rng.integers(0, w - cw + 1)) if self.augment else (w - cw) // 2
         stack = stack[:, top:top + ch, left:left + cw]
-        image = stack[:1]
-        if self.augment:
-            image = image * rng.uniform(0.7, 1.3) + rng.uniform(-0.1, 0.1)
-            image = image + torch.from_numpy(rng.normal(0, rng.uniform(0, 0.02), image.shape).astype(np.float32))
-            image = image.clamp(0, 1)
+        image = self._photometric(stack[:1], rng)
         return {"image": image, "heatmap": stack[1], "variance": stack[2], "valid": (stack[3] > 0.5).float()}
+
+    def _photometric(self, image: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+        if not self.augment:
+            return image
+        image = image * rng.uniform(0.7, 1.3) + rng.uniform(-0.1, 0.1)
+        image = image + torch.from_numpy(rng.normal(0, rng.uniform(0, 0.02), image.shape).astype(np.float32))
+        return image.clamp(0, 1)
+
+    def _pair_item(self, labels, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        """Image ``a``, its stored warp ``b`` (homography ``H``), both cropped; targets are Gaussian
+        blobs in [0.1, 0.9] at the consistently matched keypoints of each; ``homography`` maps crop
+        ``a`` to crop ``b`` (``T_b · H · T_a^-1``)."""
+        pair = labels.pair
+        h, w = labels.image.shape
+        ch, cw = self.crop
+        hom = torch.from_numpy(pair.homography).float()
+        image = torch.from_numpy(labels.image.astype(np.float32) / 255)[None, None]
+        warped = warp_perspective(image, hom[None], (h, w), align_corners=True)[0]
+        seen_b = warp_perspective(torch.ones_like(image), hom[None], (h, w), mode="nearest", align_corners=True)[0, 0]
+        good = pair.matches[pair.consistent]
+        masks = torch.zeros(2, h, w)
+        for plane, points in enumerate([pair.keypoints0[good[:, 0]], pair.keypoints1[good[:, 1]]]):
+            masks[plane, np.round(points[:, 1]).astype(int), np.round(points[:, 0]).astype(int)] = 1.0
+        targets = gaussian_targets(masks, self.pair_sigma)
+        offsets = []
+        for _ in range(2):
+            top = int(rng.integers(0, h - ch + 1)) if self.augment else (h - ch) // 2
+            left = int(rng.integers(0, w - cw + 1)) if self.augment else (w - cw) // 2
+            offsets.append((top, left))
+        (ta, la), (tb, lb) = offsets
+        shift_a = torch.tensor([[1.0, 0, la], [0, 1, ta], [0, 0, 1]])
+        shift_b = torch.tensor([[1.0, 0, -lb], [0, 1, -tb], [0, 0, 1]])
+        valid_a = torch.from_numpy((labels.count > 0).astype(np.float32))
+        return {
+            "image": self._photometric(image[0, :, ta:ta + ch, la:la + cw], rng),
+            "heatmap": torch.from_numpy(labels.heatmap.astype(np.float32))[ta:ta + ch, la:la + cw],
+            "variance": torch.from_numpy(labels.variance.astype(np.float32))[ta:ta + ch, la:la + cw],
+            "valid": valid_a[ta:ta + ch, la:la + cw],
+            "image_b": self._photometric(warped[:, tb:tb + ch, lb:lb + cw], rng),
+            "valid_b": seen_b[tb:tb + ch, lb:lb + cw],
+            "target_a": targets[0, ta:ta + ch, la:la + cw],
+            "target_b": targets[1, tb:tb + ch, lb:lb + cw],
+            "homography": shift_b @ hom @ shift_a,
+        }

@@ -67,9 +67,32 @@ def compute_losses(model: torch.nn.Module, batch: dict, config: dict, rng: np.ra
         back = warp_perspective(p_b, torch.linalg.inv(hom), (h, wd), align_corners=True)[:, 0]
         seen = warp_perspective(torch.ones_like(p_b), torch.linalg.inv(hom), (h, wd), mode="nearest", align_corners=True)[:, 0]
         terms["consistency"] = w["consistency"]["weight"] * L.consistency_loss(p_a, back, valid * seen, w["consistency"]["delta"])
+    if "image_b" in batch:
+        terms.update(pair_losses(model, logits, batch, config["pair"]))
     if not terms:
         raise ValueError("every loss has weight 0")
     terms["total"] = sum(terms.values())
+    return terms
+
+
+def pair_losses(model: torch.nn.Module, logits_a: torch.Tensor, batch: dict, weights: dict) -> dict[str, torch.Tensor]:
+    """Pair mode: Huber of each image's map to the blobs at its consistent LightGlue matches, and the
+    consistency of image ``a``'s map with ``b``'s map warped back by the known homography."""
+    core = getattr(model, "module", model)
+    if core.head_type != "map":
+        raise ValueError("pair mode regresses per-pixel maps: it needs head=map")
+    logits_b = model(batch["image_b"])
+    terms = {}
+    if weights["huber"]:
+        terms["pair_huber"] = weights["huber"] * 0.5 * (L.huber_loss(logits_a, batch["target_a"], batch["valid"])
+                                                        + L.huber_loss(logits_b, batch["target_b"], batch["valid_b"]))
+    if weights["consistency"]:
+        h, w = logits_a.shape[-2:]
+        inverse = torch.linalg.inv(batch["homography"])
+        p_b = core.probability(logits_b)[:, None]
+        back = warp_perspective(p_b, inverse, (h, w), align_corners=True)[:, 0]
+        seen = warp_perspective(batch["valid_b"][:, None], inverse, (h, w), mode="nearest", align_corners=True)[:, 0]
+        terms["pair_consistency"] = weights["consistency"] * L.consistency_loss(core.probability(logits_a), back, batch["valid"] * seen)
     return terms
 
 
@@ -162,7 +185,8 @@ def train(config: dict, run_dir: Path, resume: bool = False, progress: bool = Tr
         (run_dir / "config.yaml").write_text(yaml.safe_dump({**config, "label_stores": provenance, "world_size": dist_info.world}, sort_keys=False))
         if not resume and metrics_path.exists():
             metrics_path.unlink()
-    train_set = LabelDataset(stores, "train", config["val_fraction"], tuple(config["crop"]), config["augment"], config["seed"])
+    pair_sigma = config["pair"]["sigma"] if config["pair"]["enabled"] else None
+    train_set = LabelDataset(stores, "train", config["val_fraction"], tuple(config["crop"]), config["augment"], config["seed"], pair_sigma)
     val_set = LabelDataset(stores, "val", config["val_fraction"], tuple(config["crop"]), False, config["seed"])
     core = build_student(config).to(device).train()
     optimiser = torch.optim.AdamW(core.parameters(), lr=config["lr"], weight_decay=config["weight_decay"])

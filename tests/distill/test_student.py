@@ -74,3 +74,13 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tiny_store, tm
     with pytest.raises(NonFiniteLossError, match="non-finite loss at step 2.*last.pt"):
         train(tiny_config(broken, steps=4), run, resume=True, progress=False)
     assert torch.load(run / "last.pt", weights_only=False)["step"] == good
+
+
+def test_pair_mode_trains_on_lightglue_stores(image_folder, tmp_path):
+    config = load_config("labels", overrides=["size=[96, 128]", "adaptation.num_homographies=2", "lightglue.enabled=true"])
+    store = label_images(list_images([image_folder]), config, tmp_path / "labels", progress=False).store
+    cfg = tiny_config(store, steps=2)
+    cfg["pair"]["enabled"] = True
+    summary = train(cfg, tmp_path / "run", progress=False)
+    rows = (tmp_path / "run" / "metrics.jsonl").read_text()
+    assert summary["steps"] == 2 and "pair_huber" in rows and "pair_consistency" in rows

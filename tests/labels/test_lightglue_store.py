@@ -1,0 +1,35 @@
+import numpy as np
+
+from labels.config import load_config
+from labels.images import list_images
+from labels.run import label_images
+from labels.store import PAIR_FIELDS, ImageLabels, StoreReader, StoreWriter
+from teachers.lightglue import PairConfig, load_lightglue, match_warped_pair
+from tests.labels.test_store import CountingTeacher
+
+
+def test_pair_arrays_round_trip(teacher, photo, tmp_path):
+    pair = match_warped_pair(teacher, load_lightglue(), photo, PairConfig(), seed=3)
+    plane = np.zeros((120, 160), np.float32)
+    with StoreWriter(tmp_path / "s.h5", {"store_hash": "t", "config_yaml": "{}"}) as writer:
+        writer.add("00000000000000aa", ImageLabels(plane, plane, np.ones((120, 160), np.uint8), np.zeros((0, 2)), np.zeros(0),
+                                                   "photo", (120, 160), pair=pair))
+    back = StoreReader(tmp_path / "s.h5")["00000000000000aa"].pair
+    for name in PAIR_FIELDS:
+        original, stored = getattr(pair, name), getattr(back, name)
+        assert stored.dtype == original.dtype and np.array_equal(stored, original), name
+
+
+def test_lightglue_store_key_and_reuse(image_folder, tmp_path):
+    paths = list_images([image_folder])[:2]
+    plain = load_config("labels", overrides=["size=[96, 128]", "adaptation.num_homographies=2"])
+    matched = load_config("labels", overrides=["size=[96, 128]", "adaptation.num_homographies=2", "lightglue.enabled=true"])
+    without = label_images(paths, plain, tmp_path, progress=False).store
+    first = label_images(paths, matched, tmp_path, progress=False)
+    assert first.store != without  # LightGlue settings are part of the store's key
+    counting = CountingTeacher()
+    second = label_images(paths, matched, tmp_path, progress=False, load_teacher=counting)
+    assert second.reused == 2 and counting.loads == 0
+    reader = StoreReader(first.store)
+    assert all(labels.pair is not None and len(labels.pair.matches) > 0 for _, labels in reader)
+    assert all(labels.pair is None for _, labels in StoreReader(without))

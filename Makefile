@@ -38,7 +38,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python scripts/bench_labels.py
-	$(BIN)/python scripts/bench_student.py
+	$(BIN)/python scripts/bench_student.py --checkpoint runs/demo/best.pt
 
 clean:
 	rm -rf $(VENV) data/labels out runs

@@ -1,19 +1,33 @@
-"""Student vs. teacher on HPatches in one run: repeatability, localisation error and CPU time per
-480x640 image (end to end: tensor to keypoints, NMS and top-k included).
+"""Students vs. the SuperPoint teacher on HPatches, in one run: repeatability, localisation error and
+CPU time per 480x640 image (end to end: tensor to keypoints, NMS and top-k included), with each
+student's recipe (head, input scale, losses, steps) so the table doubles as an ablation.
 
-    python scripts/bench_student.py --checkpoint runs/NAME/best.pt [--root ../shared/data/hpatches-real]
+    python scripts/bench_student.py --checkpoint runs/A/best.pt --checkpoint runs/B/best.pt [--root ../shared/data/hpatches-real]
 """
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+import torch
+
 from distill.eval.detectors import build_detectors
 from distill.eval.protocol import Protocol, evaluate, resize
-from distill.eval.report import markdown
 from distill.eval.sequences import load_hpatches
 from distill.eval.speed import median_ms
 from distill.student.detector import checkpoint_detector
+
+
+def recipe(checkpoint: Path) -> tuple[str, str]:
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    config = state["config"]
+    losses = [name for name, spec in config["losses"].items() if spec["weight"]]
+    if config.get("pair", {}).get("enabled"):
+        losses.append("pair")
+    if config["head"] == "cell":
+        losses = ["kl (cell)"]
+    return (f"{config['head']}, scale {config.get('input_scale', 1.0)}, {config['steps']} steps",
+            " + ".join(losses))
 
 
 def main() -> None:
@@ -28,8 +42,15 @@ def main() -> None:
     probe = resize(sequences[0].images[0], (480, 640))
     for detector, result in zip(detectors, results):
         result.ms_per_image = median_ms(detector, probe, protocol.top_k)
-        result.speed_ratio = result.ms_per_image / results[0].ms_per_image
-    print(markdown(results, protocol, f"Student vs. teacher, HPatches at {args.root}"))
+    print(f"HPatches at {args.root}, standard protocol (240x320, 300 points, eps 3 px); "
+          f"time per 480x640 image, {torch.get_num_threads()} CPU threads\n")
+    print("| detector | model | losses | rep. all | rep. i | rep. v | loc. err. | ms | × SuperPoint time |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    recipes = [("SuperPoint (teacher)", "raw, no HA")] + [recipe(c) for c in args.checkpoint]
+    for result, (model, losses) in zip(results, recipes):
+        print(f"| {result.detector} | {model} | {losses} | {result.repeatability():.3f} | {result.repeatability('i'):.3f} | "
+              f"{result.repeatability('v'):.3f} | {result.localisation_error():.2f} | {result.ms_per_image:.1f} | "
+              f"{result.ms_per_image / results[0].ms_per_image:.2f} |")
 
 
 if __name__ == "__main__":

@@ -34,30 +34,35 @@ def build_student(config: dict) -> Student:
     return Student(config["backbone"], config["head"], config["fpn_channels"], config["backbone_weights"], config["input_scale"])
 
 
+def pixel_logits(core: Student, logits: torch.Tensor) -> torch.Tensor:
+    """Per-pixel keypoint logits ``B x H x W`` of either head (for the cell head, ``logit`` of its
+    depth-to-space probability), so the per-pixel losses apply to both heads alike."""
+    return logits if core.head_type == "map" else torch.logit(core.probability(logits), eps=1e-6)
+
+
 def compute_losses(model: torch.nn.Module, batch: dict, config: dict, rng: np.random.Generator) -> dict[str, torch.Tensor]:
-    """Weighted loss terms of one batch; ``total`` is their sum."""
+    """Weighted loss terms of one batch; ``total`` is their sum. Focal, attentive and Huber act on the
+    per-pixel map of either head; KL is spatial for the map head and per 8x8 cell for the cell head."""
     w = config["losses"]
     core = getattr(model, "module", model)  # attributes of the student under DistributedDataParallel
     image, heat, var, valid = batch["image"], batch["heatmap"], batch["variance"], batch["valid"]
     logits = model(image)
+    pixels = pixel_logits(core, logits)
     terms: dict[str, torch.Tensor] = {}
     mask = L.keypoint_mask(heat, config["detection"]["threshold"], config["detection"]["nms_radius"])
-    if core.head_type == "map":
-        if w["focal"]["weight"]:
-            target = L.gaussian_targets(mask, w["focal"]["sigma"]) if w["focal"]["smoothing"] else mask
-            terms["focal"] = w["focal"]["weight"] * L.focal_loss(logits, target, valid, w["focal"]["alpha"], w["focal"]["gamma"])
-        if w["kl"]["weight"]:
-            terms["kl"] = w["kl"]["weight"] * L.kl_spatial_loss(logits, heat, valid, w["kl"]["temperature"])
-        if w["attentive"]["weight"]:
-            terms["attentive"] = w["attentive"]["weight"] * L.attentive_loss(logits, heat, var, valid, w["attentive"]["eps"], w["attentive"]["robust"])
-        if w["huber"]["weight"]:
-            terms["huber"] = w["huber"]["weight"] * L.huber_loss(logits, L.gaussian_targets(mask, w["huber"]["sigma"]), valid, w["huber"]["delta"])
-    else:
+    if w["focal"]["weight"]:
+        target = L.gaussian_targets(mask, w["focal"]["sigma"]) if w["focal"]["smoothing"] else mask
+        terms["focal"] = w["focal"]["weight"] * L.focal_loss(pixels, target, valid, w["focal"]["alpha"], w["focal"]["gamma"])
+    if w["kl"]["weight"] and core.head_type == "map":
+        terms["kl"] = w["kl"]["weight"] * L.kl_spatial_loss(pixels, heat, valid, w["kl"]["temperature"])
+    if w["kl"]["weight"] and core.head_type == "cell":
         valid_cells = (torch.nn.functional.avg_pool2d(valid[:, None], 8)[:, 0] > 0.99).float()
-        targets = L.teacher_cells(heat)
-        if w["kl"]["weight"] or w["focal"]["weight"]:  # the cell head is trained by its softmax (KL); focal maps onto it
-            weight = w["kl"]["weight"] or w["focal"]["weight"]
-            terms["kl"] = weight * L.kl_cell_loss(logits, targets, valid_cells, w["kl"]["temperature"], w["kl"]["focal_gamma"])
+        terms["kl"] = w["kl"]["weight"] * L.kl_cell_loss(logits, L.teacher_cells(heat), valid_cells, w["kl"]["temperature"],
+                                                         w["kl"]["focal_gamma"])
+    if w["attentive"]["weight"]:
+        terms["attentive"] = w["attentive"]["weight"] * L.attentive_loss(pixels, heat, var, valid, w["attentive"]["eps"], w["attentive"]["robust"])
+    if w["huber"]["weight"]:
+        terms["huber"] = w["huber"]["weight"] * L.huber_loss(pixels, L.gaussian_targets(mask, w["huber"]["sigma"]), valid, w["huber"]["delta"])
     if w["consistency"]["weight"]:
         h, wd = image.shape[-2:]
         hom = torch.from_numpy(np.stack([sample_homography(rng, h, wd, AUGMENT_HOMOGRAPHY) for _ in range(len(image))])).float().to(image.device)
@@ -68,7 +73,7 @@ def compute_losses(model: torch.nn.Module, batch: dict, config: dict, rng: np.ra
         seen = warp_perspective(torch.ones_like(p_b), torch.linalg.inv(hom), (h, wd), mode="nearest", align_corners=True)[:, 0]
         terms["consistency"] = w["consistency"]["weight"] * L.consistency_loss(p_a, back, valid * seen, w["consistency"]["delta"])
     if "image_b" in batch:
-        terms.update(pair_losses(model, logits, batch, config["pair"]))
+        terms.update(pair_losses(model, pixels, batch, config["pair"]))
     if not terms:
         raise ValueError("every loss has weight 0")
     terms["total"] = sum(terms.values())
@@ -77,11 +82,10 @@ def compute_losses(model: torch.nn.Module, batch: dict, config: dict, rng: np.ra
 
 def pair_losses(model: torch.nn.Module, logits_a: torch.Tensor, batch: dict, weights: dict) -> dict[str, torch.Tensor]:
     """Pair mode: Huber of each image's map to the blobs at its consistent LightGlue matches, and the
-    consistency of image ``a``'s map with ``b``'s map warped back by the known homography."""
+    consistency of image ``a``'s map with ``b``'s map warped back by the known homography.
+    ``logits_a``: per-pixel logits of image ``a`` (:func:`pixel_logits`)."""
     core = getattr(model, "module", model)
-    if core.head_type != "map":
-        raise ValueError("pair mode regresses per-pixel maps: it needs head=map")
-    logits_b = model(batch["image_b"])
+    logits_b = pixel_logits(core, model(batch["image_b"]))
     terms = {}
     if weights["huber"]:
         terms["pair_huber"] = weights["huber"] * 0.5 * (L.huber_loss(logits_a, batch["target_a"], batch["valid"])
@@ -89,10 +93,10 @@ def pair_losses(model: torch.nn.Module, logits_a: torch.Tensor, batch: dict, wei
     if weights["consistency"]:
         h, w = logits_a.shape[-2:]
         inverse = torch.linalg.inv(batch["homography"])
-        p_b = core.probability(logits_b)[:, None]
+        p_b = torch.sigmoid(logits_b)[:, None]
         back = warp_perspective(p_b, inverse, (h, w), align_corners=True)[:, 0]
         seen = warp_perspective(batch["valid_b"][:, None], inverse, (h, w), mode="nearest", align_corners=True)[:, 0]
-        terms["pair_consistency"] = weights["consistency"] * L.consistency_loss(core.probability(logits_a), back, batch["valid"] * seen)
+        terms["pair_consistency"] = weights["consistency"] * L.consistency_loss(torch.sigmoid(logits_a), back, batch["valid"] * seen)
     return terms
 
 

@@ -84,3 +84,22 @@ def test_pair_mode_trains_on_lightglue_stores(image_folder, tmp_path):
     summary = train(cfg, tmp_path / "run", progress=False)
     rows = (tmp_path / "run" / "metrics.jsonl").read_text()
     assert summary["steps"] == 2 and "pair_huber" in rows and "pair_consistency" in rows
+
+
+@pytest.mark.parametrize("head", ["map", "cell"])
+def test_every_loss_applies_to_both_heads(head):
+    from distill.student.trainer import compute_losses
+
+    cfg = load_config("distill.student")
+    for spec in cfg["losses"].values():
+        spec["weight"] = 1.0
+    model = Student(head=head, weights="none", fpn_channels=16)
+    heat = torch.zeros(2, 64, 96)
+    heat[:, 20, 30] = 0.5
+    batch = {"image": torch.rand(2, 1, 64, 96), "heatmap": heat, "variance": torch.full((2, 64, 96), 0.01),
+             "valid": torch.ones(2, 64, 96)}
+    terms = compute_losses(model, batch, cfg, np.random.default_rng(0))
+    assert set(terms) == {"focal", "kl", "attentive", "huber", "consistency", "total"}
+    assert all(torch.isfinite(v) for v in terms.values())
+    terms["total"].backward()
+    assert all(p.grad is not None for p in model.head.parameters())

@@ -24,8 +24,6 @@ def recipe(checkpoint: Path) -> tuple[str, str]:
     losses = [name for name, spec in config["losses"].items() if spec["weight"]]
     if config.get("pair", {}).get("enabled"):
         losses.append("pair")
-    if config["head"] == "cell":
-        losses = ["kl (cell)"]
     return (f"{config['head']}, scale {config.get('input_scale', 1.0)}, {config['steps']} steps",
             " + ".join(losses))
 

@@ -1,13 +1,20 @@
 """Student: backbone (timm, features_only) -> FPN over four levels (torchvision), its outputs
-resized to the head's level and summed -> keypoint head.
+resized to the head's grid and summed -> keypoint head.
 
-Input: ``B x 1 x H x W`` grey in [0, 1], replicated to three channels and normalised with the
-backbone's own mean and std. Heads:
+Input: ``B x 1 x H x W`` grey in [0, 1]. The backbone sees it replicated to three channels,
+normalised with the backbone's own mean and std, and scaled by ``input_scale`` (0.5: a quarter of
+the pixels, the main lever on speed). Heads, on a grid of the *input image*:
 
-- ``map``: a convolution of the finest pyramid level (stride 4) to one logit channel, upsampled
-  bicubically to ``H x W``. Output ``B x H x W`` logits; probability ``sigmoid``.
-- ``cell``: SuperPoint-style, 65 logits per 8x8 cell from the stride-8 level. Output
-  ``B x 65 x H/8 x W/8``; probability by softmax, dustbin dropped, depth-to-space.
+- ``map``: one logit channel at stride 4, upsampled bicubically to ``H x W``. Output ``B x H x W``
+  logits; probability ``sigmoid``.
+- ``cell``: SuperPoint-style, 65 logits per 8x8 cell (stride 8). Output ``B x 65 x H/8 x W/8``;
+  probability by softmax, dustbin dropped, depth-to-space.
+
+Full-resolution detail for a backbone that sees a downscaled image (both optional, either head):
+``pixel_shortcut`` feeds the head the grey values of each cell of its grid (space-to-depth: 64 per
+8x8 cell, as XFeat's keypoint head does), and ``detail_channels`` the output of a small CNN on the
+full-resolution image (:func:`detail_branch`). The head is a 3x3 convolution (``head_channels``,
+batch norm, ReLU) over the concatenation, then a 1x1 convolution to the logits.
 """
 from __future__ import annotations
 
@@ -21,42 +28,64 @@ from torchvision.ops import FeaturePyramidNetwork
 from distill.student.backbone import create_backbone
 from teachers.keypoints import Keypoints, cell_logits_to_probability, extract_keypoints
 
+HEAD_STRIDE = {"map": 4, "cell": 8}
+
+
+def conv_bn_relu(inputs: int, outputs: int, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(inputs, outputs, 3, stride, padding=1), nn.BatchNorm2d(outputs), nn.ReLU(inplace=True))
+
+
+def detail_branch(channels: int, stride: int) -> nn.Sequential:
+    """A small CNN on the full-resolution grey image, ``B x 1 x H x W`` -> ``B x channels x H/stride x W/stride``
+    (stride 4 or 8): space-to-depth by 4 (each 4x4 block becomes 16 channels), a 3x3 convolution, then
+    a 3x3 convolution of stride ``stride / 4``. Learned from scratch; it gives the head local
+    structure (gradients, corners) at full resolution for a few percent of the backbone's cost."""
+    return nn.Sequential(nn.PixelUnshuffle(4), conv_bn_relu(16, channels // 2), conv_bn_relu(channels // 2, channels, stride // 4))
+
 
 class Student(nn.Module):
     def __init__(self, backbone: str = "tf_efficientnet_lite0", head: str = "map", fpn_channels: int = 64,
-                 weights: str = "auto", input_scale: float = 1.0) -> None:
+                 weights: str = "auto", input_scale: float = 1.0, pixel_shortcut: bool = False,
+                 detail_channels: int = 0, head_channels: int | None = None) -> None:
         super().__init__()
-        if head not in ("map", "cell"):
+        if head not in HEAD_STRIDE:
             raise ValueError(f"head must be 'map' or 'cell', got {head!r}")
-        if input_scale != 1.0 and head != "map":
-            raise ValueError("input_scale < 1 needs the map head (its logits are upsampled to the input size)")
+        if not 0 < input_scale <= 1:
+            raise ValueError(f"input_scale must be in (0, 1], got {input_scale}")
         self.head_type = head
+        self.stride = HEAD_STRIDE[head]
         self.input_scale = input_scale
-        self.size_multiple = round(32 / input_scale)  # input sides must be multiples of this
+        self.pixel_shortcut = pixel_shortcut
+        # input sides must be multiples of the head stride; pyramid levels of other sizes are resized to the grid
+        self.size_multiple = self.stride
         self.backbone = create_backbone(backbone, weights)
         info = self.backbone.feature_info
-        self.reductions = info.reduction()
         cfg = getattr(self.backbone, "pretrained_cfg", None) or {}
         self.register_buffer("mean", torch.tensor(cfg.get("mean", (0.485, 0.456, 0.406))).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(cfg.get("std", (0.229, 0.224, 0.225))).view(1, 3, 1, 1), persistent=False)
         self.fpn = FeaturePyramidNetwork(info.channels(), fpn_channels)
-        self.level = self.reductions.index(4 if head == "map" else 8)
-        out = 1 if head == "map" else 65
-        self.head = nn.Sequential(nn.Conv2d(fpn_channels, fpn_channels, 3, padding=1), nn.ReLU(inplace=True),
-                                  nn.Conv2d(fpn_channels, out, 1))
+        self.detail = detail_branch(detail_channels, self.stride) if detail_channels else None
+        inputs = fpn_channels + (self.stride ** 2 if pixel_shortcut else 0) + detail_channels
+        width = head_channels or fpn_channels
+        self.head = nn.Sequential(conv_bn_relu(inputs, width), nn.Conv2d(width, 1 if head == "map" else 65, 1))
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         """``B x 1 x H x W`` -> logits (``B x H x W`` for ``map``, ``B x 65 x H/8 x W/8`` for ``cell``).
-        ``H`` and ``W`` must be multiples of ``size_multiple`` (32 at full input scale). With
-        ``input_scale < 1`` the network sees a downscaled image and its map is upsampled to ``H x W``."""
+        ``H`` and ``W`` must be multiples of ``size_multiple`` (the head stride)."""
         h, w = image.shape[-2:]
+        grid = (h // self.stride, w // self.stride)
+        x = image
         if self.input_scale != 1.0:
-            image = F.interpolate(image, scale_factor=self.input_scale, mode="bilinear", antialias=True, align_corners=False)
-        x = (image.expand(-1, 3, -1, -1) - self.mean) / self.std
-        levels = list(self.fpn(OrderedDict((str(i), f) for i, f in enumerate(self.backbone(x)))).values())
-        size = levels[self.level].shape[-2:]
-        fused = sum(level if level.shape[-2:] == size else F.interpolate(level, size=size, mode="bilinear", align_corners=False)
+            x = F.interpolate(image, scale_factor=self.input_scale, mode="bilinear", antialias=True, align_corners=False)
+        x = (x.expand(-1, 3, -1, -1) - self.mean) / self.std
+        levels = self.fpn(OrderedDict((str(i), f) for i, f in enumerate(self.backbone(x)))).values()
+        fused = sum(level if level.shape[-2:] == grid else F.interpolate(level, size=grid, mode="bilinear", align_corners=False)
                     for level in levels)
+        centred = image * 2 - 1
+        if self.pixel_shortcut:
+            fused = torch.cat([fused, F.pixel_unshuffle(centred, self.stride)], dim=1)
+        if self.detail is not None:
+            fused = torch.cat([fused, self.detail(centred)], dim=1)
         logits = self.head(fused)
         if self.head_type == "map":
             return F.interpolate(logits, size=(h, w), mode="bicubic", align_corners=False)[:, 0]

@@ -31,7 +31,8 @@ class NonFiniteLossError(RuntimeError):
 
 
 def build_student(config: dict) -> Student:
-    return Student(config["backbone"], config["head"], config["fpn_channels"], config["backbone_weights"], config["input_scale"])
+    return Student(config["backbone"], config["head"], config["fpn_channels"], config["backbone_weights"], config["input_scale"],
+                   config.get("pixel_shortcut", False), config.get("detail_channels", 0), config.get("head_channels"))
 
 
 def pixel_logits(core: Student, logits: torch.Tensor) -> torch.Tensor:

@@ -3,6 +3,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from distill.student.backbone import create_backbone
 from distill.student.detector import checkpoint_detector
@@ -30,6 +31,48 @@ def test_student_heads(head, shape):
     prob = model.probability(logits)
     assert prob.shape == (2, 64, 96) and 0 <= prob.min() and prob.max() <= 1
     assert len(model.detect(torch.rand(1, 1, 64, 96), threshold=0.0, top_k=10)[0]) == 10
+
+
+def test_cell_head_reads_the_pixels_of_its_cell_through_the_shortcut():
+    """With the pixel shortcut, the head of a half-scale student sees the full-resolution pixels of
+    each cell: with the pyramid's input to the head cut, one changed pixel moves exactly the logits of
+    its cell's 3x3 neighbourhood (the head's 3x3 convolution). Sides need only be multiples of 8."""
+    torch.manual_seed(0)
+    model = Student(head="cell", weights="none", fpn_channels=8, input_scale=0.5, pixel_shortcut=True, head_channels=16).eval()
+    with torch.no_grad():
+        model.head[0][0].weight[:, :8] = 0  # the 8 pyramid channels come first, then the 64 pixels
+    image = torch.rand(1, 1, 72, 104)
+    changed = image.clone()
+    changed[0, 0, 8 * 4 + 3, 8 * 6 + 5] += 0.5  # a pixel of cell (4, 6)
+    with torch.no_grad():
+        before, after = model(image), model(changed)
+    assert before.shape == (1, 65, 9, 13)
+    moved = (after - before).abs().amax(dim=1)[0] > 1e-6
+    expected = torch.zeros(9, 13, dtype=torch.bool)
+    expected[3:6, 5:8] = True
+    assert torch.equal(moved, expected)
+
+
+@pytest.mark.parametrize("head,stride", [("cell", 8), ("map", 4)])
+def test_detail_branch_sees_full_resolution_locally(head, stride):
+    """The detail branch (a small CNN on the full-resolution image) reaches the head at its stride:
+    with the pyramid's input cut, one changed pixel moves the output only near that pixel."""
+    torch.manual_seed(0)
+    model = Student(head=head, weights="none", fpn_channels=8, input_scale=0.5, detail_channels=8, head_channels=16).eval()
+    with torch.no_grad():
+        model.head[0][0].weight[:, :8] = 0
+    image = torch.rand(1, 1, 64, 96)
+    changed = image.clone()
+    changed[0, 0, 33, 50] += 0.5
+    with torch.no_grad():
+        before, after = model(image), model(changed)
+    moved = (after - before).abs()
+    moved = moved.amax(dim=1)[0] if head == "cell" else F.max_pool2d(moved[:, None], stride)[0, 0]
+    assert moved.shape == (64 // stride, 96 // stride)
+    ys, xs = torch.nonzero(moved > 1e-6, as_tuple=True)
+    assert moved[33 // stride, 50 // stride] > 1e-6
+    reach = 24  # pixels: the detail branch's and the head's receptive fields
+    assert (ys * stride - 33).abs().max() <= reach and (xs * stride - 50).abs().max() <= reach
 
 
 def tiny_config(store: Path, **extra) -> dict:

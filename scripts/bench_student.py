@@ -24,8 +24,13 @@ def recipe(checkpoint: Path) -> tuple[str, str]:
     losses = [name for name, spec in config["losses"].items() if spec["weight"]]
     if config.get("pair", {}).get("enabled"):
         losses.append("pair")
-    return (f"{config['head']}, scale {config.get('input_scale', 1.0)}, {config['steps']} steps",
-            " + ".join(losses))
+    model = [config["head"], f"scale {config.get('input_scale', 1.0)}"]
+    if config.get("pixel_shortcut"):
+        model.append("pixels")
+    if config.get("detail_channels"):
+        model.append(f"detail {config['detail_channels']}")
+    model.append(f"{config['steps']} steps")
+    return ", ".join(model), " + ".join(losses)
 
 
 def main() -> None:

@@ -52,3 +52,30 @@ def shared_data(name: str) -> Path:
 
 def rng_image(seed: int, h: int, w: int) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (h, w), dtype=np.uint8)
+
+
+HPATCHES_SIZE = (240, 320)
+
+
+def viewpoint_homography(k: int) -> np.ndarray:
+    """A mild viewpoint change growing with k."""
+    angle = 0.04 * k
+    return np.array([[np.cos(angle), -np.sin(angle), 6.0 * k], [np.sin(angle), np.cos(angle), -4.0 * k],
+                     [1e-5 * k, 2e-5 * k, 1.0]])
+
+
+@pytest.fixture()
+def hpatches_root(tmp_path: Path) -> Path:
+    """One i_ and one v_ sequence made from a real photo with known homographies."""
+    root = tmp_path / "hpatches"
+    photo = cv2.resize(cv2.imread(str(embedded("camera")), cv2.IMREAD_GRAYSCALE), (HPATCHES_SIZE[1], HPATCHES_SIZE[0]))
+    for name in ("i_photo", "v_photo"):
+        (root / name).mkdir(parents=True)
+        cv2.imwrite(str(root / name / "1.ppm"), cv2.cvtColor(photo, cv2.COLOR_GRAY2BGR))
+        for k in range(2, 7):
+            h = np.eye(3) if name.startswith("i_") else viewpoint_homography(k)
+            image = np.clip(photo * (1 - 0.08 * k), 0, 255).astype(np.uint8) if name.startswith("i_") \
+                else cv2.warpPerspective(photo, h, (HPATCHES_SIZE[1], HPATCHES_SIZE[0]))
+            cv2.imwrite(str(root / name / f"{k}.ppm"), cv2.cvtColor(image, cv2.COLOR_GRAY2BGR))
+            np.savetxt(root / name / f"H_1_{k}", h)
+    return root

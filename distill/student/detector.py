@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from distill.eval.detectors import Detector, to_tensor
-from distill.student.trainer import build_student
+from distill.student.model import Student, build_student
 
 
 def load_student(path: Path, device: str = "cpu"):
@@ -21,9 +21,9 @@ def load_student(path: Path, device: str = "cpu"):
     return model.eval().to(device), state["config"]
 
 
-def checkpoint_detector(path: Path, device: str = "cpu") -> Detector:
-    """Dense probability of the student; images are padded to the model's size multiple and cropped back."""
-    model, config = load_student(path, device)
+def student_detector(model: Student, name: str, device: str = "cpu") -> Detector:
+    """Dense probability of a student (in eval mode); images are padded to the model's size multiple
+    and cropped back."""
     multiple = model.size_multiple
 
     @torch.inference_mode()
@@ -33,4 +33,9 @@ def checkpoint_detector(path: Path, device: str = "cpu") -> Detector:
         padded = F.pad(image, (0, (-w) % multiple, 0, (-h) % multiple))
         return model.probability(model(padded))[0, :h, :w]
 
-    return Detector(f"student:{Path(path).parent.name}/{Path(path).stem}", score, threshold=0.0, device=device)
+    return Detector(name, score, threshold=0.0, device=device)
+
+
+def checkpoint_detector(path: Path, device: str = "cpu") -> Detector:
+    model, _ = load_student(path, device)
+    return student_detector(model, f"student:{Path(path).parent.name}/{Path(path).stem}", device)

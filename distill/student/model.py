@@ -99,3 +99,10 @@ class Student(nn.Module):
     def detect(self, image: torch.Tensor, threshold: float = 0.015, nms_radius: int = 4,
                top_k: int | None = None) -> list[Keypoints]:
         return extract_keypoints(self.probability(self(image)), threshold, nms_radius, top_k)
+
+
+def build_student(config: dict) -> Student:
+    """A :class:`Student` from a training configuration (``distill/student/default.yaml``); keys
+    added after a checkpoint was written take their neutral values."""
+    return Student(config["backbone"], config["head"], config["fpn_channels"], config["backbone_weights"], config["input_scale"],
+                   config.get("pixel_shortcut", False), config.get("detail_channels", 0), config.get("head_channels"))

@@ -18,21 +18,19 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, WeightedRandomSampler
 from tqdm import tqdm
 
+from distill.eval.protocol import Protocol, evaluate
 from distill.eval.repeatability import pair_repeatability
+from distill.eval.sequences import Sequence, load_hpatches
 from distill.student import losses as L
 from distill.student.data import AUGMENT_HOMOGRAPHY, LabelDataset
-from distill.student.model import Student
+from distill.student.detector import student_detector
+from distill.student.model import Student, build_student
 from labels.store import StoreReader
 from teachers.homographies import sample_homography
 
 
 class NonFiniteLossError(RuntimeError):
     pass
-
-
-def build_student(config: dict) -> Student:
-    return Student(config["backbone"], config["head"], config["fpn_channels"], config["backbone_weights"], config["input_scale"],
-                   config.get("pixel_shortcut", False), config.get("detail_channels", 0), config.get("head_channels"))
 
 
 def pixel_logits(core: Student, logits: torch.Tensor) -> torch.Tensor:
@@ -102,10 +100,23 @@ def pair_losses(model: torch.nn.Module, logits_a: torch.Tensor, batch: dict, wei
 
 
 @torch.inference_mode()
-def validation_repeatability(model: Student, dataset: LabelDataset, config: dict, device: str) -> float:
-    """Mean repeatability of the student between each validation crop and a seeded warp of it
-    (standard protocol: 300 points, epsilon 3 px); needs no teacher."""
+def validation_repeatability(model: Student, dataset: LabelDataset, config: dict, device: str,
+                             hpatches: list[Sequence] | None = None) -> float:
+    """Mean repeatability of the student (standard protocol: 300 points, epsilon 3 px), needing no
+    teacher: on ``hpatches`` sequences when given (``--val-hpatches``), else between each held-out
+    crop of the store and a seeded warp of it."""
     model.eval()
+    try:
+        if hpatches is not None:
+            protocol = Protocol(nms_radius=config["detection"]["nms_radius"])
+            return evaluate([student_detector(model, "validation", device)], hpatches, protocol, progress=False)[0].repeatability()
+        return held_out_repeatability(model, dataset, config, device)
+    finally:
+        model.train()
+
+
+def held_out_repeatability(model: Student, dataset: LabelDataset, config: dict, device: str) -> float:
+    """Mean repeatability between each held-out crop and a seeded warp of it."""
     scores = []
     rng = np.random.default_rng(1234)
     for i in range(len(dataset)):
@@ -116,7 +127,6 @@ def validation_repeatability(model: Student, dataset: LabelDataset, config: dict
         det = config["detection"]
         k1, k2 = (model.detect(x, 0.0, det["nms_radius"], None)[0] for x in (image, warped))
         scores.append(pair_repeatability(k1.xy.cpu().numpy(), k2.xy.cpu().numpy(), hom.double().numpy(), (h, w), (h, w)).repeatability)
-    model.train()
     return float(np.mean(scores))
 
 
@@ -141,7 +151,7 @@ def plot_metrics(metrics_path: Path, out: Path) -> None:
         a.plot([r["step"] for r in train], [r[key] for r in train], label=key)
     a.set_xlabel("step"); a.set_yscale("log"); a.legend(fontsize=7); a.set_title("training losses")
     b.plot([r["step"] for r in val], [r["repeatability"] for r in val], marker="o")
-    b.set_xlabel("step"); b.set_title("validation repeatability")
+    b.set_xlabel("step"); b.set_title("validation repeatability" + (" (HPatches)" if val and val[-1].get("on") == "hpatches" else ""))
     fig.savefig(out, dpi=100)
     plt.close(fig)
 
@@ -193,6 +203,7 @@ def train(config: dict, run_dir: Path, resume: bool = False, progress: bool = Tr
     pair_sigma = config["pair"]["sigma"] if config["pair"]["enabled"] else None
     train_set = LabelDataset(stores, "train", config["val_fraction"], tuple(config["crop"]), config["augment"], config["seed"], pair_sigma)
     val_set = LabelDataset(stores, "val", config["val_fraction"], tuple(config["crop"]), False, config["seed"])
+    val_hpatches = load_hpatches(Path(config["val_hpatches"])) if config.get("val_hpatches") and dist_info.main else None
     core = build_student(config).to(device).train()
     optimiser = torch.optim.AdamW(core.parameters(), lr=config["lr"], weight_decay=config["weight_decay"])
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, config["steps"]) / config["steps"])))
@@ -251,8 +262,9 @@ def train(config: dict, run_dir: Path, resume: bool = False, progress: bool = Tr
                 if metrics is not None:
                     metrics.write(json.dumps({"kind": "train", "step": step, "lr": scheduler.get_last_lr()[0], **values}) + "\n")
                 if dist_info.main and (step % config["val_every"] == 0 or step == config["steps"]):
-                    rep = validation_repeatability(core, val_set, config, device)
-                    metrics.write(json.dumps({"kind": "val", "step": step, "repeatability": rep}) + "\n")
+                    rep = validation_repeatability(core, val_set, config, device, val_hpatches)
+                    metrics.write(json.dumps({"kind": "val", "step": step, "repeatability": rep,
+                                              "on": "hpatches" if val_hpatches else "store"}) + "\n")
                     metrics.flush()
                     if rep > best:
                         best = rep

@@ -13,38 +13,11 @@ from distill.eval.detectors import Detector, build_detectors
 from distill.eval.protocol import Protocol, evaluate, rescale_homography
 from distill.eval.repeatability import pair_repeatability, warp
 from distill.eval.sequences import HPatchesError, load_hpatches
-from tests.conftest import embedded, shared_data
-
-SIZE = (240, 320)
-
-
-def _homography(k: int) -> np.ndarray:
-    """A mild viewpoint change growing with k."""
-    angle = 0.04 * k
-    return np.array([[np.cos(angle), -np.sin(angle), 6.0 * k], [np.sin(angle), np.cos(angle), -4.0 * k],
-                     [1e-5 * k, 2e-5 * k, 1.0]])
-
-
-@pytest.fixture()
-def hpatches_root(tmp_path: Path) -> Path:
-    """One i_ and one v_ sequence made from a real photo with known homographies."""
-    root = tmp_path / "hpatches"
-    photo = cv2.resize(cv2.imread(str(embedded("camera")), cv2.IMREAD_GRAYSCALE), (SIZE[1], SIZE[0]))
-    for name in ("i_photo", "v_photo"):
-        (root / name).mkdir(parents=True)
-        cv2.imwrite(str(root / name / "1.ppm"), cv2.cvtColor(photo, cv2.COLOR_GRAY2BGR))
-        for k in range(2, 7):
-            h = np.eye(3) if name.startswith("i_") else _homography(k)
-            image = np.clip(photo * (1 - 0.08 * k), 0, 255).astype(np.uint8) if name.startswith("i_") \
-                else cv2.warpPerspective(photo, h, (SIZE[1], SIZE[0]))
-            cv2.imwrite(str(root / name / f"{k}.ppm"), cv2.cvtColor(image, cv2.COLOR_GRAY2BGR))
-            np.savetxt(root / name / f"H_1_{k}", h)
-    return root
-
+from tests.conftest import HPATCHES_SIZE, embedded, shared_data, viewpoint_homography
 
 def oracle(sequences, shift=0.0) -> Detector:
     """Returns fixed points on image 1 and their ground-truth warp (plus ``shift`` px) on image k."""
-    xs, ys = np.meshgrid(np.arange(40, SIZE[1] - 40, 20.0), np.arange(40, SIZE[0] - 40, 20.0))
+    xs, ys = np.meshgrid(np.arange(40, HPATCHES_SIZE[1] - 40, 20.0), np.arange(40, HPATCHES_SIZE[0] - 40, 20.0))
     base = np.column_stack([xs.ravel(), ys.ravel()])  # 20 px apart: a 5 px shift lands near no other point
     lookup = {}
     for seq in sequences:
@@ -86,7 +59,7 @@ def test_pair_repeatability_by_hand():
 
 
 def test_rescaled_homography_maps_resized_points():
-    h = _homography(3)
+    h = viewpoint_homography(3)
     scaled = rescale_homography(h, (480, 640), (600, 800), (240, 320))
     point = np.array([[100.0, 80.0]])
     expected = warp(point * [2, 2], h) * [320 / 800, 240 / 600]
@@ -142,7 +115,7 @@ def test_detect_writes_points_in_original_pixels(hpatches_root, tmp_path):
                               "--format", "ait", "--top-k", "300"])
     assert ait.exit_code == 0
     dense = np.load(tmp_path / "c" / "i_photo" / "2_det.npy")
-    assert dense.shape == SIZE and 0 < (dense > 0).sum() <= 300
+    assert dense.shape == HPATCHES_SIZE and 0 < (dense > 0).sum() <= 300
 
 
 REFERENCE = {"superpoint": 0.63, "shi": 0.62, "harris": 0.61, "fast": 0.59}

@@ -1,3 +1,4 @@
+import json
 from pathlib import Path
 
 import numpy as np
@@ -5,6 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from distill.eval.protocol import Protocol, evaluate
+from distill.eval.sequences import HPatchesError, load_hpatches
 from distill.student.backbone import create_backbone
 from distill.student.detector import checkpoint_detector
 from distill.student.model import Student
@@ -102,6 +105,21 @@ def test_training_writes_checkpoints_metrics_and_resumes(tiny_store, tmp_path):
     detector = checkpoint_detector(run / "last.pt")
     scores = detector.score_map(np.zeros((100, 130), np.uint8))
     assert scores.shape == (100, 130)
+
+
+def test_val_hpatches_picks_best_by_repeatability_on_the_sequences(tiny_store, hpatches_root, tmp_path):
+    run = tmp_path / "run"
+    train(tiny_config(tiny_store, val_hpatches=str(hpatches_root)), run, progress=False)
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    val = [r for r in rows if r["kind"] == "val"]
+    assert len(val) == 2 and all(r["on"] == "hpatches" for r in val)
+    best = torch.load(run / "best.pt", weights_only=False)
+    assert best["best"] == max(r["repeatability"] for r in val)
+    # the recorded figure is what an independent evaluation of best.pt measures
+    measured = evaluate([checkpoint_detector(run / "best.pt")], load_hpatches(hpatches_root), Protocol(), progress=False)
+    assert measured[0].repeatability() == pytest.approx(best["best"], abs=1e-9)
+    with pytest.raises(HPatchesError, match="nowhere"):
+        train(tiny_config(tiny_store, val_hpatches=str(tmp_path / "nowhere")), tmp_path / "run2", progress=False)
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tiny_store, tmp_path):

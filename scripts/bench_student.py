@@ -18,10 +18,18 @@ from distill.eval.speed import median_ms
 from distill.student.detector import checkpoint_detector
 
 
+def loss_label(name: str, spec: dict) -> str:
+    """``kl``, ``1000·attentive`` (weight other than 1), ``kl (MQD γ=2)``."""
+    label = name if spec["weight"] == 1 else f"{spec['weight']:g}·{name}"
+    if spec.get("focal_gamma"):
+        label += f" (MQD γ={spec['focal_gamma']:g})"
+    return label
+
+
 def recipe(checkpoint: Path) -> tuple[str, str]:
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)
     config = state["config"]
-    losses = [name for name, spec in config["losses"].items() if spec["weight"]]
+    losses = [loss_label(name, spec) for name, spec in config["losses"].items() if spec["weight"]]
     if config.get("pair", {}).get("enabled"):
         losses.append("pair")
     model = [config["head"], f"scale {config.get('input_scale', 1.0)}"]

@@ -6,28 +6,29 @@
 # STORE: labels of ../shared/data/train-photos + the embedded photos, e.g.
 #   distill labels --images ../shared/data/train-photos --embedded
 # LIGHTGLUE_STORE (optional): the same with --lightglue, for a pair-mode run.
-# Environment: STEPS (default 600) per run, HPATCHES_ROOT (default ../shared/data/hpatches-real), BIN (.venv/bin).
+# Environment: STEPS (default 500) per run, HPATCHES_ROOT (default ../shared/data/hpatches-real), BIN (.venv/bin).
 set -euo pipefail
 STORE=$1; LIGHTGLUE_STORE=${2:-}
-ROOT=${HPATCHES_ROOT:-../shared/data/hpatches-real}; BIN=${BIN:-.venv/bin}; STEPS=${STEPS:-600}
+ROOT=${HPATCHES_ROOT:-../shared/data/hpatches-real}; BIN=${BIN:-.venv/bin}; STEPS=${STEPS:-500}
 names=()
-off() { for loss in "$@"; do printf -- "--set losses.%s.weight=0 " "$loss"; done; }
-run() { name=$1; store=$2; shift 2; names+=("$name"); "$BIN/distill" train --store "$store" --name "abl-$name" --steps "$STEPS" --quiet "$@"; }
-run default        "$STORE"
-run no-kl          "$STORE" $(off kl)
-run no-focal       "$STORE" $(off focal)
-run no-attentive   "$STORE" $(off attentive)
-run kl-only        "$STORE" $(off focal attentive)
-run focal-only     "$STORE" $(off kl attentive)
-run attentive-1000 "$STORE" --set losses.attentive.weight=1000
-run mqd            "$STORE" --set losses.kl.focal_gamma=2
-run huber          "$STORE" --set losses.huber.weight=1
-run consistency    "$STORE" --set losses.consistency.weight=1
-run no-detail      "$STORE" --set detail_channels=0
-run no-pixels      "$STORE" --set pixel_shortcut=false
-run map            "$STORE" --head map
-run full-scale     "$STORE" --set input_scale=1.0
-if [ -n "$LIGHTGLUE_STORE" ]; then run pair "$LIGHTGLUE_STORE" --set pair.enabled=true; fi
+# losses F K A H C: the weights of focal, kl, attentive, huber, consistency (explicit, whatever the defaults)
+losses() { printf -- "--set losses.focal.weight=%s --set losses.kl.weight=%s --set losses.attentive.weight=%s --set losses.huber.weight=%s --set losses.consistency.weight=%s" "$@"; }
+# --resume: an interrupted ablation picks up where it stopped; finished runs return at once
+run() { name=$1; store=$2; shift 2; names+=("$name"); "$BIN/distill" train --store "$store" --name "abl-$name" --steps "$STEPS" --resume --quiet "$@"; }
+run focal-attentive        "$STORE" $(losses 1 0 1 0 0)   # the default
+run focal-kl-attentive     "$STORE" $(losses 1 1 1 0 0)
+run focal                  "$STORE" $(losses 1 0 0 0 0)
+run attentive              "$STORE" $(losses 0 0 1 0 0)
+run kl-attentive           "$STORE" $(losses 0 1 1 0 0)
+run focal-attentive-1000   "$STORE" $(losses 1 0 1000 0 0)
+run focal-mqd-attentive    "$STORE" $(losses 1 1 1 0 0) --set losses.kl.focal_gamma=2
+run focal-attentive-huber  "$STORE" $(losses 1 0 1 1 0)
+run focal-attentive-consistency "$STORE" $(losses 1 0 1 0 1)
+run no-detail              "$STORE" $(losses 1 0 1 0 0) --set detail_channels=0
+run no-pixels              "$STORE" $(losses 1 0 1 0 0) --set pixel_shortcut=false
+run map-focal-kl-attentive "$STORE" $(losses 1 1 1 0 0) --head map
+run full-scale             "$STORE" $(losses 1 0 1 0 0) --set input_scale=1.0
+if [ -n "$LIGHTGLUE_STORE" ]; then run pair "$LIGHTGLUE_STORE" $(losses 1 0 1 0 0) --set pair.enabled=true; fi
 args=()
 for name in "${names[@]}"; do args+=(--checkpoint "runs/abl-$name/best.pt"); done
 "$BIN/python" scripts/bench_student.py --root "$ROOT" "${args[@]}"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The student ablation of the README: short runs of the default recipe (distill/student/default.yaml)
-# with each loss switched on or off, each architecture piece removed, the map head and full input
-# scale; then one table of all of them against the teacher on HPatches.
+# with each loss switched on or off, homographic augmentation on, each architecture piece removed,
+# the map head and full input scale; then one table of all of them against the teacher on HPatches.
 #   scripts/ablation.sh STORE [LIGHTGLUE_STORE]
 # STORE: labels of ../shared/data/train-photos + the embedded photos, e.g.
 #   distill labels --images ../shared/data/train-photos --embedded
@@ -24,6 +24,7 @@ run focal-attentive-1000   "$STORE" $(losses 1 0 1000 0 0)
 run focal-mqd-attentive    "$STORE" $(losses 1 1 1 0 0) --set losses.kl.focal_gamma=2
 run focal-attentive-huber  "$STORE" $(losses 1 0 1 1 0)
 run focal-attentive-consistency "$STORE" $(losses 1 0 1 0 1)
+run warp                   "$STORE" $(losses 1 0 1 0 0) --set warp=true   # homographic augmentation on
 run no-detail              "$STORE" $(losses 1 0 1 0 0) --set detail_channels=0
 run no-pixels              "$STORE" $(losses 1 0 1 0 0) --set pixel_shortcut=false
 run map-focal-kl-attentive "$STORE" $(losses 1 1 1 0 0) --head map

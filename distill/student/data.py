@@ -1,6 +1,6 @@
 """Training data over one or more label stores: image, teacher heatmap, variance and validity,
-augmented identically (random homography, crop) plus photometric changes on the image alone.
-Read-only, no teacher calls, safe with DataLoader workers, seeded."""
+augmented identically (random crop and flips, optionally a random homography) plus photometric
+changes on the image alone. Read-only, no teacher calls, safe with DataLoader workers, seeded."""
 from __future__ import annotations
 
 import hashlib
@@ -32,10 +32,14 @@ def split_keys(keys: list[str], val_fraction: float) -> tuple[list[str], list[st
 
 
 class LabelDataset(Dataset):
-    """Items: ``image`` 1 x h x w float, ``heatmap``, ``variance``, ``valid`` h x w float (``h x w`` = crop)."""
+    """Items: ``image`` 1 x h x w float, ``heatmap``, ``variance``, ``valid`` h x w float (``h x w`` = crop).
+
+    ``augment``: random crop, horizontal and vertical flips (exact: labels stay on their pixels) and
+    photometric changes. ``warp`` adds a random homography per item; resampling blurs the image and
+    moves the label peaks by up to a pixel (nearest sampling), which costs localisation (README)."""
 
     def __init__(self, stores: list[Path], split: str = "train", val_fraction: float = 0.15, crop: tuple[int, int] = (192, 256),
-                 augment: bool = True, seed: int = 0, pair_sigma: float | None = None) -> None:
+                 augment: bool = True, seed: int = 0, pair_sigma: float | None = None, warp: bool = False) -> None:
         self.readers = [StoreReader(s) for s in stores]
         self.items: list[tuple[int, str]] = []
         for i, reader in enumerate(self.readers):
@@ -43,7 +47,7 @@ class LabelDataset(Dataset):
             self.items += [(i, k) for k in (train if split == "train" else val)]
         if not self.items:
             raise StoreError(f"no {split} images in {', '.join(map(str, stores))} (val_fraction {val_fraction})")
-        self.crop, self.augment, self.seed, self.epoch = crop, augment, seed, 0
+        self.crop, self.augment, self.warp, self.seed, self.epoch = crop, augment, warp, seed, 0
         self.pair_sigma = pair_sigma  # not None: pair mode (LightGlue matches of stores labelled with --lightglue)
 
     def __len__(self) -> int:
@@ -74,12 +78,15 @@ class LabelDataset(Dataset):
         stack = torch.from_numpy(np.stack([labels.image.astype(np.float32) / 255, labels.heatmap.astype(np.float32),
                                            labels.variance.astype(np.float32), (labels.count > 0).astype(np.float32)]))
         h, w = stack.shape[-2:]
-        if self.augment:
+        if self.augment and self.warp:
             homography = torch.from_numpy(sample_homography(rng, h, w, AUGMENT_HOMOGRAPHY)).float()
             warped = warp_perspective(stack[None], homography[None], (h, w), align_corners=True)[0]
             # the heatmap is a density of points: keep its peaks sharp with nearest sampling
             warped[1:] = warp_perspective(stack[None, 1:], homography[None], (h, w), mode="nearest", align_corners=True)[0]
             stack = warped
+        if self.augment:
+            flips = [dim for dim in (-1, -2) if rng.random() < 0.5]
+            stack = stack.flip(flips) if flips else stack
         ch, cw = self.crop
         top = int(rng.integers(0, h - ch + 1)) if self.augment else (h - ch) // 2
         left = int(rng.integers(0, w - cw + 1)) if self.augment else (w - cw) // 2

@@ -1,0 +1,98 @@
+import hashlib
+
+import numpy as np
+import pytest
+import torch
+
+from distill.student.data import LabelDataset, split_keys
+from labels.store import ImageLabels, StoreWriter
+
+SIZE = (48, 64)
+CROP = (32, 48)
+
+
+def planes(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A smooth random pattern as image (uint8) and heatmap (the same pattern in [0, 1]); the
+    variance is the pattern turned by 180 degrees, so that a plane transformed alone shows."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.random((SIZE[0] // 8, SIZE[1] // 8)).astype(np.float32)
+    pattern = torch.nn.functional.interpolate(torch.from_numpy(coarse)[None, None], size=SIZE, mode="bicubic",
+                                              align_corners=False)[0, 0].clamp(0, 1).numpy()
+    return (pattern * 255).round().astype(np.uint8), pattern, pattern[::-1, ::-1].copy()
+
+
+@pytest.fixture()
+def pattern_store(tmp_path):
+    """Images whose heatmap is the image itself: any misalignment of the planes shows."""
+    index = tmp_path / "patterns.h5"
+    with StoreWriter(index, {"store_hash": "p", "config_yaml": "{}"}) as writer:
+        for i in range(8):
+            image, heatmap, variance = planes(i)
+            writer.add(hashlib.sha1(str(i).encode()).hexdigest()[:16],
+                       ImageLabels(heatmap, variance, np.ones(SIZE, np.uint8), np.zeros((0, 2), np.float32),
+                                   np.zeros(0, np.float32), f"pattern{i}", SIZE, image=image))
+    return index
+
+
+def test_split_by_hash_is_disjoint_and_stable_as_the_store_grows():
+    keys = [f"{i:016x}" for i in range(400)]
+    train, val = split_keys(keys, 0.15)
+    assert not set(train) & set(val) and len(train) + len(val) == 400
+    assert 30 < len(val) < 90
+    more_train, more_val = split_keys(keys + [f"{i:016x}" for i in range(400, 500)], 0.15)
+    assert set(val) <= set(more_val) and set(train) <= set(more_train)
+
+
+def candidates(plane: np.ndarray) -> list[np.ndarray]:
+    """Every flip and crop of a stored plane that the dataset can produce without a warp."""
+    out = []
+    for flipped in (plane, plane[:, ::-1], plane[::-1], plane[::-1, ::-1]):
+        for top in range(SIZE[0] - CROP[0] + 1):
+            for left in range(SIZE[1] - CROP[1] + 1):
+                out.append(flipped[top:top + CROP[0], left:left + CROP[1]])
+    return out
+
+
+def test_flips_and_crops_keep_labels_on_their_pixels(pattern_store):
+    """Without a warp, an item's heatmap and variance are one and the same exact flip and crop of
+    the stored planes (no resampling), and the image follows them up to photometric changes."""
+    data = LabelDataset([pattern_store], "train", val_fraction=0.0, crop=CROP, augment=True, seed=1)
+    flipped_somewhere = False
+    for index in range(len(data)):
+        item = data[index]
+        stored = data.readers[0][data.items[index][1]]
+        heat = item["heatmap"].numpy()
+        heatmaps = candidates(stored.heatmap.astype(np.float32))
+        matches = [i for i, c in enumerate(heatmaps) if np.array_equal(c, heat)]
+        assert len(matches) == 1
+        variance = candidates(stored.variance.astype(np.float32))[matches[0]]
+        assert np.array_equal(item["variance"].numpy(), variance)
+        flipped_somewhere |= matches[0] >= len(heatmaps) // 4
+        image = item["image"][0].numpy()
+        assert np.corrcoef(image.ravel(), heat.ravel())[0, 1] > 0.95
+        assert item["valid"].min() == 1
+    assert flipped_somewhere
+
+
+def test_warp_moves_image_and_labels_together_and_is_seeded(pattern_store):
+    data = LabelDataset([pattern_store], "train", val_fraction=0.0, crop=CROP, augment=True, seed=3, warp=True)
+    for index in range(len(data)):
+        item = data[index]
+        heat = item["heatmap"].numpy()
+        stored = data.readers[0][data.items[index][1]]
+        assert not any(np.array_equal(c, heat) for c in candidates(stored.heatmap.astype(np.float32)))  # resampled
+        valid = item["valid"].numpy() > 0
+        assert np.corrcoef(item["image"][0].numpy()[valid], heat[valid])[0, 1] > 0.9
+    again = LabelDataset([pattern_store], "train", val_fraction=0.0, crop=CROP, augment=True, seed=3, warp=True)
+    assert torch.equal(again[2]["heatmap"], data[2]["heatmap"]) and torch.equal(again[2]["image"], data[2]["image"])
+    again.set_epoch(1)
+    assert not torch.equal(again[2]["heatmap"], data[2]["heatmap"])
+
+
+def test_validation_items_are_centre_crops_without_augmentation(pattern_store):
+    data = LabelDataset([pattern_store], "train", val_fraction=0.0, crop=CROP, augment=False)
+    item = data[0]
+    stored = data.readers[0][data.items[0][1]]
+    top, left = (SIZE[0] - CROP[0]) // 2, (SIZE[1] - CROP[1]) // 2
+    assert np.array_equal(item["heatmap"].numpy(), stored.heatmap.astype(np.float32)[top:top + CROP[0], left:left + CROP[1]])
+    assert np.array_equal(item["image"][0].numpy(), stored.image[top:top + CROP[0], left:left + CROP[1]] / np.float32(255))

@@ -1,6 +1,7 @@
 """Students vs. the SuperPoint teacher on HPatches, in one run: repeatability, localisation error and
 CPU time per 480x640 image (end to end: tensor to keypoints, NMS and top-k included), with each
-student's recipe (head, input scale, losses, steps) so the table doubles as an ablation.
+student's recipe (head, input scale, homographic augmentation, losses, steps) so the table doubles
+as an ablation.
 
     python scripts/bench_student.py --checkpoint runs/A/best.pt --checkpoint runs/B/best.pt [--root ../shared/data/hpatches-real]
 """
@@ -37,6 +38,8 @@ def recipe(checkpoint: Path) -> tuple[str, str]:
         model.append("pixels")
     if config.get("detail_channels"):
         model.append(f"detail {config['detail_channels']}")
+    if config.get("warp", True):  # runs from before the key existed were trained with the warp
+        model.append("warp aug.")
     model.append(f"{config['steps']} steps")
     return ", ".join(model), " + ".join(losses)
 

@@ -202,7 +202,7 @@ def train(config: dict, run_dir: Path, resume: bool = False, progress: bool = Tr
             metrics_path.unlink()
     pair_sigma = config["pair"]["sigma"] if config["pair"]["enabled"] else None
     train_set = LabelDataset(stores, "train", config["val_fraction"], tuple(config["crop"]), config["augment"], config["seed"], pair_sigma,
-                             config.get("warp", False))
+                             config["warp"])
     val_set = LabelDataset(stores, "val", config["val_fraction"], tuple(config["crop"]), False, config["seed"])
     val_hpatches = load_hpatches(Path(config["val_hpatches"])) if config.get("val_hpatches") and dist_info.main else None
     core = build_student(config).to(device).train()

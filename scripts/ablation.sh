@@ -26,7 +26,8 @@ run focal-attentive-huber  "$STORE" $(losses 1 0 1 1 0)
 run focal-attentive-consistency "$STORE" $(losses 1 0 1 0 1)
 run warp                   "$STORE" $(losses 1 0 1 0 0) --set warp=true   # homographic augmentation on
 run no-detail              "$STORE" $(losses 1 0 1 0 0) --set detail_channels=0
-run no-pixels              "$STORE" $(losses 1 0 1 0 0) --set pixel_shortcut=false
+run detail-64              "$STORE" $(losses 1 0 1 0 0) --set detail_channels=64
+run pixels                 "$STORE" $(losses 1 0 1 0 0) --set pixel_shortcut=true
 run map-focal-kl-attentive "$STORE" $(losses 1 1 1 0 0) --head map
 run full-scale             "$STORE" $(losses 1 0 1 0 0) --set input_scale=1.0
 if [ -n "$LIGHTGLUE_STORE" ]; then run pair "$LIGHTGLUE_STORE" $(losses 1 0 1 0 0) --set pair.enabled=true; fi

@@ -1,7 +1,7 @@
 """Students vs. the SuperPoint teacher on HPatches, in one run: repeatability, localisation error and
-CPU time per 480x640 image (end to end: tensor to keypoints, NMS and top-k included), with each
-student's recipe (head, input scale, homographic augmentation, losses, steps) so the table doubles
-as an ablation.
+CPU time per 480x640 image (end to end: tensor to keypoints, NMS and top-k included; detectors are
+timed in turns, so that a shared machine's drift weighs on all alike), with each student's recipe
+(head, input scale, homographic augmentation, losses, steps) so the table doubles as an ablation.
 
     python scripts/bench_student.py --checkpoint runs/A/best.pt --checkpoint runs/B/best.pt [--root ../shared/data/hpatches-real]
 """
@@ -15,7 +15,7 @@ import torch
 from distill.eval.detectors import build_detectors
 from distill.eval.protocol import Protocol, evaluate, resize
 from distill.eval.sequences import load_hpatches
-from distill.eval.speed import median_ms
+from distill.eval.speed import interleaved_median_ms
 from distill.student.detector import checkpoint_detector
 
 
@@ -54,8 +54,8 @@ def main() -> None:
     protocol = Protocol()
     results = evaluate(detectors, sequences, protocol, progress=False)
     probe = resize(sequences[0].images[0], (480, 640))
-    for detector, result in zip(detectors, results):
-        result.ms_per_image = median_ms(detector, probe, protocol.top_k)
+    for result, ms in zip(results, interleaved_median_ms(detectors, probe, protocol.top_k)):
+        result.ms_per_image = ms
     print(f"HPatches at {args.root}, standard protocol (240x320, 300 points, eps 3 px); "
           f"time per 480x640 image, {torch.get_num_threads()} CPU threads\n")
     print("| detector | model | losses | rep. all | rep. i | rep. v | loc. err. | ms | × SuperPoint time |")

@@ -24,3 +24,22 @@ def median_ms(detector: Detector, grey: np.ndarray, top_k: int, nms_radius: int 
         sync()
         times.append(time.perf_counter() - start)
     return 1000 * statistics.median(times)
+
+
+def interleaved_median_ms(detectors: list[Detector], grey: np.ndarray, top_k: int, nms_radius: int = 4,
+                          warmup: int = 3, rounds: int = 15) -> list[float]:
+    """Median ms per image of each detector, timed in turns (one image each per round), so that a
+    shared machine's slow minutes weigh on every detector alike and their ratios stay comparable."""
+    times: list[list[float]] = [[] for _ in detectors]
+    for _ in range(warmup):
+        for detector in detectors:
+            detect(detector, grey, nms_radius, top_k)
+    for _ in range(rounds):
+        for detector, spent in zip(detectors, times):
+            sync = torch.cuda.synchronize if detector.device.startswith("cuda") else (lambda: None)
+            sync()
+            start = time.perf_counter()
+            detect(detector, grey, nms_radius, top_k)
+            sync()
+            spent.append(time.perf_counter() - start)
+    return [1000 * statistics.median(spent) for spent in times]

@@ -28,7 +28,7 @@ def train_command(
     backbone: Optional[str] = typer.Option(None, help="timm backbone name (default tf_efficientnet_lite0, ImageNet weights from a package)."),
     backbone_weights: Optional[str] = typer.Option(None, help="auto | hub (timm pretrained, online) | none | FILE."),
     head: Optional[str] = typer.Option(None, help="cell (65 logits per 8x8 cell, SuperPoint-style; default) or map (one logit channel at stride 4, bicubic upsampling)."),
-    steps: Optional[int] = typer.Option(None, help="Optimiser steps (default 1200, about 12 minutes on 2 CPU cores)."),
+    steps: Optional[int] = typer.Option(None, help="Optimiser steps (default 1200, 10–12 minutes on 2 CPU cores)."),
     name: Optional[str] = typer.Option(None, help="Run name: the run folder is runs/<name>."),
     val_hpatches: Optional[Path] = typer.Option(
         None, help="HPatches sequences folder: validate, and choose best.pt, by repeatability there (standard protocol) "

@@ -13,30 +13,20 @@ from distill.eval.detectors import Detector, detect
 
 def median_ms(detector: Detector, grey: np.ndarray, top_k: int, nms_radius: int = 4,
               warmup: int = 3, repeats: int = 10) -> float:
-    sync = torch.cuda.synchronize if detector.device.startswith("cuda") else (lambda: None)
-    for _ in range(warmup):
-        detect(detector, grey, nms_radius, top_k)
-    times = []
-    for _ in range(repeats):
-        sync()
-        start = time.perf_counter()
-        detect(detector, grey, nms_radius, top_k)
-        sync()
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
+    return interleaved_median_ms([detector], grey, top_k, nms_radius, warmup, repeats)[0]
 
 
 def interleaved_median_ms(detectors: list[Detector], grey: np.ndarray, top_k: int, nms_radius: int = 4,
                           warmup: int = 3, rounds: int = 15) -> list[float]:
     """Median ms per image of each detector, timed in turns (one image each per round), so that a
     shared machine's slow minutes weigh on every detector alike and their ratios stay comparable."""
-    times: list[list[float]] = [[] for _ in detectors]
+    syncs = [torch.cuda.synchronize if d.device.startswith("cuda") else (lambda: None) for d in detectors]
     for _ in range(warmup):
         for detector in detectors:
             detect(detector, grey, nms_radius, top_k)
+    times: list[list[float]] = [[] for _ in detectors]
     for _ in range(rounds):
-        for detector, spent in zip(detectors, times):
-            sync = torch.cuda.synchronize if detector.device.startswith("cuda") else (lambda: None)
+        for detector, sync, spent in zip(detectors, syncs, times):
             sync()
             start = time.perf_counter()
             detect(detector, grey, nms_radius, top_k)

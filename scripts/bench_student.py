@@ -54,7 +54,7 @@ def main() -> None:
     protocol = Protocol()
     results = evaluate(detectors, sequences, protocol, progress=False)
     probe = resize(sequences[0].images[0], (480, 640))
-    for result, ms in zip(results, interleaved_median_ms(detectors, probe, protocol.top_k)):
+    for result, ms in zip(results, interleaved_median_ms(detectors, probe, protocol.top_k, protocol.nms_radius)):
         result.ms_per_image = ms
     print(f"HPatches at {args.root}, standard protocol (240x320, 300 points, eps 3 px); "
           f"time per 480x640 image, {torch.get_num_threads()} CPU threads\n")

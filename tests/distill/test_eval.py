@@ -131,8 +131,8 @@ def test_reference_figures_on_real_hpatches():
 
 
 def test_interleaved_timing_keeps_each_detector_apart():
-    """Timed in turns, a detector that sleeps 20 ms per image measures about 20 ms more than one
-    that does not, whatever their order."""
+    """Timed in turns, a detector that sleeps 20 ms per image measures about 20 ms more than the
+    one timed right after it, which does not sleep."""
     def score(grey, pause=0.0):
         time.sleep(pause)
         return torch.from_numpy(grey.astype(np.float32))

@@ -37,7 +37,7 @@ def recipe(checkpoint: Path) -> tuple[str, str]:
     if config.get("pixel_shortcut"):
         model.append("pixels")
     if config.get("detail_channels"):
-        model.append(f"detail {config['detail_channels']}")
+        model.append(f"detail {config['detail_channels']} from {config.get('detail_start', 4)}px")
     if config.get("warp", True):  # runs from before the key existed were trained with the warp
         model.append("warp aug.")
     model.append(f"{config['steps']} steps")

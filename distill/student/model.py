@@ -35,18 +35,31 @@ def conv_bn_relu(inputs: int, outputs: int, stride: int = 1) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(inputs, outputs, 3, stride, padding=1), nn.BatchNorm2d(outputs), nn.ReLU(inplace=True))
 
 
-def detail_branch(channels: int, stride: int) -> nn.Sequential:
+def detail_branch(channels: int, stride: int, start: int = 4) -> nn.Sequential:
     """A small CNN on the full-resolution grey image, ``B x 1 x H x W`` -> ``B x channels x H/stride x W/stride``
-    (stride 4 or 8): space-to-depth by 4 (each 4x4 block becomes 16 channels), a 3x3 convolution, then
-    a 3x3 convolution of stride ``stride / 4``. Learned from scratch; it gives the head local
-    structure (gradients, corners) at full resolution for a few percent of the backbone's cost."""
-    return nn.Sequential(nn.PixelUnshuffle(4), conv_bn_relu(16, channels // 2), conv_bn_relu(channels // 2, channels, stride // 4))
+    (stride 4 or 8): space-to-depth by ``start`` (1, 2 or 4; each ``start x start`` block becomes
+    ``start^2`` channels), a 3x3 convolution there, then 3x3 convolutions of stride 2 down to ``stride``.
+    Widths: ``channels * r / stride`` at stride ``r >= 4``, ``8 r`` below (cheap at high resolution). Learned from scratch; it
+    gives the head local structure (gradients, corners) at full resolution for a few percent of the
+    backbone's cost; a smaller ``start`` sees finer structure for a little more."""
+    if start not in (1, 2, 4) or start > stride:
+        raise ValueError(f"detail_start must be 1, 2 or 4 (at most the head stride {stride}), got {start}")
+    layers: list[nn.Module] = [nn.PixelUnshuffle(start)] if start > 1 else []
+    def width(r: int) -> int:
+        return channels * r // stride if r >= 4 else 8 * r
+
+    layers.append(conv_bn_relu(start ** 2, width(start)))
+    r = start
+    while r < stride:
+        layers.append(conv_bn_relu(width(r), width(2 * r), stride=2))
+        r *= 2
+    return nn.Sequential(*layers)
 
 
 class Student(nn.Module):
     def __init__(self, backbone: str = "tf_efficientnet_lite0", head: str = "map", fpn_channels: int = 64,
                  weights: str = "auto", input_scale: float = 1.0, pixel_shortcut: bool = False,
-                 detail_channels: int = 0, head_channels: int | None = None) -> None:
+                 detail_channels: int = 0, head_channels: int | None = None, detail_start: int = 4) -> None:
         super().__init__()
         if head not in HEAD_STRIDE:
             raise ValueError(f"head must be 'map' or 'cell', got {head!r}")
@@ -64,7 +77,7 @@ class Student(nn.Module):
         self.register_buffer("mean", torch.tensor(cfg.get("mean", (0.485, 0.456, 0.406))).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(cfg.get("std", (0.229, 0.224, 0.225))).view(1, 3, 1, 1), persistent=False)
         self.fpn = FeaturePyramidNetwork(info.channels(), fpn_channels)
-        self.detail = detail_branch(detail_channels, self.stride) if detail_channels else None
+        self.detail = detail_branch(detail_channels, self.stride, detail_start) if detail_channels else None
         inputs = fpn_channels + (self.stride ** 2 if pixel_shortcut else 0) + detail_channels
         width = head_channels or fpn_channels
         self.head = nn.Sequential(conv_bn_relu(inputs, width), nn.Conv2d(width, 1 if head == "map" else 65, 1))
@@ -105,4 +118,5 @@ def build_student(config: dict) -> Student:
     """A :class:`Student` from a training configuration (``distill/student/default.yaml``); keys
     added after a checkpoint was written take their neutral values."""
     return Student(config["backbone"], config["head"], config["fpn_channels"], config["backbone_weights"], config["input_scale"],
-                   config.get("pixel_shortcut", False), config.get("detail_channels", 0), config.get("head_channels"))
+                   config.get("pixel_shortcut", False), config.get("detail_channels", 0), config.get("head_channels"),
+                   config.get("detail_start", 4))

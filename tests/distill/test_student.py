@@ -10,7 +10,7 @@ from distill.eval.protocol import Protocol, evaluate
 from distill.eval.sequences import HPatchesError, load_hpatches
 from distill.student.backbone import create_backbone
 from distill.student.detector import checkpoint_detector
-from distill.student.model import Student
+from distill.student.model import Student, detail_branch
 from distill.student.trainer import NonFiniteLossError, train
 from labels.config import load_config
 from labels.images import list_images
@@ -56,12 +56,14 @@ def test_cell_head_reads_the_pixels_of_its_cell_through_the_shortcut():
     assert torch.equal(moved, expected)
 
 
-@pytest.mark.parametrize("head,stride", [("cell", 8), ("map", 4)])
-def test_detail_branch_sees_full_resolution_locally(head, stride):
-    """The detail branch (a small CNN on the full-resolution image) reaches the head at its stride:
-    with the pyramid's input cut, one changed pixel moves the output only near that pixel."""
+@pytest.mark.parametrize("head,stride,start", [("cell", 8, 4), ("cell", 8, 2), ("cell", 8, 1), ("map", 4, 4), ("map", 4, 2)])
+def test_detail_branch_sees_full_resolution_locally(head, stride, start):
+    """The detail branch (a small CNN on the full-resolution image, starting on blocks of side
+    ``start``) reaches the head at its stride: with the pyramid's input cut, one changed pixel moves
+    the output only near that pixel."""
     torch.manual_seed(0)
-    model = Student(head=head, weights="none", fpn_channels=8, input_scale=0.5, detail_channels=8, head_channels=16).eval()
+    model = Student(head=head, weights="none", fpn_channels=8, input_scale=0.5, detail_channels=8, head_channels=16,
+                    detail_start=start).eval()
     with torch.no_grad():
         model.head[0][0].weight[:, :8] = 0
     image = torch.rand(1, 1, 64, 96)
@@ -76,6 +78,17 @@ def test_detail_branch_sees_full_resolution_locally(head, stride):
     assert moved[33 // stride, 50 // stride] > 1e-6
     reach = 24  # pixels: the detail branch's and the head's receptive fields
     assert (ys * stride - 33).abs().max() <= reach and (xs * stride - 50).abs().max() <= reach
+
+
+def test_detail_branch_layout_by_start():
+    """Space-to-depth by ``start``, one convolution there, then stride-2 convolutions down to the head
+    stride; ``start=4`` keeps the layout (and the checkpoints) of students trained before the option."""
+    shapes = {start: [tuple(m[0].weight.shape[:2]) for m in detail_branch(128, 8, start) if isinstance(m, torch.nn.Sequential)]
+              for start in (4, 2, 1)}
+    assert shapes == {4: [(64, 16), (128, 64)], 2: [(16, 4), (64, 16), (128, 64)], 1: [(8, 1), (16, 8), (64, 16), (128, 64)]}
+    assert detail_branch(128, 8, 2)(torch.rand(1, 1, 32, 48)).shape == (1, 128, 4, 6)
+    with pytest.raises(ValueError, match="detail_start"):
+        detail_branch(128, 4, 8)
 
 
 def tiny_config(store: Path, **extra) -> dict:

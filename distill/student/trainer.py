@@ -130,6 +130,20 @@ def held_out_repeatability(model: Student, dataset: LabelDataset, config: dict, 
     return float(np.mean(scores))
 
 
+RESUME_MAY_CHANGE = ("steps", "device", "workers", "val_every", "amp")
+
+
+def check_resumable(saved: dict, requested: dict, checkpoint: Path) -> None:
+    """Refuse to resume ``checkpoint`` under a configuration other than the one it was trained with
+    (but for ``RESUME_MAY_CHANGE``: more steps extend the cosine schedule): a leftover run folder of
+    another recipe would otherwise pass for the requested one."""
+    changed = [f"{key}: {saved.get(key, '<absent>')!r} -> {value!r}" for key, value in requested.items()
+               if key not in RESUME_MAY_CHANGE and saved.get(key, "<absent>") != value]
+    if changed:
+        raise ValueError(f"{checkpoint} was trained with another configuration ({'; '.join(changed)}); "
+                         "pick another --name, or drop --resume to start this run afresh")
+
+
 def save_checkpoint(path: Path, model: Student, optimiser, scheduler, step: int, best: float, config: dict) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save({"model": model.state_dict(), "optimiser": optimiser.state_dict(), "scheduler": scheduler.state_dict(),
@@ -194,6 +208,9 @@ def train(config: dict, run_dir: Path, resume: bool = False, progress: bool = Tr
     torch.manual_seed(config["seed"])
     stores = [Path(s) for s in config["stores"]]
     last, best_path, metrics_path = run_dir / "last.pt", run_dir / "best.pt", run_dir / "metrics.jsonl"
+    state = torch.load(last, map_location=device, weights_only=False) if resume and last.is_file() else None
+    if state is not None:
+        check_resumable(state["config"], config, last)
     if dist_info.main:
         run_dir.mkdir(parents=True, exist_ok=True)
         provenance = {str(s): StoreReader(s).attrs["store_hash"] for s in stores}
@@ -209,8 +226,7 @@ def train(config: dict, run_dir: Path, resume: bool = False, progress: bool = Tr
     optimiser = torch.optim.AdamW(core.parameters(), lr=config["lr"], weight_decay=config["weight_decay"])
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, config["steps"]) / config["steps"])))
     step, best = 0, -1.0
-    if resume and last.is_file():
-        state = torch.load(last, map_location=device, weights_only=False)
+    if state is not None:
         core.load_state_dict(state["model"]); optimiser.load_state_dict(state["optimiser"])
         scheduler.load_state_dict(state["scheduler"]); step, best = state["step"], state["best"]
     model = DistributedDataParallel(core) if dist_info.world > 1 else core

@@ -115,6 +115,8 @@ def test_training_writes_checkpoints_metrics_and_resumes(tiny_store, tmp_path):
     assert "label_stores" in (run / "config.yaml").read_text()
     resumed = train({**cfg, "steps": 6}, run, resume=True, progress=False)
     assert resumed["steps"] == 6 and torch.load(run / "last.pt", weights_only=False)["step"] == 6
+    with pytest.raises(ValueError, match=r"another configuration \(head_channels: 128 -> 8\)"):
+        train({**cfg, "steps": 8, "head_channels": 8}, run, resume=True, progress=False)
     detector = checkpoint_detector(run / "last.pt")
     scores = detector.score_map(np.zeros((100, 130), np.uint8))
     assert scores.shape == (100, 130)

@@ -15,7 +15,7 @@ from distill.eval.detectors import AVAILABLE, CLASSICAL, build_detectors
 from distill.eval.protocol import Protocol, evaluate, resize
 from distill.eval.report import markdown, write_outputs
 from distill.eval.sequences import HPatchesError, default_root, load_hpatches
-from distill.eval.speed import median_ms
+from distill.eval.speed import interleaved_median_ms
 from distill.eval.synthetic import EVAL_SEED, evaluate_synthetic, write_synthetic_outputs
 from distill.eval.synthetic_warps import warped_sequences
 from labels.synthetic_shapes import ShapesConfig
@@ -44,8 +44,8 @@ def _run(sequences, title: str, detectors: list[str], checkpoints: list[Path], p
     results = evaluate(built, sequences, protocol, progress=not quiet)
     if speed:
         probe = resize(sequences[0].images[0], (480, 640))
-        for detector, result in zip(built, results):
-            result.ms_per_image = median_ms(detector, probe, protocol.top_k, protocol.nms_radius)
+        for result, ms in zip(results, interleaved_median_ms(built, probe, protocol.top_k, protocol.nms_radius)):
+            result.ms_per_image = ms
         reference = next((r.ms_per_image for r in results if r.detector == "superpoint"), None)
         for result in results:
             result.speed_ratio = result.ms_per_image / reference if reference else None
@@ -79,7 +79,7 @@ def hpatches(
     only: Optional[str] = typer.Option(None, help="Only 'i' (illumination) or 'v' (viewpoint) sequences."),
     ha_homographies: int = typer.Option(100, help="Homographies of the superpoint-ha detector."),
     device: str = typer.Option("auto", help="cpu, cuda, cuda:N or auto."),
-    speed: bool = typer.Option(True, help="Also time each detector on a 480x640 image."),
+    speed: bool = typer.Option(True, help="Also time each detector on a 480x640 image (median of 15, detectors in turns so that machine drift weighs on all alike)."),
     out: Path = typer.Option(Path("out/eval-hpatches"), help="Folder for results.json, results.md and the figures."),
     quiet: bool = typer.Option(False, help="No progress bar."),
 ) -> None:
@@ -101,7 +101,7 @@ def warped(
     protocol: str = typer.Option("standard", help="standard (240x320, 300 points) or large (480x640, 1000 points)."),
     ha_homographies: int = typer.Option(100, help="Homographies of the superpoint-ha detector."),
     device: str = typer.Option("auto", help="cpu, cuda, cuda:N or auto."),
-    speed: bool = typer.Option(True, help="Also time each detector on a 480x640 image."),
+    speed: bool = typer.Option(True, help="Also time each detector on a 480x640 image (median of 15, detectors in turns so that machine drift weighs on all alike)."),
     out: Path = typer.Option(Path("out/eval-warped"), help="Folder for results.json, results.md and the figures."),
     quiet: bool = typer.Option(False, help="No progress bar."),
 ) -> None:

@@ -11,11 +11,6 @@ import torch
 from distill.eval.detectors import Detector, detect
 
 
-def median_ms(detector: Detector, grey: np.ndarray, top_k: int, nms_radius: int = 4,
-              warmup: int = 3, repeats: int = 10) -> float:
-    return interleaved_median_ms([detector], grey, top_k, nms_radius, warmup, repeats)[0]
-
-
 def interleaved_median_ms(detectors: list[Detector], grey: np.ndarray, top_k: int, nms_radius: int = 4,
                           warmup: int = 3, rounds: int = 15) -> list[float]:
     """Median ms per image of each detector, timed in turns (one image each per round), so that a

@@ -63,8 +63,8 @@ def main() -> None:
     recipes = [("SuperPoint (teacher)", "raw, no HA")] + [recipe(c) for c in args.checkpoint]
     for result, (model, losses) in zip(results, recipes):
         print(f"| {result.detector} | {model} | {losses} | {result.repeatability():.3f} | {result.repeatability('i'):.3f} | "
-              f"{result.repeatability('v'):.3f} | {result.localisation_error():.2f} | {result.ms_per_image:.1f} | "
-              f"{result.ms_per_image / results[0].ms_per_image:.2f} |")
+              f"{result.repeatability('v'):.3f} | {result.localisation_error():.3f} | {result.ms_per_image:.1f} | "
+              f"{result.ms_per_image / results[0].ms_per_image:.3f} |")
 
 
 if __name__ == "__main__":

@@ -233,24 +233,22 @@ def train(config: dict, run_dir: Path, resume: bool = False, progress: bool = Tr
     use_amp = config["amp"] and device.startswith("cuda")
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     generator = torch.Generator().manual_seed(config["seed"])
-    if config["store_weights"] and dist_info.world > 1:
-        raise ValueError("store_weights is not supported under torchrun yet; train in one process or drop store_weights")
-    if config["store_weights"]:
-        sampler = WeightedRandomSampler(train_set.sampling_weights(config["store_weights"]), len(train_set), generator=generator)
+    share = len(train_set) // dist_info.world
+    if config["store_weights"]:  # each process draws its share of an epoch with its own generator (seeded by rank below)
+        sampler = WeightedRandomSampler(train_set.sampling_weights(config["store_weights"]), share, generator=generator)
     elif dist_info.world > 1:
         sampler = DistributedSampler(train_set, dist_info.world, dist_info.rank, shuffle=True, seed=config["seed"], drop_last=True)
     else:
         sampler = None
     loader_rng = np.random.default_rng([config["seed"], step, dist_info.rank])
     bar = tqdm(total=config["steps"], initial=step, desc="training", unit="step", disable=not (progress and dist_info.main), dynamic_ncols=True)
-    share = len(train_set) // dist_info.world
     epoch = step // max(1, share // config["batch_size"])
     start = time.perf_counter()
     metrics = open(metrics_path, "a") if dist_info.main else None
     try:
         while step < config["steps"]:
             train_set.set_epoch(epoch)
-            generator.manual_seed(config["seed"] + epoch)
+            generator.manual_seed(config["seed"] + epoch + 1_000_003 * dist_info.rank)
             if isinstance(sampler, DistributedSampler):
                 sampler.set_epoch(epoch)
             loader = DataLoader(train_set, batch_size=config["batch_size"], shuffle=sampler is None, sampler=sampler,

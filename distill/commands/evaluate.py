@@ -21,6 +21,8 @@ from distill.eval.synthetic_warps import warped_sequences
 from labels.synthetic_shapes import ShapesConfig
 from teachers.weights import WeightsError
 
+SPEED_HELP = "Also time each detector on a 480x640 image (median of 15, detectors in turns so that machine drift weighs on all alike)."
+
 app = typer.Typer(help="Evaluate detectors: repeatability, localisation error and speed.", no_args_is_help=True)
 
 DEFAULT_DETECTORS = ["superpoint", *CLASSICAL]
@@ -79,7 +81,7 @@ def hpatches(
     only: Optional[str] = typer.Option(None, help="Only 'i' (illumination) or 'v' (viewpoint) sequences."),
     ha_homographies: int = typer.Option(100, help="Homographies of the superpoint-ha detector."),
     device: str = typer.Option("auto", help="cpu, cuda, cuda:N or auto."),
-    speed: bool = typer.Option(True, help="Also time each detector on a 480x640 image (median of 15, detectors in turns so that machine drift weighs on all alike)."),
+    speed: bool = typer.Option(True, help=SPEED_HELP),
     out: Path = typer.Option(Path("out/eval-hpatches"), help="Folder for results.json, results.md and the figures."),
     quiet: bool = typer.Option(False, help="No progress bar."),
 ) -> None:
@@ -101,7 +103,7 @@ def warped(
     protocol: str = typer.Option("standard", help="standard (240x320, 300 points) or large (480x640, 1000 points)."),
     ha_homographies: int = typer.Option(100, help="Homographies of the superpoint-ha detector."),
     device: str = typer.Option("auto", help="cpu, cuda, cuda:N or auto."),
-    speed: bool = typer.Option(True, help="Also time each detector on a 480x640 image (median of 15, detectors in turns so that machine drift weighs on all alike)."),
+    speed: bool = typer.Option(True, help=SPEED_HELP),
     out: Path = typer.Option(Path("out/eval-warped"), help="Folder for results.json, results.md and the figures."),
     quiet: bool = typer.Option(False, help="No progress bar."),
 ) -> None:

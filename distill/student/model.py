@@ -39,15 +39,16 @@ def detail_branch(channels: int, stride: int, start: int = 4) -> nn.Sequential:
     """A small CNN on the full-resolution grey image, ``B x 1 x H x W`` -> ``B x channels x H/stride x W/stride``
     (stride 4 or 8): space-to-depth by ``start`` (1, 2 or 4; each ``start x start`` block becomes
     ``start^2`` channels), a 3x3 convolution there, then 3x3 convolutions of stride 2 down to ``stride``.
-    Widths: ``channels * r / stride`` at stride ``r >= 4``, ``8 r`` below (cheap at high resolution). Learned from scratch; it
-    gives the head local structure (gradients, corners) at full resolution for a few percent of the
-    backbone's cost; a smaller ``start`` sees finer structure for a little more."""
+    Widths: ``channels * r / stride`` at stride ``r >= 4``, ``8 r`` below (cheap at high resolution).
+    Learned from scratch; it gives the head local structure (gradients, corners) at full resolution
+    for a few percent of the backbone's cost; a smaller ``start`` sees finer structure for a little more."""
     if start not in (1, 2, 4) or start > stride:
         raise ValueError(f"detail_start must be 1, 2 or 4 (at most the head stride {stride}), got {start}")
-    layers: list[nn.Module] = [nn.PixelUnshuffle(start)] if start > 1 else []
+
     def width(r: int) -> int:
         return channels * r // stride if r >= 4 else 8 * r
 
+    layers: list[nn.Module] = [nn.PixelUnshuffle(start)] if start > 1 else []
     layers.append(conv_bn_relu(start ** 2, width(start)))
     r = start
     while r < stride:

@@ -16,7 +16,6 @@ from distill.student.trainer import NonFiniteLossError, train
 from labels.config import load_config
 from labels.images import list_images
 from labels.run import label_images
-from labels.store import ImageLabels, StoreWriter
 
 
 def test_packaged_lite0_weights_load_offline():

@@ -1,64 +1,63 @@
-"""Configuration: packaged YAML defaults, merged with a user's YAML file and ``key=value`` overrides,
-and the hash of everything that changes the labels (it names the store)."""
+"""The labelling configuration (its defaults live here and nowhere else) and the hash of everything
+that changes the labels, which names the store."""
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
-from importlib import resources
-from pathlib import Path
-from typing import Any, Iterable
+from dataclasses import dataclass, field
+from typing import Optional, Tuple
 
-import yaml
+from labels.configuration import plain
+from teachers.adaptation import AdaptationConfig
+from teachers.lightglue import PairConfig
 
 SCHEMA_VERSION = 1
 
 
-def deep_merge(base: dict, update: dict) -> dict:
-    """A copy of ``base`` with ``update`` merged in, recursively for nested dicts.
-    Unknown keys are an error so that a typo never passes silently."""
-    merged = copy.deepcopy(base)
-    for key, value in update.items():
-        if key not in merged:
-            raise KeyError(f"unknown configuration key {key!r}; known: {', '.join(sorted(merged))}")
-        if isinstance(merged[key], dict) and isinstance(value, dict):
-            merged[key] = deep_merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
+@dataclass(frozen=True)
+class LightGlueConfig(PairConfig):
+    """``--lightglue``: match each image with a seeded warp of itself (changes the hash only when enabled)."""
+
+    enabled: bool = False
 
 
-def parse_overrides(overrides: Iterable[str]) -> dict:
-    """``["a.b=3", "c=[1, 2]"]`` -> ``{"a": {"b": 3}, "c": [1, 2]}`` (values parsed as YAML)."""
-    nested: dict[str, Any] = {}
-    for item in overrides:
-        if "=" not in item:
-            raise ValueError(f"override {item!r} is not of the form key=value")
-        key, raw = item.split("=", 1)
-        node = nested
-        *parents, leaf = key.strip().split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = yaml.safe_load(raw)
-    return nested
+@dataclass(frozen=True)
+class RuntimeConfig:
+    """How a run goes; never changes the labels."""
+
+    batch_size: Optional[int] = None  # warps per teacher forward; None: 1 on CPU, 16 on CUDA
+    commit_seconds: float = 10.0  # finished images are committed to disk at least this often
+
+    def __post_init__(self) -> None:
+        if self.batch_size is not None and self.batch_size < 1:
+            raise ValueError(f"runtime.batch_size must be at least 1 (or null), got {self.batch_size}")
 
 
-def load_config(package: str, user_file: str | Path | None = None, overrides: Iterable[str] = (), **explicit: Any) -> dict:
-    """``package``'s ``default.yaml``, then the user's YAML, then ``key=value`` overrides, then
-    ``explicit`` nested values (command-line options that are not ``None``)."""
-    config = yaml.safe_load(resources.files(package).joinpath("default.yaml").read_text())
-    if user_file is not None:
-        config = deep_merge(config, yaml.safe_load(Path(user_file).read_text()) or {})
-    config = deep_merge(config, parse_overrides(overrides))
-    return deep_merge(config, {k: v for k, v in explicit.items() if v is not None})
+@dataclass(frozen=True)
+class LabelConfig:
+    """A labelling run (``distill labels``). Every field but ``runtime`` changes the labels."""
+
+    teacher: str = "superpoint"
+    size: Tuple[int, int] = (240, 320)  # labelling size H x W (rows, columns); images are resized to it
+    seed: int = 0  # per-image homographies are drawn from (seed, image hash)
+    descriptors: bool = False  # also store SuperPoint's 256 x H/8 x W/8 descriptors of the unwarped image
+    adaptation: AdaptationConfig = field(default_factory=AdaptationConfig)
+    lightglue: LightGlueConfig = field(default_factory=LightGlueConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+
+    def __post_init__(self) -> None:
+        if self.teacher != "superpoint":
+            raise ValueError(f"teacher: unknown teacher {self.teacher!r}; available: superpoint")
+        if min(self.size) < 16:
+            raise ValueError(f"size: {self.size[0]}x{self.size[1]} is too small (at least 16x16)")
 
 
-def label_defining(config: dict, weights_sha256: str) -> dict:
+def label_defining(config: LabelConfig, weights_sha256: str) -> dict:
     """The part of a labelling configuration that changes the labels, with the weights' checksum
     and the schema version: two runs with equal ``label_defining`` produce identical stores."""
-    defining = {k: v for k, v in config.items() if k != "runtime"}
-    if not defining.get("lightglue", {}).get("enabled"):
-        defining.pop("lightglue", None)  # stores made without LightGlue keep the name they always had
+    defining = {k: v for k, v in plain(config).items() if k != "runtime"}
+    if not config.lightglue.enabled:
+        defining.pop("lightglue")  # stores made without LightGlue keep the name they always had
     defining["weights_sha256"] = weights_sha256
     defining["schema_version"] = SCHEMA_VERSION
     return defining
@@ -68,3 +67,9 @@ def config_hash(defining: dict) -> str:
     """Ten hex digits of the sha256 of the canonical JSON of ``defining``."""
     canonical = json.dumps(defining, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:10]
+
+
+def store_name(config: LabelConfig, weights_sha256: str, shard: tuple[int, int] | None = None) -> str:
+    """``superpoint-<hash>`` (``-shard<i>of<n>`` for one slice of a sharded run)."""
+    name = f"{config.teacher}-{config_hash(label_defining(config, weights_sha256))}"
+    return f"{name}-shard{shard[0]}of{shard[1]}" if shard else name

@@ -3,7 +3,6 @@ installed packages, so labelling works on a fresh machine without network)."""
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -11,7 +10,8 @@ from typing import Iterable, Sequence
 import cv2
 import numpy as np
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".ppm", ".pgm", ".bmp", ".tif", ".tiff", ".webp"}
+# the image files every command reads; in this order when several could hold one image (HPatches "1.ppm")
+IMAGE_SUFFIXES = (".ppm", ".png", ".jpg", ".jpeg", ".pgm", ".bmp", ".tif", ".tiff", ".webp")
 
 # (distribution, path inside it). Photographs only: no drawings, text or synthetic images.
 EMBEDDED = [
@@ -86,14 +86,8 @@ def parse_shard(text: str) -> tuple[int, int]:
     return index, count
 
 
-@dataclass
-class LoadedImage:
-    path: Path
-    key: str  # 16 hex digits of the sha1 of the file's bytes
-    grey: np.ndarray  # H x W uint8, original size
-
-
 def content_key(data: bytes) -> str:
+    """16 hex digits of the sha1 of a file's bytes: the key of its image in a label store."""
     return hashlib.sha1(data).hexdigest()[:16]
 
 
@@ -116,7 +110,8 @@ def decode_grey(path: Path, data: bytes) -> np.ndarray:
     return grey
 
 
-def resize(grey: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Resize ``H x W`` uint8 to ``size = (rows, cols)`` float32 in [0, 1] (area interpolation)."""
+def resize_image(grey: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize an ``H x W`` uint8 image to ``size = (rows, cols)`` (area interpolation; OpenCV's pixel
+    centres, so points map by :func:`teachers.homographies.resize_transform`)."""
     h, w = size
-    return cv2.resize(grey, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+    return cv2.resize(grey, (w, h), interpolation=cv2.INTER_AREA)

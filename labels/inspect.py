@@ -15,22 +15,25 @@ def disk_size(index: Path) -> int:
 
 def summarise(index: Path) -> list[str]:
     reader = StoreReader(index)
-    counts = np.array([len(reader.file["images"][k]["scores"]) for k in reader.keys])
-    first = reader.file["images"][reader.keys[0]] if reader.keys else None
+    images = [labels for _, labels in reader]
+    counts = np.array([len(labels.scores) for labels in images])
     lines = [
         f"store          {index}",
         f"schema         version {reader.attrs['schema_version']}, hash {reader.attrs['store_hash']}",
         f"images         {len(reader)}",
         f"size on disk   {disk_size(index) / 2**20:.1f} MiB",
     ]
-    if len(counts):
+    if images:
         lines.append(f"keypoints      {counts.mean():.1f} per image (min {counts.min()}, median "
                      f"{int(np.median(counts))}, max {counts.max()})")
-        lines.append(f"datasets       {', '.join(sorted(first.keys()))}")
-    if first is not None and "lightglue" in first:
-        pairs = [reader.file["images"][k]["lightglue"] for k in reader.keys]
-        matches = np.array([len(p["matches"]) for p in pairs])
-        consistent = np.array([p["consistent"][()].sum() for p in pairs])
+        first = images[0]
+        stored = ["heatmap", "variance", "count", "keypoints", "scores"] + [
+            name for name in ("image", "descriptors") if getattr(first, name) is not None]
+        lines.append(f"datasets       {', '.join(sorted(stored + (['lightglue'] if first.pair is not None else [])))}")
+    pairs = [labels.pair for labels in images if labels.pair is not None]
+    if pairs:
+        matches = np.array([len(p.matches) for p in pairs])
+        consistent = np.array([p.consistent.sum() for p in pairs])
         lines.append(f"lightglue      {matches.mean():.1f} matches per image (min {matches.min()}, max {matches.max()}), "
                      f"{consistent.sum() / max(matches.sum(), 1):.1%} consistent with the homography")
     lines.append("configuration")

@@ -10,20 +10,20 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from labels.images import resize_image  # noqa: E402
 from labels.store import ImageLabels, StoreReader  # noqa: E402
 
 
-def source_image(labels: ImageLabels) -> np.ndarray | None:
-    """The source image at the labelling size, if its file is still readable."""
+def labelled_image(labels: ImageLabels) -> np.ndarray | None:
+    """The image the labels were made on: the store's copy, else the source file resized, if readable."""
+    if labels.image is not None:
+        return labels.image
     grey = cv2.imread(labels.source_path, cv2.IMREAD_GRAYSCALE)
-    if grey is None:
-        return None
-    h, w = labels.heatmap.shape
-    return cv2.resize(grey, (w, h), interpolation=cv2.INTER_AREA)
+    return None if grey is None else resize_image(grey, labels.heatmap.shape)
 
 
 def render(key: str, labels: ImageLabels, path: Path) -> None:
-    image = source_image(labels)
+    image = labelled_image(labels)
     fig, axes = plt.subplots(1, 4, figsize=(16, 3.6), constrained_layout=True)
     panels = [
         ("image + %d keypoints" % len(labels.scores), image if image is not None else np.zeros_like(labels.heatmap), "gray"),

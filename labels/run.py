@@ -15,13 +15,12 @@ import torch
 import yaml
 from tqdm import tqdm
 
-from labels.config import config_hash, label_defining
-from labels.images import ImageError, content_key, decode_grey, read_bytes, resize
+from labels.config import LabelConfig, config_hash, label_defining, store_name
+from labels.images import ImageError, content_key, decode_grey, read_bytes, resize_image
 from labels.store import ImageLabels, StoreWriter
 from teachers import weights
-from teachers.adaptation import AdaptationConfig, homographic_adaptation
-from teachers.homographies import HomographyConfig
-from teachers.lightglue import PairConfig, load_lightglue, match_warped_pair
+from teachers.adaptation import homographic_adaptation
+from teachers.lightglue import load_lightglue, match_warped_pair
 from teachers.superpoint import SuperPoint
 
 
@@ -47,32 +46,15 @@ class RunSummary:
         return out
 
 
-def adaptation_config(config: dict) -> AdaptationConfig:
-    a = dict(config["adaptation"])
-    a["homographies"] = HomographyConfig(**a["homographies"])
-    return AdaptationConfig(**a, batch_size=config["runtime"]["batch_size"])
-
-
-def store_name(config: dict, weights_sha256: str, shard: tuple[int, int] | None = None) -> str:
-    name = f"{config['teacher']}-{config_hash(label_defining(config, weights_sha256))}"
-    return f"{name}-shard{shard[0]}of{shard[1]}" if shard else name
-
-
 def image_seed(seed: int, key: str, stream: int = 0) -> int:
     """Per-image seed from the run seed and the image's content key: labels do not depend on the
     order of images or on sharding. ``stream`` separates independent draws (0: HA, 1: LightGlue pair)."""
     return int(np.random.SeedSequence([seed, int(key, 16), stream]).generate_state(1)[0])
 
 
-def pair_config(config: dict) -> PairConfig:
-    p = {k: v for k, v in config["lightglue"].items() if k != "enabled"}
-    p["homography"] = HomographyConfig(**p["homography"])
-    return PairConfig(**p)
-
-
 def label_images(
     paths: Sequence[Path],
-    config: dict,
+    config: LabelConfig,
     out_dir: Path,
     shard: tuple[int, int] | None = None,
     device: str = "cpu",
@@ -81,26 +63,24 @@ def label_images(
     load_teacher: Callable[..., SuperPoint] = SuperPoint.pretrained,
 ) -> RunSummary:
     """Label ``paths`` into the store that ``config`` names under ``out_dir``; see module docstring."""
-    if config["teacher"] != "superpoint":
-        raise ValueError(f"unknown teacher {config['teacher']!r}; available: superpoint")
     weights_file = weights.locate(weights.SUPERPOINT, weights_path)
     weights_sha = weights.sha256_of(weights_file)
-    use_lightglue = bool(config["lightglue"]["enabled"])
+    use_lightglue = config.lightglue.enabled
     if use_lightglue:  # the matcher's weights change the labels too
         weights_sha += "+lightglue:" + weights.sha256_of(weights.locate(weights.LIGHTGLUE))
-    adaptation = adaptation_config(config)
-    size = tuple(int(v) for v in config["size"])
+    adaptation = config.adaptation
+    size = tuple(config.size)
     index = Path(out_dir) / f"{store_name(config, weights_sha, shard)}.h5"
     attrs = {
         "config_yaml": yaml.safe_dump(label_defining(config, weights_sha), sort_keys=True),
         "store_hash": config_hash(label_defining(config, weights_sha)),
-        "teacher": config["teacher"],
+        "teacher": config.teacher,
         "label_size": np.asarray(size),
     }
     summary = RunSummary(store=index, total=len(paths))
     start = time.perf_counter()
     teacher = matcher = None
-    with StoreWriter(index, attrs, commit_seconds=config["runtime"]["commit_seconds"]) as store:
+    with StoreWriter(index, attrs, commit_seconds=config.runtime.commit_seconds) as store:
         bar = tqdm(paths, desc=f"labelling {index.name}", unit="img", disable=not progress, dynamic_ncols=True)
         seen: set[str] = set()
         for path in bar:
@@ -121,11 +101,11 @@ def label_images(
                 continue
             if teacher is None:
                 teacher = load_teacher(weights_path, device=device)
-                matcher = load_lightglue(device=device, filter_threshold=config["lightglue"]["filter_threshold"]) if use_lightglue else None
-            resized = resize(grey, size)
-            image = torch.from_numpy(resized)[None]
-            result = homographic_adaptation(teacher, image, adaptation, image_seed(int(config["seed"]), key))
-            pair = match_warped_pair(teacher, matcher, image, pair_config(config), image_seed(int(config["seed"]), key, 1)) if matcher else None
+                matcher = load_lightglue(device=device, filter_threshold=config.lightglue.filter_threshold) if use_lightglue else None
+            resized = resize_image(grey, size)
+            image = torch.from_numpy(resized.astype(np.float32) / 255.0)[None]
+            result = homographic_adaptation(teacher, image, adaptation, image_seed(config.seed, key), config.runtime.batch_size)
+            pair = match_warped_pair(teacher, matcher, image, config.lightglue, image_seed(config.seed, key, 1)) if matcher else None
             count_dtype = np.uint8 if adaptation.num_homographies <= 255 else np.uint16
             store.add(key, ImageLabels(
                 heatmap=result.heatmap.cpu().numpy(),
@@ -134,9 +114,9 @@ def label_images(
                 keypoints=result.keypoints.xy.cpu().numpy(),
                 scores=result.keypoints.scores.cpu().numpy(),
                 source_path=str(path),
-                image=np.round(resized * 255).astype(np.uint8),
+                image=resized,
                 original_size=grey.shape[:2],
-                descriptors=result.descriptors.cpu().numpy() if config["descriptors"] else None,
+                descriptors=result.descriptors.cpu().numpy() if config.descriptors else None,
                 pair=pair,
             ))
             summary.labelled += 1

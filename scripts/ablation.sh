@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The student ablation of the README: short runs of the default recipe (distill/student/default.yaml)
+# The student ablation of the README: short runs of the default recipe (TrainConfig in distill/student/config.py)
 # with each loss switched on or off, the map head, homographic augmentation on, the detail branch
 # removed or started coarser, and full input scale; then one table of all of them against the
 # teacher on HPatches (about 70 minutes on 2 CPU cores at 500 steps).
@@ -25,9 +25,9 @@ run focal-attentive-huber  "$STORE" $(losses 1 0 1 1 0)
 run focal-attentive-consistency "$STORE" $(losses 1 0 1 0 1)
 run map-focal-kl-attentive "$STORE" $(losses 1 1 1 0 0) --head map
 run warp                   "$STORE" $(losses 1 0 1 0 0) --set warp=true   # homographic augmentation on
-run no-detail              "$STORE" $(losses 1 0 1 0 0) --set detail_channels=0
-run detail-from-4          "$STORE" $(losses 1 0 1 0 0) --set detail_start=4
-run full-scale             "$STORE" $(losses 1 0 1 0 0) --set input_scale=1.0
+run no-detail              "$STORE" $(losses 1 0 1 0 0) --set student.detail_channels=0
+run detail-from-4          "$STORE" $(losses 1 0 1 0 0) --set student.detail_start=4
+run full-scale             "$STORE" $(losses 1 0 1 0 0) --set student.input_scale=1.0
 if [ -n "$LIGHTGLUE_STORE" ]; then run pair "$LIGHTGLUE_STORE" $(losses 1 0 1 0 0) --set pair.enabled=true; fi
 args=()  # last.pt: every row after equal training
 for name in "${names[@]}"; do args+=(--checkpoint "runs/abl-$name/last.pt"); done

@@ -13,34 +13,37 @@ from pathlib import Path
 import torch
 
 from distill.eval.detectors import build_detectors
-from distill.eval.protocol import Protocol, evaluate, resize
+from distill.eval.protocol import Protocol, evaluate
 from distill.eval.sequences import load_hpatches
 from distill.eval.speed import interleaved_median_ms
+from distill.student.checkpoint import read_checkpoint
 from distill.student.detector import checkpoint_detector
+from labels.images import resize_image
 
 
-def loss_label(name: str, spec: dict) -> str:
+def loss_label(name: str, weight: float, focal_gamma: float = 0.0) -> str:
     """``kl``, ``1000·attentive`` (weight other than 1), ``kl (MQD γ=2)``."""
-    label = name if spec["weight"] == 1 else f"{spec['weight']:g}·{name}"
-    if spec.get("focal_gamma"):
-        label += f" (MQD γ={spec['focal_gamma']:g})"
+    label = name if weight == 1 else f"{weight:g}·{name}"
+    if focal_gamma:
+        label += f" (MQD γ={focal_gamma:g})"
     return label
 
 
 def recipe(checkpoint: Path) -> tuple[str, str]:
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    config = state["config"]
-    losses = [loss_label(name, spec) for name, spec in config["losses"].items() if spec["weight"]]
-    if config.get("pair", {}).get("enabled"):
+    config = read_checkpoint(checkpoint).config
+    losses = [loss_label(name, spec.weight, getattr(spec, "focal_gamma", 0.0))
+              for name, spec in vars(config.losses).items() if spec.weight]
+    if config.pair.enabled:
         losses.append("pair")
-    model = [config["head"], f"scale {config.get('input_scale', 1.0)}"]
-    if config.get("pixel_shortcut"):
+    student = config.student
+    model = [student.head, f"scale {student.input_scale}"]
+    if student.pixel_shortcut:
         model.append("pixels")
-    if config.get("detail_channels"):
-        model.append(f"detail {config['detail_channels']} from {config.get('detail_start', 4)}px")
-    if config.get("warp", True):  # runs from before the key existed were trained with the warp
+    if student.detail_channels:
+        model.append(f"detail {student.detail_channels} from {student.detail_start}px")
+    if config.warp:
         model.append("warp aug.")
-    model.append(f"{config['steps']} steps")
+    model.append(f"{config.steps} steps")
     return ", ".join(model), " + ".join(losses)
 
 
@@ -53,7 +56,7 @@ def main() -> None:
     detectors = build_detectors(["superpoint"]) + [checkpoint_detector(c) for c in args.checkpoint]
     protocol = Protocol()
     results = evaluate(detectors, sequences, protocol, progress=False)
-    probe = resize(sequences[0].images[0], (480, 640))
+    probe = resize_image(sequences[0].images[0], (480, 640))
     for result, ms in zip(results, interleaved_median_ms(detectors, probe, protocol.top_k, protocol.nms_radius)):
         result.ms_per_image = ms
     print(f"HPatches at {args.root}, standard protocol (240x320, 300 points, eps 3 px); "

@@ -2,39 +2,33 @@
 warped copies of an image, with its per-pixel spread as the teacher's uncertainty."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import torch
 from kornia.geometry.transform import warp_perspective
 from kornia.morphology import erosion
 
-from teachers.homographies import HomographyConfig, sample_homographies
+from teachers.homographies import HomographyConfig, sample_homographies, warp_with_validity
 from teachers.keypoints import Keypoints, extract_keypoints
 from teachers.superpoint import SuperPoint
 
 
 @dataclass(frozen=True)
 class AdaptationConfig:
+    """Every field changes the labels (and so the label store's name)."""
+
     num_homographies: int = 100  # N, the identity included
     aggregation: str = "mean"  # "mean" or "max" over the valid views
     border_margin: int = 3  # pixels eroded from each warp's content boundary (black-border artefacts)
-    batch_size: int | None = None  # warps per teacher forward; None: 1 on CPU (fastest there), 16 on CUDA
     threshold: float = 0.015  # keypoint threshold on the aggregated heatmap
     nms_radius: int = 4
     homographies: HomographyConfig = field(default_factory=HomographyConfig)
 
     def __post_init__(self) -> None:
         if self.aggregation not in ("mean", "max"):
-            raise ValueError(f"aggregation must be 'mean' or 'max', got {self.aggregation!r}")
+            raise ValueError(f"adaptation.aggregation must be 'mean' or 'max', got {self.aggregation!r}")
         if self.num_homographies < 1:
-            raise ValueError("num_homographies must be at least 1 (the identity)")
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-    def label_defining(self) -> dict:
-        """The fields that change the labels (everything but the batch size)."""
-        return {k: v for k, v in self.as_dict().items() if k != "batch_size"}
+            raise ValueError(f"adaptation.num_homographies must be at least 1 (the identity), got {self.num_homographies}")
 
 
 @dataclass
@@ -54,17 +48,19 @@ def valid_views(homographies: torch.Tensor, height: int, width: int, margin: int
     edges are not eroded and the identity view is valid everywhere.
     """
     ones = homographies.new_ones(len(homographies), 1, height, width)
-    content = warp_perspective(ones, homographies, (height, width), mode="nearest", align_corners=True)
+    _, content = warp_with_validity(ones, homographies)
+    content = content.to(ones.dtype)
     if margin > 0:
         kernel = content.new_ones(2 * margin + 1, 2 * margin + 1)
         content = erosion(content, kernel, border_type="geodesic")
-    back = warp_perspective(content, torch.linalg.inv(homographies), (height, width), mode="nearest", align_corners=True)
-    return back > 0.5
+    return warp_with_validity(ones, torch.linalg.inv(homographies), valid=content)[1]
 
 
 @torch.inference_mode()
-def homographic_adaptation(teacher: SuperPoint, image: torch.Tensor, config: AdaptationConfig, seed: int) -> AdaptationResult:
-    """Aggregate the teacher over ``config.num_homographies`` warps of one ``1 x H x W`` image.
+def homographic_adaptation(teacher: SuperPoint, image: torch.Tensor, config: AdaptationConfig, seed: int,
+                           batch_size: int | None = None) -> AdaptationResult:
+    """Aggregate the teacher over ``config.num_homographies`` warps of one ``1 x H x W`` image, run
+    ``batch_size`` warps per teacher forward (``None``: 1 on the CPU, fastest there; 16 on CUDA).
 
     For each view ``k`` with homography ``H_k`` (original -> warped): ``p_k = warp(teacher(warp(I, H_k)), H_k^-1)``,
     valid mask ``m_k``. Per pixel, ``count = sum m_k``, ``mean = sum m_k p_k / count``,
@@ -79,7 +75,7 @@ def homographic_adaptation(teacher: SuperPoint, image: torch.Tensor, config: Ada
     maximum = image.new_zeros(height, width)
     count = image.new_zeros(height, width)
     descriptors = None
-    batch_size = config.batch_size or (16 if device.type == "cuda" else 1)
+    batch_size = batch_size or (16 if device.type == "cuda" else 1)
     for start in range(0, len(homographies), batch_size):
         hs = homographies[start:start + batch_size]
         warped = warp_perspective(image[None].expand(len(hs), -1, -1, -1), hs, (height, width), align_corners=True)

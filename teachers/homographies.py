@@ -1,20 +1,27 @@
-"""Random homographies for homographic adaptation (SuperPoint paper, section 5).
+"""Homographies: random sampling for homographic adaptation (SuperPoint paper, section 5), warping
+points and maps, and the transform of a resize.
 
-Written by hand: kornia's augmentations sample perspective and affine parameters separately and
-not in SuperPoint's parametrisation (a centred patch whose corners are perturbed, then scaled,
-translated and rotated). Homographies are returned as ``H`` mapping pixel coordinates of the
-original image to pixel coordinates of the warped image (``align_corners=True`` convention:
-pixel centres at integer coordinates, the frame spans ``[0, W-1] x [0, H-1]``).
+Convention (design guide, section 3): pixel centres at integer coordinates, the frame spans
+``[0, W-1] x [0, H-1]``; a homography ``H`` maps pixels of one image to pixels of another. kornia's
+``warp_perspective(..., align_corners=True)`` follows it.
+
+The sampler is written by hand: kornia's augmentations sample perspective and affine parameters
+separately and not in SuperPoint's parametrisation (a centred patch whose corners are perturbed,
+then scaled, translated and rotated).
 """
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from kornia.geometry.linalg import transform_points
-from kornia.geometry.transform import get_perspective_transform
+from kornia.geometry.transform import get_perspective_transform, warp_perspective
+
+# pi/2 and pi/8 to 7 decimals: label stores name themselves by a hash of these exact digits
+HALF_PI = 1.5707963
+EIGHTH_PI = 0.3926991
 
 
 @dataclass(frozen=True)
@@ -22,11 +29,8 @@ class HomographyConfig:
     patch_ratio: float = 0.85  # side of the centred patch that becomes the warped frame
     scaling_amplitude: float = 0.2  # std of the scale factor around 1 (truncated at 2 std)
     perspective_amplitude: float = 0.2  # std of the corner displacement, as a fraction of the side
-    max_angle: float = math.pi / 2  # rotation drawn uniformly in [-max_angle, max_angle]
+    max_angle: float = HALF_PI  # rotation drawn uniformly in [-max_angle, max_angle] (radians)
     translation: bool = True  # shift the patch uniformly within the image (artefacts allowed)
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 def _truncated_normal(rng: np.random.Generator, std: float, size=None) -> np.ndarray:
@@ -75,6 +79,35 @@ def sample_homographies(num: int, height: int, width: int, config: HomographyCon
     return torch.from_numpy(np.stack(mats)[:num]).float()
 
 
-def warp_points(points_xy: torch.Tensor, homography: torch.Tensor) -> torch.Tensor:
-    """Apply a 3x3 homography to ``N x 2`` points (x, y)."""
+def warp_points(points_xy, homography):
+    """``N x 2`` points (x, y) through a 3x3 homography; NumPy in, NumPy out, or torch in, torch out.
+
+    kornia's ``transform_points`` divides by the third coordinate only where it is not ~0 (OpenCV's rule).
+    """
+    if isinstance(points_xy, np.ndarray):
+        points = torch.from_numpy(np.asarray(points_xy, np.float64).reshape(-1, 2))
+        return warp_points(points, torch.from_numpy(np.asarray(homography, np.float64))).numpy()
     return transform_points(homography[None].to(points_xy), points_xy[None])[0]
+
+
+def warp_with_validity(maps: torch.Tensor, homographies: torch.Tensor, valid: torch.Tensor | None = None,
+                       mode: str = "bilinear") -> tuple[torch.Tensor, torch.Tensor]:
+    """Warp ``B x C x H x W`` maps by ``B x 3 x 3`` homographies into a frame of the same size, with the
+    ``B x 1 x H x W`` boolean mask of output pixels that came from inside the source (and from its
+    ``valid`` pixels when given; nearest sampling, so the mask's edge stays sharp)."""
+    size = maps.shape[-2:]
+    warped = warp_perspective(maps, homographies, size, mode=mode, align_corners=True)
+    source = valid.to(maps.dtype) if valid is not None else maps.new_ones(maps.shape[0], 1, *size)
+    seen = warp_perspective(source, homographies, size, mode="nearest", align_corners=True) > 0.5
+    return warped, seen
+
+
+def resize_transform(from_size: tuple[int, int], to_size: tuple[int, int]) -> np.ndarray:
+    """3x3 map from pixels of an ``H x W`` image to pixels of its resize to ``to_size`` (both ``H x W``).
+
+    With pixel centres at integer coordinates (OpenCV's and ``align_corners=False`` resizing),
+    ``x' = s (x + 0.5) - 0.5`` with ``s = W' / W``: a plain ``diag(s)`` is off by ``(s - 1) / 2`` px.
+    A homography ``H_1_k`` of resized images becomes ``R_k H R_1^-1``.
+    """
+    sy, sx = to_size[0] / from_size[0], to_size[1] / from_size[1]
+    return np.array([[sx, 0.0, 0.5 * sx - 0.5], [0.0, sy, 0.5 * sy - 0.5], [0.0, 0.0, 1.0]])

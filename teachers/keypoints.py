@@ -1,4 +1,4 @@
-"""From dense keypoint maps to keypoints: cell softmax, NMS, threshold, border, top-k.
+"""From dense keypoint maps to keypoints: cell softmax, NMS, threshold, border, top-k, sub-pixel.
 
 Shared by the teacher, the student and the evaluation so every detector is post-processed alike.
 """
@@ -10,6 +10,22 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+
+@dataclass(frozen=True)
+class DetectionConfig:
+    """How a network's probability map becomes keypoints when it is used (eval, detect, validation).
+    A trained student carries its own in its checkpoint; label stores use the labelling threshold of
+    their homographic adaptation instead (part of the store's hash)."""
+
+    threshold: float = 0.001  # keep NMS maxima with probability above this
+    nms_radius: int = 4
+
+    def __post_init__(self) -> None:
+        if self.threshold < 0:
+            raise ValueError(f"detection.threshold must be >= 0, got {self.threshold}")
+        if self.nms_radius < 0:
+            raise ValueError(f"detection.nms_radius must be >= 0, got {self.nms_radius}")
 
 
 @dataclass
@@ -32,7 +48,7 @@ def cell_logits_to_probability(logits: torch.Tensor) -> torch.Tensor:
 
 def nms(heatmap: torch.Tensor, radius: int) -> torch.Tensor:
     """Max-pool NMS on ``B x H x W``: keep a pixel if it equals the maximum of its
-    ``(2r+1) x (2r+1)`` window, zero elsewhere. ``radius=0`` returns the map unchanged.
+    ``(2r+1) x (2r+1)`` window, zero elsewhere. ``radius=0`` returns a copy of the map.
 
     Plain max-pooling (rather than kornia's ``nms2d``, which never keeps points near the border and
     runs a ``k^2``-channel convolution) is the SuperPoint evaluation protocol's NMS. The window maximum
@@ -40,7 +56,7 @@ def nms(heatmap: torch.Tensor, radius: int) -> torch.Tensor:
     result) and ``max_pool2d`` on other devices.
     """
     if radius <= 0:
-        return heatmap
+        return heatmap.clone()
     k = 2 * radius + 1
     if heatmap.device.type == "cpu":
         kernel = np.ones((k, k), np.uint8)
@@ -51,10 +67,34 @@ def nms(heatmap: torch.Tensor, radius: int) -> torch.Tensor:
     return torch.where(heatmap == pooled, heatmap, torch.zeros_like(heatmap))
 
 
-def extract_keypoints(heatmap: torch.Tensor, threshold: float = 0.015, nms_radius: int = 4,
-                      top_k: int | None = None, border: int = 0) -> list[Keypoints]:
+def subpixel_offsets(heatmap: torch.Tensor, xs: torch.Tensor, ys: torch.Tensor) -> torch.Tensor:
+    """``N x 2`` offsets in [-0.5, 0.5] of the peaks ``(xs, ys)`` of one ``H x W`` map: the vertex of the
+    parabola through each peak and its two neighbours, per axis,
+    ``d = (f(-1) - f(+1)) / (2 (f(-1) - 2 f(0) + f(+1)))``; 0 at the border or on a flat profile."""
+    h, w = heatmap.shape
+    offsets = torch.zeros(len(xs), 2, dtype=torch.float32, device=heatmap.device)
+    for axis, (pos, size) in enumerate([(xs, w), (ys, h)]):
+        inner = (pos > 0) & (pos < size - 1)
+        if not inner.any():
+            continue
+        step = (1, 0) if axis == 0 else (0, 1)
+        x, y = xs[inner], ys[inner]
+        before = heatmap[y - step[1], x - step[0]].float()
+        centre = heatmap[y, x].float()
+        after = heatmap[y + step[1], x + step[0]].float()
+        curvature = before - 2 * centre + after
+        peaked = curvature < 0
+        delta = torch.where(peaked, (before - after) / (2 * torch.where(peaked, curvature, -1.0)), torch.zeros_like(centre))
+        offsets[inner, axis] = delta.clamp(-0.5, 0.5)
+    return offsets
+
+
+def extract_keypoints(heatmap: torch.Tensor, threshold: float, nms_radius: int, top_k: int | None = None,
+                      border: int = 0, subpixel: bool = False) -> list[Keypoints]:
     """Keypoints of each ``H x W`` map in a ``B x H x W`` batch: NMS, then ``score > threshold``,
-    then points closer than ``border`` pixels to the edge dropped, then the ``top_k`` best."""
+    then points closer than ``border`` pixels to the edge dropped, then the ``top_k`` best; with
+    ``subpixel``, each point moves to the vertex of the parabola fit to its 3x3 neighbourhood
+    (:func:`subpixel_offsets`). The caller's map is never modified."""
     suppressed = nms(heatmap.float(), nms_radius)
     if border > 0:
         suppressed[:, :border] = 0
@@ -62,12 +102,15 @@ def extract_keypoints(heatmap: torch.Tensor, threshold: float = 0.015, nms_radiu
         suppressed[:, :, :border] = 0
         suppressed[:, :, -border:] = 0
     result = []
-    for single in suppressed:
+    for index, single in enumerate(suppressed):
         ys, xs = torch.nonzero(single > threshold, as_tuple=True)
         scores = single[ys, xs]
         order = scores.argsort(descending=True)
         if top_k is not None:
             order = order[:top_k]
-        xy = torch.stack([xs[order], ys[order]], dim=1).float()
+        xs, ys = xs[order], ys[order]
+        xy = torch.stack([xs, ys], dim=1).float()
+        if subpixel:
+            xy = xy + subpixel_offsets(heatmap[index], xs, ys)
         result.append(Keypoints(xy=xy, scores=scores[order].float()))
     return result

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -12,7 +12,7 @@ from kornia.feature import LightGlue
 from kornia.geometry.transform import warp_perspective
 
 from teachers import weights
-from teachers.homographies import HomographyConfig, sample_homography, warp_points
+from teachers.homographies import EIGHTH_PI, HomographyConfig, sample_homography, warp_points
 from teachers.keypoints import extract_keypoints
 from teachers.superpoint import SuperPoint, sample_descriptors
 
@@ -41,11 +41,11 @@ class PairConfig:
     detection_threshold: float = 0.005
     filter_threshold: float = 0.1  # LightGlue match confidence
     consistency_px: float = 3.0  # a match is consistent if H maps its first point within this of the second
-    homography: HomographyConfig = field(default_factory=lambda: HomographyConfig(
-        patch_ratio=0.85, scaling_amplitude=0.2, perspective_amplitude=0.2, max_angle=np.pi / 8, translation=True))
+    homography: HomographyConfig = field(default_factory=lambda: HomographyConfig(max_angle=EIGHTH_PI))
 
-    def as_dict(self) -> dict:
-        return asdict(self)
+    def __post_init__(self) -> None:
+        if self.top_k < 1:
+            raise ValueError(f"lightglue.top_k must be at least 1, got {self.top_k}")
 
 
 @dataclass

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from teachers import weights
-from teachers.keypoints import Keypoints, cell_logits_to_probability, extract_keypoints
+from teachers.keypoints import DetectionConfig, Keypoints, cell_logits_to_probability, extract_keypoints
 
 
 @dataclass
@@ -72,8 +72,8 @@ class SuperPoint(nn.Module):
         return SuperPointOutput(probability=probability, descriptors=descriptors)
 
     @torch.inference_mode()
-    def detect(self, image: torch.Tensor, threshold: float = 0.015, nms_radius: int = 4,
-               top_k: int | None = None, border: int = 4) -> list[Keypoints]:
+    def detect(self, image: torch.Tensor, threshold: float = DetectionConfig.threshold,
+               nms_radius: int = DetectionConfig.nms_radius, top_k: int | None = None, border: int = 4) -> list[Keypoints]:
         """Keypoints of each image in the batch, strongest first."""
         return extract_keypoints(self(image).probability, threshold, nms_radius, top_k, border)
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from labels.images import embedded_images, resize
+from labels.images import embedded_images, resize_image
 from teachers.superpoint import SuperPoint
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -29,7 +29,7 @@ def embedded(name: str) -> Path:
 def photo() -> torch.Tensor:
     """``1 x 120 x 160`` grey astronaut photo in [0, 1]."""
     grey = cv2.imread(str(embedded("astronaut")), cv2.IMREAD_GRAYSCALE)
-    return torch.from_numpy(resize(grey, (120, 160)))[None]
+    return torch.from_numpy(resize_image(grey, (120, 160)).astype(np.float32) / 255)[None]
 
 
 @pytest.fixture()

@@ -11,8 +11,8 @@ import typer
 from tqdm import tqdm
 
 from distill.commands.common import fail, parse_size, resolve_device
-from distill.eval.detectors import AVAILABLE, build_detectors, detect, points_to_map
-from distill.eval.protocol import resize
+from distill.eval.detectors import AVAILABLE, UnknownDetectorError, build_detectors, detect_at_size, points_to_map
+from distill.student.checkpoint import CheckpointError
 from labels.images import IMAGE_SUFFIXES
 from teachers.weights import WeightsError
 
@@ -38,9 +38,11 @@ def detect_command(
     detector: Optional[str] = typer.Option(None, help=f"Detector: {', '.join(AVAILABLE)}."),
     checkpoint: Optional[Path] = typer.Option(None, help="Student checkpoint (instead of --detector)."),
     top_k: Optional[int] = typer.Option(None, help="Keep at most K points per image (strongest first); default all."),
-    nms_radius: int = typer.Option(4, help="NMS radius in pixels (0: none)."),
-    threshold: Optional[float] = typer.Option(None, help="Score threshold (default: the detector's own)."),
-    size: Optional[str] = typer.Option(None, help="Detect at HxW; points are mapped back to the original pixels."),
+    nms_radius: Optional[int] = typer.Option(None, help="NMS radius in pixels, 0: none (default: the detector's own; 4, or a student checkpoint's)."),
+    threshold: Optional[float] = typer.Option(None, help="Score threshold (default: the detector's own; a student checkpoint's)."),
+    size: Optional[str] = typer.Option(None, help="Detect at HxW; points are mapped back to the original pixels "
+                                       "(pixel centres at integer coordinates: x = (x' + 0.5) W / W' - 0.5)."),
+    subpixel: bool = typer.Option(False, "--subpixel", help="Refine each point to the vertex of a parabola fit to its 3x3 neighbourhood."),
     format: str = typer.Option("npz", help="npz: one NAME.npz per image with keypoints (x, y, score); "
                                "ait: one {k}_det.npy dense map per image k of each sequence folder."),
     device: str = typer.Option("auto", help="cpu, cuda, cuda:N or auto."),
@@ -58,7 +60,7 @@ def detect_command(
             model = checkpoint_detector(checkpoint, device)
         else:
             model = build_detectors([detector], device)[0]
-    except (WeightsError, ValueError, FileNotFoundError) as error:
+    except (WeightsError, CheckpointError, UnknownDetectorError) as error:
         fail(str(error))
     if threshold is not None:
         model.threshold = threshold
@@ -70,9 +72,7 @@ def detect_command(
             typer.echo(f"skipped {path}: unreadable image", err=True)
             continue
         h, w = grey.shape
-        work = resize(grey, target) if target else grey
-        xy, scores = detect(model, work, nms_radius, top_k)
-        xy = xy * np.array([w / work.shape[1], h / work.shape[0]])
+        xy, scores = detect_at_size(model, grey, target, nms_radius, top_k, subpixel)
         destination = out / relative.parent
         destination.mkdir(parents=True, exist_ok=True)
         if format == "npz":

@@ -11,13 +11,15 @@ import torch
 import typer
 
 from distill.commands.common import fail, parse_size, resolve_device
-from distill.eval.detectors import AVAILABLE, CLASSICAL, build_detectors
-from distill.eval.protocol import Protocol, evaluate, resize
+from distill.eval.detectors import AVAILABLE, CLASSICAL, UnknownDetectorError, build_detectors
+from distill.student.checkpoint import CheckpointError
+from distill.eval.protocol import Protocol, evaluate
 from distill.eval.report import markdown, write_outputs
 from distill.eval.sequences import HPatchesError, default_root, load_hpatches
 from distill.eval.speed import interleaved_median_ms
 from distill.eval.synthetic import EVAL_SEED, evaluate_synthetic, write_synthetic_outputs
 from distill.eval.synthetic_warps import warped_sequences
+from labels.images import resize_image
 from labels.synthetic_shapes import ShapesConfig
 from teachers.weights import WeightsError
 
@@ -35,7 +37,7 @@ def _build(detectors: list[str], checkpoints: list[Path], device: str, ha_homogr
             from distill.student.detector import checkpoint_detector
 
             built += [checkpoint_detector(path, device) for path in checkpoints]
-    except (WeightsError, ValueError, FileNotFoundError) as error:
+    except (WeightsError, CheckpointError, UnknownDetectorError) as error:
         fail(str(error))
     return built
 
@@ -45,7 +47,7 @@ def _run(sequences, title: str, detectors: list[str], checkpoints: list[Path], p
     built = _build(detectors, checkpoints, device, ha_homographies)
     results = evaluate(built, sequences, protocol, progress=not quiet)
     if speed:
-        probe = resize(sequences[0].images[0], (480, 640))
+        probe = resize_image(sequences[0].images[0], (480, 640))
         for result, ms in zip(results, interleaved_median_ms(built, probe, protocol.top_k, protocol.nms_radius)):
             result.ms_per_image = ms
         reference = next((r.ms_per_image for r in results if r.detector == "superpoint"), None)

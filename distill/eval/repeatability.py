@@ -5,13 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-
-def warp(points: np.ndarray, homography: np.ndarray) -> np.ndarray:
-    """``N x 2`` (x, y) through a 3x3 homography."""
-    if len(points) == 0:
-        return points.reshape(0, 2)
-    homogeneous = np.concatenate([points, np.ones((len(points), 1))], axis=1) @ homography.T
-    return homogeneous[:, :2] / homogeneous[:, 2:3]
+from teachers.homographies import warp_points
 
 
 def inside(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -38,12 +32,12 @@ def pair_repeatability(points1: np.ndarray, points2: np.ndarray, homography: np.
     a point as repeated if the nearest point of the other image is within ``epsilon`` pixels after
     warping: ``c1`` from image 1's side, ``c2`` from image 2's.
     """
-    keep1 = points1[inside(warp(points1, homography), shape2)][:top_k]
-    keep2 = points2[inside(warp(points2, np.linalg.inv(homography)), shape1)][:top_k]
+    keep1 = points1[inside(warp_points(points1, homography), shape2)][:top_k]
+    keep2 = points2[inside(warp_points(points2, np.linalg.inv(homography)), shape1)][:top_k]
     n1, n2 = len(keep1), len(keep2)
     if n1 == 0 or n2 == 0:
         return PairResult(0.0, float("nan"), n1, n2, 0, 0)
-    distances = np.linalg.norm(warp(keep1, homography)[:, None] - keep2[None], axis=2)
+    distances = np.linalg.norm(warp_points(keep1, homography)[:, None] - keep2[None], axis=2)
     nearest1, nearest2 = distances.min(axis=1), distances.min(axis=0)
     hit1, hit2 = nearest1 <= epsilon, nearest2 <= epsilon
     c1, c2 = int(hit1.sum()), int(hit2.sum())

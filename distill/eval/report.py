@@ -14,7 +14,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from distill.eval.detectors import Detector, detect  # noqa: E402
-from distill.eval.protocol import DetectorResult, Protocol, resize  # noqa: E402
+from distill.eval.protocol import DetectorResult, Protocol  # noqa: E402
+from labels.images import resize_image  # noqa: E402
 from distill.eval.sequences import Sequence  # noqa: E402
 
 
@@ -63,7 +64,7 @@ def bar_chart(results: list[DetectorResult], path: Path, title: str) -> None:
 
 def keypoints_figure(detectors: list[Detector], sequence: Sequence, protocol: Protocol, path: Path, pair: int = 1) -> None:
     """Each detector's best ``top_k`` points on images 1 and ``pair + 1`` of one sequence."""
-    images = [resize(sequence.images[0], protocol.size), resize(sequence.images[pair], protocol.size)]
+    images = [resize_image(sequence.images[0], protocol.size), resize_image(sequence.images[pair], protocol.size)]
     fig, axes = plt.subplots(len(detectors), 2, figsize=(8, 3 * len(detectors)), squeeze=False, constrained_layout=True)
     for row, detector in zip(axes, detectors):
         for ax, image in zip(row, images):

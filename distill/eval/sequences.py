@@ -6,13 +6,13 @@ or jpg) and ``H_1_2 … H_1_6``, each a 3x3 homography from image 1 to image k i
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-IMAGE_SUFFIXES = (".ppm", ".png", ".jpg", ".jpeg")
+from labels.images import IMAGE_SUFFIXES
 HPATCHES_HELP = (
     "HPatches comes from https://github.com/hpatches/hpatches-dataset (hpatches-sequences-release, 116 "
     "folders i_* and v_*). Point to it with --root DIR or $HPATCHES_ROOT."
@@ -28,7 +28,6 @@ class Sequence:
     name: str
     images: list[np.ndarray]  # grey uint8, image 1 first; sizes may differ
     homographies: list[np.ndarray]  # H_1_k for k = 2 … len(images), float64 3x3
-    paths: list[str] = field(default_factory=list)
 
     @property
     def kind(self) -> str:
@@ -45,7 +44,7 @@ def _find_image(folder: Path, index: int) -> Path:
         path = folder / f"{index}{suffix}"
         if path.is_file():
             return path
-    raise HPatchesError(f"{folder}: image {index} is missing (looked for {index}.ppm, .png, .jpg)")
+    raise HPatchesError(f"{folder}: image {index} is missing (looked for {index}.ppm, {index}.png, {index}.jpg, …)")
 
 
 def read_homography(path: Path) -> np.ndarray:
@@ -61,17 +60,16 @@ def read_homography(path: Path) -> np.ndarray:
 
 
 def load_sequence(folder: Path, num_images: int = 6) -> Sequence:
-    images, paths, homographies = [], [], []
+    images, homographies = [], []
     for index in range(1, num_images + 1):
         path = _find_image(folder, index)
         grey = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
         if grey is None:
             raise HPatchesError(f"{path}: unreadable image")
         images.append(grey)
-        paths.append(str(path))
         if index > 1:
             homographies.append(read_homography(folder / f"H_1_{index}"))
-    return Sequence(folder.name, images, homographies, paths)
+    return Sequence(folder.name, images, homographies)
 
 
 def load_hpatches(root: Path | None = None, only: str | None = None) -> list[Sequence]:

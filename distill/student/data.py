@@ -1,5 +1,6 @@
-"""Training data over one or more label stores: image, teacher heatmap, variance and validity,
-augmented identically (random crop and flips, optionally a random homography) plus photometric
+"""Training data over one or more label stores: image, teacher heatmap, variance, validity and the
+teacher's keypoints as a mask (the store's own, extracted with the threshold and NMS it was labelled
+with), augmented identically (random crop and flips, optionally a random homography) plus photometric
 changes on the image alone. Read-only, no teacher calls, safe with DataLoader workers, seeded."""
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ import torch
 from kornia.geometry.transform import warp_perspective
 from torch.utils.data import Dataset
 
+from distill.eval.detectors import points_to_map
 from distill.student.losses import gaussian_targets
-from labels.store import StoreError, StoreReader
-from teachers.homographies import HomographyConfig, sample_homography
+from labels.store import ImageLabels, StoreError, StoreReader
+from teachers.homographies import HomographyConfig, sample_homography, warp_with_validity
 
 AUGMENT_HOMOGRAPHY = HomographyConfig(patch_ratio=0.9, scaling_amplitude=0.15, perspective_amplitude=0.1,
                                       max_angle=math.pi / 12, translation=True)
@@ -31,8 +33,13 @@ def split_keys(keys: list[str], val_fraction: float) -> tuple[list[str], list[st
     return train, val
 
 
+def keypoint_mask(labels: ImageLabels) -> np.ndarray:
+    """``H x W`` float32: 1 at the pixel of each of the store's keypoints, 0 elsewhere."""
+    return points_to_map(labels.keypoints, np.ones(len(labels.keypoints), np.float32), labels.heatmap.shape)
+
+
 class LabelDataset(Dataset):
-    """Items: ``image`` 1 x h x w float, ``heatmap``, ``variance``, ``valid`` h x w float (``h x w`` = crop).
+    """Items: ``image`` 1 x h x w float, ``heatmap``, ``variance``, ``valid``, ``mask`` h x w float (``h x w`` = crop).
 
     ``augment``: random crop, horizontal and vertical flips (exact: labels stay on their pixels) and
     photometric changes. ``warp`` adds a random homography per item; resampling blurs the image and
@@ -76,7 +83,8 @@ class LabelDataset(Dataset):
                 raise StoreError(f"{self.readers[store].index}: image {key} has no LightGlue pair; label with --lightglue for pair mode")
             return self._pair_item(labels, rng)
         stack = torch.from_numpy(np.stack([labels.image.astype(np.float32) / 255, labels.heatmap.astype(np.float32),
-                                           labels.variance.astype(np.float32), (labels.count > 0).astype(np.float32)]))
+                                           labels.variance.astype(np.float32), (labels.count > 0).astype(np.float32),
+                                           keypoint_mask(labels)]))
         h, w = stack.shape[-2:]
         if self.augment and self.warp:
             homography = torch.from_numpy(sample_homography(rng, h, w, AUGMENT_HOMOGRAPHY)).float()
@@ -92,7 +100,7 @@ class LabelDataset(Dataset):
         left = int(rng.integers(0, w - cw + 1)) if self.augment else (w - cw) // 2
         stack = stack[:, top:top + ch, left:left + cw]
         image = self._photometric(stack[:1], rng)
-        return {"image": image, "heatmap": stack[1], "variance": stack[2], "valid": (stack[3] > 0.5).float()}
+        return {"image": image, "heatmap": stack[1], "variance": stack[2], "valid": (stack[3] > 0.5).float(), "mask": stack[4]}
 
     def _photometric(self, image: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
         if not self.augment:
@@ -110,8 +118,8 @@ class LabelDataset(Dataset):
         ch, cw = self.crop
         hom = torch.from_numpy(pair.homography).float()
         image = torch.from_numpy(labels.image.astype(np.float32) / 255)[None, None]
-        warped = warp_perspective(image, hom[None], (h, w), align_corners=True)[0]
-        seen_b = warp_perspective(torch.ones_like(image), hom[None], (h, w), mode="nearest", align_corners=True)[0, 0]
+        warped, seen_b = warp_with_validity(image, hom[None])
+        warped, seen_b = warped[0], seen_b[0, 0].float()
         good = pair.matches[pair.consistent]
         masks = torch.zeros(2, h, w)
         for plane, points in enumerate([pair.keypoints0[good[:, 0]], pair.keypoints1[good[:, 1]]]):
@@ -126,11 +134,13 @@ class LabelDataset(Dataset):
         shift_a = torch.tensor([[1.0, 0, la], [0, 1, ta], [0, 0, 1]])
         shift_b = torch.tensor([[1.0, 0, -lb], [0, 1, -tb], [0, 0, 1]])
         valid_a = torch.from_numpy((labels.count > 0).astype(np.float32))
+        mask_a = torch.from_numpy(keypoint_mask(labels))
         return {
             "image": self._photometric(image[0, :, ta:ta + ch, la:la + cw], rng),
             "heatmap": torch.from_numpy(labels.heatmap.astype(np.float32))[ta:ta + ch, la:la + cw],
             "variance": torch.from_numpy(labels.variance.astype(np.float32))[ta:ta + ch, la:la + cw],
             "valid": valid_a[ta:ta + ch, la:la + cw],
+            "mask": mask_a[ta:ta + ch, la:la + cw],
             "image_b": self._photometric(warped[:, tb:tb + ch, lb:lb + cw], rng),
             "valid_b": seen_b[tb:tb + ch, lb:lb + cw],
             "target_a": targets[0, ta:ta + ch, la:la + cw],

@@ -1,4 +1,5 @@
-"""Distillation losses (design.md section 7). ``s``: student logits, ``t``: teacher heatmap from the
+"""Distillation losses (one function each; weights in ``LossesConfig``, composed in ``objective.py``).
+``s``: student logits, ``t``: teacher heatmap from the
 store, ``sigma2``: the teacher's homographic-adaptation variance, ``valid``: pixels to count.
 Every loss returns a scalar mean over the valid pixels (or cells) of the batch."""
 from __future__ import annotations
@@ -7,16 +8,9 @@ import torch
 import torch.nn.functional as F
 from torchvision.ops import sigmoid_focal_loss
 
-from teachers.keypoints import nms
-
 
 def _masked_mean(values: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     return (values * valid).sum() / valid.sum().clamp(min=1)
-
-
-def keypoint_mask(heatmap: torch.Tensor, threshold: float = 0.015, nms_radius: int = 4) -> torch.Tensor:
-    """``B x H x W`` teacher heatmap -> binary mask of its keypoints (NMS maxima above threshold)."""
-    return (nms(heatmap, nms_radius) > threshold).float()
 
 
 def gaussian_targets(mask: torch.Tensor, sigma: float = 1.0) -> torch.Tensor:

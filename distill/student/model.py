@@ -26,9 +26,8 @@ from torch import nn
 from torchvision.ops import FeaturePyramidNetwork
 
 from distill.student.backbone import create_backbone
-from teachers.keypoints import Keypoints, cell_logits_to_probability, extract_keypoints
-
-HEAD_STRIDE = {"map": 4, "cell": 8}
+from distill.student.config import StudentConfig
+from teachers.keypoints import DetectionConfig, Keypoints, cell_logits_to_probability, extract_keypoints
 
 
 def conv_bn_relu(inputs: int, outputs: int, stride: int = 1) -> nn.Sequential:
@@ -58,30 +57,28 @@ def detail_branch(channels: int, stride: int, start: int = 4) -> nn.Sequential:
 
 
 class Student(nn.Module):
-    def __init__(self, backbone: str = "tf_efficientnet_lite0", head: str = "map", fpn_channels: int = 64,
-                 weights: str = "auto", input_scale: float = 1.0, pixel_shortcut: bool = False,
-                 detail_channels: int = 0, head_channels: int | None = None, detail_start: int = 4) -> None:
+    """The student network described by a :class:`StudentConfig` (its defaults are the only ones)."""
+
+    def __init__(self, config: StudentConfig = StudentConfig()) -> None:
         super().__init__()
-        if head not in HEAD_STRIDE:
-            raise ValueError(f"head must be 'map' or 'cell', got {head!r}")
-        if not 0 < input_scale <= 1:
-            raise ValueError(f"input_scale must be in (0, 1], got {input_scale}")
-        self.head_type = head
-        self.stride = HEAD_STRIDE[head]
-        self.input_scale = input_scale
-        self.pixel_shortcut = pixel_shortcut
-        # input sides must be multiples of the head stride; pyramid levels of other sizes are resized to the grid
+        self.config = config
+        self.head_type = config.head
+        self.stride = config.stride
+        self.input_scale = config.input_scale
+        self.pixel_shortcut = config.pixel_shortcut
+        # forward() needs sides that are multiples of the head stride (probability_map pads to them);
+        # pyramid levels of other sizes are resized to the grid
         self.size_multiple = self.stride
-        self.backbone = create_backbone(backbone, weights)
+        self.backbone = create_backbone(config.backbone, config.backbone_weights)
         info = self.backbone.feature_info
         cfg = getattr(self.backbone, "pretrained_cfg", None) or {}
         self.register_buffer("mean", torch.tensor(cfg.get("mean", (0.485, 0.456, 0.406))).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(cfg.get("std", (0.229, 0.224, 0.225))).view(1, 3, 1, 1), persistent=False)
-        self.fpn = FeaturePyramidNetwork(info.channels(), fpn_channels)
-        self.detail = detail_branch(detail_channels, self.stride, detail_start) if detail_channels else None
-        inputs = fpn_channels + (self.stride ** 2 if pixel_shortcut else 0) + detail_channels
-        width = head_channels or fpn_channels
-        self.head = nn.Sequential(conv_bn_relu(inputs, width), nn.Conv2d(width, 1 if head == "map" else 65, 1))
+        self.fpn = FeaturePyramidNetwork(info.channels(), config.fpn_channels)
+        self.detail = detail_branch(config.detail_channels, self.stride, config.detail_start) if config.detail_channels else None
+        inputs = config.fpn_channels + (self.stride ** 2 if config.pixel_shortcut else 0) + config.detail_channels
+        width = config.head_channels or config.fpn_channels
+        self.head = nn.Sequential(conv_bn_relu(inputs, width), nn.Conv2d(width, 1 if config.head == "map" else 65, 1))
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         """``B x 1 x H x W`` -> logits (``B x H x W`` for ``map``, ``B x 65 x H/8 x W/8`` for ``cell``).
@@ -109,15 +106,16 @@ class Student(nn.Module):
         """Logits -> ``B x H x W`` keypoint probability."""
         return torch.sigmoid(logits) if self.head_type == "map" else cell_logits_to_probability(logits)
 
+    def probability_map(self, image: torch.Tensor) -> torch.Tensor:
+        """``B x 1 x H x W`` of any size -> ``B x H x W`` keypoint probability: padded with zeros at the
+        bottom and right to a multiple of the head stride, cropped back (no point lies in the padding)."""
+        h, w = image.shape[-2:]
+        padded = F.pad(image, (0, (-w) % self.size_multiple, 0, (-h) % self.size_multiple))
+        return self.probability(self(padded))[:, :h, :w]
+
     @torch.inference_mode()
-    def detect(self, image: torch.Tensor, threshold: float = 0.015, nms_radius: int = 4,
-               top_k: int | None = None) -> list[Keypoints]:
-        return extract_keypoints(self.probability(self(image)), threshold, nms_radius, top_k)
-
-
-def build_student(config: dict) -> Student:
-    """A :class:`Student` from a training configuration (``distill/student/default.yaml``); keys
-    added after a checkpoint was written take their neutral values."""
-    return Student(config["backbone"], config["head"], config["fpn_channels"], config["backbone_weights"], config["input_scale"],
-                   config.get("pixel_shortcut", False), config.get("detail_channels", 0), config.get("head_channels"),
-                   config.get("detail_start", 4))
+    def detect(self, image: torch.Tensor, detection: DetectionConfig = DetectionConfig(), top_k: int | None = None,
+               subpixel: bool = False) -> list[Keypoints]:
+        """Keypoints of each ``B x 1 x H x W`` image (in eval mode), strongest first."""
+        return extract_keypoints(self.probability_map(image), detection.threshold, detection.nms_radius, top_k,
+                                 subpixel=subpixel)

@@ -12,9 +12,10 @@ from typer.testing import CliRunner
 from distill.cli import app
 from distill.eval.detectors import Detector, build_detectors
 from distill.eval.protocol import Protocol, evaluate, rescale_homography
-from distill.eval.repeatability import pair_repeatability, warp
+from distill.eval.repeatability import pair_repeatability
 from distill.eval.sequences import HPatchesError, load_hpatches
 from distill.eval.speed import interleaved_median_ms
+from teachers.homographies import warp_points as warp
 from tests.conftest import HPATCHES_SIZE, embedded, shared_data, viewpoint_homography
 
 def oracle(sequences, shift=0.0) -> Detector:
@@ -64,7 +65,8 @@ def test_rescaled_homography_maps_resized_points():
     h = viewpoint_homography(3)
     scaled = rescale_homography(h, (480, 640), (600, 800), (240, 320))
     point = np.array([[100.0, 80.0]])
-    expected = warp(point * [2, 2], h) * [320 / 800, 240 / 600]
+    # pixel centres at integer coordinates: x_original = (x + 0.5) * 2 - 0.5, x_resized = (x + 0.5) * 320 / 800 - 0.5
+    expected = (warp((point + 0.5) * 2 - 0.5, h) + 0.5) * [320 / 800, 240 / 600] - 0.5
     assert np.allclose(warp(point, scaled), expected)
 
 

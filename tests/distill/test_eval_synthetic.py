@@ -7,7 +7,8 @@ from typer.testing import CliRunner
 from distill.cli import app
 from distill.eval.average_precision import average_precision, match_image
 from distill.student.trainer import train
-from labels.config import load_config
+from distill.student.config import TrainConfig
+from labels.configuration import load_config
 from labels.synthetic_run import write_synthetic_store
 from labels.synthetic_shapes import ShapesConfig
 
@@ -47,7 +48,7 @@ def test_labels_synthetic_cli_and_mixed_training(tmp_path, image_folder):
     assert result.exit_code == 0 and "12 labelled" in result.output, result.output
     synthetic = next((tmp_path / "st").glob("synthetic-*.h5"))
     other = write_synthetic_store(12, ShapesConfig(size=(96, 128)), seed=7, out_dir=tmp_path / "other", progress=False).store
-    cfg = load_config("distill.student", overrides=["crop=[64, 96]", "batch_size=2", "steps=2", "val_every=2", "val_fraction=0.3",
-                                                    "backbone_weights=none", "fpn_channels=16", "store_weights=[1.0, 0.25]"])
-    cfg.update(stores=[str(synthetic), str(other)], device="cpu")
+    cfg = load_config(TrainConfig, overrides=["crop=[64, 96]", "batch_size=2", "steps=2", "val_every=2", "val_fraction=0.3",
+                                              "student.backbone_weights=none", "student.fpn_channels=16", "store_weights=[1.0, 0.25]"])
+    cfg.stores, cfg.device = [str(synthetic), str(other)], "cpu"
     assert train(cfg, tmp_path / "run", progress=False)["steps"] == 2

@@ -1,4 +1,5 @@
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import h5py
@@ -10,10 +11,12 @@ import torch.nn.functional as F
 from distill.eval.protocol import Protocol, evaluate
 from distill.eval.sequences import HPatchesError, load_hpatches
 from distill.student.backbone import create_backbone
+from distill.student.config import StudentConfig, TrainConfig
 from distill.student.detector import checkpoint_detector
 from distill.student.model import Student, detail_branch
 from distill.student.trainer import NonFiniteLossError, train
-from labels.config import load_config
+from labels.config import LabelConfig
+from labels.configuration import ConfigError, load_config
 from labels.images import list_images
 from labels.run import label_images
 
@@ -28,12 +31,12 @@ def test_packaged_lite0_weights_load_offline():
 
 @pytest.mark.parametrize("head,shape", [("map", (2, 64, 96)), ("cell", (2, 65, 8, 12))])
 def test_student_heads(head, shape):
-    model = Student(head=head, weights="none").eval()
+    model = Student(StudentConfig(head=head, backbone_weights="none")).eval()
     logits = model(torch.rand(2, 1, 64, 96))
     assert logits.shape == shape
     prob = model.probability(logits)
     assert prob.shape == (2, 64, 96) and 0 <= prob.min() and prob.max() <= 1
-    assert len(model.detect(torch.rand(1, 1, 64, 96), threshold=0.0, top_k=10)[0]) == 10
+    assert len(model.detect(torch.rand(1, 1, 64, 96), top_k=10)[0]) == 10
 
 
 def test_cell_head_reads_the_pixels_of_its_cell_through_the_shortcut():
@@ -41,7 +44,8 @@ def test_cell_head_reads_the_pixels_of_its_cell_through_the_shortcut():
     each cell: with the pyramid's input to the head cut, one changed pixel moves exactly the logits of
     its cell's 3x3 neighbourhood (the head's 3x3 convolution). Sides need only be multiples of 8."""
     torch.manual_seed(0)
-    model = Student(head="cell", weights="none", fpn_channels=8, input_scale=0.5, pixel_shortcut=True, head_channels=16).eval()
+    model = Student(StudentConfig(head="cell", backbone_weights="none", fpn_channels=8, input_scale=0.5, pixel_shortcut=True,
+                                  detail_channels=0, head_channels=16)).eval()
     with torch.no_grad():
         model.head[0][0].weight[:, :8] = 0  # the 8 pyramid channels come first, then the 64 pixels
     image = torch.rand(1, 1, 72, 104)
@@ -62,8 +66,8 @@ def test_detail_branch_sees_full_resolution_locally(head, stride, start):
     ``start``) reaches the head at its stride: with the pyramid's input cut, one changed pixel moves
     the output only near that pixel."""
     torch.manual_seed(0)
-    model = Student(head=head, weights="none", fpn_channels=8, input_scale=0.5, detail_channels=8, head_channels=16,
-                    detail_start=start).eval()
+    model = Student(StudentConfig(head=head, backbone_weights="none", fpn_channels=8, input_scale=0.5, detail_channels=8,
+                                  head_channels=16, detail_start=start)).eval()
     with torch.no_grad():
         model.head[0][0].weight[:, :8] = 0
     image = torch.rand(1, 1, 64, 96)
@@ -91,32 +95,31 @@ def test_detail_branch_layout_by_start():
         detail_branch(128, 4, 8)
 
 
-def tiny_config(store: Path, **extra) -> dict:
-    cfg = load_config("distill.student", overrides=["crop=[64, 96]", "batch_size=2", "steps=4", "val_every=2",
-                                                    "val_fraction=0.3", "backbone_weights=none", "fpn_channels=16"])
-    cfg.update(stores=[str(store)], device="cpu", **extra)
-    return cfg
+def tiny_config(store: Path, **extra) -> TrainConfig:
+    cfg = load_config(TrainConfig, overrides=["crop=[64, 96]", "batch_size=2", "steps=4", "val_every=2", "val_fraction=0.3",
+                                              "student.backbone_weights=none", "student.fpn_channels=16"])
+    return replace(cfg, stores=[str(store)], device="cpu", **extra)
 
 
 @pytest.fixture()
 def tiny_store(image_folder, tmp_path) -> Path:
-    config = load_config("labels", overrides=["size=[96, 128]", "adaptation.num_homographies=2"])
+    config = load_config(LabelConfig, overrides=["size=[96, 128]", "adaptation.num_homographies=2"])
     return label_images(list_images([image_folder]), config, tmp_path / "labels", progress=False).store
 
 
 def test_training_writes_checkpoints_metrics_and_resumes(tiny_store, tmp_path):
     run = tmp_path / "run"
     cfg = tiny_config(tiny_store)
-    cfg["losses"]["kl"]["weight"] = 0.5
-    cfg["losses"]["consistency"]["weight"] = 0.5
+    cfg.losses.kl.weight = 0.5
+    cfg.losses.consistency.weight = 0.5
     summary = train(cfg, run, progress=False)
     assert summary["steps"] == 4
     assert all((run / name).is_file() for name in ("last.pt", "best.pt", "metrics.jsonl", "metrics.png", "config.yaml"))
     assert "label_stores" in (run / "config.yaml").read_text()
-    resumed = train({**cfg, "steps": 6}, run, resume=True, progress=False)
-    assert resumed["steps"] == 6 and torch.load(run / "last.pt", weights_only=False)["step"] == 6
-    with pytest.raises(ValueError, match=r"another configuration \(head_channels: 128 -> 8\)"):
-        train({**cfg, "steps": 8, "head_channels": 8}, run, resume=True, progress=False)
+    resumed = train(replace(cfg, steps=6), run, resume=True, progress=False)
+    assert resumed["steps"] == 6 and torch.load(run / "last.pt", weights_only=True)["step"] == 6
+    with pytest.raises(ConfigError, match=r"another configuration \(student.head_channels: 128 -> 8\)"):
+        train(replace(cfg, steps=8, student=replace(cfg.student, head_channels=8)), run, resume=True, progress=False)
     detector = checkpoint_detector(run / "last.pt")
     scores = detector.score_map(np.zeros((100, 130), np.uint8))
     assert scores.shape == (100, 130)
@@ -128,7 +131,7 @@ def test_val_hpatches_picks_best_by_repeatability_on_the_sequences(tiny_store, h
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     val = [r for r in rows if r["kind"] == "val"]
     assert len(val) == 2 and all(r["on"] == "hpatches" for r in val)
-    best = torch.load(run / "best.pt", weights_only=False)
+    best = torch.load(run / "best.pt", weights_only=True)
     assert best["best"] == max(r["repeatability"] for r in val)
     # the recorded figure is what an independent evaluation of best.pt measures
     measured = evaluate([checkpoint_detector(run / "best.pt")], load_hpatches(hpatches_root), Protocol(), progress=False)
@@ -140,7 +143,7 @@ def test_val_hpatches_picks_best_by_repeatability_on_the_sequences(tiny_store, h
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tiny_store, tmp_path):
     run = tmp_path / "run"
     train(tiny_config(tiny_store, steps=2), run, progress=False)
-    good = torch.load(run / "last.pt", weights_only=False)["step"]
+    good = torch.load(run / "last.pt", weights_only=True)["step"]
     # the store's heatmaps go bad on disk (the same store, so the run may resume on it)
     for segment in tiny_store.with_suffix(".parts").glob("*.h5"):
         with h5py.File(segment, "r+") as f:
@@ -148,14 +151,14 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tiny_store, tm
                          if name.endswith("heatmap") else None)
     with pytest.raises(NonFiniteLossError, match="non-finite loss at step 2.*last.pt"):
         train(tiny_config(tiny_store, steps=4), run, resume=True, progress=False)
-    assert torch.load(run / "last.pt", weights_only=False)["step"] == good
+    assert torch.load(run / "last.pt", weights_only=True)["step"] == good
 
 
 def test_pair_mode_trains_on_lightglue_stores(image_folder, tmp_path):
-    config = load_config("labels", overrides=["size=[96, 128]", "adaptation.num_homographies=2", "lightglue.enabled=true"])
+    config = load_config(LabelConfig, overrides=["size=[96, 128]", "adaptation.num_homographies=2", "lightglue.enabled=true"])
     store = label_images(list_images([image_folder]), config, tmp_path / "labels", progress=False).store
     cfg = tiny_config(store, steps=2)
-    cfg["pair"]["enabled"] = True
+    cfg.pair.enabled = True
     summary = train(cfg, tmp_path / "run", progress=False)
     rows = (tmp_path / "run" / "metrics.jsonl").read_text()
     assert summary["steps"] == 2 and "pair_huber" in rows and "pair_consistency" in rows
@@ -163,16 +166,16 @@ def test_pair_mode_trains_on_lightglue_stores(image_folder, tmp_path):
 
 @pytest.mark.parametrize("head", ["map", "cell"])
 def test_every_loss_applies_to_both_heads(head):
-    from distill.student.trainer import compute_losses
+    from distill.student.objective import compute_losses
 
-    cfg = load_config("distill.student")
-    for spec in cfg["losses"].values():
-        spec["weight"] = 1.0
-    model = Student(head=head, weights="none", fpn_channels=16)
+    cfg = TrainConfig()
+    for spec in vars(cfg.losses).values():
+        spec.weight = 1.0
+    model = Student(StudentConfig(head=head, backbone_weights="none", fpn_channels=16))
     heat = torch.zeros(2, 64, 96)
     heat[:, 20, 30] = 0.5
     batch = {"image": torch.rand(2, 1, 64, 96), "heatmap": heat, "variance": torch.full((2, 64, 96), 0.01),
-             "valid": torch.ones(2, 64, 96)}
+             "valid": torch.ones(2, 64, 96), "mask": (heat > 0.015).float()}
     terms = compute_losses(model, batch, cfg, np.random.default_rng(0))
     assert set(terms) == {"focal", "kl", "attentive", "huber", "consistency", "total"}
     assert all(torch.isfinite(v) for v in terms.values())

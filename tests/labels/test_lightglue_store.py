@@ -1,6 +1,7 @@
 import numpy as np
 
-from labels.config import load_config
+from labels.config import LabelConfig
+from labels.configuration import load_config
 from labels.images import list_images
 from labels.run import label_images
 from labels.store import PAIR_FIELDS, ImageLabels, StoreReader, StoreWriter
@@ -22,8 +23,8 @@ def test_pair_arrays_round_trip(teacher, photo, tmp_path):
 
 def test_lightglue_store_key_and_reuse(image_folder, tmp_path):
     paths = list_images([image_folder])[:2]
-    plain = load_config("labels", overrides=["size=[96, 128]", "adaptation.num_homographies=2"])
-    matched = load_config("labels", overrides=["size=[96, 128]", "adaptation.num_homographies=2", "lightglue.enabled=true"])
+    plain = load_config(LabelConfig, overrides=["size=[96, 128]", "adaptation.num_homographies=2"])
+    matched = load_config(LabelConfig, overrides=["size=[96, 128]", "adaptation.num_homographies=2", "lightglue.enabled=true"])
     without = label_images(paths, plain, tmp_path, progress=False).store
     first = label_images(paths, matched, tmp_path, progress=False)
     assert first.store != without  # LightGlue settings are part of the store's key

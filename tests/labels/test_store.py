@@ -10,7 +10,8 @@ import h5py
 import numpy as np
 import pytest
 
-from labels.config import load_config
+from labels.config import LabelConfig
+from labels.configuration import load_config
 from labels.images import list_images, shard
 from labels.merge import merge_stores
 from labels.run import label_images
@@ -20,8 +21,8 @@ from teachers.superpoint import SuperPoint
 SMALL = ["size=[96, 128]", "adaptation.num_homographies=3"]
 
 
-def config(*extra: str) -> dict:
-    return load_config("labels", overrides=[*SMALL, *extra])
+def config(*extra: str) -> LabelConfig:
+    return load_config(LabelConfig, overrides=[*SMALL, *extra])
 
 
 class CountingTeacher:

@@ -1,0 +1,107 @@
+"""Checkpoints ``runs/<name>/{last,best}.pt``: written atomically by the trainer, read by resume,
+``detect`` and ``eval``. Loaded with ``weights_only=True`` (tensors and plain values only), so a
+checkpoint file can't run code. Files of earlier versions (a flat configuration) are upgraded."""
+from __future__ import annotations
+
+import pickle
+import zipfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+
+from distill.student.config import TrainConfig
+from distill.student.model import Student
+from labels.configuration import ConfigError, from_dict, plain
+
+FORMAT = 2  # 1: flat configuration (before the typed configuration); 2: nested ``student`` group
+
+ARCHITECTURE = ("backbone", "backbone_weights", "head", "fpn_channels", "input_scale", "pixel_shortcut",
+                "detail_channels", "detail_start", "head_channels")
+# what a format-1 checkpoint that lacks a key was trained with (the key was added later)
+FORMAT_1_ABSENT = {"pixel_shortcut": False, "detail_channels": 0, "head_channels": None, "detail_start": 4,
+                   "input_scale": 1.0}
+RESUME_MAY_CHANGE = ("steps", "device", "workers", "val_every", "amp")
+
+
+class CheckpointError(RuntimeError):
+    """A file that is not a readable distill checkpoint; the message names it."""
+
+
+@dataclass
+class Checkpoint:
+    config: TrainConfig
+    model: dict  # state dict of the Student
+    step: int
+    best: float
+    optimiser: dict | None = None
+    scheduler: dict | None = None
+
+
+def save_checkpoint(path: Path, model: Student, optimiser, scheduler, step: int, best: float, config: TrainConfig) -> None:
+    """Write ``path`` atomically: a crash never leaves a half-written checkpoint."""
+    tmp = path.with_suffix(".tmp")
+    torch.save({"format": FORMAT, "model": model.state_dict(), "optimiser": optimiser.state_dict(),
+                "scheduler": scheduler.state_dict(), "step": step, "best": best, "config": plain(config)}, tmp)
+    tmp.replace(path)
+
+
+def upgrade_format_1(config: dict) -> dict:
+    """A format-1 (flat) configuration in today's layout: the architecture keys move into ``student``
+    (absent ones take the values such runs were trained with); its ``detection`` group, the training
+    mask's threshold then (now the store's own), is dropped; a run from before ``warp`` was trained with it."""
+    upgraded = {k: v for k, v in config.items() if k not in ARCHITECTURE and k != "detection"}
+    upgraded["student"] = {k: config.get(k, FORMAT_1_ABSENT.get(k)) for k in ARCHITECTURE}
+    upgraded.setdefault("warp", True)
+    return upgraded
+
+
+def read_checkpoint(path: Path, device: str = "cpu") -> Checkpoint:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except (RuntimeError, pickle.UnpicklingError, EOFError, zipfile.BadZipFile, ValueError) as error:
+        raise CheckpointError(f"{path}: not a distill checkpoint (truncated or another kind of file: "
+                              f"{str(error).splitlines()[0][:120]})") from None
+    if not isinstance(state, dict) or not {"model", "config"} <= state.keys():
+        raise CheckpointError(f"{path}: not a distill checkpoint (no model weights and configuration in it)")
+    config = state["config"] if state.get("format", 1) >= 2 else upgrade_format_1(state["config"])
+    try:
+        train_config = from_dict(TrainConfig, config, str(path))
+    except ConfigError as error:
+        raise CheckpointError(f"{error} (a checkpoint of another distill version?)") from None
+    return Checkpoint(train_config, state["model"], int(state.get("step", 0)), float(state.get("best", -1.0)),
+                      state.get("optimiser"), state.get("scheduler"))
+
+
+def load_student(path: Path, device: str = "cpu") -> tuple[Student, TrainConfig]:
+    """The trained student of a checkpoint, in eval mode, and its training configuration."""
+    checkpoint = read_checkpoint(path)
+    config = checkpoint.config
+    model = Student(replace(config.student, backbone_weights="none"))  # the checkpoint holds the trained weights
+    model.load_state_dict(checkpoint.model)
+    return model.eval().to(device), config
+
+
+def check_resumable(saved: TrainConfig, requested: TrainConfig, checkpoint: Path) -> None:
+    """Refuse to resume ``checkpoint`` under a configuration other than the one it was trained with
+    (but for ``RESUME_MAY_CHANGE``: more steps extend the cosine schedule): a leftover run folder of
+    another recipe would otherwise pass for the requested one."""
+    old, new = _flatten(plain(saved)), _flatten(plain(requested))
+    changed = [f"{key}: {old.get(key, '<absent>')!r} -> {value!r}" for key, value in new.items()
+               if key not in RESUME_MAY_CHANGE and old.get(key, "<absent>") != value]
+    if changed:
+        raise ConfigError(f"{checkpoint} was trained with another configuration ({'; '.join(changed)}); "
+                          "pick another --name, or drop --resume to start this run afresh")
+
+
+def _flatten(values: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat

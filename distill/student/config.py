@@ -1,0 +1,138 @@
+"""The student's and the training run's configuration: every default of ``distill train`` lives here
+(``--config FILE`` and ``--set key=value`` override it; ``distill train --show-config`` prints it)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import List, Optional, Tuple
+
+from teachers.keypoints import DetectionConfig
+
+HEADS = ("cell", "map")
+
+
+@dataclass
+class StudentConfig:
+    """The network (:class:`distill.student.model.Student`)."""
+
+    backbone: str = "tf_efficientnet_lite0"  # timm name
+    backbone_weights: str = "auto"  # auto | hub | none | path to a state dict
+    head: str = "cell"  # cell (65 logits per 8x8 cell, SuperPoint-style) | map (one logit channel at stride 4, bicubic upsampling)
+    fpn_channels: int = 32
+    input_scale: float = 0.5  # the backbone sees the image scaled by this (0.5: a quarter of the pixels, ~4x cheaper)
+    pixel_shortcut: bool = False  # the head also sees the grey values of each cell of its grid at full resolution
+    detail_channels: int = 128  # a small CNN on the full-resolution image feeds the head this many channels; 0: off
+    detail_start: int = 2  # the detail CNN starts on space-to-depth blocks of this side: 1, 2 or 4 (at most the head stride)
+    head_channels: Optional[int] = 128  # width of the head's 3x3 convolution; null: fpn_channels
+
+    def __post_init__(self) -> None:
+        if self.head not in HEADS:
+            raise ValueError(f"student.head must be one of {', '.join(HEADS)}, got {self.head!r}")
+        if not 0 < self.input_scale <= 1:
+            raise ValueError(f"student.input_scale must be in (0, 1], got {self.input_scale}")
+        if self.detail_channels and self.detail_start not in (1, 2, 4):
+            raise ValueError(f"student.detail_start must be 1, 2 or 4, got {self.detail_start}")
+        if self.fpn_channels < 1 or self.detail_channels < 0:
+            raise ValueError("student.fpn_channels must be >= 1 and student.detail_channels >= 0")
+
+    @property
+    def stride(self) -> int:
+        """Stride of the head's grid; input sides are padded to a multiple of it."""
+        return 8 if self.head == "cell" else 4
+
+
+@dataclass
+class FocalConfig:
+    weight: float = 1.0
+    alpha: float = 0.25
+    gamma: float = 2.0
+    smoothing: bool = False  # Gaussian blobs in [0.1, 0.9] instead of the binary keypoint mask
+    sigma: float = 1.0
+
+
+@dataclass
+class KLConfig:
+    weight: float = 0.0  # cell head: per-cell KL (off: focal alone learns faster, README); map head: spatial KL (turn it on)
+    temperature: float = 1.0
+    focal_gamma: float = 0.0  # MQD-style weighting of each distribution by the student's error
+
+
+@dataclass
+class AttentiveConfig:
+    weight: float = 1.0
+    eps: float = 0.001
+    robust: str = "l2"  # l2 | huber
+
+    def __post_init__(self) -> None:
+        if self.robust not in ("l2", "huber"):
+            raise ValueError(f"losses.attentive.robust must be l2 or huber, got {self.robust!r}")
+
+
+@dataclass
+class HuberConfig:
+    weight: float = 0.0
+    delta: float = 0.1
+    sigma: float = 1.0
+
+
+@dataclass
+class ConsistencyConfig:
+    weight: float = 0.0  # the student on a random warp of each crop, warped back, against itself
+    delta: float = 0.1
+
+
+@dataclass
+class LossesConfig:
+    """Weights and parameters of each loss (``distill/student/losses.py``); weight 0 turns a loss off."""
+
+    focal: FocalConfig = field(default_factory=FocalConfig)
+    kl: KLConfig = field(default_factory=KLConfig)
+    attentive: AttentiveConfig = field(default_factory=AttentiveConfig)
+    huber: HuberConfig = field(default_factory=HuberConfig)
+    consistency: ConsistencyConfig = field(default_factory=ConsistencyConfig)
+
+
+@dataclass
+class PairLossConfig:
+    """LightGlue pair mode (stores labelled with ``--lightglue``); combines with the losses above."""
+
+    enabled: bool = False
+    huber: float = 1.0  # Huber to Gaussian blobs (sigma below, in [0.1, 0.9]) at consistently matched points, both images
+    consistency: float = 1.0  # the image's map against the warped copy's map warped back by the known homography
+    sigma: float = 1.0
+
+
+@dataclass
+class TrainConfig:
+    """A training run (``distill train``); saved in ``runs/<name>/config.yaml`` and in each checkpoint."""
+
+    name: Optional[str] = None  # run folder runs/<name>; default: <backbone>-<head>-<time>
+    stores: List[str] = field(default_factory=list)  # label stores (index files); default: the newest data/labels/superpoint-*.h5
+    store_weights: List[float] = field(default_factory=list)  # optional sampling weight per store (e.g. [1, 0.3])
+    student: StudentConfig = field(default_factory=StudentConfig)
+    crop: Tuple[int, int] = (192, 256)  # training crop H x W (multiples of 8)
+    batch_size: int = 16
+    steps: int = 1200  # optimiser steps (10-12 minutes on 2 CPU cores)
+    lr: float = 0.003
+    weight_decay: float = 0.0001
+    grad_clip: float = 1.0
+    val_fraction: float = 0.15  # share of images (by hash) held out for validation
+    val_every: int = 250  # steps between validations and checkpoints
+    val_hpatches: Optional[str] = None  # HPatches folder: validate (and pick best.pt) there instead of on held-out store images
+    workers: int = 0  # DataLoader workers
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = True  # mixed precision on CUDA (ignored on CPU)
+    augment: bool = True  # random crops, flips and photometric changes
+    warp: bool = False  # also a random homography per item (resampling blurs the image and rounds label peaks; README)
+    losses: LossesConfig = field(default_factory=LossesConfig)
+    pair: PairLossConfig = field(default_factory=PairLossConfig)
+    detection: DetectionConfig = field(default_factory=DetectionConfig)  # how the trained student detects (validation, eval, detect)
+
+    def __post_init__(self) -> None:
+        if any(side % 8 or side < 16 for side in self.crop):
+            raise ValueError(f"crop must be two multiples of 8 of at least 16 (H x W), got {list(self.crop)}")
+        for key in ("steps", "batch_size", "val_every"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"{key} must be at least 1, got {getattr(self, key)}")
+        if not 0 <= self.val_fraction < 1:
+            raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")

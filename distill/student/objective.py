@@ -1,0 +1,75 @@
+"""The training objective: the weighted sum of the losses of ``losses.py`` on one batch, as the
+training configuration asks (``LossesConfig``, ``PairLossConfig``)."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from kornia.geometry.transform import warp_perspective
+
+from distill.student import losses as L
+from distill.student.config import PairLossConfig, TrainConfig
+from distill.student.data import AUGMENT_HOMOGRAPHY
+from distill.student.model import Student
+from teachers.homographies import sample_homography, warp_with_validity
+
+
+def pixel_logits(core: Student, logits: torch.Tensor) -> torch.Tensor:
+    """Per-pixel keypoint logits ``B x H x W`` of either head (for the cell head, ``logit`` of its
+    depth-to-space probability), so the per-pixel losses apply to both heads alike."""
+    return logits if core.head_type == "map" else torch.logit(core.probability(logits), eps=1e-6)
+
+
+def compute_losses(model: torch.nn.Module, batch: dict, config: TrainConfig, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+    """Weighted loss terms of one batch; ``total`` is their sum. Focal, attentive and Huber act on the
+    per-pixel map of either head; KL is spatial for the map head and per 8x8 cell for the cell head.
+    ``model`` may be wrapped in DistributedDataParallel; ``rng`` draws the consistency warps."""
+    w = config.losses
+    core = getattr(model, "module", model)  # attributes of the student under DistributedDataParallel
+    image, heat, var, valid, mask = batch["image"], batch["heatmap"], batch["variance"], batch["valid"], batch["mask"]
+    logits = model(image)
+    pixels = pixel_logits(core, logits)
+    terms: dict[str, torch.Tensor] = {}
+    if w.focal.weight:
+        target = L.gaussian_targets(mask, w.focal.sigma) if w.focal.smoothing else mask
+        terms["focal"] = w.focal.weight * L.focal_loss(pixels, target, valid, w.focal.alpha, w.focal.gamma)
+    if w.kl.weight and core.head_type == "map":
+        terms["kl"] = w.kl.weight * L.kl_spatial_loss(pixels, heat, valid, w.kl.temperature)
+    if w.kl.weight and core.head_type == "cell":
+        valid_cells = (F.avg_pool2d(valid[:, None], 8)[:, 0] > 0.99).float()
+        terms["kl"] = w.kl.weight * L.kl_cell_loss(logits, L.teacher_cells(heat), valid_cells, w.kl.temperature, w.kl.focal_gamma)
+    if w.attentive.weight:
+        terms["attentive"] = w.attentive.weight * L.attentive_loss(pixels, heat, var, valid, w.attentive.eps, w.attentive.robust)
+    if w.huber.weight:
+        terms["huber"] = w.huber.weight * L.huber_loss(pixels, L.gaussian_targets(mask, w.huber.sigma), valid, w.huber.delta)
+    if w.consistency.weight:
+        h, wd = image.shape[-2:]
+        hom = torch.from_numpy(np.stack([sample_homography(rng, h, wd, AUGMENT_HOMOGRAPHY) for _ in range(len(image))])).float().to(image.device)
+        warped = warp_perspective(image, hom, (h, wd), align_corners=True)
+        back, seen = warp_with_validity(core.probability(model(warped))[:, None], torch.linalg.inv(hom))
+        terms["consistency"] = w.consistency.weight * L.consistency_loss(core.probability(logits), back[:, 0], valid * seen[:, 0],
+                                                                          w.consistency.delta)
+    if "image_b" in batch:
+        terms.update(pair_losses(model, pixels, batch, config.pair))
+    if not terms:
+        raise ValueError("every loss has weight 0")
+    terms["total"] = sum(terms.values())
+    return terms
+
+
+def pair_losses(model: torch.nn.Module, logits_a: torch.Tensor, batch: dict, weights: PairLossConfig) -> dict[str, torch.Tensor]:
+    """Pair mode: Huber of each image's map to the blobs at its consistent LightGlue matches, and the
+    consistency of image ``a``'s map with ``b``'s map warped back by the known homography.
+    ``logits_a``: per-pixel logits of image ``a`` (:func:`pixel_logits`)."""
+    core = getattr(model, "module", model)
+    logits_b = pixel_logits(core, model(batch["image_b"]))
+    terms = {}
+    if weights.huber:
+        terms["pair_huber"] = weights.huber * 0.5 * (L.huber_loss(logits_a, batch["target_a"], batch["valid"])
+                                                     + L.huber_loss(logits_b, batch["target_b"], batch["valid_b"]))
+    if weights.consistency:
+        back, seen = warp_with_validity(torch.sigmoid(logits_b)[:, None], torch.linalg.inv(batch["homography"]),
+                                        valid=batch["valid_b"][:, None])
+        terms["pair_consistency"] = weights.consistency * L.consistency_loss(torch.sigmoid(logits_a), back[:, 0],
+                                                                             batch["valid"] * seen[:, 0])
+    return terms

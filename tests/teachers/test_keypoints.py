@@ -1,0 +1,28 @@
+import torch
+
+from teachers.keypoints import DetectionConfig, extract_keypoints
+
+
+def test_extraction_never_modifies_the_callers_map():
+    heat = torch.rand(2, 20, 30)
+    before = heat.clone()
+    for radius in (0, 2):
+        points = extract_keypoints(heat, 0.5, nms_radius=radius, border=4)
+        assert torch.equal(heat, before)
+        assert all(((p.xy >= 4) & (p.xy <= torch.tensor([25.0, 15.0]))).all() for p in points)
+
+
+def test_subpixel_refinement_finds_the_vertex_of_a_parabolic_peak():
+    """A separable quadratic bump peaking between pixels: the integer peak is the nearest pixel and the
+    refined point is the vertex itself (the 3-point parabola fit is exact for a parabola)."""
+    ys, xs = torch.meshgrid(torch.arange(20.0), torch.arange(30.0), indexing="ij")
+    heat = (1 - 0.002 * ((xs - 12.3) ** 2 + (ys - 7.8) ** 2))[None]
+    plain = extract_keypoints(heat, 0.0, 4, top_k=1)[0]
+    refined = extract_keypoints(heat, 0.0, 4, top_k=1, subpixel=True)[0]
+    assert plain.xy.tolist() == [[12.0, 8.0]]
+    assert torch.allclose(refined.xy, torch.tensor([[12.3, 7.8]]), atol=1e-3)
+    assert torch.equal(refined.scores, plain.scores)
+
+
+def test_one_set_of_detection_defaults():
+    assert DetectionConfig() == DetectionConfig(threshold=0.001, nms_radius=4)

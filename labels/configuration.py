@@ -61,15 +61,25 @@ def _dotlist(overrides: Iterable[str]) -> DictConfig:
 def load_config(schema: type[T], user_file: str | Path | None = None, overrides: Iterable[str] = (),
                 explicit: dict | None = None) -> T:
     """An instance of ``schema``: its defaults, then ``user_file`` (YAML), then ``overrides``
-    (``["a.b=3", "crop=[64, 96]"]``), then ``explicit`` (nested command-line values; ``None`` values
-    are left out). Raises :class:`ConfigError` naming the key and the problem."""
-    merged = OmegaConf.structured(schema)
+    (``["a.b=3", "crop=[64, 96]"]``), then ``explicit`` (nested command-line values; ``None`` values,
+    options not given, are left out). Raises :class:`ConfigError` naming the key and the problem."""
     layers = []
     if user_file is not None:
         layers.append((f"--config {user_file}", _read_yaml(Path(user_file))))
     layers.append(("--set", _dotlist(overrides)))
     if explicit:
         layers.append(("option", OmegaConf.create(_without_none(explicit))))
+    return _merge(schema, layers)
+
+
+def from_dict(schema: type[T], values: dict, source: str) -> T:
+    """An instance of ``schema`` from a plain dict that gives (some of) its keys, e.g. a saved
+    configuration (``None`` is a value here)."""
+    return _merge(schema, [(source, OmegaConf.create(values))])
+
+
+def _merge(schema: type[T], layers: list[tuple[str, DictConfig]]) -> T:
+    merged = OmegaConf.structured(schema)
     for source, layer in layers:
         try:
             merged = OmegaConf.merge(merged, layer)
@@ -81,14 +91,6 @@ def load_config(schema: type[T], user_file: str | Path | None = None, overrides:
         raise ConfigError(_describe(error, "configuration", merged)) from None
     except ValueError as error:  # a schema's __post_init__ check; its message names the key
         raise ConfigError(str(error)) from None
-
-
-def from_dict(schema: type[T], values: dict, source: str) -> T:
-    """An instance of ``schema`` from a plain dict that gives (some of) its keys, e.g. a saved configuration."""
-    try:
-        return load_config(schema, explicit=values)
-    except ConfigError as error:
-        raise ConfigError(f"{source}: {error}") from None
 
 
 def _without_none(values: dict) -> dict:

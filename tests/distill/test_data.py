@@ -96,3 +96,19 @@ def test_validation_items_are_centre_crops_without_augmentation(pattern_store):
     top, left = (SIZE[0] - CROP[0]) // 2, (SIZE[1] - CROP[1]) // 2
     assert np.array_equal(item["heatmap"].numpy(), stored.heatmap.astype(np.float32)[top:top + CROP[0], left:left + CROP[1]])
     assert np.array_equal(item["image"][0].numpy(), stored.image[top:top + CROP[0], left:left + CROP[1]] / np.float32(255))
+
+
+def test_the_keypoint_mask_is_the_stores_own_keypoints(tmp_path):
+    """Training targets come from the keypoints the store was labelled with (its own threshold and
+    NMS), not from re-thresholding the heatmap: a weak stored keypoint counts, a strong unlisted peak not."""
+    index = tmp_path / "points.h5"
+    heatmap = np.zeros(SIZE, np.float32)
+    heatmap[10, 20] = 0.002  # listed below any usual threshold
+    heatmap[30, 40] = 0.9  # a peak the store does not list
+    keypoints = np.array([[20.0, 10.0], [5.0, 40.0]], np.float32)  # (x, y)
+    with StoreWriter(index, {"store_hash": "k", "config_yaml": "{}"}) as writer:
+        writer.add("00000000000000aa", ImageLabels(heatmap, np.zeros(SIZE, np.float32), np.ones(SIZE, np.uint8), keypoints,
+                                                   np.ones(2, np.float32), "points", SIZE, image=np.zeros(SIZE, np.uint8)))
+    item = LabelDataset([index], "train", val_fraction=0.0, crop=SIZE, augment=False)[0]
+    ys, xs = torch.nonzero(item["mask"], as_tuple=True)
+    assert sorted(zip(xs.tolist(), ys.tolist())) == [(5, 40), (20, 10)]

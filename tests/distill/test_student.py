@@ -10,15 +10,18 @@ import torch.nn.functional as F
 
 from distill.eval.protocol import Protocol, evaluate
 from distill.eval.sequences import HPatchesError, load_hpatches
+from distill.eval.detectors import detect
 from distill.student.backbone import create_backbone
+from distill.student.checkpoint import CheckpointError, load_student, read_checkpoint
 from distill.student.config import StudentConfig, TrainConfig
 from distill.student.detector import checkpoint_detector
 from distill.student.model import Student, detail_branch
 from distill.student.trainer import NonFiniteLossError, train
 from labels.config import LabelConfig
-from labels.configuration import ConfigError, load_config
+from labels.configuration import ConfigError, load_config, plain
 from labels.images import list_images
 from labels.run import label_images
+from teachers.keypoints import DetectionConfig
 
 
 def test_packaged_lite0_weights_load_offline():
@@ -181,3 +184,50 @@ def test_every_loss_applies_to_both_heads(head):
     assert all(torch.isfinite(v) for v in terms.values())
     terms["total"].backward()
     assert all(p.grad is not None for p in model.head.parameters())
+
+
+def test_student_detect_and_its_checkpoint_detector_give_the_same_points(tiny_store, tmp_path):
+    """One detection path: the checkpoint's detection settings, any image size (padded, never a point
+    in the padding), the same points whether the student is called directly or as a detector."""
+    run = tmp_path / "run"
+    train(tiny_config(tiny_store, steps=2, val_every=2, detection=DetectionConfig(threshold=0.002, nms_radius=3)), run, progress=False)
+    model, config = load_student(run / "last.pt")
+    detector = checkpoint_detector(run / "last.pt")
+    assert (detector.threshold, detector.nms_radius) == (0.002, 3)
+    grey = (np.random.default_rng(0).random((100, 130)) * 255).astype(np.uint8)
+    xy, scores = detect(detector, grey)
+    direct = model.detect(torch.from_numpy(grey).float().div(255)[None, None], config.detection)[0]
+    assert len(xy) > 10 and np.array_equal(direct.xy.numpy(), xy) and np.array_equal(direct.scores.numpy(), scores)
+    assert xy[:, 0].max() <= 129 and xy[:, 1].max() <= 99
+
+
+def test_checkpoints_of_the_flat_format_load_as_they_were_trained(tmp_path):
+    """Format-1 checkpoints (a flat configuration, keys added later absent) load with the values they
+    were trained with, not today's defaults, and give the same output."""
+    config = TrainConfig()
+    flat = {k: v for k, v in plain(config).items() if k not in ("student", "warp", "detection")}
+    flat.update(backbone="tf_efficientnet_lite0", backbone_weights="none", head="cell", fpn_channels=16, input_scale=0.5,
+                detection={"threshold": 0.015, "nms_radius": 4})
+    torch.manual_seed(0)
+    original = Student(StudentConfig(backbone_weights="none", fpn_channels=16, input_scale=0.5, detail_channels=0,
+                                     head_channels=None, detail_start=4)).eval()
+    torch.save({"model": original.state_dict(), "config": flat, "step": 7, "best": 0.5}, tmp_path / "old.pt")
+    checkpoint = read_checkpoint(tmp_path / "old.pt")
+    assert checkpoint.config.student.detail_channels == 0 and checkpoint.config.student.head_channels is None
+    assert checkpoint.config.warp is True and checkpoint.config.detection == DetectionConfig() and checkpoint.step == 7
+    model, _ = load_student(tmp_path / "old.pt")
+    image = torch.rand(1, 1, 64, 96)
+    with torch.no_grad():
+        assert torch.equal(model(image), original(image))
+
+
+def test_unreadable_checkpoints_are_named(tmp_path):
+    good = tmp_path / "good.pt"
+    torch.save({"model": {}, "config": {"unknown_key": 1}, "format": 2}, good)
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(good.read_bytes()[:100])
+    (tmp_path / "text.pt").write_text("not a checkpoint")
+    for path, message in [(truncated, "not a distill checkpoint"), (tmp_path / "text.pt", "not a distill checkpoint"),
+                          (good, "unknown configuration key 'unknown_key'"), (tmp_path / "none.pt", "checkpoint not found")]:
+        with pytest.raises(CheckpointError, match=message):
+            read_checkpoint(path)

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 from torch.utils.data import DataLoader, Dataset
 
+from labels.preview import labelled_image
 from labels.store import StoreReader
 from labels.synthetic_run import write_synthetic_store
 from labels.synthetic_shapes import PRIMITIVES, ShapesConfig, generate
@@ -61,3 +62,9 @@ def test_synthetic_store_has_exact_corner_heatmaps_and_is_reused(tmp_path):
         assert labels.heatmap.shape == (64, 96) and labels.image.shape == (64, 96)
         rows, cols = np.round(labels.keypoints[:, 1]).astype(int), np.round(labels.keypoints[:, 0]).astype(int)
         assert np.all(labels.heatmap[rows, cols] == 1) and labels.heatmap.sum() == len(np.unique(np.stack([rows, cols]), axis=1).T)
+
+
+def test_previews_of_a_synthetic_store_draw_its_stored_images(tmp_path):
+    store = write_synthetic_store(2, ShapesConfig(size=(48, 64)), seed=0, out_dir=tmp_path, progress=False).store
+    for _, labels in StoreReader(store):
+        assert labelled_image(labels) is labels.image and labels.image.std() > 0

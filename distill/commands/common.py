@@ -1,8 +1,15 @@
 """Small helpers shared by the command modules."""
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TypeVar
+
 import torch
 import typer
+
+from labels.configuration import ConfigError, load_config, to_yaml
+
+T = TypeVar("T")
 
 
 def resolve_device(device: str) -> str:
@@ -28,3 +35,16 @@ def parse_size(text: str) -> tuple[int, int]:
 def fail(message: str, code: int = 1) -> None:
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code)
+
+
+def command_config(schema: type[T], config_file: Path | None, overrides: list[str] | None, explicit: dict, show: bool) -> T:
+    """A command's configuration (defaults, ``--config``, ``--set``, its options); a problem is a
+    usage error (exit 2). With ``show`` (``--show-config``), print it as YAML and exit 0."""
+    try:
+        config = load_config(schema, config_file, overrides or [], explicit)
+    except ConfigError as error:
+        fail(str(error), code=2)
+    if show:
+        typer.echo(to_yaml(config), nl=False)
+        raise typer.Exit(0)
+    return config

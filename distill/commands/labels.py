@@ -6,9 +6,8 @@ from typing import List, Optional
 
 import typer
 
-from distill.commands.common import fail, parse_size, resolve_device
+from distill.commands.common import command_config, fail, parse_size, resolve_device
 from labels.config import LabelConfig
-from labels.configuration import ConfigError, load_config, to_yaml
 from labels.images import embedded_images, list_images, parse_shard, shard
 from labels.inspect import summarise
 from labels.merge import merge_stores
@@ -56,13 +55,7 @@ def label(
     explicit = {"teacher": teacher, "seed": seed, "size": list(parse_size(size)) if size else None,
                 "adaptation": {"num_homographies": homographies, "aggregation": aggregation},
                 "descriptors": descriptors or None, "lightglue": {"enabled": True} if lightglue else None}
-    try:
-        cfg = load_config(LabelConfig, config, override or [], explicit)
-    except ConfigError as error:
-        fail(str(error), code=2)
-    if show_config:
-        typer.echo(to_yaml(cfg), nl=False)
-        return
+    cfg = command_config(LabelConfig, config, override, explicit, show_config)
     try:
         if synthetic is not None:
             summary = write_synthetic_store(synthetic, ShapesConfig(size=tuple(cfg.size)), cfg.seed, out,

@@ -8,11 +8,12 @@ from typing import List, Optional
 
 import typer
 
-from distill.commands.common import fail, resolve_device
+from distill.commands.common import command_config, fail, resolve_device
 from distill.eval.sequences import HPatchesError
+from distill.student.backbone import BackboneWeightsError
 from distill.student.checkpoint import CheckpointError
 from distill.student.config import TrainConfig
-from labels.configuration import ConfigError, load_config, to_yaml
+from labels.configuration import ConfigError
 from labels.store import StoreError
 
 
@@ -43,25 +44,20 @@ def train_command(
     quiet: bool = typer.Option(False, help="No progress bar."),
 ) -> None:
     """Train a student: focal / KL / attentive / Huber / consistency losses on cached labels; writes
-    runs/<name>/ with config.yaml, metrics.jsonl, metrics.png, last.pt and best.pt."""
+    runs/<name>/ with config.yaml (the full configuration: --config repeats the run), provenance.yaml
+    (the label stores' hashes, processes), metrics.jsonl, metrics.png, last.pt and best.pt."""
     from distill.student.trainer import NonFiniteLossError, train
 
     if teacher != "superpoint":
         fail(f"unknown teacher {teacher!r}; available: superpoint", code=2)
     explicit = {"student": {"backbone": backbone, "backbone_weights": backbone_weights, "head": head},
                 "steps": steps, "name": name, "val_hpatches": str(val_hpatches) if val_hpatches else None}
-    try:
-        cfg = load_config(TrainConfig, config, override or [], explicit)
-    except ConfigError as error:
-        fail(str(error), code=2)
-    if show_config:
-        typer.echo(to_yaml(cfg), nl=False)
-        return
+    cfg = command_config(TrainConfig, config, override, explicit, show_config)
     stores = [str(s) for s in (store or cfg.stores or [newest_store()])]
     cfg = replace(cfg, stores=stores, device=resolve_device(device if device != "auto" else cfg.device),
                   name=cfg.name or f"{cfg.student.backbone}-{cfg.student.head}-{time.strftime('%Y%m%d-%H%M%S')}")
     try:
         summary = train(cfg, Path("runs") / cfg.name, resume=resume, progress=not quiet)
-    except (NonFiniteLossError, StoreError, HPatchesError, CheckpointError, ConfigError) as error:
+    except (NonFiniteLossError, StoreError, HPatchesError, CheckpointError, ConfigError, BackboneWeightsError) as error:
         fail(str(error))
     typer.echo("\n".join(f"{k:32s}{v}" for k, v in summary.items()))

@@ -39,11 +39,15 @@ def create_backbone(name: str, weights: str = "auto", out_indices=(1, 2, 3, 4)) 
     """
     packaged = name in LITE0_NAMES and weights == "auto"
     hub = weights == "hub" or (weights == "auto" and not packaged)
+    if not timm.is_model(name):
+        raise BackboneWeightsError(f"unknown backbone {name!r}: not a timm model name "
+                                   f"(python -c \"import timm; print(timm.list_models('*mobilenet*'))\" lists some)")
     try:
         features = timm.create_model(name, features_only=True, out_indices=out_indices, pretrained=hub)
-    except Exception as error:  # timm raises several types for unknown names and failed downloads
-        raise BackboneWeightsError(f"cannot create backbone {name!r} (weights={weights}): {error}. Offline, use "
-                                   f"--backbone-weights FILE or the packaged tf_efficientnet_lite0.") from None
+    except OSError as error:  # the hub's download errors (no network, no cached file) are OSErrors
+        raise BackboneWeightsError(f"cannot download the weights of backbone {name!r} (weights={weights}): "
+                                   f"{str(error).splitlines()[0]}. Offline, use --backbone-weights FILE, or the packaged "
+                                   f"tf_efficientnet_lite0.") from None
     if packaged:
         full = timm.create_model(name, pretrained=False)
         full.load_state_dict(lite0_state_dict(full))

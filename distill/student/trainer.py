@@ -25,7 +25,7 @@ from distill.student.metrics_plot import plot_metrics
 from distill.student.model import Student
 from distill.student.objective import compute_losses
 from distill.student.validation import validation_repeatability
-from labels.configuration import plain
+from labels.configuration import to_yaml
 from labels.store import StoreReader
 
 
@@ -45,9 +45,10 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, progress: bo
         check_resumable(state.config, config, last)
     if dist_info.main:
         run_dir.mkdir(parents=True, exist_ok=True)
-        provenance = {str(s): StoreReader(s).attrs["store_hash"] for s in stores}
-        (run_dir / "config.yaml").write_text(yaml.safe_dump({**plain(config), "label_stores": provenance, "world_size": dist_info.world},
-                                                            sort_keys=False))
+        (run_dir / "config.yaml").write_text(to_yaml(config))  # `distill train --config runs/<name>/config.yaml` repeats the run
+        stores_hashes = {str(s): str(StoreReader(s).attrs["store_hash"]) for s in stores}
+        (run_dir / "provenance.yaml").write_text(yaml.safe_dump({"label_stores": stores_hashes, "world_size": dist_info.world},
+                                                                sort_keys=False))
         if not resume and metrics_path.exists():
             metrics_path.unlink()
     pair_sigma = config.pair.sigma if config.pair.enabled else None

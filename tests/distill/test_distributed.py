@@ -34,7 +34,7 @@ def test_two_cpu_processes_train_with_one_writer(image_folder, tmp_path, recipe)
     run = tmp_path / "runs" / "ddp"
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows if r["kind"] == "train"] == [1, 2, 3, 4]  # one writer, not two
-    assert yaml.safe_load((run / "config.yaml").read_text())["world_size"] == 2
+    assert yaml.safe_load((run / "provenance.yaml").read_text())["world_size"] == 2
     assert torch.load(run / "last.pt", weights_only=True)["step"] == 4
 
 

@@ -117,8 +117,9 @@ def test_training_writes_checkpoints_metrics_and_resumes(tiny_store, tmp_path):
     cfg.losses.consistency.weight = 0.5
     summary = train(cfg, run, progress=False)
     assert summary["steps"] == 4
-    assert all((run / name).is_file() for name in ("last.pt", "best.pt", "metrics.jsonl", "metrics.png", "config.yaml"))
-    assert "label_stores" in (run / "config.yaml").read_text()
+    assert all((run / name).is_file() for name in ("last.pt", "best.pt", "metrics.jsonl", "metrics.png", "config.yaml", "provenance.yaml"))
+    assert load_config(TrainConfig, run / "config.yaml") == cfg  # the saved configuration repeats the run
+    assert str(tiny_store) in (run / "provenance.yaml").read_text()
     resumed = train(replace(cfg, steps=6), run, resume=True, progress=False)
     assert resumed["steps"] == 6 and torch.load(run / "last.pt", weights_only=True)["step"] == 6
     with pytest.raises(ConfigError, match=r"another configuration \(student.head_channels: 128 -> 8\)"):

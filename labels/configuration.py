@@ -38,6 +38,8 @@ def _read_yaml(path: Path) -> DictConfig:
         raise ConfigError(f"--config {path}: no such file")
     try:
         data = yaml.safe_load(path.read_text())
+    except UnicodeDecodeError:
+        raise ConfigError(f"--config {path}: not valid YAML (not a text file)") from None
     except yaml.YAMLError as error:
         raise ConfigError(f"--config {path}: not valid YAML ({str(error).splitlines()[0]})") from None
     if data is None:
@@ -63,12 +65,18 @@ def load_config(schema: type[T], user_file: str | Path | None = None, overrides:
     """An instance of ``schema``: its defaults, then ``user_file`` (YAML), then ``overrides``
     (``["a.b=3", "crop=[64, 96]"]``), then ``explicit`` (nested command-line values; ``None`` values,
     options not given, are left out). Raises :class:`ConfigError` naming the key and the problem."""
+    overrides = list(overrides)
+    given = _without_none(explicit or {})
+    twice = sorted({item.split("=", 1)[0].strip() for item in overrides} & set(_flat_keys(given)))
+    if twice:
+        raise ConfigError(f"{', '.join(twice)} given twice, by a command-line option and by --set: give "
+                          f"{'it' if len(twice) == 1 else 'each'} once")
     layers = []
     if user_file is not None:
         layers.append((f"--config {user_file}", _read_yaml(Path(user_file))))
     layers.append(("--set", _dotlist(overrides)))
-    if explicit:
-        layers.append(("option", OmegaConf.create(_without_none(explicit))))
+    if given:
+        layers.append(("option", OmegaConf.create(given)))
     return _merge(schema, layers)
 
 
@@ -94,7 +102,13 @@ def _merge(schema: type[T], layers: list[tuple[str, DictConfig]]) -> T:
 
 
 def _without_none(values: dict) -> dict:
-    return {k: _without_none(v) if isinstance(v, dict) else v for k, v in values.items() if v is not None}
+    """``values`` without the ``None`` leaves and the groups left empty (options not given)."""
+    kept = {k: _without_none(v) if isinstance(v, dict) else v for k, v in values.items() if v is not None}
+    return {k: v for k, v in kept.items() if v != {}}
+
+
+def _flat_keys(values: dict, prefix: str = "") -> list[str]:
+    return [key for k, v in values.items() for key in (_flat_keys(v, f"{prefix}{k}.") if isinstance(v, dict) else [f"{prefix}{k}"])]
 
 
 def plain(config: Any) -> Any:

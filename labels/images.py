@@ -104,10 +104,18 @@ def decode_grey(path: Path, data: bytes) -> np.ndarray:
         raise ImageError(f"{path}: file is empty")
     grey = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
     if grey is None:
-        raise ImageError(f"{path}: not a decodable image (OpenCV could not read it)")
+        raise ImageError(f"{path}: not a decodable image (OpenCV could not read it: not an image, or truncated)")
     if min(grey.shape) < 16:
         raise ImageError(f"{path}: image is too small ({grey.shape[0]}x{grey.shape[1]})")
     return grey
+
+
+def read_grey(path: str | Path) -> np.ndarray:
+    """The one image reader of every command: an ``H x W`` uint8 grey image, or :class:`ImageError`
+    naming the file (missing, empty, not an image, truncated, too small). Unlike ``cv2.imread``, a
+    truncated JPEG is refused instead of half-decoded."""
+    path = Path(path)
+    return decode_grey(path, read_bytes(path))
 
 
 def resize_image(grey: np.ndarray, size: tuple[int, int]) -> np.ndarray:

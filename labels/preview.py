@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from labels.images import resize_image  # noqa: E402
+from labels.images import ImageError, read_grey, resize_image  # noqa: E402
 from labels.store import ImageLabels, StoreReader  # noqa: E402
 
 
@@ -18,8 +18,10 @@ def labelled_image(labels: ImageLabels) -> np.ndarray | None:
     """The image the labels were made on: the store's copy, else the source file resized, if readable."""
     if labels.image is not None:
         return labels.image
-    grey = cv2.imread(labels.source_path, cv2.IMREAD_GRAYSCALE)
-    return None if grey is None else resize_image(grey, labels.heatmap.shape)
+    try:
+        return resize_image(read_grey(labels.source_path), labels.heatmap.shape)
+    except ImageError:
+        return None
 
 
 def render(key: str, labels: ImageLabels, path: Path) -> None:

@@ -30,6 +30,7 @@ class RunSummary:
     total: int = 0
     labelled: int = 0
     reused: int = 0
+    repaired: int = 0  # of the labelled: images whose stored labels were damaged or missing
     duplicates: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     seconds: float = 0.0
@@ -40,6 +41,11 @@ class RunSummary:
             f"store      {self.store}",
             f"images     {self.total} given: {self.labelled} labelled, {self.reused} already in the store, "
             f"{self.duplicates} duplicate content, {len(self.failed)} failed",
+        ]
+        if self.repaired:
+            out.append(f"repaired   {self.repaired} of the labelled images were in the store but their segment was damaged "
+                       f"or missing (relabelled)")
+        out += [
             f"time       {self.seconds:.1f} s ({rate:.2f} images/s labelled)",
         ]
         out += [f"failed     {path}: {reason}" for path, reason in self.failed]
@@ -82,6 +88,8 @@ def label_images(
     teacher = matcher = None
     with StoreWriter(index, attrs, commit_seconds=config.runtime.commit_seconds) as store:
         bar = tqdm(paths, desc=f"labelling {index.name}", unit="img", disable=not progress, dynamic_ncols=True)
+        for damage in store.damage:
+            bar.write(f"damaged  {damage.line()}: relabelling what it held")
         seen: set[str] = set()
         for path in bar:
             try:
@@ -120,6 +128,7 @@ def label_images(
                 pair=pair,
             ))
             summary.labelled += 1
+            summary.repaired += key in store.missing
             bar.set_postfix(labelled=summary.labelled, reused=summary.reused, failed=len(summary.failed))
     summary.seconds = time.perf_counter() - start
     return summary

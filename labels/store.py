@@ -11,6 +11,10 @@ Why segments: HDF5 gives no guarantee for a file whose writer is killed mid-writ
 is written under a ``.partial`` name and renamed when complete, and the index is rebuilt into a
 temporary file and renamed over the old one; renames are atomic, so a ``kill -9`` at any moment
 leaves every committed image readable, and the next run relabels only what was not committed.
+
+Every dataset carries HDF5's ``fletcher32`` checksum, checked on each read. A writer re-reads the
+committed segments when it opens a store and leaves out of the index every image that does not read
+back (a damaged or deleted segment), so the next labelling run relabels ("repairs") exactly those.
 """
 from __future__ import annotations
 
@@ -65,12 +69,13 @@ def store_paths(index: Path) -> tuple[Path, Path]:
 
 
 def _write_group(group: h5py.Group, labels: ImageLabels) -> None:
-    compress = dict(compression="gzip", compression_opts=1)
+    checked = dict(fletcher32=True)  # a checksum per chunk, verified by HDF5 on every read
+    compress = dict(compression="gzip", compression_opts=1, **checked)
     group.create_dataset("heatmap", data=labels.heatmap.astype(np.float16), **compress)
     group.create_dataset("variance", data=labels.variance.astype(np.float16), **compress)
     group.create_dataset("count", data=labels.count, **compress)
-    group.create_dataset("keypoints", data=labels.keypoints.astype(np.float32).reshape(-1, 2))
-    group.create_dataset("scores", data=labels.scores.astype(np.float32).reshape(-1))
+    group.create_dataset("keypoints", data=labels.keypoints.astype(np.float32).reshape(-1, 2), **checked)
+    group.create_dataset("scores", data=labels.scores.astype(np.float32).reshape(-1), **checked)
     if labels.image is not None:
         group.create_dataset("image", data=labels.image.astype(np.uint8), **compress)
     if labels.descriptors is not None:
@@ -78,7 +83,7 @@ def _write_group(group: h5py.Group, labels: ImageLabels) -> None:
     if labels.pair is not None:
         pair = group.create_group("lightglue")
         for name in PAIR_FIELDS:
-            pair.create_dataset(name, data=getattr(labels.pair, name))
+            pair.create_dataset(name, data=getattr(labels.pair, name), **checked)
     group.attrs["source_path"] = labels.source_path
     group.attrs["original_size"] = np.asarray(labels.original_size, dtype=np.int64)
     group.attrs["label_size"] = np.asarray(labels.heatmap.shape, dtype=np.int64)
@@ -99,14 +104,54 @@ def read_group(group: h5py.Group) -> ImageLabels:
     )
 
 
-def _segment_keys(parts: Path) -> dict[str, str]:
-    """``key -> segment file name`` over all committed segments (first segment wins for duplicates)."""
+@dataclass
+class Damage:
+    """An image (or a whole segment, ``key=None``) of a store that does not read back."""
+
+    segment: str
+    key: str | None
+    reason: str
+
+    def line(self) -> str:
+        return f"{self.segment}: {'image ' + self.key if self.key else 'the whole segment'}: {self.reason}"
+
+
+def _read_all(group: h5py.Group) -> None:
+    """Read every dataset of ``group`` (HDF5 checks each chunk's checksum); raises on damage."""
+    def read(name: str, node) -> None:  # visititems stops at the first callback that returns a value
+        if isinstance(node, h5py.Dataset):
+            node[()]
+
+    group.visititems(read)
+
+
+def scan_segments(parts: Path) -> tuple[dict[str, str], list[Damage]]:
+    """``(key -> segment file name, damage)`` over all committed segments: every image that reads back
+    in full, from the first segment (by name) that holds a good copy; the damaged ones listed."""
     keys: dict[str, str] = {}
+    damage: list[Damage] = []
     for segment in sorted(parts.glob("*.h5")):
-        with h5py.File(segment, "r") as f:
-            for key in f:
-                keys.setdefault(key, segment.name)
-    return keys
+        try:
+            with h5py.File(segment, "r") as f:
+                for key in f:
+                    try:
+                        _read_all(f[key])
+                    except (OSError, KeyError, RuntimeError) as error:  # h5py's errors for damaged chunks and headers
+                        damage.append(Damage(segment.name, key, str(error).splitlines()[0]))
+                        continue
+                    keys.setdefault(key, segment.name)
+        except OSError as error:
+            damage.append(Damage(segment.name, None, f"cannot be opened ({str(error).splitlines()[0]})"))
+    return keys, damage
+
+
+def indexed_keys(index: Path) -> set[str]:
+    """The images an index file lists (empty if it is missing or unreadable)."""
+    try:
+        with h5py.File(index, "r") as f:
+            return set(f[IMAGES].keys()) if IMAGES in f else set()
+    except OSError:
+        return set()
 
 
 def write_index(index: Path, keys: dict[str, str], attrs: dict) -> None:
@@ -143,6 +188,8 @@ class StoreWriter:
         self._segment_count = 0
         self._last_commit = time.monotonic()
         self.keys: dict[str, str] = {}
+        self.damage: list[Damage] = []  # what the last open found unreadable (left out of the index)
+        self.missing: set[str] = set()  # images the index listed that no segment holds readable: relabel them
 
     def __enter__(self) -> "StoreWriter":
         self.index.parent.mkdir(parents=True, exist_ok=True)
@@ -164,9 +211,15 @@ class StoreWriter:
         self.parts.mkdir(exist_ok=True)
         for stale in list(self.parts.glob("*.partial")) + [self.index.with_name(self.index.name + ".tmp")]:
             stale.unlink(missing_ok=True)  # left by a killed writer; never committed
+        listed: set[str] = set()
         if self.index.exists():
             check_schema(self.index)
-        self.keys = _segment_keys(self.parts)
+            listed = indexed_keys(self.index)
+        self.keys, self.damage = scan_segments(self.parts)
+        self.missing = listed - set(self.keys)
+        for damage in self.damage:
+            if damage.key is None:  # kept for inspection under another name, no longer scanned
+                os.replace(self.parts / damage.segment, self.parts / f"{damage.segment}.damaged")
         write_index(self.index, self.keys, self.attrs)
         return self
 
@@ -260,7 +313,14 @@ class StoreReader:
         return len(self.keys)
 
     def __getitem__(self, key: str) -> ImageLabels:
-        return read_group(self.file[IMAGES][key])
+        try:
+            return read_group(self.file[IMAGES][key])
+        except (OSError, KeyError, RuntimeError) as error:  # a missing or damaged segment behind the link
+            link = self.file[IMAGES].get(key, getlink=True)
+            segment = getattr(link, "filename", "?")
+            raise StoreError(f"{self.index}: image {key} (segment {segment}) cannot be read: {str(error).splitlines()[0]}. "
+                             f"`distill labels verify {self.index}` lists the damage; running the labelling command "
+                             f"that made the store again relabels the damaged images") from None
 
     def __iter__(self) -> Iterator[tuple[str, ImageLabels]]:
         for key in self.keys:

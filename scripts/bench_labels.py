@@ -10,11 +10,10 @@ import argparse
 import statistics
 import time
 
-import cv2
 import numpy as np
 import torch
 
-from labels.images import embedded_images, resize_image
+from labels.images import embedded_images, read_grey, resize_image
 from teachers.adaptation import AdaptationConfig, homographic_adaptation
 from teachers.lightglue import PairConfig, load_lightglue, match_warped_pair
 from teachers.superpoint import SuperPoint
@@ -30,7 +29,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     h, w = (int(v) for v in args.size.split("x"))
     teacher = SuperPoint.pretrained(device=args.device)
-    images = [torch.from_numpy(resize_image(cv2.imread(str(p), cv2.IMREAD_GRAYSCALE), (h, w)).astype(np.float32) / 255)[None]
+    images = [torch.from_numpy(resize_image(read_grey(p), (h, w)).astype(np.float32) / 255)[None]
               for p in embedded_images()[: args.images]]
     sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
 

@@ -32,6 +32,16 @@ def parse_size(text: str) -> tuple[int, int]:
     return h, w
 
 
+def usable_out_folder(out: Path) -> None:
+    """``--out`` must be a folder that exists or can be made: a usage error (exit 2) otherwise."""
+    if out.exists() and not out.is_dir():
+        fail(f"--out {out} is a file, not a folder", code=2)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        fail(f"--out {out}: cannot create the folder ({error.strerror or error})", code=2)
+
+
 def fail(message: str, code: int = 1) -> None:
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code)

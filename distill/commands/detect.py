@@ -2,19 +2,24 @@
 per-sequence maps of the assignment's evaluator (ait)."""
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import List, Optional
 
-import cv2
 import numpy as np
 import typer
 from tqdm import tqdm
 
-from distill.commands.common import fail, parse_size, resolve_device
+from distill.commands.common import fail, parse_size, resolve_device, usable_out_folder
 from distill.eval.detectors import AVAILABLE, UnknownDetectorError, build_detectors, detect_at_size, points_to_map
 from distill.student.checkpoint import CheckpointError
-from labels.images import IMAGE_SUFFIXES
+from labels.images import IMAGE_SUFFIXES, ImageError, read_grey
 from teachers.weights import WeightsError
+
+
+class OutputFormat(str, Enum):
+    npz = "npz"
+    ait = "ait"
 
 
 def _inputs(paths: list[Path]) -> list[tuple[Path, Path]]:
@@ -32,26 +37,45 @@ def _inputs(paths: list[Path]) -> list[tuple[Path, Path]]:
     return found
 
 
+def _output(relative: Path, format: OutputFormat) -> Path:
+    return relative.parent / (f"{relative.stem}.npz" if format == OutputFormat.npz else f"{relative.stem}_det.npy")
+
+
+def _refuse_collisions(inputs: list[tuple[Path, Path]], format: OutputFormat) -> None:
+    """Two inputs that would write one output file (``x.jpg`` and ``x.png``) are a usage error, before any work."""
+    seen: dict[Path, Path] = {}
+    for path, relative in inputs:
+        target = _output(relative, format)
+        if target in seen:
+            fail(f"{seen[target]} and {path} would both be written to {target}: detect them in separate runs "
+                 f"(or with separate --out folders)", code=2)
+        seen[target] = path
+
+
 def detect_command(
     images: List[Path] = typer.Argument(..., help="Images or folders (searched recursively; the output mirrors their structure)."),
     out: Path = typer.Option(..., help="Output folder."),
-    detector: Optional[str] = typer.Option(None, help=f"Detector: {', '.join(AVAILABLE)}."),
+    detector: Optional[str] = typer.Option(None, "--detector", "-d", help=f"Detector: {', '.join(AVAILABLE)}."),
     checkpoint: Optional[Path] = typer.Option(None, help="Student checkpoint (instead of --detector)."),
-    top_k: Optional[int] = typer.Option(None, help="Keep at most K points per image (strongest first); default all."),
-    nms_radius: Optional[int] = typer.Option(None, help="NMS radius in pixels, 0: none (default: the detector's own; 4, or a student checkpoint's)."),
-    threshold: Optional[float] = typer.Option(None, help="Score threshold (default: the detector's own; a student checkpoint's)."),
+    top_k: Optional[int] = typer.Option(None, min=1, help="Keep at most K points per image (strongest first); default all."),
+    nms_radius: Optional[int] = typer.Option(None, min=0, help="NMS radius in pixels, 0: none (default: the detector's own; 4, or a student checkpoint's)."),
+    threshold: Optional[float] = typer.Option(None, min=0.0, help="Score threshold (default: the detector's own; a student checkpoint's)."),
     size: Optional[str] = typer.Option(None, help="Detect at HxW; points are mapped back to the original pixels "
                                        "(pixel centres at integer coordinates: x = (x' + 0.5) W / W' - 0.5)."),
     subpixel: bool = typer.Option(False, "--subpixel", help="Refine each point to the vertex of a parabola fit to its 3x3 neighbourhood."),
-    format: str = typer.Option("npz", help="npz: one NAME.npz per image with keypoints (x, y, score); "
-                               "ait: one {k}_det.npy dense map per image k of each sequence folder."),
+    format: OutputFormat = typer.Option(OutputFormat.npz, help="npz: one NAME.npz per image with keypoints (x, y, score); "
+                                        "ait: one {k}_det.npy dense map per image k of each sequence folder."),
     device: str = typer.Option("auto", help="cpu, cuda, cuda:N or auto."),
+    quiet: bool = typer.Option(False, help="No progress bar."),
 ) -> None:
-    """Detect keypoints and write them in the pixels of each image as given."""
+    """Detect keypoints and write them in the pixels of each image as given. Exit status 1 when some
+    images could not be read (the others are written; the failures are listed)."""
     if (detector is None) == (checkpoint is None):
-        fail("give exactly one of --detector NAME or --checkpoint FILE")
-    if format not in ("npz", "ait"):
-        fail(f"--format must be npz or ait, got {format!r}")
+        fail("give exactly one of --detector NAME or --checkpoint FILE", code=2)
+    target = parse_size(size) if size else None
+    inputs = _inputs(images)
+    _refuse_collisions(inputs, format)
+    usable_out_folder(out)
     device = resolve_device(device)
     try:
         if checkpoint is not None:
@@ -60,25 +84,31 @@ def detect_command(
             model = checkpoint_detector(checkpoint, device)
         else:
             model = build_detectors([detector], device)[0]
-    except (WeightsError, CheckpointError, UnknownDetectorError) as error:
+    except UnknownDetectorError as error:
+        fail(str(error), code=2)
+    except (WeightsError, CheckpointError) as error:
         fail(str(error))
     if threshold is not None:
         model.threshold = threshold
-    target = parse_size(size) if size else None
-    written = 0
-    for path, relative in tqdm(_inputs(images), desc="detecting", unit="img"):
-        grey = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-        if grey is None:
-            typer.echo(f"skipped {path}: unreadable image", err=True)
+    written, failed = 0, []
+    for path, relative in tqdm(inputs, desc="detecting", unit="img", disable=quiet):
+        try:
+            grey = read_grey(path)
+        except ImageError as error:
+            failed.append(str(error))
             continue
         h, w = grey.shape
         xy, scores = detect_at_size(model, grey, target, nms_radius, top_k, subpixel)
-        destination = out / relative.parent
-        destination.mkdir(parents=True, exist_ok=True)
-        if format == "npz":
-            np.savez(destination / f"{relative.stem}.npz", keypoints=np.column_stack([xy, scores]).astype(np.float32),
+        destination = out / _output(relative, format)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        if format == OutputFormat.npz:
+            np.savez(destination, keypoints=np.column_stack([xy, scores]).astype(np.float32),
                      image_size=np.array([h, w]), detector=model.name)
         else:
-            np.save(destination / f"{relative.stem}_det.npy", points_to_map(xy, np.maximum(scores, 1e-6), (h, w)))
+            np.save(destination, points_to_map(xy, np.maximum(scores, 1e-6), (h, w)))
         written += 1
-    typer.echo(f"wrote {written} files to {out} ({format})")
+    typer.echo(f"wrote {written} files to {out} ({format.value})")
+    for message in failed:
+        typer.echo(f"failed   {message}", err=True)
+    if failed:
+        raise typer.Exit(1)

@@ -3,6 +3,7 @@ synthetic warps of the embedded photos."""
 from __future__ import annotations
 
 import platform
+from enum import Enum
 from pathlib import Path
 from typing import List, Optional
 
@@ -10,7 +11,7 @@ import numpy as np
 import torch
 import typer
 
-from distill.commands.common import fail, parse_size, resolve_device
+from distill.commands.common import fail, parse_size, resolve_device, usable_out_folder
 from distill.eval.detectors import AVAILABLE, CLASSICAL, UnknownDetectorError, build_detectors
 from distill.student.checkpoint import CheckpointError
 from distill.eval.protocol import Protocol, evaluate
@@ -19,7 +20,7 @@ from distill.eval.sequences import HPatchesError, default_root, load_hpatches
 from distill.eval.speed import interleaved_median_ms
 from distill.eval.synthetic import EVAL_SEED, evaluate_synthetic, write_synthetic_outputs
 from distill.eval.synthetic_warps import warped_sequences
-from labels.images import resize_image
+from labels.images import EMBEDDED, resize_image
 from labels.synthetic_shapes import ShapesConfig
 from teachers.weights import WeightsError
 
@@ -30,6 +31,16 @@ app = typer.Typer(help="Evaluate detectors: repeatability, localisation error an
 DEFAULT_DETECTORS = ["superpoint", *CLASSICAL]
 
 
+class ProtocolName(str, Enum):
+    standard = "standard"
+    large = "large"
+
+
+class Kind(str, Enum):
+    i = "i"
+    v = "v"
+
+
 def _build(detectors: list[str], checkpoints: list[Path], device: str, ha_homographies: int):
     try:
         built = build_detectors(detectors, device, ha_homographies)
@@ -37,7 +48,9 @@ def _build(detectors: list[str], checkpoints: list[Path], device: str, ha_homogr
             from distill.student.detector import checkpoint_detector
 
             built += [checkpoint_detector(path, device) for path in checkpoints]
-    except (WeightsError, CheckpointError, UnknownDetectorError) as error:
+    except UnknownDetectorError as error:
+        fail(str(error), code=2)
+    except (WeightsError, CheckpointError) as error:
         fail(str(error))
     return built
 
@@ -60,8 +73,9 @@ def _run(sequences, title: str, detectors: list[str], checkpoints: list[Path], p
     typer.echo("wrote " + ", ".join(str(p) for p in paths))
 
 
-def _protocol(name: str, size: Optional[str], top_k: Optional[int], epsilon: Optional[float], nms_radius: Optional[int]) -> Protocol:
-    base = Protocol.named(name)
+def _protocol(name: ProtocolName, size: Optional[str], top_k: Optional[int], epsilon: Optional[float],
+              nms_radius: Optional[int]) -> Protocol:
+    base = Protocol.named(name.value)
     return Protocol(size=parse_size(size) if size else base.size, top_k=top_k or base.top_k,
                     epsilon=epsilon if epsilon is not None else base.epsilon,
                     nms_radius=nms_radius if nms_radius is not None else base.nms_radius)
@@ -75,12 +89,12 @@ def hpatches(
     root: Optional[Path] = typer.Option(None, help="HPatches sequences folder (default: $HPATCHES_ROOT, then data/hpatches)."),
     detectors: Optional[List[str]] = typer.Option(None, "--detectors", "-d", help=DETECTORS_HELP),
     checkpoint: Optional[List[Path]] = typer.Option(None, help="Student checkpoint to evaluate too (repeatable)."),
-    protocol: str = typer.Option("standard", help="standard (240x320, 300 points) or large (480x640, 1000 points)."),
+    protocol: ProtocolName = typer.Option(ProtocolName.standard, help="standard (240x320, 300 points) or large (480x640, 1000 points)."),
     size: Optional[str] = typer.Option(None, help="Override the protocol's image size HxW."),
-    top_k: Optional[int] = typer.Option(None, help="Override the number of best points kept per image."),
-    epsilon: Optional[float] = typer.Option(None, help="Override the distance (px) under which a point is repeated."),
-    nms_radius: Optional[int] = typer.Option(None, help="Override the NMS radius (px)."),
-    only: Optional[str] = typer.Option(None, help="Only 'i' (illumination) or 'v' (viewpoint) sequences."),
+    top_k: Optional[int] = typer.Option(None, min=1, help="Override the number of best points kept per image."),
+    epsilon: Optional[float] = typer.Option(None, min=0.0, help="Override the distance (px) under which a point is repeated."),
+    nms_radius: Optional[int] = typer.Option(None, min=0, help="Override the NMS radius (px)."),
+    only: Optional[Kind] = typer.Option(None, help="Only i (illumination) or v (viewpoint) sequences."),
     ha_homographies: int = typer.Option(100, help="Homographies of the superpoint-ha detector."),
     device: str = typer.Option("auto", help="cpu, cuda, cuda:N or auto."),
     speed: bool = typer.Option(True, help=SPEED_HELP),
@@ -88,8 +102,9 @@ def hpatches(
     quiet: bool = typer.Option(False, help="No progress bar."),
 ) -> None:
     """Repeatability (i, v, all), localisation error and speed on HPatches, all detectors in one run."""
+    usable_out_folder(out)
     try:
-        sequences = load_hpatches(root or default_root(), only)
+        sequences = load_hpatches(root or default_root(), only.value if only else None)
     except HPatchesError as error:
         fail(str(error))
     _run(sequences, f"HPatches ({len(sequences)} sequences)", detectors or DEFAULT_DETECTORS, checkpoint or [],
@@ -100,9 +115,9 @@ def hpatches(
 def warped(
     detectors: Optional[List[str]] = typer.Option(None, "--detectors", "-d", help=DETECTORS_HELP),
     checkpoint: Optional[List[Path]] = typer.Option(None, help="Student checkpoint to evaluate too (repeatable)."),
-    photos: int = typer.Option(8, help="Embedded photos to build sequences from (two sequences each)."),
+    photos: int = typer.Option(8, min=1, max=len(EMBEDDED), help="Embedded photos to build sequences from (two sequences each)."),
     seed: int = typer.Option(0, help="Seed of the homographies and photometric changes."),
-    protocol: str = typer.Option("standard", help="standard (240x320, 300 points) or large (480x640, 1000 points)."),
+    protocol: ProtocolName = typer.Option(ProtocolName.standard, help="standard (240x320, 300 points) or large (480x640, 1000 points)."),
     ha_homographies: int = typer.Option(100, help="Homographies of the superpoint-ha detector."),
     device: str = typer.Option("auto", help="cpu, cuda, cuda:N or auto."),
     speed: bool = typer.Option(True, help=SPEED_HELP),
@@ -111,9 +126,10 @@ def warped(
 ) -> None:
     """The same protocol on SYNTHETIC sequences: embedded photos under seeded random homographies
     (v_*) and photometric changes (i_*). For a fresh machine without HPatches."""
+    usable_out_folder(out)
     sequences = warped_sequences(photos, seed=seed)
     _run(sequences, f"SYNTHETIC warps of {photos} embedded photos (seed {seed}; not HPatches)",
-         detectors or DEFAULT_DETECTORS, checkpoint or [], Protocol.named(protocol), resolve_device(device),
+         detectors or DEFAULT_DETECTORS, checkpoint or [], Protocol.named(protocol.value), resolve_device(device),
          ha_homographies, out, speed, quiet)
 
 
@@ -121,18 +137,19 @@ def warped(
 def synthetic(
     detectors: Optional[List[str]] = typer.Option(None, "--detectors", "-d", help=DETECTORS_HELP),
     checkpoint: Optional[List[Path]] = typer.Option(None, help="Student checkpoint to evaluate too (repeatable)."),
-    images: int = typer.Option(240, help="Images in the fixed set (30 of each primitive)."),
+    images: int = typer.Option(240, min=1, help="Images in the fixed set (30 of each primitive)."),
     size: str = typer.Option("120x160", help="Image size HxW."),
     seed: int = typer.Option(EVAL_SEED, help="Seed of the set (the default is never used for training)."),
-    epsilon: float = typer.Option(3.0, help="A detection is correct within this distance (px) of an unclaimed corner."),
-    nms_radius: int = typer.Option(4, help="NMS radius (px)."),
-    top_k: int = typer.Option(100, help="Best points kept per image."),
+    epsilon: float = typer.Option(3.0, min=0.0, help="A detection is correct within this distance (px) of an unclaimed corner."),
+    nms_radius: int = typer.Option(4, min=0, help="NMS radius (px)."),
+    top_k: int = typer.Option(100, min=1, help="Best points kept per image."),
     ha_homographies: int = typer.Option(100, help="Homographies of the superpoint-ha detector."),
     device: str = typer.Option("auto", help="cpu, cuda, cuda:N or auto."),
     out: Path = typer.Option(Path("out/eval-synthetic"), help="Folder for results.json, results.md and precision_recall.png."),
     quiet: bool = typer.Option(False, help="No progress bar."),
 ) -> None:
     """Detection mAP and localisation error on synthetic shapes with exact corners."""
+    usable_out_folder(out)
     shape = parse_size(size)
     built = _build(detectors or DEFAULT_DETECTORS, checkpoint or [], resolve_device(device), ha_homographies)
     results = evaluate_synthetic(built, images, ShapesConfig(size=shape), seed, epsilon, nms_radius, top_k, progress=not quiet)

@@ -6,7 +6,7 @@ from typing import List, Optional
 
 import typer
 
-from distill.commands.common import command_config, fail, parse_size, resolve_device
+from distill.commands.common import command_config, fail, parse_size, resolve_device, usable_out_folder
 from labels.config import LabelConfig
 from labels.images import embedded_images, list_images, parse_shard, shard
 from labels.inspect import summarise
@@ -16,6 +16,7 @@ from labels.run import label_images
 from labels.store import StoreError, StoreLockedError
 from labels.synthetic_run import write_synthetic_store
 from labels.synthetic_shapes import ShapesConfig
+from labels.verify import verify_store
 from teachers.weights import WeightsError
 
 app = typer.Typer(help="Label images with the teacher (SuperPoint + homographic adaptation) into a reusable HDF5 store.",
@@ -56,6 +57,7 @@ def label(
                 "adaptation": {"num_homographies": homographies, "aggregation": aggregation},
                 "descriptors": descriptors or None, "lightglue": {"enabled": True} if lightglue else None}
     cfg = command_config(LabelConfig, config, override, explicit, show_config)
+    usable_out_folder(out)
     try:
         if synthetic is not None:
             summary = write_synthetic_store(synthetic, ShapesConfig(size=tuple(cfg.size)), cfg.seed, out,
@@ -68,7 +70,7 @@ def label(
         try:
             shard_pair = parse_shard(shard_spec) if shard_spec else None
         except ValueError as error:
-            fail(str(error))
+            fail(str(error), code=2)
         if shard_pair:
             paths = shard(paths, *shard_pair)
         if not paths:
@@ -92,10 +94,26 @@ def inspect(store: Path = typer.Argument(..., help="Index file NAME.h5 of a labe
 
 
 @app.command()
+def verify(store: Path = typer.Argument(..., help="Index file NAME.h5 of a label store.")) -> None:
+    """Read every dataset of a store (checksums included) and name each image and segment that does
+    not read back. Exit status 1 when anything is damaged; the labelling command that made the store
+    relabels the damaged images when run again."""
+    try:
+        intact, problems = verify_store(store)
+    except StoreError as error:
+        fail(str(error))
+    for line in problems:
+        typer.echo(f"damaged  {line}")
+    typer.echo(f"{store}: {intact} images read back" + (f", {len(problems)} problems" if problems else ", no damage"))
+    if problems:
+        raise typer.Exit(1)
+
+
+@app.command()
 def preview(
     store: Path = typer.Argument(..., help="Index file NAME.h5 of a label store."),
     out: Path = typer.Option(Path("out/preview"), help="Folder for the PNGs."),
-    limit: int = typer.Option(8, help="How many images to draw."),
+    limit: int = typer.Option(8, min=1, help="How many images to draw."),
 ) -> None:
     """PNGs of a few images with keypoints, heatmap, variance and valid-view count."""
     try:
@@ -111,6 +129,7 @@ def merge(
     out: Path = typer.Option(Path("data/labels"), help="Folder of the merged store."),
 ) -> None:
     """Join shard stores (`--shard i/n`) into one store named without the shard suffix."""
+    usable_out_folder(out)
     try:
         index, total = merge_stores(stores, out)
     except (StoreError, StoreLockedError) as error:

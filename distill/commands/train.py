@@ -38,7 +38,9 @@ def train_command(
         None, help="HPatches sequences folder: validate, and choose best.pt, by repeatability there (standard protocol) "
                    "instead of on the store's held-out images. Numbers later reported on the same folder are then not held out."),
     device: str = typer.Option("auto", help="cpu, cuda, cuda:N or auto."),
-    resume: bool = typer.Option(False, help="Continue runs/<name> from its last.pt."),
+    resume: bool = typer.Option(False, help="Continue runs/<name> from its last.pt (the same configuration; more --steps extend it)."),
+    overwrite: bool = typer.Option(False, help="Start runs/<name> afresh although it holds a run (its checkpoints and metrics are replaced)."),
+    runs_dir: Path = typer.Option(Path("runs"), help="Folder of the run folders."),
     override: Optional[List[str]] = typer.Option(None, "--set", help="key=value override, e.g. losses.kl.weight=1 or student.detail_start=4 (repeatable)."),
     show_config: bool = typer.Option(False, "--show-config", help="Print the configuration this run would use, as YAML, and stop."),
     quiet: bool = typer.Option(False, help="No progress bar."),
@@ -53,11 +55,24 @@ def train_command(
     explicit = {"student": {"backbone": backbone, "backbone_weights": backbone_weights, "head": head},
                 "steps": steps, "name": name, "val_hpatches": str(val_hpatches) if val_hpatches else None}
     cfg = command_config(TrainConfig, config, override, explicit, show_config)
+    import timm
+
+    if not timm.is_model(cfg.student.backbone):
+        fail(f"unknown backbone {cfg.student.backbone!r}: not a timm model name "
+             f"(python -c \"import timm; print(timm.list_models('*mobilenet*'))\" lists some)", code=2)
     stores = [str(s) for s in (store or cfg.stores or [newest_store()])]
     cfg = replace(cfg, stores=stores, device=resolve_device(device if device != "auto" else cfg.device),
                   name=cfg.name or f"{cfg.student.backbone}-{cfg.student.head}-{time.strftime('%Y%m%d-%H%M%S')}")
+    run_dir = runs_dir / cfg.name
+    if cfg.name in (".", "..") or Path(cfg.name).name != cfg.name:
+        fail(f"run name {cfg.name!r} must be one folder name (no '/' or '..'): the run is written to {runs_dir}/<name>", code=2)
+    if resume and not (run_dir / "last.pt").is_file():
+        fail(f"--resume: {run_dir} holds no run to resume (no last.pt); runs in {runs_dir}: "
+             f"{', '.join(sorted(p.name for p in runs_dir.glob('*/last.pt') for p in [p.parent])) or 'none'}", code=2)
+    if not resume and not overwrite and any((run_dir / f).exists() for f in ("last.pt", "best.pt", "metrics.jsonl")):
+        fail(f"{run_dir} already holds a run: pass --resume to continue it, --overwrite to replace it, or another --name", code=2)
     try:
-        summary = train(cfg, Path("runs") / cfg.name, resume=resume, progress=not quiet)
+        summary = train(cfg, run_dir, resume=resume, progress=not quiet)
     except (NonFiniteLossError, StoreError, HPatchesError, CheckpointError, ConfigError, BackboneWeightsError) as error:
         fail(str(error))
     typer.echo("\n".join(f"{k:32s}{v}" for k, v in summary.items()))

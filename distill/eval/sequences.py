@@ -9,10 +9,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from labels.images import IMAGE_SUFFIXES
+from labels.images import IMAGE_SUFFIXES, ImageError, read_grey
 HPATCHES_HELP = (
     "HPatches comes from https://github.com/hpatches/hpatches-dataset (hpatches-sequences-release, 116 "
     "folders i_* and v_*). Point to it with --root DIR or $HPATCHES_ROOT."
@@ -54,8 +53,12 @@ def read_homography(path: Path) -> np.ndarray:
         matrix = np.loadtxt(path, dtype=np.float64)
     except ValueError as error:
         raise HPatchesError(f"{path}: not a 3x3 matrix of numbers ({error})") from None
-    if matrix.shape != (3, 3) or not np.isfinite(matrix).all() or abs(np.linalg.det(matrix)) < 1e-12:
-        raise HPatchesError(f"{path}: expected an invertible 3x3 matrix, got shape {matrix.shape}")
+    if matrix.shape != (3, 3):
+        raise HPatchesError(f"{path}: expected a 3x3 matrix, got shape {matrix.shape}")
+    if not np.isfinite(matrix).all():
+        raise HPatchesError(f"{path}: the homography is not finite (it holds NaN or inf)")
+    if abs(np.linalg.det(matrix)) < 1e-12:
+        raise HPatchesError(f"{path}: the homography is not invertible (determinant {np.linalg.det(matrix):.3g})")
     return matrix
 
 
@@ -63,9 +66,10 @@ def load_sequence(folder: Path, num_images: int = 6) -> Sequence:
     images, homographies = [], []
     for index in range(1, num_images + 1):
         path = _find_image(folder, index)
-        grey = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-        if grey is None:
-            raise HPatchesError(f"{path}: unreadable image")
+        try:
+            grey = read_grey(path)
+        except ImageError as error:
+            raise HPatchesError(str(error)) from None
         images.append(grey)
         if index > 1:
             homographies.append(read_homography(folder / f"H_1_{index}"))

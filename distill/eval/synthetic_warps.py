@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 
 from distill.eval.sequences import Sequence
-from labels.images import embedded_images, resize_image
+from labels.images import embedded_images, read_grey, resize_image
 from teachers.homographies import HomographyConfig, sample_homography
 
 VIEWPOINT = HomographyConfig(patch_ratio=0.8, scaling_amplitude=0.2, perspective_amplitude=0.2,
@@ -34,7 +34,7 @@ def warped_sequences(num_photos: int = 8, size: tuple[int, int] = (480, 640), se
     h, w = size
     sequences = []
     for path in embedded_images()[:num_photos]:
-        grey = resize_image(cv2.imread(str(path), cv2.IMREAD_GRAYSCALE), size)
+        grey = resize_image(read_grey(path), size)
         identities = [np.eye(3) for _ in range(5)]
         changed = [grey] + [photometric(grey, rng, k / 5) for k in range(1, 6)]
         sequences.append(Sequence(f"i_{path.stem}", changed, identities))

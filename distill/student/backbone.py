@@ -1,6 +1,8 @@
 """timm backbones with pretrained weights from a package, the hub or a local file."""
 from __future__ import annotations
 
+import pickle
+import zipfile
 from importlib import metadata
 from pathlib import Path
 
@@ -56,11 +58,20 @@ def create_backbone(name: str, weights: str = "auto", out_indices=(1, 2, 3, 4)) 
         path = Path(weights)
         if not path.is_file():
             raise BackboneWeightsError(f"backbone weights file not found: {path}")
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except (RuntimeError, pickle.UnpicklingError, EOFError, zipfile.BadZipFile, ValueError) as error:
+            raise BackboneWeightsError(f"--backbone-weights {path}: not a PyTorch state dict (truncated or another kind "
+                                       f"of file: {str(error).splitlines()[0][:120]})") from None
         state = state.get("state_dict", state) if isinstance(state, dict) else state
+        if not isinstance(state, dict):
+            raise BackboneWeightsError(f"--backbone-weights {path}: holds a {type(state).__name__}, not a state dict of tensors")
     else:
         return features
-    missing, _ = features.load_state_dict(state, strict=False)
+    try:
+        missing, _ = features.load_state_dict(state, strict=False)
+    except RuntimeError as error:  # tensors of the right names but other shapes
+        raise BackboneWeightsError(f"backbone weights do not fit {name}: {' '.join(str(error).split())[:200]}") from None
     if missing:
         raise BackboneWeightsError(f"backbone weights lack {len(missing)} tensors of {name}, e.g. {missing[:3]}")
     return features

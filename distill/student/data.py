@@ -48,6 +48,12 @@ class LabelDataset(Dataset):
     def __init__(self, stores: list[Path], split: str = "train", val_fraction: float = 0.15, crop: tuple[int, int] = (192, 256),
                  augment: bool = True, seed: int = 0, pair_sigma: float | None = None, warp: bool = False) -> None:
         self.readers = [StoreReader(s) for s in stores]
+        for reader in self.readers:
+            size = tuple(int(v) for v in reader.attrs.get("label_size", ()))
+            if size and (size[0] < crop[0] or size[1] < crop[1]):
+                raise StoreError(f"{reader.index} holds labels of {size[0]}x{size[1]} pixels, smaller than the training crop "
+                                 f"{crop[0]}x{crop[1]}: train with --set crop=[H,W] (multiples of 8, at most the label size) "
+                                 f"or label at a larger --size")
         self.items: list[tuple[int, str]] = []
         for i, reader in enumerate(self.readers):
             train, val = split_keys(reader.keys, val_fraction)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,11 @@ class NonFiniteLossError(RuntimeError):
     pass
 
 
+def cosine(step: int, steps: int) -> float:
+    """Learning-rate factor at ``step`` of ``steps``: ``(1 + cos(pi step / steps)) / 2``, 0 from ``steps`` on."""
+    return 0.5 * (1 + math.cos(math.pi * min(step, steps) / steps))
+
+
 def train(config: TrainConfig, run_dir: Path, resume: bool = False, progress: bool = True) -> dict:
     """Train a student from the label stores in ``config``; returns a summary dict. Under ``torchrun``
     each process trains on its share of every epoch (DistributedDataParallel)."""
@@ -43,25 +49,29 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, progress: bo
     state = read_checkpoint(last, device) if resume and last.is_file() else None
     if state is not None:
         check_resumable(state.config, config, last)
-    if dist_info.main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "config.yaml").write_text(to_yaml(config))  # `distill train --config runs/<name>/config.yaml` repeats the run
-        stores_hashes = {str(s): str(StoreReader(s).attrs["store_hash"]) for s in stores}
-        (run_dir / "provenance.yaml").write_text(yaml.safe_dump({"label_stores": stores_hashes, "world_size": dist_info.world},
-                                                                sort_keys=False))
-        if not resume and metrics_path.exists():
-            metrics_path.unlink()
+    # everything that can fail on bad input is built before the run folder is written
     pair_sigma = config.pair.sigma if config.pair.enabled else None
     train_set = LabelDataset(stores, "train", config.val_fraction, tuple(config.crop), config.augment, config.seed, pair_sigma, config.warp)
     val_set = LabelDataset(stores, "val", config.val_fraction, tuple(config.crop), False, config.seed)
     val_hpatches = load_hpatches(Path(config.val_hpatches)) if config.val_hpatches and dist_info.main else None
     core = Student(config.student).to(device).train()
     optimiser = torch.optim.AdamW(core.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, config.steps) / config.steps)))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, partial(cosine, steps=config.steps))
     step, best = 0, -1.0
     if state is not None:
         core.load_state_dict(state.model); optimiser.load_state_dict(state.optimiser)
         scheduler.load_state_dict(state.scheduler); step, best = state.step, state.best
+        for group, base in zip(optimiser.param_groups, scheduler.base_lrs):  # continue the (possibly longer) schedule
+            group["lr"] = base * cosine(step, config.steps)
+    if dist_info.main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.yaml").write_text(to_yaml(config))  # `distill train --config runs/<name>/config.yaml` repeats the run
+        stores_hashes = {str(s): str(StoreReader(s).attrs["store_hash"]) for s in stores}
+        (run_dir / "provenance.yaml").write_text(yaml.safe_dump({"label_stores": stores_hashes, "world_size": dist_info.world},
+                                                                sort_keys=False))
+        if not resume:  # a fresh start (--overwrite) never mixes with an earlier run's files
+            for path in (last, best_path, metrics_path):
+                path.unlink(missing_ok=True)
     model = DistributedDataParallel(core) if dist_info.world > 1 else core
     use_amp = config.amp and device.startswith("cuda")
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)

@@ -75,7 +75,7 @@ def test_malformed_sequences_are_named(hpatches_root, tmp_path):
     with pytest.raises(HPatchesError, match=r"v_photo/H_1_4: homography file is missing"):
         load_hpatches(hpatches_root)
     (hpatches_root / "i_photo" / "3.ppm").write_bytes(b"garbage")
-    with pytest.raises(HPatchesError, match=r"i_photo/3.ppm: unreadable image"):
+    with pytest.raises(HPatchesError, match=r"i_photo/3.ppm: not a decodable image"):
         load_hpatches(hpatches_root)
     with pytest.raises(HPatchesError, match="HPATCHES_ROOT"):
         load_hpatches(tmp_path / "nowhere")

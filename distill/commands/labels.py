@@ -30,7 +30,7 @@ def label(
         None, "--images", "-i", help="Image folder or file (repeat for several). Folders are searched recursively. "
         "Default: the embedded set of real photos that ship inside installed packages."),
     embedded: bool = typer.Option(False, "--embedded", help="Add the embedded photos to the --images given."),
-    synthetic: Optional[int] = typer.Option(None, "--synthetic", help="Instead of images: draw N synthetic shapes with exact "
+    synthetic: Optional[int] = typer.Option(None, "--synthetic", min=1, help="Instead of images: draw N synthetic shapes with exact "
                                             "corner labels (no teacher) at --size into a synthetic-<hash>.h5 store."),
     teacher: str = typer.Option("superpoint", help="Teacher network. Available: superpoint."),
     homographies: Optional[int] = typer.Option(None, "--homographies", "-n", help="Homographies per image, the identity included (default: 100)."),

@@ -60,9 +60,9 @@ def create_backbone(name: str, weights: str = "auto", out_indices=(1, 2, 3, 4)) 
             raise BackboneWeightsError(f"backbone weights file not found: {path}")
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
-        except (RuntimeError, pickle.UnpicklingError, EOFError, zipfile.BadZipFile, ValueError) as error:
-            raise BackboneWeightsError(f"--backbone-weights {path}: not a PyTorch state dict (truncated or another kind "
-                                       f"of file: {str(error).splitlines()[0][:120]})") from None
+        except (RuntimeError, pickle.UnpicklingError, EOFError, zipfile.BadZipFile, ValueError):
+            raise BackboneWeightsError(f"--backbone-weights {path}: not a PyTorch state dict of tensors (truncated, "
+                                       f"or another kind of file)") from None
         state = state.get("state_dict", state) if isinstance(state, dict) else state
         if not isinstance(state, dict):
             raise BackboneWeightsError(f"--backbone-weights {path}: holds a {type(state).__name__}, not a state dict of tensors")

@@ -62,9 +62,9 @@ def read_checkpoint(path: Path, device: str = "cpu") -> Checkpoint:
         raise CheckpointError(f"checkpoint not found: {path}")
     try:
         state = torch.load(path, map_location=device, weights_only=True)
-    except (RuntimeError, pickle.UnpicklingError, EOFError, zipfile.BadZipFile, ValueError) as error:
-        raise CheckpointError(f"{path}: not a distill checkpoint (truncated or another kind of file: "
-                              f"{str(error).splitlines()[0][:120]})") from None
+    except (RuntimeError, pickle.UnpicklingError, EOFError, zipfile.BadZipFile, ValueError):
+        # torch's own message advises weights_only=False, which would run code from an unknown file: not repeated
+        raise CheckpointError(f"{path}: not a distill checkpoint (truncated, or another kind of file)") from None
     if not isinstance(state, dict) or not {"model", "config"} <= state.keys():
         raise CheckpointError(f"{path}: not a distill checkpoint (no model weights and configuration in it)")
     config = state["config"] if state.get("format", 1) >= 2 else upgrade_format_1(state["config"])

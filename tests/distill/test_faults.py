@@ -166,6 +166,8 @@ def test_detect_reads_images_as_labelling_does_and_exits_1_after_the_rest(images
     (["eval", "hpatches", "--root", "OUT", "--only", "x"], "--only"),
     (["eval", "synthetic", "--images", "0"], "--images"),
     (["eval", "warped", "--photos", "0"], "--photos"),
+    (["eval", "warped", "-d", "superpoint-ha", "--ha-homographies", "0"], "--ha-homographies"),
+    (["labels", "--synthetic", "0", "--out", "OUT"], "--synthetic"),
     (["labels", "--out", "IMAGES/a.png"], "is a file, not a folder"),
     (["detect", "IMAGES/a.png", "-d", "harris", "--out", "IMAGES/b.jpg"], "is a file, not a folder"),
     (["eval", "warped", "--photos", "1", "-d", "harris", "--out", "IMAGES/a.png"], "is a file, not a folder"),
@@ -193,9 +195,9 @@ def test_unreadable_checkpoints_are_named_everywhere(store, images, tmp_path, mo
                  ["detect", images / "a.png", "--out", tmp_path / "o", "--checkpoint", last],
                  ["eval", "warped", "--photos", "1", "-d", "harris", "--checkpoint", last, "--no-speed", "--quiet"]):
         result = run(*args, code=1, message="r/last.pt: not a distill checkpoint")
-        assert "weights_only" not in result.output
+        assert "weights_only" not in result.output and "Weights only" not in result.output
     run("train", "--store", store, "--name", "w", *TINY_TRAIN, "--set", f"student.backbone_weights={images / 'a.png'}",
-        code=1, message="not a PyTorch state dict")
+        code=1, message="not a PyTorch state dict of tensors")
 
 
 def test_training_on_a_damaged_store_names_the_image(store, tmp_path, monkeypatch):

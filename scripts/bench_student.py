@@ -2,14 +2,19 @@
 CPU time per 480x640 image (end to end: tensor to keypoints, NMS and top-k included; detectors are
 timed in turns, so that a shared machine's drift weighs on all alike), with each student's recipe
 (head, input scale, homographic augmentation, losses, steps) so the table doubles as an ablation.
+Checkpoints of runs that differ only by seed also get a row with the mean and standard deviation;
+``--subpixel`` adds repeatability and localisation error with sub-pixel refinement, for every detector.
 
-    python scripts/bench_student.py --checkpoint runs/A/best.pt --checkpoint runs/B/best.pt [--root ../shared/data/hpatches-real]
+    python scripts/bench_student.py --checkpoint runs/A/last.pt --checkpoint runs/B/last.pt [--root ../shared/data/hpatches-real] [--subpixel]
 """
 from __future__ import annotations
 
 import argparse
+import json
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from distill.eval.detectors import build_detectors
@@ -18,6 +23,7 @@ from distill.eval.sequences import load_hpatches
 from distill.eval.speed import interleaved_median_ms
 from distill.student.checkpoint import read_checkpoint
 from distill.student.detector import checkpoint_detector
+from labels.configuration import plain
 from labels.images import resize_image
 
 
@@ -47,27 +53,57 @@ def recipe(checkpoint: Path) -> tuple[str, str]:
     return ", ".join(model), " + ".join(losses)
 
 
+def seed_groups(checkpoints: list[Path]) -> list[list[int]]:
+    """Indices of the checkpoints whose training configurations differ only by ``seed`` (and run name),
+    for groups of two or more."""
+    groups: dict[str, list[int]] = {}
+    for index, path in enumerate(checkpoints):
+        config = plain(read_checkpoint(path).config)
+        key = json.dumps({k: v for k, v in config.items() if k not in ("seed", "name")}, sort_keys=True) + path.name
+        groups.setdefault(key, []).append(index)
+    return [members for members in groups.values() if len(members) > 1]
+
+
+def row(name: str, model: str, losses: str, values: list[str]) -> str:
+    return f"| {name} | {model} | {losses} | " + " | ".join(values) + " |"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", type=Path, action="append", required=True)
     parser.add_argument("--root", type=Path, default=Path("../shared/data/hpatches-real"))
+    parser.add_argument("--subpixel", action="store_true", help="also evaluate every detector with sub-pixel refinement")
     args = parser.parse_args()
     sequences = load_hpatches(args.root)
     detectors = build_detectors(["superpoint"]) + [checkpoint_detector(c) for c in args.checkpoint]
     protocol = Protocol()
     results = evaluate(detectors, sequences, protocol, progress=False)
+    refined = evaluate(detectors, sequences, replace(protocol, subpixel=True), progress=False) if args.subpixel else None
     probe = resize_image(sequences[0].images[0], (480, 640))
     for result, ms in zip(results, interleaved_median_ms(detectors, probe, protocol.top_k, protocol.nms_radius)):
         result.ms_per_image = ms
     print(f"HPatches at {args.root}, standard protocol (240x320, 300 points, eps 3 px); "
           f"time per 480x640 image, {torch.get_num_threads()} CPU threads\n")
-    print("| detector | model | losses | rep. all | rep. i | rep. v | loc. err. | ms | × SuperPoint time |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    columns = ["rep. all", "rep. i", "rep. v", "loc. err."] + (["rep. all (sub-px)", "loc. err. (sub-px)"] if refined else [])
+    print("| detector | model | losses | " + " | ".join(columns + ["ms", "× SuperPoint time"]) + " |")
+    print("|---|---|---|" + "---|" * (len(columns) + 2))
     recipes = [("SuperPoint (teacher)", "raw, no HA")] + [recipe(c) for c in args.checkpoint]
-    for result, (model, losses) in zip(results, recipes):
-        print(f"| {result.detector} | {model} | {losses} | {result.repeatability():.3f} | {result.repeatability('i'):.3f} | "
-              f"{result.repeatability('v'):.3f} | {result.localisation_error():.3f} | {result.ms_per_image:.1f} | "
-              f"{result.ms_per_image / results[0].ms_per_image:.3f} |")
+
+    def figures(indices: list[int]) -> list[np.ndarray]:
+        """Per column, the values of the detectors ``indices``."""
+        values = [[results[i].repeatability(), results[i].repeatability("i"), results[i].repeatability("v"),
+                   results[i].localisation_error()] + ([refined[i].repeatability(), refined[i].localisation_error()] if refined else [])
+                  + [results[i].ms_per_image, results[i].ms_per_image / results[0].ms_per_image] for i in indices]
+        return [np.array(column) for column in zip(*values)]
+
+    digits = [3] * len(columns) + [1, 3]
+    for index, (result, (model, losses)) in enumerate(zip(results, recipes)):
+        print(row(result.detector, model, losses, [f"{c[0]:.{d}f}" for c, d in zip(figures([index]), digits)]))
+    for group in seed_groups(args.checkpoint):
+        members = [i + 1 for i in group]  # results[0] is the teacher
+        model, losses = recipes[members[0]]
+        print(row(f"mean ± std over {len(members)} seeds", model, losses,
+                  [f"{c.mean():.{d}f} ± {c.std(ddof=1):.{d}f}" for c, d in zip(figures(members), digits)]))
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ DEFAULT_DETECTORS = ["superpoint", *CLASSICAL]
 class ProtocolName(str, Enum):
     standard = "standard"
     large = "large"
+    ait = "ait"
 
 
 class Kind(str, Enum):
@@ -74,11 +75,16 @@ def _run(sequences, title: str, detectors: list[str], checkpoints: list[Path], p
 
 
 def _protocol(name: ProtocolName, size: Optional[str], top_k: Optional[int], epsilon: Optional[float],
-              nms_radius: Optional[int]) -> Protocol:
+              nms_radius: Optional[int], subpixel: bool) -> Protocol:
     base = Protocol.named(name.value)
     return Protocol(size=parse_size(size) if size else base.size, top_k=top_k or base.top_k,
                     epsilon=epsilon if epsilon is not None else base.epsilon,
-                    nms_radius=nms_radius if nms_radius is not None else base.nms_radius)
+                    nms_radius=nms_radius if nms_radius is not None else base.nms_radius, subpixel=subpixel)
+
+
+PROTOCOL_HELP = ("standard (240x320, 300 points), large (480x640, 1000 points) or ait (the assignment's evaluator: "
+                 "full resolution, 300 points, 3 px).")
+SUBPIXEL_HELP = "Refine every detector's points to the vertex of a parabola fit to its 3x3 neighbourhood."
 
 
 DETECTORS_HELP = f"Detector to evaluate (repeatable): {', '.join(AVAILABLE)}. Default: {', '.join(DEFAULT_DETECTORS)}."
@@ -89,8 +95,9 @@ def hpatches(
     root: Optional[Path] = typer.Option(None, help="HPatches sequences folder (default: $HPATCHES_ROOT, then data/hpatches)."),
     detectors: Optional[List[str]] = typer.Option(None, "--detectors", "-d", help=DETECTORS_HELP),
     checkpoint: Optional[List[Path]] = typer.Option(None, help="Student checkpoint to evaluate too (repeatable)."),
-    protocol: ProtocolName = typer.Option(ProtocolName.standard, help="standard (240x320, 300 points) or large (480x640, 1000 points)."),
+    protocol: ProtocolName = typer.Option(ProtocolName.standard, help=PROTOCOL_HELP),
     size: Optional[str] = typer.Option(None, help="Override the protocol's image size HxW."),
+    subpixel: bool = typer.Option(False, "--subpixel", help=SUBPIXEL_HELP),
     top_k: Optional[int] = typer.Option(None, min=1, help="Override the number of best points kept per image."),
     epsilon: Optional[float] = typer.Option(None, min=0.0, help="Override the distance (px) under which a point is repeated."),
     nms_radius: Optional[int] = typer.Option(None, min=0, help="Override the NMS radius (px)."),
@@ -108,7 +115,7 @@ def hpatches(
     except HPatchesError as error:
         fail(str(error))
     _run(sequences, f"HPatches ({len(sequences)} sequences)", detectors or DEFAULT_DETECTORS, checkpoint or [],
-         _protocol(protocol, size, top_k, epsilon, nms_radius), resolve_device(device), ha_homographies, out, speed, quiet)
+         _protocol(protocol, size, top_k, epsilon, nms_radius, subpixel), resolve_device(device), ha_homographies, out, speed, quiet)
 
 
 @app.command()
@@ -117,7 +124,8 @@ def warped(
     checkpoint: Optional[List[Path]] = typer.Option(None, help="Student checkpoint to evaluate too (repeatable)."),
     photos: int = typer.Option(8, min=1, max=len(EMBEDDED), help="Embedded photos to build sequences from (two sequences each)."),
     seed: int = typer.Option(0, help="Seed of the homographies and photometric changes."),
-    protocol: ProtocolName = typer.Option(ProtocolName.standard, help="standard (240x320, 300 points) or large (480x640, 1000 points)."),
+    protocol: ProtocolName = typer.Option(ProtocolName.standard, help=PROTOCOL_HELP),
+    subpixel: bool = typer.Option(False, "--subpixel", help=SUBPIXEL_HELP),
     ha_homographies: int = typer.Option(100, min=1, help="Homographies of the superpoint-ha detector."),
     device: str = typer.Option("auto", help="cpu, cuda, cuda:N or auto."),
     speed: bool = typer.Option(True, help=SPEED_HELP),
@@ -129,7 +137,7 @@ def warped(
     usable_out_folder(out)
     sequences = warped_sequences(photos, seed=seed)
     _run(sequences, f"SYNTHETIC warps of {photos} embedded photos (seed {seed}; not HPatches)",
-         detectors or DEFAULT_DETECTORS, checkpoint or [], Protocol.named(protocol.value), resolve_device(device),
+         detectors or DEFAULT_DETECTORS, checkpoint or [], _protocol(protocol, None, None, None, None, subpixel), resolve_device(device),
          ha_homographies, out, speed, quiet)
 
 

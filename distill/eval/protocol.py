@@ -1,5 +1,6 @@
 """The repeatability benchmark over sequences (SuperPoint paper, Table 3): every pair (1, k) of each
-sequence, images resized to the protocol size and homographies rescaled."""
+sequence, images resized to the protocol size and homographies rescaled; or, as the assignment's
+evaluator (``evaluation/eval_detector.py``) scores, at full resolution (``size=None``)."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
@@ -16,18 +17,26 @@ from teachers.homographies import resize_transform
 
 @dataclass(frozen=True)
 class Protocol:
-    size: tuple[int, int] = (240, 320)  # H x W every image is resized to
+    size: tuple[int, int] | None = (240, 320)  # H x W every image is resized to; None: full resolution
     top_k: int = 300
     epsilon: float = 3.0
     nms_radius: int = 4
+    subpixel: bool = False  # refine every detector's points to the vertex of a 3x3 parabola fit
 
     @classmethod
     def named(cls, name: str) -> "Protocol":
-        """``standard`` (240x320, 300 points) or ``large`` (480x640, 1000 points)."""
-        presets = {"standard": cls(), "large": cls(size=(480, 640), top_k=1000)}
+        """``standard`` (240x320, 300 points), ``large`` (480x640, 1000 points) or ``ait`` (the
+        assignment's evaluator: full resolution, 300 points, 3 px)."""
+        presets = {"standard": cls(), "large": cls(size=(480, 640), top_k=1000), "ait": cls(size=None)}
         if name not in presets:
             raise ValueError(f"unknown protocol {name!r}; available: {', '.join(presets)}")
         return presets[name]
+
+    def describe(self) -> str:
+        size = "full resolution" if self.size is None else f"{self.size[0]}x{self.size[1]}"
+        return (f"{size} grey, NMS radius {self.nms_radius}{', sub-pixel refinement' if self.subpixel else ''}, "
+                f"{self.top_k} best points after the covisibility filter, ε = {self.epsilon:g} px, "
+                f"repeatability (c1+c2)/(n1+n2) averaged over pairs")
 
 
 def rescale_homography(homography: np.ndarray, shape1: tuple[int, int], shape_k: tuple[int, int],
@@ -89,15 +98,19 @@ def evaluate(detectors: list[Detector], sequences: list[Sequence], protocol: Pro
     """Repeatability of every detector on every pair (1, k), one pass over the sequences."""
     results = [DetectorResult(d.name) for d in detectors]
     for sequence in tqdm(sequences, desc="sequences", unit="seq", disable=not progress, dynamic_ncols=True):
-        shapes = [img.shape[:2] for img in sequence.images]
-        resized = [resize_image(img, protocol.size) for img in sequence.images]
-        homographies = [rescale_homography(h, shapes[0], shapes[k + 1], protocol.size)
-                        for k, h in enumerate(sequence.homographies)]
+        if protocol.size is None:
+            resized, homographies = sequence.images, sequence.homographies
+        else:
+            shapes = [img.shape[:2] for img in sequence.images]
+            resized = [resize_image(img, protocol.size) for img in sequence.images]
+            homographies = [rescale_homography(h, shapes[0], shapes[k + 1], protocol.size)
+                            for k, h in enumerate(sequence.homographies)]
+        sizes = [img.shape[:2] for img in resized]
         for detector, result in zip(detectors, results):
-            points = [detect(detector, img, protocol.nms_radius)[0] for img in resized]
+            points = [detect(detector, img, protocol.nms_radius, subpixel=protocol.subpixel)[0] for img in resized]
             seq = SequenceResult(sequence.name, sequence.kind)
             for k, homography in enumerate(homographies, start=1):
-                seq.pairs.append(pair_repeatability(points[0], points[k], homography, protocol.size,
-                                                    protocol.size, protocol.top_k, protocol.epsilon))
+                seq.pairs.append(pair_repeatability(points[0], points[k], homography, sizes[0],
+                                                    sizes[k], protocol.top_k, protocol.epsilon))
             result.sequences.append(seq)
     return results

@@ -24,12 +24,10 @@ def _fmt(value: float | None, digits: int = 3) -> str:
 
 
 def markdown(results: list[DetectorResult], protocol: Protocol, title: str) -> str:
-    h, w = protocol.size
     lines = [
         f"## {title}",
         "",
-        f"Protocol: {h}x{w} grey, NMS radius {protocol.nms_radius}, {protocol.top_k} best points after the "
-        f"covisibility filter, ε = {protocol.epsilon:g} px, repeatability (c1+c2)/(n1+n2) averaged over pairs.",
+        f"Protocol: {protocol.describe()}.",
         "",
         "| detector | rep. all | rep. i | rep. v | loc. err. (px) | ms / 480×640 | × SuperPoint time |",
         "|---|---|---|---|---|---|---|",
@@ -64,11 +62,13 @@ def bar_chart(results: list[DetectorResult], path: Path, title: str) -> None:
 
 def keypoints_figure(detectors: list[Detector], sequence: Sequence, protocol: Protocol, path: Path, pair: int = 1) -> None:
     """Each detector's best ``top_k`` points on images 1 and ``pair + 1`` of one sequence."""
-    images = [resize_image(sequence.images[0], protocol.size), resize_image(sequence.images[pair], protocol.size)]
+    images = [sequence.images[0], sequence.images[pair]]
+    if protocol.size is not None:
+        images = [resize_image(image, protocol.size) for image in images]
     fig, axes = plt.subplots(len(detectors), 2, figsize=(8, 3 * len(detectors)), squeeze=False, constrained_layout=True)
     for row, detector in zip(axes, detectors):
         for ax, image in zip(row, images):
-            xy, _ = detect(detector, image, protocol.nms_radius, protocol.top_k)
+            xy, _ = detect(detector, image, protocol.nms_radius, protocol.top_k, protocol.subpixel)
             ax.imshow(cv2.cvtColor(image, cv2.COLOR_GRAY2RGB))
             ax.scatter(xy[:, 0], xy[:, 1], s=4, c="lime", linewidths=0)
             ax.set_title(f"{detector.name}: {len(xy)} points", fontsize=8)
@@ -82,7 +82,7 @@ def write_outputs(out: Path, results: list[DetectorResult], detectors: list[Dete
                   protocol: Protocol, title: str, meta: dict) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / "results.json", out / "results.md", out / "repeatability.png", out / "keypoints.png"]
-    payload = {"title": title, "protocol": {**protocol.__dict__, "size": list(protocol.size)}, **meta,
+    payload = {"title": title, "protocol": {**protocol.__dict__, "size": list(protocol.size) if protocol.size else None}, **meta,
                "detectors": [r.as_dict() for r in results]}
     paths[0].write_text(json.dumps(payload, indent=2, default=float))
     paths[1].write_text(markdown(results, protocol, title))

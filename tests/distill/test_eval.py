@@ -144,3 +144,24 @@ def test_interleaved_timing_keeps_each_detector_apart():
     grey = np.random.default_rng(0).integers(0, 255, (48, 64), dtype=np.uint8)
     slow_ms, quick_ms = interleaved_median_ms([slow, quick], grey, top_k=50, warmup=1, rounds=5)
     assert quick_ms < 15 and 19 < slow_ms < 60
+
+
+def test_ait_protocol_scores_at_full_resolution(hpatches_root):
+    """The assignment's evaluator works at each image's own size: an oracle is perfect there, and on
+    images already 240x320 it agrees with the standard protocol."""
+    sequences = load_hpatches(hpatches_root)
+    protocol = Protocol.named("ait")
+    assert protocol.size is None and protocol.top_k == 300 and protocol.epsilon == 3
+    full = evaluate([oracle(sequences), build_detectors(["harris"])[0]], sequences, protocol, progress=False)
+    standard = evaluate(build_detectors(["harris"]), sequences, Protocol(), progress=False)[0]
+    assert full[0].repeatability() == pytest.approx(1.0)
+    assert full[1].repeatability() == pytest.approx(standard.repeatability())
+
+
+def test_subpixel_refinement_applies_to_every_detector_alike(hpatches_root):
+    sequences = load_hpatches(hpatches_root)
+    detectors = build_detectors(["harris", "superpoint"])
+    plain, refined = (evaluate(detectors, sequences, Protocol(subpixel=flag), progress=False) for flag in (False, True))
+    for a, b in zip(plain, refined):
+        assert a.localisation_error() != b.localisation_error()  # points moved off the pixel grid
+        assert abs(a.repeatability() - b.repeatability()) < 0.05

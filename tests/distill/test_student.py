@@ -232,3 +232,13 @@ def test_unreadable_checkpoints_are_named(tmp_path):
                           (good, "unknown configuration key 'unknown_key'"), (tmp_path / "none.pt", "checkpoint not found")]:
         with pytest.raises(CheckpointError, match=message):
             read_checkpoint(path)
+
+
+def test_bench_groups_runs_that_differ_only_by_seed(tiny_store, tmp_path):
+    from scripts.bench_student import seed_groups
+
+    paths = []
+    for name, extra in [("a", {"seed": 0}), ("b", {"seed": 1}), ("c", {"seed": 2, "lr": 0.001})]:
+        train(tiny_config(tiny_store, steps=1, val_every=1, name=name, **extra), tmp_path / name, progress=False)
+        paths.append(tmp_path / name / "last.pt")
+    assert seed_groups(paths) == [[0, 1]]

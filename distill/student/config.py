@@ -81,6 +81,13 @@ class ConsistencyConfig:
 
 
 @dataclass
+class RepeatabilityConfig:
+    weight: float = 0.0  # R2D2-style: local cosine similarity of the maps of a crop and of its random warp, plus peakiness
+    patch: int = 16  # window side (px)
+    peaky: float = 0.5  # weight of the peakiness term inside the loss
+
+
+@dataclass
 class LossesConfig:
     """Weights and parameters of each loss (``distill/student/losses.py``); weight 0 turns a loss off."""
 
@@ -89,6 +96,7 @@ class LossesConfig:
     attentive: AttentiveConfig = field(default_factory=AttentiveConfig)
     huber: HuberConfig = field(default_factory=HuberConfig)
     consistency: ConsistencyConfig = field(default_factory=ConsistencyConfig)
+    repeatability: RepeatabilityConfig = field(default_factory=RepeatabilityConfig)
 
 
 @dataclass

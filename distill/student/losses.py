@@ -85,3 +85,18 @@ def consistency_loss(p_a: torch.Tensor, p_b_in_a: torch.Tensor, valid: torch.Ten
     """Huber between the student's probability on an image and its probability on a warped copy, warped
     back into the image's frame (``B x H x W`` each); ``valid`` marks pixels seen by both."""
     return _masked_mean(F.huber_loss(p_a, p_b_in_a, delta=delta, reduction="none"), valid)
+
+
+def repeatability_loss(p_a: torch.Tensor, p_b_in_a: torch.Tensor, valid: torch.Tensor, patch: int = 16,
+                       peaky: float = 0.5) -> torch.Tensor:
+    """Self-supervised repeatability (R2D2, Revaud et al. 2019) of the probability ``B x H x W`` of an
+    image and of a warped copy, warped back into the image's frame. Over ``patch x patch`` windows
+    (stride ``patch / 2``) lying wholly in ``valid``: ``1 - mean cos(window of p_a, window of p_b)``
+    (peaks at the same places, whatever their height) plus ``peaky * (1 - mean(max - mean))`` of the
+    windows of both maps (a clear peak in each window)."""
+    stride = max(1, patch // 2)
+    windows = [F.unfold(m[:, None], patch, stride=stride) for m in (p_a, p_b_in_a)]  # B x patch^2 x L
+    inside = (F.unfold(valid[:, None].float(), patch, stride=stride).amin(dim=1) > 0.5).float()  # B x L
+    cosim = 1 - _masked_mean(F.cosine_similarity(windows[0], windows[1], dim=1, eps=1e-8), inside)
+    peakiness = sum(1 - _masked_mean(w.amax(dim=1) - w.mean(dim=1), inside) for w in windows) / 2
+    return cosim + peaky * peakiness

@@ -42,13 +42,17 @@ def compute_losses(model: torch.nn.Module, batch: dict, config: TrainConfig, rng
         terms["attentive"] = w.attentive.weight * L.attentive_loss(pixels, heat, var, valid, w.attentive.eps, w.attentive.robust)
     if w.huber.weight:
         terms["huber"] = w.huber.weight * L.huber_loss(pixels, L.gaussian_targets(mask, w.huber.sigma), valid, w.huber.delta)
-    if w.consistency.weight:
+    if w.consistency.weight or w.repeatability.weight:  # one random warp of each crop, one more forward pass
         h, wd = image.shape[-2:]
         hom = torch.from_numpy(np.stack([sample_homography(rng, h, wd, AUGMENT_HOMOGRAPHY) for _ in range(len(image))])).float().to(image.device)
         warped = warp_perspective(image, hom, (h, wd), align_corners=True)
         back, seen = warp_with_validity(core.probability(model(warped))[:, None], torch.linalg.inv(hom))
-        terms["consistency"] = w.consistency.weight * L.consistency_loss(core.probability(logits), back[:, 0], valid * seen[:, 0],
-                                                                          w.consistency.delta)
+        p_a, p_b, both = core.probability(logits), back[:, 0], valid * seen[:, 0]
+        if w.consistency.weight:
+            terms["consistency"] = w.consistency.weight * L.consistency_loss(p_a, p_b, both, w.consistency.delta)
+        if w.repeatability.weight:
+            terms["repeatability"] = w.repeatability.weight * L.repeatability_loss(p_a, p_b, both, w.repeatability.patch,
+                                                                                  w.repeatability.peaky)
     if "image_b" in batch:
         terms.update(pair_losses(model, pixels, batch, config.pair))
     if not terms:

@@ -72,3 +72,21 @@ def test_huber_and_consistency_by_hand():
     assert L.huber_loss(torch.zeros(1, 1, 1), torch.zeros(1, 1, 1), valid, delta=0.1).item() == pytest.approx(0.045)
     # |0.55 - 0.5| = 0.05 <= 0.1: 0.5 * 0.05^2 = 0.00125
     assert L.consistency_loss(torch.full((1, 1, 1), 0.55), torch.full((1, 1, 1), 0.5), valid).item() == pytest.approx(0.00125, rel=1e-4)
+
+
+def test_repeatability_by_hand():
+    """One 4x4 window: a single peak at the same place in both maps gives cosine 1 and peakiness
+    max - mean = 1 - 1/16; a peak elsewhere gives cosine 0. Windows touching invalid pixels do not count."""
+    a = torch.zeros(1, 4, 4)
+    a[0, 1, 2] = 1.0
+    moved = torch.zeros(1, 4, 4)
+    moved[0, 3, 0] = 1.0
+    valid = torch.ones(1, 4, 4)
+    peakiness = 1 - (1 - 1 / 16)
+    assert L.repeatability_loss(a, a, valid, patch=4, peaky=0.5).item() == pytest.approx(0.5 * peakiness)
+    assert L.repeatability_loss(a, moved, valid, patch=4, peaky=0.0).item() == pytest.approx(1.0)
+    flat = torch.full((1, 4, 4), 0.3)
+    assert L.repeatability_loss(flat, flat, valid, patch=4, peaky=1.0).item() == pytest.approx(1.0)  # cos 1, no peak
+    wide = torch.cat([a, moved], dim=2)  # 4 x 8: windows at x = 0, 2, 4; only the first is wholly valid
+    half = torch.cat([valid, torch.zeros(1, 4, 4)], dim=2)
+    assert L.repeatability_loss(wide, wide, half, patch=4, peaky=0.0).item() == pytest.approx(0.0, abs=1e-6)

@@ -181,7 +181,7 @@ def test_every_loss_applies_to_both_heads(head):
     batch = {"image": torch.rand(2, 1, 64, 96), "heatmap": heat, "variance": torch.full((2, 64, 96), 0.01),
              "valid": torch.ones(2, 64, 96), "mask": (heat > 0.015).float()}
     terms = compute_losses(model, batch, cfg, np.random.default_rng(0))
-    assert set(terms) == {"focal", "kl", "attentive", "huber", "consistency", "total"}
+    assert set(terms) == {"focal", "kl", "attentive", "huber", "consistency", "repeatability", "total"}
     assert all(torch.isfinite(v) for v in terms.values())
     terms["total"].backward()
     assert all(p.grad is not None for p in model.head.parameters())

@@ -21,7 +21,7 @@ ARCHITECTURE = ("backbone", "backbone_weights", "head", "fpn_channels", "input_s
 # what a format-1 checkpoint that lacks a key was trained with (the key was added later)
 FORMAT_1_ABSENT = {"pixel_shortcut": False, "detail_channels": 0, "head_channels": None, "detail_start": 4,
                    "input_scale": 1.0}
-RESUME_MAY_CHANGE = ("steps", "device", "workers", "val_every", "amp")
+RESUME_MAY_CHANGE = ("steps", "device", "workers", "val_every", "amp", "keep_checkpoints")
 
 
 class CheckpointError(RuntimeError):
@@ -39,10 +39,13 @@ class Checkpoint:
 
 
 def save_checkpoint(path: Path, model: Student, optimiser, scheduler, step: int, best: float, config: TrainConfig) -> None:
-    """Write ``path`` atomically: a crash never leaves a half-written checkpoint."""
+    """Write ``path`` atomically: a crash never leaves a half-written checkpoint. Without an optimiser
+    and scheduler (``None``), a slim checkpoint: weights and configuration, enough to detect."""
     tmp = path.with_suffix(".tmp")
-    torch.save({"format": FORMAT, "model": model.state_dict(), "optimiser": optimiser.state_dict(),
-                "scheduler": scheduler.state_dict(), "step": step, "best": best, "config": plain(config)}, tmp)
+    state = {"format": FORMAT, "model": model.state_dict(), "step": step, "best": best, "config": plain(config)}
+    if optimiser is not None:
+        state.update(optimiser=optimiser.state_dict(), scheduler=scheduler.state_dict())
+    torch.save(state, tmp)
     tmp.replace(path)
 
 

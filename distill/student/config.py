@@ -126,6 +126,7 @@ class TrainConfig:
     val_fraction: float = 0.15  # share of images (by hash) held out for validation
     val_every: int = 250  # steps between validations and checkpoints
     val_hpatches: Optional[str] = None  # HPatches folder: validate (and pick best.pt) there instead of on held-out store images
+    keep_checkpoints: bool = False  # also keep the weights at every validation: checkpoints/step-NNNNNN.pt (scripts/validation_agreement.py)
     workers: int = 0  # DataLoader workers
     seed: int = 0
     device: str = "auto"

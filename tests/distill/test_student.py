@@ -1,4 +1,7 @@
 import json
+import os
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -242,3 +245,17 @@ def test_bench_groups_runs_that_differ_only_by_seed(tiny_store, tmp_path):
         train(tiny_config(tiny_store, steps=1, val_every=1, name=name, **extra), tmp_path / name, progress=False)
         paths.append(tmp_path / name / "last.pt")
     assert seed_groups(paths) == [[0, 1]]
+
+
+def test_kept_checkpoints_are_slim_and_ranked_against_hpatches(tiny_store, hpatches_root, tmp_path):
+    run = tmp_path / "run"
+    train(tiny_config(tiny_store, steps=3, val_every=1, keep_checkpoints=True), run, progress=False)
+    kept = sorted((run / "checkpoints").glob("step-*.pt"))
+    assert [p.name for p in kept] == ["step-000001.pt", "step-000002.pt", "step-000003.pt"]
+    state = torch.load(kept[0], weights_only=True)
+    assert "optimiser" not in state and read_checkpoint(kept[0]).step == 1
+    script = Path(__file__).resolve().parents[2] / "scripts" / "validation_agreement.py"
+    result = subprocess.run([sys.executable, str(script), str(run), "--root", str(hpatches_root)], capture_output=True, text=True,
+                            timeout=300, env={**os.environ, "PYTHONPATH": str(script.parents[1])})
+    assert result.returncode == 0, result.stderr
+    assert "Spearman rank correlation" in result.stdout and "| 3 |" in result.stdout

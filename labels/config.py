@@ -37,7 +37,7 @@ class RuntimeConfig:
 class LabelConfig:
     """A labelling run (``distill labels``). Every field but ``runtime`` changes the labels."""
 
-    teacher: str = "superpoint"
+    teacher: str = "superpoint"  # or student:PATH, a trained student's checkpoint (a second labelling round)
     size: Tuple[int, int] = (240, 320)  # labelling size H x W (rows, columns); images are resized to it
     seed: int = 0  # per-image homographies are drawn from (seed, image hash)
     descriptors: bool = False  # also store SuperPoint's 256 x H/8 x W/8 descriptors of the unwarped image
@@ -46,16 +46,24 @@ class LabelConfig:
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
 
     def __post_init__(self) -> None:
-        if self.teacher != "superpoint":
-            raise ValueError(f"teacher: unknown teacher {self.teacher!r}; available: superpoint")
+        if self.teacher != "superpoint" and not (self.teacher.startswith("student:") and len(self.teacher) > len("student:")):
+            raise ValueError(f"teacher: unknown teacher {self.teacher!r}; available: superpoint, student:PATH (a student checkpoint)")
+        if self.teacher != "superpoint" and (self.descriptors or self.lightglue.enabled):
+            raise ValueError("descriptors and lightglue need the superpoint teacher (a student has no descriptors)")
         if min(self.size) < 16:
             raise ValueError(f"size: {self.size[0]}x{self.size[1]} is too small (at least 16x16)")
+
+
+def teacher_kind(config: LabelConfig) -> str:
+    """``superpoint`` or ``student``."""
+    return config.teacher.split(":", 1)[0]
 
 
 def label_defining(config: LabelConfig, weights_sha256: str) -> dict:
     """The part of a labelling configuration that changes the labels, with the weights' checksum
     and the schema version: two runs with equal ``label_defining`` produce identical stores."""
     defining = {k: v for k, v in plain(config).items() if k != "runtime"}
+    defining["teacher"] = teacher_kind(config)  # a student teacher is named by its checkpoint's checksum, not its path
     if not config.lightglue.enabled:
         defining.pop("lightglue")  # stores made without LightGlue keep the name they always had
     defining["weights_sha256"] = weights_sha256
@@ -71,5 +79,5 @@ def config_hash(defining: dict) -> str:
 
 def store_name(config: LabelConfig, weights_sha256: str, shard: tuple[int, int] | None = None) -> str:
     """``superpoint-<hash>`` (``-shard<i>of<n>`` for one slice of a sharded run)."""
-    name = f"{config.teacher}-{config_hash(label_defining(config, weights_sha256))}"
+    name = f"{teacher_kind(config)}-{config_hash(label_defining(config, weights_sha256))}"
     return f"{name}-shard{shard[0]}of{shard[1]}" if shard else name

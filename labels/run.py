@@ -15,7 +15,7 @@ import torch
 import yaml
 from tqdm import tqdm
 
-from labels.config import LabelConfig, config_hash, label_defining, store_name
+from labels.config import LabelConfig, config_hash, label_defining, store_name, teacher_kind
 from labels.images import ImageError, content_key, decode_grey, read_bytes, resize_image
 from labels.store import ImageLabels, StoreWriter
 from teachers import weights
@@ -67,10 +67,18 @@ def label_images(
     weights_path: str | None = None,
     progress: bool = True,
     load_teacher: Callable[..., SuperPoint] = SuperPoint.pretrained,
+    teacher_sha256: str | None = None,
 ) -> RunSummary:
-    """Label ``paths`` into the store that ``config`` names under ``out_dir``; see module docstring."""
-    weights_file = weights.locate(weights.SUPERPOINT, weights_path)
-    weights_sha = weights.sha256_of(weights_file)
+    """Label ``paths`` into the store that ``config`` names under ``out_dir``; see module docstring.
+    A teacher other than SuperPoint (``student:PATH``) comes from the caller: ``load_teacher(weights_path,
+    device=...)`` returns a module whose output has ``probability`` (``B x H x W``), and
+    ``teacher_sha256`` is its weights' checksum (part of the store's name)."""
+    if config.teacher == "superpoint":
+        weights_sha = weights.sha256_of(weights.locate(weights.SUPERPOINT, weights_path))
+    elif teacher_sha256 is None or load_teacher is SuperPoint.pretrained:
+        raise ValueError(f"teacher {config.teacher}: pass load_teacher and teacher_sha256 (distill labels does)")
+    else:
+        weights_sha = teacher_sha256
     use_lightglue = config.lightglue.enabled
     if use_lightglue:  # the matcher's weights change the labels too
         weights_sha += "+lightglue:" + weights.sha256_of(weights.locate(weights.LIGHTGLUE))
@@ -80,7 +88,7 @@ def label_images(
     attrs = {
         "config_yaml": yaml.safe_dump(label_defining(config, weights_sha), sort_keys=True),
         "store_hash": config_hash(label_defining(config, weights_sha)),
-        "teacher": config.teacher,
+        "teacher": teacher_kind(config),
         "label_size": np.asarray(size),
     }
     summary = RunSummary(store=index, total=len(paths))

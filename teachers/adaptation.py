@@ -37,7 +37,7 @@ class AdaptationResult:
     variance: torch.Tensor  # H x W variance across valid views
     count: torch.Tensor  # H x W number of valid views
     keypoints: Keypoints
-    descriptors: torch.Tensor  # 256 x H/8 x W/8 of the unwarped image
+    descriptors: torch.Tensor | None  # 256 x H/8 x W/8 of the unwarped image (None for a teacher without descriptors)
 
 
 def valid_views(homographies: torch.Tensor, height: int, width: int, margin: int) -> torch.Tensor:
@@ -80,7 +80,7 @@ def homographic_adaptation(teacher: SuperPoint, image: torch.Tensor, config: Ada
         hs = homographies[start:start + batch_size]
         warped = warp_perspective(image[None].expand(len(hs), -1, -1, -1), hs, (height, width), align_corners=True)
         out = teacher(warped)
-        if descriptors is None:
+        if descriptors is None and out.descriptors is not None:
             descriptors = out.descriptors[0]  # the first view is the identity
         back = warp_perspective(out.probability[:, None], torch.linalg.inv(hs), (height, width), align_corners=True)
         valid = valid_views(hs, height, width, config.border_margin).float()

@@ -17,7 +17,8 @@ from labels.store import StoreError, StoreLockedError
 from labels.synthetic_run import write_synthetic_store
 from labels.synthetic_shapes import ShapesConfig
 from labels.verify import verify_store
-from teachers.weights import WeightsError
+from distill.student.checkpoint import CheckpointError
+from teachers.weights import WeightsError, sha256_of
 
 app = typer.Typer(help="Label images with the teacher (SuperPoint + homographic adaptation) into a reusable HDF5 store.",
                   no_args_is_help=False)
@@ -32,7 +33,8 @@ def label(
     embedded: bool = typer.Option(False, "--embedded", help="Add the embedded photos to the --images given."),
     synthetic: Optional[int] = typer.Option(None, "--synthetic", min=1, help="Instead of images: draw N synthetic shapes with exact "
                                             "corner labels (no teacher) at --size into a synthetic-<hash>.h5 store."),
-    teacher: str = typer.Option("superpoint", help="Teacher network. Available: superpoint."),
+    teacher: str = typer.Option("superpoint", help="Teacher: superpoint, or student:PATH to relabel with a trained student "
+                                "(a second round; its store is named student-<hash>, after the checkpoint's checksum)."),
     homographies: Optional[int] = typer.Option(None, "--homographies", "-n", help="Homographies per image, the identity included (default: 100)."),
     size: Optional[str] = typer.Option(None, help="Labelling size HxW (rows x columns) (default: 240x320)."),
     aggregation: Optional[str] = typer.Option(None, help="Aggregate views by 'mean' or 'max' (default: mean)."),
@@ -75,13 +77,26 @@ def label(
             paths = shard(paths, *shard_pair)
         if not paths:
             fail(f"no images found under {', '.join(map(str, images or []))}")
-        summary = label_images(paths, cfg, out, shard=shard_pair, device=resolve_device(device),
-                               weights_path=str(weights) if weights else None, progress=not quiet)
-    except (WeightsError, StoreLockedError, StoreError, FileNotFoundError) as error:
+        device = resolve_device(device)
+        summary = label_images(paths, cfg, out, shard=shard_pair, device=device, weights_path=str(weights) if weights else None,
+                               progress=not quiet, **student_teacher(cfg.teacher))
+    except (WeightsError, StoreLockedError, StoreError, FileNotFoundError, CheckpointError) as error:
         fail(str(error))
     typer.echo("\n".join(summary.lines()))
     if summary.failed:
         raise typer.Exit(1)
+
+
+def student_teacher(teacher: str) -> dict:
+    """``label_images`` arguments for a ``student:PATH`` teacher (none for SuperPoint)."""
+    if not teacher.startswith("student:"):
+        return {}
+    from distill.student.as_teacher import StudentTeacher
+
+    path = Path(teacher.split(":", 1)[1])
+    if not path.is_file():
+        raise CheckpointError(f"--teacher {teacher}: checkpoint not found: {path}")
+    return {"load_teacher": lambda weights_path, device: StudentTeacher(path, device), "teacher_sha256": sha256_of(path)}
 
 
 @app.command()

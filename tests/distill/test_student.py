@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from typer.testing import CliRunner
 
 from distill.eval.protocol import Protocol, evaluate
 from distill.eval.sequences import HPatchesError, load_hpatches
+from distill.cli import app
 from distill.eval.detectors import detect
 from distill.student.backbone import create_backbone
 from distill.student.checkpoint import CheckpointError, load_student, read_checkpoint
@@ -24,6 +26,7 @@ from labels.config import LabelConfig
 from labels.configuration import ConfigError, load_config, plain
 from labels.images import list_images
 from labels.run import label_images
+from labels.store import StoreReader
 from teachers.keypoints import DetectionConfig
 
 
@@ -259,3 +262,22 @@ def test_kept_checkpoints_are_slim_and_ranked_against_hpatches(tiny_store, hpatc
                             timeout=300, env={**os.environ, "PYTHONPATH": str(script.parents[1])})
     assert result.returncode == 0, result.stderr
     assert "Spearman rank correlation" in result.stdout and "| 3 |" in result.stdout
+
+
+def test_a_student_relabels_images_as_the_teacher_of_a_second_round(tiny_store, image_folder, tmp_path):
+    run = tmp_path / "run"
+    train(tiny_config(tiny_store, steps=2, val_every=2), run, progress=False)
+    copy = tmp_path / "elsewhere.pt"
+    copy.write_bytes((run / "last.pt").read_bytes())
+    names = []
+    for checkpoint, out in [(run / "last.pt", tmp_path / "a"), (copy, tmp_path / "b")]:
+        result = CliRunner().invoke(app, ["labels", "--images", str(image_folder), "--teacher", f"student:{checkpoint}", "--size", "96x128",
+                                          "-n", "2", "--out", str(out), "--quiet", "--device", "cpu"])
+        assert result.exit_code == 0, result.output
+        names.append(next(out.glob("student-*.h5")).name)
+    assert names[0] == names[1]  # named by the checkpoint's checksum, not its path
+    reader = StoreReader(tmp_path / "a" / names[0])
+    assert len(reader) == 4 and reader.attrs["teacher"] == "student" and "teacher: student" in reader.attrs["config_yaml"]
+    refused = CliRunner().invoke(app, ["labels", "--images", str(image_folder), "--teacher", f"student:{copy}", "--descriptors",
+                                       "--out", str(tmp_path / "c")])
+    assert refused.exit_code == 2 and "need the superpoint teacher" in refused.output

@@ -55,7 +55,7 @@ def _refuse_collisions(inputs: list[tuple[Path, Path]], format: OutputFormat) ->
 def detect_command(
     images: List[Path] = typer.Argument(..., help="Images or folders (searched recursively; the output mirrors their structure)."),
     out: Path = typer.Option(..., help="Output folder."),
-    detector: Optional[str] = typer.Option(None, "--detector", "-d", help=f"Detector: {', '.join(AVAILABLE)}."),
+    detector: Optional[str] = typer.Option(None, "--detector", "-d", help=f"ScoreMapDetector: {', '.join(AVAILABLE)}."),
     checkpoint: Optional[Path] = typer.Option(None, help="Student checkpoint (instead of --detector)."),
     top_k: Optional[int] = typer.Option(None, min=1, help="Keep at most K points per image (strongest first); default all."),
     nms_radius: Optional[int] = typer.Option(None, min=0, help="NMS radius in pixels, 0: none (default: the detector's own; 4, or a student checkpoint's)."),

@@ -28,7 +28,7 @@ class UnknownDetectorError(ValueError):
 
 
 @dataclass
-class Detector:
+class ScoreMapDetector:
     name: str
     score_map: Callable[[np.ndarray], torch.Tensor]  # grey uint8 H x W -> H x W float scores (0: no point)
     threshold: float = 0.0  # keep scores strictly above it (networks: their DetectionConfig's)
@@ -55,26 +55,26 @@ def _keypoints_to_map(keypoints, shape: tuple[int, int]) -> torch.Tensor:
     return torch.from_numpy(points_to_map(xy, response - response.min() + 1e-6, shape))
 
 
-def classical(name: str) -> Detector:
+def classical(name: str) -> ScoreMapDetector:
     if name == "harris":
-        return Detector(name, lambda g: torch.from_numpy(cv2.cornerHarris(g.astype(np.float32), 4, 3, 0.04)).clamp(min=0))
+        return ScoreMapDetector(name, lambda g: torch.from_numpy(cv2.cornerHarris(g.astype(np.float32), 4, 3, 0.04)).clamp(min=0))
     if name == "shi":
-        return Detector(name, lambda g: torch.from_numpy(cv2.cornerMinEigenVal(g.astype(np.float32), 4, 3)))
+        return ScoreMapDetector(name, lambda g: torch.from_numpy(cv2.cornerMinEigenVal(g.astype(np.float32), 4, 3)))
     if name == "fast":
         fast = cv2.FastFeatureDetector_create(10)
-        return Detector(name, lambda g: _keypoints_to_map(fast.detect(g), g.shape))
+        return ScoreMapDetector(name, lambda g: _keypoints_to_map(fast.detect(g), g.shape))
     if name == "sift":
         sift = cv2.SIFT_create()
-        return Detector(name, lambda g: _keypoints_to_map(sift.detect(g), g.shape))
+        return ScoreMapDetector(name, lambda g: _keypoints_to_map(sift.detect(g), g.shape))
     if name == "orb":
         orb = cv2.ORB_create(nfeatures=2000)
-        return Detector(name, lambda g: _keypoints_to_map(orb.detect(g), g.shape))
+        return ScoreMapDetector(name, lambda g: _keypoints_to_map(orb.detect(g), g.shape))
     raise UnknownDetectorError(f"unknown classical detector {name!r}; available: {', '.join(CLASSICAL)}")
 
 
-def random_detector(seed: int = 0) -> Detector:
+def random_detector(seed: int = 0) -> ScoreMapDetector:
     rng = np.random.default_rng(seed)
-    return Detector("random", lambda g: torch.from_numpy(rng.random(g.shape, dtype=np.float32)))
+    return ScoreMapDetector("random", lambda g: torch.from_numpy(rng.random(g.shape, dtype=np.float32)))
 
 
 def to_tensor(grey: np.ndarray, device: str) -> torch.Tensor:
@@ -82,25 +82,25 @@ def to_tensor(grey: np.ndarray, device: str) -> torch.Tensor:
     return torch.from_numpy(grey).to(device).float().div_(255)[None, None]
 
 
-def superpoint_detector(teacher: SuperPoint, device: str) -> Detector:
+def superpoint_detector(teacher: SuperPoint, device: str) -> ScoreMapDetector:
     @torch.inference_mode()
     def score(grey: np.ndarray) -> torch.Tensor:
         return teacher(to_tensor(grey, device)).probability[0]
 
-    return Detector("superpoint", score, threshold=DetectionConfig.threshold, device=device)
+    return ScoreMapDetector("superpoint", score, threshold=DetectionConfig.threshold, device=device)
 
 
-def superpoint_ha_detector(teacher: SuperPoint, device: str, num_homographies: int = 100) -> Detector:
+def superpoint_ha_detector(teacher: SuperPoint, device: str, num_homographies: int = 100) -> ScoreMapDetector:
     config = AdaptationConfig(num_homographies=num_homographies)
 
     def score(grey: np.ndarray) -> torch.Tensor:
         return homographic_adaptation(teacher, to_tensor(grey, device)[0], config, seed=0).heatmap
 
-    return Detector(f"superpoint-ha{num_homographies}", score, threshold=DetectionConfig.threshold, device=device)
+    return ScoreMapDetector(f"superpoint-ha{num_homographies}", score, threshold=DetectionConfig.threshold, device=device)
 
 
 def build_detectors(names: list[str], device: str = "cpu", ha_homographies: int = 100,
-                    weights_path: str | None = None) -> list[Detector]:
+                    weights_path: str | None = None) -> list[ScoreMapDetector]:
     """Detectors by name (see ``AVAILABLE``); the teacher is loaded once if any needs it."""
     unknown = [n for n in names if n not in AVAILABLE]
     if unknown:
@@ -119,7 +119,7 @@ def build_detectors(names: list[str], device: str = "cpu", ha_homographies: int 
     return detectors
 
 
-def detect(detector: Detector, grey: np.ndarray, nms_radius: int | None = None, top_k: int | None = None,
+def detect(detector: ScoreMapDetector, grey: np.ndarray, nms_radius: int | None = None, top_k: int | None = None,
            subpixel: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """``(xy N x 2, scores N)`` of one grey uint8 image, strongest first, after NMS (``nms_radius``,
     default the detector's own)."""
@@ -129,7 +129,7 @@ def detect(detector: Detector, grey: np.ndarray, nms_radius: int | None = None, 
     return keypoints.xy.cpu().numpy(), keypoints.scores.cpu().numpy()
 
 
-def detect_at_size(detector: Detector, grey: np.ndarray, size: tuple[int, int] | None, nms_radius: int | None = None,
+def detect_at_size(detector: ScoreMapDetector, grey: np.ndarray, size: tuple[int, int] | None, nms_radius: int | None = None,
                    top_k: int | None = None, subpixel: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """:func:`detect` on ``grey`` resized to ``size`` (``H x W``; ``None``: as it is), points mapped back
     to ``grey``'s pixels with the pixel-centre convention (:func:`teachers.homographies.resize_transform`)."""

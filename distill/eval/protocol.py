@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from tqdm import tqdm
 
-from distill.eval.detectors import Detector, detect
+from distill.eval.detectors import ScoreMapDetector, detect
 from distill.eval.repeatability import PairResult, pair_repeatability
 from distill.eval.sequences import Sequence
 from labels.images import resize_image
@@ -93,7 +93,7 @@ class DetectorResult:
         }
 
 
-def evaluate(detectors: list[Detector], sequences: list[Sequence], protocol: Protocol,
+def evaluate(detectors: list[ScoreMapDetector], sequences: list[Sequence], protocol: Protocol,
              progress: bool = True) -> list[DetectorResult]:
     """Repeatability of every detector on every pair (1, k), one pass over the sequences."""
     results = [DetectorResult(d.name) for d in detectors]

@@ -13,7 +13,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from distill.eval.detectors import Detector, detect  # noqa: E402
+from distill.eval.detectors import ScoreMapDetector, detect  # noqa: E402
 from distill.eval.protocol import DetectorResult, Protocol  # noqa: E402
 from labels.images import resize_image  # noqa: E402
 from distill.eval.sequences import Sequence  # noqa: E402
@@ -60,7 +60,7 @@ def bar_chart(results: list[DetectorResult], path: Path, title: str) -> None:
     plt.close(fig)
 
 
-def keypoints_figure(detectors: list[Detector], sequence: Sequence, protocol: Protocol, path: Path, pair: int = 1) -> None:
+def keypoints_figure(detectors: list[ScoreMapDetector], sequence: Sequence, protocol: Protocol, path: Path, pair: int = 1) -> None:
     """Each detector's best ``top_k`` points on images 1 and ``pair + 1`` of one sequence."""
     images = [sequence.images[0], sequence.images[pair]]
     if protocol.size is not None:
@@ -78,7 +78,7 @@ def keypoints_figure(detectors: list[Detector], sequence: Sequence, protocol: Pr
     plt.close(fig)
 
 
-def write_outputs(out: Path, results: list[DetectorResult], detectors: list[Detector], sequences: list[Sequence],
+def write_outputs(out: Path, results: list[DetectorResult], detectors: list[ScoreMapDetector], sequences: list[Sequence],
                   protocol: Protocol, title: str, meta: dict) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / "results.json", out / "results.md", out / "repeatability.png", out / "keypoints.png"]

@@ -8,10 +8,10 @@ import time
 import numpy as np
 import torch
 
-from distill.eval.detectors import Detector, detect
+from distill.eval.detectors import ScoreMapDetector, detect
 
 
-def interleaved_median_ms(detectors: list[Detector], grey: np.ndarray, top_k: int, nms_radius: int = 4,
+def interleaved_median_ms(detectors: list[ScoreMapDetector], grey: np.ndarray, top_k: int, nms_radius: int = 4,
                           warmup: int = 3, rounds: int = 15) -> list[float]:
     """Median ms per image of each detector, timed in turns (one image each per round), so that a
     shared machine's slow minutes weigh on every detector alike and their ratios stay comparable."""

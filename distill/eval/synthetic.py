@@ -14,13 +14,13 @@ import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from distill.eval.average_precision import DetectionResult, average_precision  # noqa: E402
-from distill.eval.detectors import Detector, detect  # noqa: E402
+from distill.eval.detectors import ScoreMapDetector, detect  # noqa: E402
 from labels.synthetic_shapes import ShapesConfig, generate  # noqa: E402
 
 EVAL_SEED = 1_000_003  # never the training seed: evaluation images are not training images
 
 
-def evaluate_synthetic(detectors: list[Detector], count: int = 240, config: ShapesConfig = ShapesConfig(),
+def evaluate_synthetic(detectors: list[ScoreMapDetector], count: int = 240, config: ShapesConfig = ShapesConfig(),
                        seed: int = EVAL_SEED, epsilon: float = 3.0, nms_radius: int = 4, top_k: int = 100,
                        progress: bool = True) -> dict[str, DetectionResult]:
     images, truths = zip(*[generate(i, seed, config)[:2] for i in range(count)])

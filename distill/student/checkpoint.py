@@ -49,6 +49,19 @@ def save_checkpoint(path: Path, model: Student, optimiser, scheduler, step: int,
     tmp.replace(path)
 
 
+def write_slim(source: Path, out: Path, fp16: bool = False) -> int:
+    """``source`` as a slim checkpoint at ``out`` (weights, configuration, step; floating-point weights
+    as float16 when ``fp16``: they load back into float32 parameters). Returns the file's size."""
+    checkpoint = read_checkpoint(source)
+    model = {k: v.half() if fp16 and v.is_floating_point() else v for k, v in checkpoint.model.items()}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    torch.save({"format": FORMAT, "model": model, "step": checkpoint.step, "best": checkpoint.best,
+                "config": plain(checkpoint.config)}, tmp)
+    tmp.replace(out)
+    return out.stat().st_size
+
+
 def upgrade_format_1(config: dict) -> dict:
     """A format-1 (flat) configuration in today's layout: the architecture keys move into ``student``
     (absent ones take the values such runs were trained with); its ``detection`` group, the training

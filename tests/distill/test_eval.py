@@ -10,7 +10,7 @@ import torch
 from typer.testing import CliRunner
 
 from distill.cli import app
-from distill.eval.detectors import Detector, build_detectors
+from distill.eval.detectors import ScoreMapDetector, build_detectors
 from distill.eval.protocol import Protocol, evaluate, rescale_homography
 from distill.eval.repeatability import pair_repeatability
 from distill.eval.sequences import HPatchesError, load_hpatches
@@ -18,7 +18,7 @@ from distill.eval.speed import interleaved_median_ms
 from teachers.homographies import warp_points as warp
 from tests.conftest import HPATCHES_SIZE, embedded, shared_data, viewpoint_homography
 
-def oracle(sequences, shift=0.0) -> Detector:
+def oracle(sequences, shift=0.0) -> ScoreMapDetector:
     """Returns fixed points on image 1 and their ground-truth warp (plus ``shift`` px) on image k."""
     xs, ys = np.meshgrid(np.arange(40, HPATCHES_SIZE[1] - 40, 20.0), np.arange(40, HPATCHES_SIZE[0] - 40, 20.0))
     base = np.column_stack([xs.ravel(), ys.ravel()])  # 20 px apart: a 5 px shift lands near no other point
@@ -35,7 +35,7 @@ def oracle(sequences, shift=0.0) -> Detector:
         scores[points[ok, 1], points[ok, 0]] = 1.0
         return torch.from_numpy(scores)
 
-    return Detector("oracle", score)
+    return ScoreMapDetector("oracle", score)
 
 
 def test_ground_truth_points_score_one_shifted_zero_random_low(hpatches_root):
@@ -139,8 +139,8 @@ def test_interleaved_timing_keeps_each_detector_apart():
         time.sleep(pause)
         return torch.from_numpy(grey.astype(np.float32))
 
-    quick = Detector("quick", score)
-    slow = Detector("slow", lambda grey: score(grey, 0.02))
+    quick = ScoreMapDetector("quick", score)
+    slow = ScoreMapDetector("slow", lambda grey: score(grey, 0.02))
     grey = np.random.default_rng(0).integers(0, 255, (48, 64), dtype=np.uint8)
     slow_ms, quick_ms = interleaved_median_ms([slow, quick], grey, top_k=50, warmup=1, rounds=5)
     assert quick_ms < 15 and 19 < slow_ms < 60

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from distill.eval.protocol import Protocol, evaluate
 from distill.eval.sequences import HPatchesError, load_hpatches
+import distill
 from distill.cli import app
 from distill.eval.detectors import detect
 from distill.student.backbone import create_backbone
@@ -205,6 +206,7 @@ def test_student_detect_and_its_checkpoint_detector_give_the_same_points(tiny_st
     xy, scores = detect(detector, grey)
     direct = model.detect(torch.from_numpy(grey).float().div(255)[None, None], config.detection)[0]
     assert len(xy) > 10 and np.array_equal(direct.xy.numpy(), xy) and np.array_equal(direct.scores.numpy(), scores)
+    assert np.array_equal(distill.Detector.from_checkpoint(run / "last.pt")(grey).keypoints, xy)  # the Python API
     assert xy[:, 0].max() <= 129 and xy[:, 1].max() <= 99
 
 

@@ -1,0 +1,122 @@
+"""The Python API: one :class:`Detector` for the students, the SuperPoint teacher and the classical
+detectors, on NumPy or torch images of any kind.
+
+    import distill
+    det = distill.Detector.from_checkpoint("runs/demo/last.pt")     # or .superpoint(), .classical("shi")
+    features = det(image)                                          # image: H x W (x 3) uint8 or float in [0, 1]
+    features.keypoints, features.scores                            # N x 2 (x, y), N; strongest first
+
+It is the same path as ``distill detect`` and ``distill eval``: the image becomes a grey uint8 array
+(as the evaluation reads images), the detector's score map is post-processed by the shared keypoint
+extraction, so the API, the command line and the benchmarks give the same points.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+
+from distill.eval.detectors import CLASSICAL, ScoreMapDetector, build_detectors, detect
+
+
+@dataclass
+class Features:
+    """Keypoints of one image: ``keypoints`` N x 2 (x, y) pixel centres at integer coordinates,
+    ``scores`` N, strongest first; NumPy arrays for a NumPy image, torch tensors for a torch image."""
+
+    keypoints: Any
+    scores: Any
+    descriptors: Any = None  # N x 256 when the detector has descriptors (not yet: see the README)
+
+    def __len__(self) -> int:
+        return len(self.keypoints)
+
+
+def to_grey_uint8(image: np.ndarray | torch.Tensor, channels: str = "rgb") -> tuple[list[np.ndarray], bool]:
+    """One image or a batch, as ``H x W`` grey uint8 arrays, and whether it was a batch.
+
+    Accepted: NumPy ``H x W``, ``H x W x 1``, ``H x W x 3`` (``channels`` ``rgb`` or ``bgr``, OpenCV's order)
+    or a batch ``B x H x W (x C)``; torch ``H x W``, ``C x H x W`` or ``B x C x H x W`` with ``C`` 1 or 3 (RGB).
+    uint8 values are grey levels; float values must lie in [0, 1].
+    """
+    if channels not in ("rgb", "bgr"):
+        raise ValueError(f"channels must be 'rgb' or 'bgr', got {channels!r}")
+    if isinstance(image, torch.Tensor):
+        array = image.detach().cpu()
+        batch = array.ndim == 4
+        array = array[(None,) * (4 - array.ndim)] if array.ndim in (2, 3) else array
+        if array.ndim != 4 or array.shape[1] not in (1, 3):
+            raise ValueError(f"a torch image must be H x W, C x H x W or B x C x H x W with C 1 or 3, got {tuple(image.shape)}")
+        return to_grey_uint8(array.permute(0, 2, 3, 1).numpy(), "rgb")[0], batch
+    array = np.asarray(image)
+    batch = not (array.ndim == 2 or (array.ndim == 3 and array.shape[-1] in (1, 3) and array.shape[0] > 4))
+    if not batch:
+        array = array[None]
+    if array.ndim == 3:
+        array = array[..., None]
+    if array.ndim != 4 or array.shape[-1] not in (1, 3):
+        raise ValueError(f"a NumPy image must be H x W, H x W x C or B x H x W (x C) with C 1 or 3, got {image.shape}")
+    if array.dtype != np.uint8:
+        if not np.issubdtype(array.dtype, np.floating):
+            raise ValueError(f"image values must be uint8 grey levels or floats in [0, 1], got dtype {array.dtype}")
+        if array.size and (array.min() < 0 or array.max() > 1):
+            raise ValueError(f"float images must lie in [0, 1], got values in [{array.min():.3g}, {array.max():.3g}]")
+        array = np.round(array * 255).astype(np.uint8)
+    code = cv2.COLOR_RGB2GRAY if channels == "rgb" else cv2.COLOR_BGR2GRAY
+    return [single[..., 0] if single.shape[-1] == 1 else cv2.cvtColor(np.ascontiguousarray(single), code) for single in array], batch
+
+
+class Detector:
+    """A keypoint detector: a student, the SuperPoint teacher or a classical one (see the module docstring)."""
+
+    def __init__(self, detector: ScoreMapDetector) -> None:
+        self.detector = detector
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, device: str = "cpu") -> "Detector":
+        """A trained student (``runs/<name>/last.pt``), with its checkpoint's detection settings."""
+        from distill.student.detector import checkpoint_detector
+
+        return cls(checkpoint_detector(Path(path), device))
+
+    @classmethod
+    def superpoint(cls, device: str = "cpu") -> "Detector":
+        """The SuperPoint teacher (MagicLeap weights, non-commercial research use)."""
+        return cls(build_detectors(["superpoint"], device)[0])
+
+    @classmethod
+    def classical(cls, name: str) -> "Detector":
+        """One of OpenCV's detectors: fast, harris, shi, sift, orb."""
+        if name not in CLASSICAL:
+            raise ValueError(f"unknown classical detector {name!r}; available: {', '.join(CLASSICAL)}")
+        return cls(build_detectors([name])[0])
+
+    @property
+    def name(self) -> str:
+        return self.detector.name
+
+    def __call__(self, image: np.ndarray | torch.Tensor, top_k: int | None = None, threshold: float | None = None,
+                 nms_radius: int | None = None, subpixel: bool = False, channels: str = "rgb") -> Features | list[Features]:
+        """Features of one image, or a list for a batch. ``threshold`` and ``nms_radius`` default to the
+        detector's own (a student's come from its checkpoint); ``subpixel`` refines each point to the
+        vertex of a parabola fit to its 3x3 neighbourhood; ``channels``: order of 3-channel NumPy images."""
+        if top_k is not None and top_k < 1:
+            raise ValueError(f"top_k must be at least 1, got {top_k}")
+        if nms_radius is not None and nms_radius < 0:
+            raise ValueError(f"nms_radius must be >= 0, got {nms_radius}")
+        greys, batch = to_grey_uint8(image, channels)
+        detector = self.detector
+        if threshold is not None:
+            detector = ScoreMapDetector(detector.name, detector.score_map, threshold, detector.nms_radius, detector.device)
+        torch_out = isinstance(image, torch.Tensor)
+        features = []
+        for grey in greys:
+            xy, scores = detect(detector, grey, nms_radius, top_k, subpixel)
+            if torch_out:
+                xy, scores = torch.from_numpy(xy), torch.from_numpy(scores)
+            features.append(Features(xy, scores))
+        return features if batch else features[0]

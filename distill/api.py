@@ -84,6 +84,13 @@ class Detector:
         return cls(checkpoint_detector(Path(path), device))
 
     @classmethod
+    def pretrained(cls, device: str = "cpu") -> "Detector":
+        """The student that ships with the package (``distill/pretrained.py``; non-commercial research use)."""
+        from distill.pretrained import released_checkpoint
+
+        return cls.from_checkpoint(released_checkpoint(), device)
+
+    @classmethod
     def superpoint(cls, device: str = "cpu") -> "Detector":
         """The SuperPoint teacher (MagicLeap weights, non-commercial research use)."""
         return cls(build_detectors(["superpoint"], device)[0])

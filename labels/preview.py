@@ -68,8 +68,9 @@ def write_previews(index: Path, out_dir: Path, limit: int = 8) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for key in reader.keys[:limit]:
-        path = out_dir / f"{key}.png"
-        render(key, reader[key], path)
+        labels = reader[key]
+        path = out_dir / f"{Path(labels.source_path).stem.replace(':', '_')}-{key[:8]}.png"
+        render(key, labels, path)
         written.append(path)
     reader.close()
     return written

@@ -1,6 +1,7 @@
 """Small helpers shared by the command modules."""
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import TypeVar
 
@@ -10,6 +11,15 @@ import typer
 from labels.configuration import ConfigError, load_config, to_yaml
 
 T = TypeVar("T")
+
+
+class Runtime(str, Enum):
+    torch = "torch"
+    onnx = "onnx"
+
+
+RUNTIME_HELP = ("Run students with PyTorch, or with ONNX Runtime (a checkpoint is exported once to <checkpoint>.onnx "
+                "beside it; needs the [onnx] extra). A .onnx checkpoint always runs in ONNX Runtime.")
 
 
 def resolve_device(device: str) -> str:

@@ -10,9 +10,10 @@ import numpy as np
 import typer
 from tqdm import tqdm
 
-from distill.commands.common import fail, parse_size, resolve_device, usable_out_folder
+from distill.commands.common import RUNTIME_HELP, Runtime, fail, parse_size, resolve_device, usable_out_folder
 from distill.eval.detectors import AVAILABLE, UnknownDetectorError, build_detectors, detect_at_size, points_to_map
 from distill.student.checkpoint import CheckpointError
+from distill.student.onnx_model import OnnxUnavailableError
 from labels.images import IMAGE_SUFFIXES, ImageError, read_grey
 from teachers.weights import WeightsError
 
@@ -57,6 +58,8 @@ def detect_command(
     out: Path = typer.Option(..., help="Output folder."),
     detector: Optional[str] = typer.Option(None, "--detector", "-d", help=f"ScoreMapDetector: {', '.join(AVAILABLE)}."),
     checkpoint: Optional[Path] = typer.Option(None, help="Student checkpoint (instead of --detector)."),
+    pretrained: bool = typer.Option(False, "--pretrained", help="The student that ships with the package (instead of --detector)."),
+    runtime: Runtime = typer.Option(Runtime.torch, help=RUNTIME_HELP),
     top_k: Optional[int] = typer.Option(None, min=1, help="Keep at most K points per image (strongest first); default all."),
     nms_radius: Optional[int] = typer.Option(None, min=0, help="NMS radius in pixels, 0: none (default: the detector's own; 4, or a student checkpoint's)."),
     threshold: Optional[float] = typer.Option(None, min=0.0, help="Score threshold (default: the detector's own; a student checkpoint's)."),
@@ -70,23 +73,24 @@ def detect_command(
 ) -> None:
     """Detect keypoints and write them in the pixels of each image as given. Exit status 1 when some
     images could not be read (the others are written; the failures are listed)."""
-    if (detector is None) == (checkpoint is None):
-        fail("give exactly one of --detector NAME or --checkpoint FILE", code=2)
+    if (detector is not None) + (checkpoint is not None) + pretrained != 1:
+        fail("give exactly one of --detector NAME, --checkpoint FILE or --pretrained", code=2)
     target = parse_size(size) if size else None
     inputs = _inputs(images)
     _refuse_collisions(inputs, format)
     usable_out_folder(out)
     device = resolve_device(device)
     try:
-        if checkpoint is not None:
+        if checkpoint is not None or pretrained:
+            from distill.pretrained import released_checkpoint
             from distill.student.detector import checkpoint_detector
 
-            model = checkpoint_detector(checkpoint, device)
+            model = checkpoint_detector(checkpoint or released_checkpoint(), device, runtime.value)
         else:
             model = build_detectors([detector], device)[0]
     except UnknownDetectorError as error:
         fail(str(error), code=2)
-    except (WeightsError, CheckpointError) as error:
+    except (WeightsError, CheckpointError, OnnxUnavailableError) as error:
         fail(str(error))
     if threshold is not None:
         model.threshold = threshold

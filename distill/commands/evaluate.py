@@ -11,9 +11,10 @@ import numpy as np
 import torch
 import typer
 
-from distill.commands.common import fail, parse_size, resolve_device, usable_out_folder
+from distill.commands.common import RUNTIME_HELP, Runtime, fail, parse_size, resolve_device, usable_out_folder
 from distill.eval.detectors import AVAILABLE, CLASSICAL, UnknownDetectorError, build_detectors
 from distill.student.checkpoint import CheckpointError
+from distill.student.onnx_model import OnnxUnavailableError
 from distill.eval.protocol import Protocol, evaluate
 from distill.eval.report import markdown, write_outputs
 from distill.eval.sequences import HPatchesError, default_root, load_hpatches
@@ -42,23 +43,23 @@ class Kind(str, Enum):
     v = "v"
 
 
-def _build(detectors: list[str], checkpoints: list[Path], device: str, ha_homographies: int):
+def _build(detectors: list[str], checkpoints: list[Path], device: str, ha_homographies: int, runtime: Runtime = Runtime.torch):
     try:
         built = build_detectors(detectors, device, ha_homographies)
         if checkpoints:
             from distill.student.detector import checkpoint_detector
 
-            built += [checkpoint_detector(path, device) for path in checkpoints]
+            built += [checkpoint_detector(path, device, runtime.value) for path in checkpoints]
     except UnknownDetectorError as error:
         fail(str(error), code=2)
-    except (WeightsError, CheckpointError) as error:
+    except (WeightsError, CheckpointError, OnnxUnavailableError) as error:
         fail(str(error))
     return built
 
 
 def _run(sequences, title: str, detectors: list[str], checkpoints: list[Path], protocol: Protocol, device: str,
-         ha_homographies: int, out: Path, speed: bool, quiet: bool) -> None:
-    built = _build(detectors, checkpoints, device, ha_homographies)
+         ha_homographies: int, out: Path, speed: bool, quiet: bool, runtime: Runtime = Runtime.torch) -> None:
+    built = _build(detectors, checkpoints, device, ha_homographies, runtime)
     results = evaluate(built, sequences, protocol, progress=not quiet)
     if speed:
         probe = resize_image(sequences[0].images[0], (480, 640))
@@ -95,6 +96,7 @@ def hpatches(
     root: Optional[Path] = typer.Option(None, help="HPatches sequences folder (default: $HPATCHES_ROOT, then data/hpatches)."),
     detectors: Optional[List[str]] = typer.Option(None, "--detectors", "-d", help=DETECTORS_HELP),
     checkpoint: Optional[List[Path]] = typer.Option(None, help="Student checkpoint to evaluate too (repeatable)."),
+    runtime: Runtime = typer.Option(Runtime.torch, help=RUNTIME_HELP),
     protocol: ProtocolName = typer.Option(ProtocolName.standard, help=PROTOCOL_HELP),
     size: Optional[str] = typer.Option(None, help="Override the protocol's image size HxW."),
     subpixel: bool = typer.Option(False, "--subpixel", help=SUBPIXEL_HELP),
@@ -115,13 +117,15 @@ def hpatches(
     except HPatchesError as error:
         fail(str(error))
     _run(sequences, f"HPatches ({len(sequences)} sequences)", detectors or DEFAULT_DETECTORS, checkpoint or [],
-         _protocol(protocol, size, top_k, epsilon, nms_radius, subpixel), resolve_device(device), ha_homographies, out, speed, quiet)
+         _protocol(protocol, size, top_k, epsilon, nms_radius, subpixel), resolve_device(device), ha_homographies, out, speed, quiet,
+         runtime)
 
 
 @app.command()
 def warped(
     detectors: Optional[List[str]] = typer.Option(None, "--detectors", "-d", help=DETECTORS_HELP),
     checkpoint: Optional[List[Path]] = typer.Option(None, help="Student checkpoint to evaluate too (repeatable)."),
+    runtime: Runtime = typer.Option(Runtime.torch, help=RUNTIME_HELP),
     photos: int = typer.Option(8, min=1, max=len(EMBEDDED), help="Embedded photos to build sequences from (two sequences each)."),
     seed: int = typer.Option(0, help="Seed of the homographies and photometric changes."),
     protocol: ProtocolName = typer.Option(ProtocolName.standard, help=PROTOCOL_HELP),
@@ -138,7 +142,7 @@ def warped(
     sequences = warped_sequences(photos, seed=seed)
     _run(sequences, f"SYNTHETIC warps of {photos} embedded photos (seed {seed}; not HPatches)",
          detectors or DEFAULT_DETECTORS, checkpoint or [], _protocol(protocol, None, None, None, None, subpixel), resolve_device(device),
-         ha_homographies, out, speed, quiet)
+         ha_homographies, out, speed, quiet, runtime)
 
 
 @app.command()

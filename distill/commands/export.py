@@ -1,6 +1,8 @@
-"""``distill export``: a checkpoint as a slim file (weights and configuration, no optimiser)."""
+"""``distill export``: a checkpoint as a slim file (weights and configuration, no optimiser), or as
+ONNX for ONNX Runtime."""
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 
 import typer
@@ -9,17 +11,34 @@ from distill.commands.common import fail
 from distill.student.checkpoint import CheckpointError, write_slim
 
 
+class ExportFormat(str, Enum):
+    checkpoint = "checkpoint"
+    onnx = "onnx"
+
+
 def export_command(
     checkpoint: Path = typer.Option(..., help="Checkpoint of a run, e.g. runs/NAME/last.pt."),
     out: Path = typer.Option(..., help="File to write."),
     slim: bool = typer.Option(True, help="Weights and configuration only (no optimiser state): what detection needs."),
     fp16: bool = typer.Option(False, "--fp16", help="Store the weights as float16 (half the size; they load back as float32)."),
+    format: ExportFormat = typer.Option(ExportFormat.checkpoint, help="checkpoint: a slim PyTorch checkpoint; onnx: an ONNX model "
+                                        "(grey B x 1 x H x W in [0, 1], H and W multiples of 8, dynamic; B x H x W probability out) "
+                                        "for --runtime onnx (needs the [onnx] extra)."),
 ) -> None:
-    """Write a checkpoint in a form to share: slim (weights and configuration), optionally float16."""
+    """Write a checkpoint in a form to share: slim (weights and configuration, optionally float16), or ONNX."""
     if not slim:
         fail("only --slim export is available", code=2)
     if out.exists() and out.is_dir():
         fail(f"--out {out} is a folder; give a file name", code=2)
+    if format == ExportFormat.onnx:
+        from distill.student.onnx_model import OnnxUnavailableError, export_onnx
+
+        try:
+            export_onnx(checkpoint, out)
+        except (CheckpointError, OnnxUnavailableError) as error:
+            fail(str(error))
+        typer.echo(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB, ONNX)")
+        return
     try:
         size = write_slim(checkpoint, out, fp16)
     except CheckpointError as error:

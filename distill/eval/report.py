@@ -50,12 +50,31 @@ def bar_chart(results: list[DetectorResult], path: Path, title: str) -> None:
     x = np.arange(len(names))
     fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(names)), 4), constrained_layout=True)
     for offset, kind, label in [(-0.27, "i", "illumination (i_*)"), (0, "v", "viewpoint (v_*)"), (0.27, None, "all")]:
-        ax.bar(x + offset, [r.repeatability(kind) for r in results], width=0.26, label=label)
+        bars = ax.bar(x + offset, [r.repeatability(kind) for r in results], width=0.26, label=label)
+        ax.bar_label(bars, fmt="%.2f", fontsize=6, padding=1)
     ax.set_xticks(x, names, rotation=20)
     ax.set_ylabel("repeatability")
     ax.set_ylim(0, 1)
     ax.set_title(title)
     ax.legend(fontsize=8)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def quality_cost_chart(results: list[DetectorResult], path: Path, title: str) -> None:
+    """Repeatability (all) against ms per 480x640 image, log scale: what each detector buys for its time."""
+    timed = [r for r in results if r.ms_per_image]
+    fig, ax = plt.subplots(figsize=(6.5, 4.2), constrained_layout=True)
+    for r in timed:
+        student = r.detector.startswith("student")
+        ax.scatter(r.ms_per_image, r.repeatability(), s=60 if student else 35, marker="*" if student else "o",
+                   color="tab:red" if student else ("tab:blue" if r.detector.startswith("superpoint") else "tab:gray"), zorder=3)
+        ax.annotate(r.detector, (r.ms_per_image, r.repeatability()), textcoords="offset points", xytext=(5, 4), fontsize=7)
+    ax.set_xscale("log")
+    ax.set_xlabel("ms per 480×640 image (log scale)")
+    ax.set_ylabel("repeatability (all pairs)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.set_title(title, fontsize=9)
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
@@ -87,6 +106,9 @@ def write_outputs(out: Path, results: list[DetectorResult], detectors: list[Scor
     paths[0].write_text(json.dumps(payload, indent=2, default=float))
     paths[1].write_text(markdown(results, protocol, title))
     bar_chart(results, paths[2], title)
+    if any(r.ms_per_image for r in results):
+        paths.append(out / "quality_cost.png")
+        quality_cost_chart(results, paths[-1], title)
     viewpoint = [s for s in sequences if s.kind == "v"] or sequences
     keypoints_figure(detectors, viewpoint[0], protocol, paths[3])
     return paths

@@ -23,6 +23,17 @@ def student_detector(model: Student, name: str, detection: DetectionConfig, devi
     return ScoreMapDetector(name, score, threshold=detection.threshold, nms_radius=detection.nms_radius, device=device)
 
 
-def checkpoint_detector(path: Path, device: str = "cpu") -> ScoreMapDetector:
+def checkpoint_detector(path: Path, device: str = "cpu", runtime: str = "torch") -> ScoreMapDetector:
+    """A student from a checkpoint, run by PyTorch or (``runtime="onnx"``, or a ``.onnx`` file) by ONNX
+    Runtime; a checkpoint is exported once to ``<checkpoint>.onnx`` beside it for ONNX Runtime."""
+    path = Path(path)
+    name = f"student:{path.parent.name}/{path.stem}"
+    if path.suffix == ".onnx" or runtime == "onnx":
+        from distill.student.onnx_model import export_onnx, onnx_detector
+
+        model_file = path if path.suffix == ".onnx" else path.with_suffix(".onnx")
+        if model_file != path and (not model_file.is_file() or model_file.stat().st_mtime < path.stat().st_mtime):
+            export_onnx(path, model_file)
+        return onnx_detector(model_file, device, name=f"{name} (onnx)")
     model, config = load_student(path, device)
-    return student_detector(model, f"student:{Path(path).parent.name}/{Path(path).stem}", config.detection, device)
+    return student_detector(model, name, config.detection, device)

@@ -17,6 +17,7 @@ def test_labels_cli_label_inspect_preview_and_exit_status(image_folder, tmp_path
     assert inspect.exit_code == 0 and "images         4" in inspect.output and "num_homographies: 2" in inspect.output
     preview = runner.invoke(app, ["labels", "preview", str(store), "--out", str(tmp_path / "png"), "--limit", "2"])
     assert preview.exit_code == 0 and len(list((tmp_path / "png").glob("*.png"))) == 2
+    assert all(p.name.split("-")[0] in {"astronaut", "camera", "coffee", "brick"} for p in (tmp_path / "png").glob("*.png"))
 
 
 def test_bad_options_are_named(tmp_path):

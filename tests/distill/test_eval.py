@@ -93,7 +93,7 @@ def test_eval_cli_writes_results(hpatches_root, tmp_path):
     assert [d["detector"] for d in payload["detectors"]] == ["superpoint", "fast"]
     assert payload["detectors"][0]["speed_ratio_to_superpoint"] == 1.0
     assert 0.3 < payload["detectors"][0]["repeatability"]["v"] <= 1.0
-    assert all((out / name).is_file() for name in ("results.md", "repeatability.png", "keypoints.png"))
+    assert all((out / name).is_file() for name in ("results.md", "repeatability.png", "keypoints.png", "quality_cost.png"))
     bad = CliRunner().invoke(app, ["eval", "hpatches", "--root", str(tmp_path / "none")])
     assert bad.exit_code == 1 and "HPATCHES_ROOT" in bad.output
 

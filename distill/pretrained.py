@@ -1,0 +1,27 @@
+"""The released student: a trained student shipped inside the package (``distill/weights/``), loaded by
+``distill.Detector.pretrained()`` and ``distill detect --pretrained`` with no training and no network.
+
+It was distilled from the MagicLeap SuperPoint weights and inherits their licence: non-commercial
+research use only. The README gives the commands that reproduce it.
+"""
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from distill.student.checkpoint import CheckpointError
+from teachers.weights import sha256_of
+
+RELEASED = "student-ds2-5000-fp16.pt"  # distill export --checkpoint runs/student-ds2-5000/last.pt --fp16
+SHA256 = "0000000000000000000000000000000000000000000000000000000000000000"
+
+
+def released_checkpoint() -> Path:
+    """The packaged checkpoint, checksum-verified."""
+    path = Path(str(resources.files("distill") / "weights" / RELEASED))
+    if not path.is_file():
+        raise CheckpointError(f"the released student {path} is missing from this installation (reinstall distill)")
+    actual = sha256_of(path)
+    if actual != SHA256:
+        raise CheckpointError(f"the released student {path} has sha256 {actual}, expected {SHA256}: the file is damaged")
+    return path

@@ -1,0 +1,87 @@
+"""A student in ONNX, run by ONNX Runtime: export (``distill export --format onnx``) and a detector
+(``--runtime onnx``) that post-processes the ONNX probability map exactly as the torch path does.
+
+The graph takes a ``B x 1 x H x W`` grey image in [0, 1] with ``H`` and ``W`` multiples of the head
+stride (8 for the cell head, dynamic) and returns the ``B x H x W`` keypoint probability (softmax,
+dustbin dropped, depth-to-space inside). Padding, NMS, threshold and top-k are the shared post-processing
+(:func:`distill.eval.detectors.detect`); the detection settings travel in the model's metadata.
+Exported with ``torch.onnx.export(..., dynamo=True)``: the legacy exporter rejects the student's
+antialiased input resize. Needs the ``[onnx]`` extra (onnx, onnxruntime, onnxscript).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from distill.eval.detectors import ScoreMapDetector
+from distill.student.checkpoint import load_student
+from labels.configuration import plain
+
+EXTRA = "pip install 'distill[onnx]' (onnx, onnxruntime, onnxscript)"
+
+
+class OnnxUnavailableError(RuntimeError):
+    """The ``[onnx]`` extra is not installed; the message says how to install it."""
+
+
+class ProbabilityMap(nn.Module):
+    """``B x 1 x H x W`` -> ``B x H x W`` probability of a student (sides multiples of its stride)."""
+
+    def __init__(self, student: nn.Module) -> None:
+        super().__init__()
+        self.student = student
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.student.probability(self.student(image))
+
+
+def export_onnx(checkpoint: Path, out: Path, opset: int = 18) -> Path:
+    """Write the student of ``checkpoint`` as ONNX with dynamic batch, height and width."""
+    try:
+        import onnx
+    except ImportError:
+        raise OnnxUnavailableError(f"ONNX export needs the [onnx] extra: {EXTRA}") from None
+    model, config = load_student(checkpoint)
+    stride = model.size_multiple
+    batch, rows, cols = (torch.export.Dim(name, min=lo, max=hi) for name, lo, hi in
+                         (("batch", 1, 256), ("rows", 2, 1024), ("cols", 2, 1024)))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.onnx.export(ProbabilityMap(model).eval(), (torch.rand(1, 1, 30 * stride, 40 * stride),), str(out), dynamo=True,
+                      input_names=["image"], output_names=["probability"], opset_version=opset,
+                      dynamic_shapes={"image": {0: batch, 2: stride * rows, 3: stride * cols}})
+    graph = onnx.load(str(out))
+    for key, value in {"distill.stride": str(stride), "distill.detection": json.dumps(plain(config.detection)),
+                       "distill.source": str(checkpoint)}.items():
+        graph.metadata_props.add(key=key, value=value)
+    onnx.save(graph, str(out))
+    return out
+
+
+def onnx_detector(path: Path, device: str = "cpu", name: str | None = None) -> ScoreMapDetector:
+    """An exported student run by ONNX Runtime (the CUDA provider when ``device`` is CUDA and it is
+    available, else the CPU), with its exported detection settings."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise OnnxUnavailableError(f"--runtime onnx needs the [onnx] extra: {EXTRA}") from None
+    options = ort.SessionOptions()
+    options.add_session_config_entry("session.set_denormal_as_zero", "1")
+    providers = ["CUDAExecutionProvider"] if device.startswith("cuda") and "CUDAExecutionProvider" in ort.get_available_providers() else []
+    session = ort.InferenceSession(str(path), options, providers=providers + ["CPUExecutionProvider"])
+    meta = session.get_modelmeta().custom_metadata_map
+    stride = int(meta.get("distill.stride", 8))
+    detection = json.loads(meta.get("distill.detection", '{"threshold": 0.001, "nms_radius": 4}'))
+
+    def score(grey: np.ndarray) -> torch.Tensor:
+        h, w = grey.shape
+        image = torch.from_numpy(grey).float().div_(255)[None, None]
+        padded = F.pad(image, (0, (-w) % stride, 0, (-h) % stride)).numpy()
+        return torch.from_numpy(session.run(None, {"image": padded})[0][0, :h, :w])
+
+    return ScoreMapDetector(name or f"student-onnx:{Path(path).stem}", score, threshold=detection["threshold"],
+                            nms_radius=detection["nms_radius"], device="cpu")

@@ -1,0 +1,86 @@
+"""Slim and ONNX exports of a trained student against the PyTorch path."""
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from distill.cli import app
+from distill.eval.detectors import detect
+from distill.student.checkpoint import read_checkpoint
+from distill.student.detector import checkpoint_detector
+from distill.student.trainer import train
+from labels.config import LabelConfig
+from labels.configuration import load_config
+from labels.images import list_images
+from labels.run import label_images
+from tests.conftest import embedded
+from tests.distill.test_student import tiny_config
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    """The last.pt of a short training run on a few real photos."""
+    root = tmp_path_factory.mktemp("export")
+    folder = root / "images"
+    folder.mkdir()
+    for name in ["astronaut", "camera", "coffee", "brick"]:
+        grey = cv2.imread(str(embedded(name)), cv2.IMREAD_GRAYSCALE)
+        cv2.imwrite(str(folder / f"{name}.png"), cv2.resize(grey, (128, 96), interpolation=cv2.INTER_AREA))
+    config = load_config(LabelConfig, overrides=["size=[96, 128]", "adaptation.num_homographies=2"])
+    store = label_images(list_images([folder]), config, root / "labels", progress=False).store
+    train(tiny_config(store, steps=3, val_every=3), root / "run", progress=False)
+    return root / "run" / "last.pt"
+
+
+@pytest.fixture(scope="module")
+def photo() -> np.ndarray:
+    grey = cv2.imread(str(embedded("camera")), cv2.IMREAD_GRAYSCALE)
+    return cv2.resize(grey, (323, 241), interpolation=cv2.INTER_AREA)  # sides not multiples of 8
+
+
+def test_slim_float16_export_keeps_the_points(trained, photo, tmp_path):
+    out = tmp_path / "slim.pt"
+    result = CliRunner().invoke(app, ["export", "--checkpoint", str(trained), "--out", str(out), "--fp16"])
+    assert result.exit_code == 0, result.output
+    assert out.stat().st_size < trained.stat().st_size / 3 and "optimiser" not in torch.load(out, weights_only=True)
+    assert read_checkpoint(out).config == read_checkpoint(trained).config
+    full, _ = detect(checkpoint_detector(trained), photo, top_k=300)
+    half, _ = detect(checkpoint_detector(out), photo, top_k=300)
+    shared = {tuple(p) for p in full} & {tuple(p) for p in half}
+    assert len(shared) >= 0.95 * len(full)
+
+
+def test_onnx_runtime_gives_the_torch_points(trained, photo, tmp_path):
+    pytest.importorskip("onnxruntime")
+    model = tmp_path / "student.onnx"
+    result = CliRunner().invoke(app, ["export", "--checkpoint", str(trained), "--out", str(model), "--format", "onnx"])
+    assert result.exit_code == 0, result.output
+    reference = checkpoint_detector(trained)
+    exported = checkpoint_detector(model)
+    assert (exported.threshold, exported.nms_radius) == (reference.threshold, reference.nms_radius)
+    xy, scores = detect(reference, photo, top_k=300)
+    onnx_xy, onnx_scores = detect(exported, photo, top_k=300)
+    assert len(xy) == 300 and np.array_equal(onnx_xy, xy)
+    assert np.abs(onnx_scores - scores).max() < 1e-3
+    dense = (reference.score_map(photo) - exported.score_map(photo)).abs().max()
+    assert dense < 1e-5  # the probability maps themselves
+
+
+def test_runtime_onnx_in_detect_and_a_clear_message_without_the_extra(trained, photo, tmp_path, monkeypatch):
+    pytest.importorskip("onnxruntime")
+    cv2.imwrite(str(tmp_path / "photo.png"), photo)
+    outputs = {}
+    for runtime in ("torch", "onnx"):
+        result = CliRunner().invoke(app, ["detect", str(tmp_path / "photo.png"), "--checkpoint", str(trained), "--runtime", runtime,
+                                          "--top-k", "100", "--out", str(tmp_path / runtime), "--quiet"])
+        assert result.exit_code == 0, result.output
+        outputs[runtime] = np.load(tmp_path / runtime / "photo.npz")["keypoints"]
+    assert np.array_equal(outputs["torch"][:, :2], outputs["onnx"][:, :2])
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if the extra were not installed
+    result = CliRunner().invoke(app, ["detect", str(tmp_path / "photo.png"), "--checkpoint", str(trained.with_suffix(".onnx")),
+                                      "--out", str(tmp_path / "x")])
+    assert result.exit_code == 1 and "[onnx] extra" in result.output

@@ -15,6 +15,8 @@ from distill.commands.common import RUNTIME_HELP, Runtime, fail, parse_size, res
 from distill.eval.detectors import AVAILABLE, CLASSICAL, UnknownDetectorError, build_detectors
 from distill.student.checkpoint import CheckpointError
 from distill.student.onnx_model import OnnxUnavailableError
+from distill.eval.matching import METHODS, MatchingProtocol, build_methods, evaluate_matching
+from distill.eval.matching_report import write_matching_outputs
 from distill.eval.protocol import Protocol, evaluate
 from distill.eval.report import markdown, write_outputs
 from distill.eval.sequences import HPatchesError, default_root, load_hpatches
@@ -168,5 +170,39 @@ def synthetic(
     meta = {"title": f"SYNTHETIC shapes ({images} images)", "images": images, "size": list(shape), "seed": seed,
             "epsilon": epsilon, "nms_radius": nms_radius, "top_k": top_k}
     paths = write_synthetic_outputs(out, results, meta)
+    typer.echo(paths[1].read_text())
+    typer.echo("wrote " + ", ".join(str(p) for p in paths))
+
+
+@app.command()
+def matching(
+    root: Optional[Path] = typer.Option(None, help="HPatches sequences folder (default: $HPATCHES_ROOT, then data/hpatches)."),
+    methods: Optional[List[str]] = typer.Option(None, "--method", "-m", help=f"extractor+matcher to evaluate (repeatable): "
+                                                f"{', '.join(METHODS)}. Default: all."),
+    size: str = typer.Option("480x640", help="Image size HxW every image is resized to."),
+    max_keypoints: int = typer.Option(1024, min=1, help="Keypoints per image (SuperPoint: the best after NMS)."),
+    only: Optional[Kind] = typer.Option(None, help="Only i (illumination) or v (viewpoint) sequences."),
+    device: str = typer.Option("auto", help="cpu, cuda, cuda:N or auto."),
+    out: Path = typer.Option(Path("out/eval-matching"), help="Folder for results.json, results.md, auc_time.png and matches.png."),
+    quiet: bool = typer.Option(False, help="No progress bar."),
+) -> None:
+    """Matching on HPatches, every method in one run: homography AUC at 1/3/5 px (mean corner error,
+    USAC_MAGSAC at 3 px), mean matching accuracy, matches per pair, extraction and matching time."""
+    usable_out_folder(out)
+    try:
+        sequences = load_hpatches(root or default_root(), only.value if only else None)
+    except HPatchesError as error:
+        fail(str(error))
+    protocol = MatchingProtocol(size=parse_size(size), max_keypoints=max_keypoints)
+    try:
+        built = build_methods(methods or METHODS, resolve_device(device), protocol)
+    except ValueError as error:
+        fail(str(error), code=2)
+    except WeightsError as error:
+        fail(str(error))
+    results = evaluate_matching(built, sequences, protocol, progress=not quiet)
+    title = f"HPatches matching ({len(sequences)} sequences)"
+    meta = {"device": device, "torch_threads": torch.get_num_threads(), "sequences": [s.name for s in sequences]}
+    paths = write_matching_outputs(out, results, built, sequences, protocol, title, meta)
     typer.echo(paths[1].read_text())
     typer.echo("wrote " + ", ".join(str(p) for p in paths))

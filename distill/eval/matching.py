@@ -1,0 +1,214 @@
+"""The matching benchmark (as LightGlue's and glue-factory's HPatches benchmarks): every pair (1, k) of
+each sequence resized to the protocol size, keypoints and descriptors extracted, matched, a homography
+estimated by RANSAC (OpenCV's USAC_MAGSAC, 3 px, fixed seed) and scored by the mean error of the four
+image corners; AUC of that error at 1, 3 and 5 px, mean matching accuracy at 1-10 px, matches per pair,
+and time per pair for extraction and for matching. Methods are ``extractor+matcher`` names:
+``superpoint+lightglue``, ``superpoint+mnn``, ``sift+ratio``, ``orb+hamming``."""
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import cv2
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from distill.eval.protocol import rescale_homography
+from distill.eval.sequences import Sequence
+from labels.images import resize_image
+from teachers.homographies import warp_points
+from teachers.keypoints import DetectionConfig, extract_keypoints
+from teachers.lightglue import load_lightglue
+from teachers.superpoint import SuperPoint, sample_descriptors
+
+METHODS = ["superpoint+lightglue", "superpoint+mnn", "sift+ratio", "orb+hamming"]
+MMA_THRESHOLDS = tuple(range(1, 11))
+AUC_THRESHOLDS = (1, 3, 5)
+
+
+@dataclass(frozen=True)
+class MatchingProtocol:
+    size: tuple[int, int] = (480, 640)  # H x W every image is resized to
+    max_keypoints: int = 1024
+    nms_radius: int = 4
+    ransac_px: float = 3.0
+    seed: int = 0
+
+
+@dataclass
+class Features:
+    keypoints: np.ndarray  # N x 2 float32 (x, y)
+    descriptors: np.ndarray  # N x D (float32, or uint8 for binary descriptors)
+
+
+@dataclass
+class PairMatch:
+    sequence: str
+    kind: str
+    pair: int
+    matches: int
+    corner_error: float  # mean distance (px) of the 4 corners warped by the estimate and by the truth; inf without one
+    accuracy: list[float]  # share of matches within each MMA threshold (px) of the truth
+    extract_ms: float
+    match_ms: float
+
+
+@dataclass
+class MethodResult:
+    method: str
+    pairs: list[PairMatch] = field(default_factory=list)
+
+    def auc(self, threshold: float, kind: str | None = None) -> float:
+        return pose_auc([p.corner_error for p in self.pairs if kind in (None, p.kind)], threshold)
+
+    def as_dict(self) -> dict:
+        ms = [p.extract_ms for p in self.pairs]
+        return {"method": self.method,
+                "auc": {f"{t}px": self.auc(t) for t in AUC_THRESHOLDS},
+                "auc_i": {f"{t}px": self.auc(t, "i") for t in AUC_THRESHOLDS},
+                "auc_v": {f"{t}px": self.auc(t, "v") for t in AUC_THRESHOLDS},
+                "mma": {f"{t}px": float(np.mean([p.accuracy[i] for p in self.pairs])) for i, t in enumerate(MMA_THRESHOLDS)},
+                "matches": float(np.mean([p.matches for p in self.pairs])),
+                "extract_ms_per_image": statistics.median(ms) / 2, "match_ms_per_pair": statistics.median(p.match_ms for p in self.pairs),
+                "pairs": [vars(p) for p in self.pairs]}
+
+
+def pose_auc(errors: list[float], threshold: float) -> float:
+    """Area under the recall-vs-error curve up to ``threshold``, divided by ``threshold`` (LightGlue's
+    ``cumulative_recall`` AUC): 1 when every error is 0, 0 when none is below the threshold."""
+    errors = np.sort(np.asarray(errors, dtype=np.float64))
+    recall = np.arange(1, len(errors) + 1) / len(errors)
+    errors, recall = np.r_[0.0, errors], np.r_[0.0, recall]
+    last = np.searchsorted(errors, threshold)
+    e = np.r_[errors[:last], threshold]
+    r = np.r_[recall[:last], recall[last - 1]]
+    return float(np.trapezoid(r, x=e) / threshold)
+
+
+def corner_error(estimate: np.ndarray | None, truth: np.ndarray, size: tuple[int, int]) -> float:
+    if estimate is None:
+        return float("inf")
+    h, w = size
+    corners = np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], np.float64)
+    return float(np.linalg.norm(warp_points(corners, estimate) - warp_points(corners, truth), axis=1).mean())
+
+
+def estimate_homography(points0: np.ndarray, points1: np.ndarray, protocol: MatchingProtocol) -> np.ndarray | None:
+    if len(points0) < 4:
+        return None
+    cv2.setRNGSeed(protocol.seed)
+    estimate, _ = cv2.findHomography(points0.astype(np.float64), points1.astype(np.float64), cv2.USAC_MAGSAC,
+                                     protocol.ransac_px, confidence=0.99999, maxIters=10000)
+    return estimate
+
+
+# extractors: grey uint8 H x W -> Features -------------------------------------------------------
+
+def superpoint_extractor(teacher: SuperPoint, protocol: MatchingProtocol, device: str = "cpu") -> Callable[[np.ndarray], Features]:
+    detection = DetectionConfig()
+
+    @torch.inference_mode()
+    def extract(grey: np.ndarray) -> Features:
+        image = torch.from_numpy(grey).float().div(255)[None, None].to(device)
+        out = teacher(image)
+        points = extract_keypoints(out.probability, detection.threshold, protocol.nms_radius, protocol.max_keypoints, border=4)[0]
+        descriptors = sample_descriptors(out.descriptors[0], points.xy, grey.shape)
+        return Features(points.xy.cpu().numpy(), descriptors.cpu().numpy())
+
+    return extract
+
+
+def opencv_extractor(name: str, protocol: MatchingProtocol) -> Callable[[np.ndarray], Features]:
+    detector = cv2.SIFT_create(nfeatures=protocol.max_keypoints) if name == "sift" else cv2.ORB_create(nfeatures=protocol.max_keypoints)
+
+    def extract(grey: np.ndarray) -> Features:
+        keypoints, descriptors = detector.detectAndCompute(grey, None)
+        xy = np.array([k.pt for k in keypoints], np.float32).reshape(-1, 2)
+        return Features(xy, descriptors if descriptors is not None else np.zeros((0, 32), np.uint8))
+
+    return extract
+
+
+# matchers: (Features, Features, image size) -> K x 2 index pairs -------------------------------------
+
+def mutual_nearest(a: Features, b: Features, _size=None) -> np.ndarray:
+    """Mutual nearest neighbours of L2-normalised descriptors (largest dot product)."""
+    if len(a.keypoints) == 0 or len(b.keypoints) == 0:
+        return np.zeros((0, 2), np.int64)
+    similarity = a.descriptors @ b.descriptors.T
+    forward, backward = similarity.argmax(1), similarity.argmax(0)
+    mutual = backward[forward] == np.arange(len(forward))
+    return np.column_stack([np.nonzero(mutual)[0], forward[mutual]])
+
+
+def opencv_matcher(name: str) -> Callable[[Features, Features, tuple], np.ndarray]:
+    """``ratio``: SIFT with Lowe's ratio test at 0.8; ``hamming``: binary descriptors, cross-checked."""
+    def match(a: Features, b: Features, _size=None) -> np.ndarray:
+        if len(a.keypoints) < 2 or len(b.keypoints) < 2:
+            return np.zeros((0, 2), np.int64)
+        if name == "ratio":
+            pairs = cv2.BFMatcher(cv2.NORM_L2).knnMatch(a.descriptors, b.descriptors, k=2)
+            kept = [m for m, n in (p for p in pairs if len(p) == 2) if m.distance < 0.8 * n.distance]
+        else:
+            kept = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True).match(a.descriptors, b.descriptors)
+        return np.array([[m.queryIdx, m.trainIdx] for m in kept], np.int64).reshape(-1, 2)
+
+    return match
+
+
+def lightglue_matcher(device: str = "cpu") -> Callable[[Features, Features, tuple], np.ndarray]:
+    """kornia's LightGlue with the checksum-verified SuperPoint LightGlue weights."""
+    matcher = load_lightglue(device=device)
+
+    @torch.inference_mode()
+    def match(a: Features, b: Features, size: tuple[int, int]) -> np.ndarray:
+        h, w = size
+        data = {f"image{i}": {"keypoints": torch.from_numpy(f.keypoints)[None].to(device),
+                              "descriptors": torch.from_numpy(f.descriptors)[None].to(device),
+                              "image_size": torch.tensor([[w, h]], device=device)} for i, f in enumerate((a, b))}
+        return matcher(data)["matches"][0].cpu().numpy().astype(np.int64)
+
+    return match
+
+
+def build_methods(names: list[str], device: str = "cpu", protocol: MatchingProtocol = MatchingProtocol()) -> dict:
+    """``{name: (extract, match)}`` for ``extractor+matcher`` names (see ``METHODS``)."""
+    unknown = [n for n in names if n not in METHODS]
+    if unknown:
+        raise ValueError(f"unknown matching method(s) {', '.join(unknown)}; available: {', '.join(METHODS)}")
+    teacher = SuperPoint.pretrained(device=device) if any(n.startswith("superpoint") for n in names) else None
+    lightglue = lightglue_matcher(device) if any(n.endswith("lightglue") for n in names) else None
+    methods = {}
+    for name in names:
+        extractor, matcher = name.split("+")
+        extract = superpoint_extractor(teacher, protocol, device) if extractor == "superpoint" else opencv_extractor(extractor, protocol)
+        match = {"lightglue": lightglue, "mnn": mutual_nearest}.get(matcher) or opencv_matcher(matcher)
+        methods[name] = (extract, match)
+    return methods
+
+
+def evaluate_matching(methods: dict, sequences: list[Sequence], protocol: MatchingProtocol = MatchingProtocol(),
+                      progress: bool = True) -> list[MethodResult]:
+    results = {name: MethodResult(name) for name in methods}
+    for sequence in tqdm(sequences, desc="sequences", unit="seq", disable=not progress, dynamic_ncols=True):
+        shapes = [img.shape[:2] for img in sequence.images]
+        images = [resize_image(img, protocol.size) for img in sequence.images]
+        truths = [rescale_homography(h, shapes[0], shapes[k + 1], protocol.size) for k, h in enumerate(sequence.homographies)]
+        for name, (extract, match) in methods.items():
+            start = time.perf_counter()
+            features = [extract(img) for img in images]
+            extract_ms = 1000 * (time.perf_counter() - start) / len(images) * 2  # per pair: two images
+            for k, truth in enumerate(truths, start=1):
+                start = time.perf_counter()
+                pairs = match(features[0], features[k], protocol.size)
+                match_ms = 1000 * (time.perf_counter() - start)
+                p0, p1 = features[0].keypoints[pairs[:, 0]], features[k].keypoints[pairs[:, 1]]
+                reprojection = np.linalg.norm(warp_points(p0, truth) - p1, axis=1) if len(pairs) else np.zeros(0)
+                accuracy = [float((reprojection <= t).mean()) if len(pairs) else 0.0 for t in MMA_THRESHOLDS]
+                error = corner_error(estimate_homography(p0, p1, protocol), truth, protocol.size)
+                results[name].pairs.append(PairMatch(sequence.name, sequence.kind, k + 1, len(pairs), error, accuracy,
+                                                     extract_ms, match_ms))
+    return list(results.values())

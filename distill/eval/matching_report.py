@@ -1,0 +1,87 @@
+"""Outputs of a matching benchmark run: results.json, results.md, AUC against time, and the matches
+of every method on one pair (inliers of the ground-truth homography green, others red)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from distill.eval.matching import AUC_THRESHOLDS, MatchingProtocol, MethodResult  # noqa: E402
+from distill.eval.protocol import rescale_homography  # noqa: E402
+from distill.eval.sequences import Sequence  # noqa: E402
+from labels.images import resize_image  # noqa: E402
+from teachers.homographies import warp_points  # noqa: E402
+
+
+def markdown(results: list[MethodResult], protocol: MatchingProtocol, title: str) -> str:
+    h, w = protocol.size
+    lines = [f"## {title}", "",
+             f"{h}x{w} grey, up to {protocol.max_keypoints} keypoints (NMS radius {protocol.nms_radius} for SuperPoint), "
+             f"homography by USAC_MAGSAC at {protocol.ransac_px:g} px (seed {protocol.seed}); AUC of the mean corner error; "
+             "MMA: share of matches within the threshold of the ground truth.", "",
+             "| method | AUC@1px | AUC@3px | AUC@5px | AUC@3px i / v | MMA@3px | matches | extract ms / image | match ms / pair |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        d = r.as_dict()
+        lines.append(f"| {r.method} | {d['auc']['1px']:.3f} | {d['auc']['3px']:.3f} | {d['auc']['5px']:.3f} | "
+                     f"{d['auc_i']['3px']:.3f} / {d['auc_v']['3px']:.3f} | {d['mma']['3px']:.3f} | {d['matches']:.1f} | "
+                     f"{d['extract_ms_per_image']:.1f} | {d['match_ms_per_pair']:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+def auc_time_chart(results: list[MethodResult], path: Path, title: str) -> None:
+    fig, ax = plt.subplots(figsize=(6.5, 4.2), constrained_layout=True)
+    for r in results:
+        d = r.as_dict()
+        total = 2 * d["extract_ms_per_image"] + d["match_ms_per_pair"]
+        ax.scatter(total, d["auc"]["3px"], s=40, zorder=3)
+        ax.annotate(r.method, (total, d["auc"]["3px"]), textcoords="offset points", xytext=(5, 4), fontsize=7)
+    ax.set_xscale("log")
+    ax.set_xlabel("ms per pair: extraction of both images + matching (log scale)")
+    ax.set_ylabel("homography AUC@3px")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.set_title(title, fontsize=9)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def matches_figure(methods: dict, sequence: Sequence, protocol: MatchingProtocol, path: Path, pair: int = 3) -> None:
+    """Each method's matches between images 1 and ``pair + 1`` of ``sequence``."""
+    images = [resize_image(sequence.images[0], protocol.size), resize_image(sequence.images[pair], protocol.size)]
+    truth = rescale_homography(sequence.homographies[pair - 1], sequence.images[0].shape[:2], sequence.images[pair].shape[:2],
+                               protocol.size)
+    h, w = protocol.size
+    fig, axes = plt.subplots(len(methods), 1, figsize=(9, 3.4 * len(methods)), squeeze=False, constrained_layout=True)
+    for ax, (name, (extract, match)) in zip(axes[:, 0], methods.items()):
+        a, b = extract(images[0]), extract(images[1])
+        pairs = match(a, b, protocol.size)
+        p0, p1 = a.keypoints[pairs[:, 0]], b.keypoints[pairs[:, 1]]
+        good = np.linalg.norm(warp_points(p0, truth) - p1, axis=1) <= protocol.ransac_px if len(pairs) else np.zeros(0, bool)
+        ax.imshow(cv2.cvtColor(np.hstack(images), cv2.COLOR_GRAY2RGB))
+        for (x0, y0), (x1, y1), ok in zip(p0, p1, good):
+            ax.plot([x0, x1 + w], [y0, y1], color="lime" if ok else "red", linewidth=0.4, alpha=0.8)
+        ax.set_title(f"{name}: {int(good.sum())} of {len(pairs)} matches within {protocol.ransac_px:g} px of the ground truth", fontsize=8)
+        ax.axis("off")
+    fig.suptitle(f"{sequence.name}: image 1 and {pair + 1}", fontsize=10)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def write_matching_outputs(out: Path, results: list[MethodResult], methods: dict, sequences: list[Sequence],
+                           protocol: MatchingProtocol, title: str, meta: dict) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / "results.json", out / "results.md", out / "auc_time.png", out / "matches.png"]
+    payload = {"title": title, "protocol": {**protocol.__dict__, "size": list(protocol.size)}, "auc_thresholds": list(AUC_THRESHOLDS),
+               **meta, "methods": [r.as_dict() for r in results]}
+    paths[0].write_text(json.dumps(payload, indent=2, default=float))
+    paths[1].write_text(markdown(results, protocol, title))
+    auc_time_chart(results, paths[2], title)
+    viewpoint = [s for s in sequences if s.kind == "v"] or sequences
+    matches_figure(methods, viewpoint[0], protocol, paths[3], pair=min(3, len(viewpoint[0].homographies)))
+    return paths

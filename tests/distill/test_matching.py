@@ -1,0 +1,40 @@
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from distill.cli import app
+from distill.eval.matching import corner_error, pose_auc
+
+
+def test_auc_of_known_corner_errors():
+    """One pair with a 1 px error: the recall curve rises linearly from 0 at 0 px to 1 at 1 px, then
+    stays at 1, so the area up to 3 px is 0.5 + 2 = 2.5 and AUC@3px = 2.5 / 3; a failed estimate (inf)
+    counts as a miss at every threshold."""
+    assert pose_auc([1.0], 3) == pytest.approx(2.5 / 3)
+    assert pose_auc([0.5], 1) == pytest.approx(0.75)  # 0.5 * 0.5 * 1 + 0.5 * 1
+    assert pose_auc([1.0, np.inf], 3) == pytest.approx(0.5 * (0.5 * 0.5 + 2 * 0.5) / 3 * 2)
+    assert pose_auc([0.0, 0.0], 5) == pytest.approx(1.0) and pose_auc([7.0], 5) == 0.0
+
+
+def test_corner_error_of_a_shifted_estimate():
+    truth = np.eye(3)
+    shifted = np.array([[1.0, 0, 2], [0, 1, 0], [0, 0, 1]])
+    assert corner_error(shifted, truth, (480, 640)) == pytest.approx(2.0)
+    assert corner_error(None, truth, (480, 640)) == np.inf
+
+
+def test_matching_cli_with_lightglue_on_a_known_homography(hpatches_root, tmp_path):
+    """A real SuperPoint + LightGlue match of a photo and its warps: homographies within a few pixels."""
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["eval", "matching", "--root", str(hpatches_root), "--only", "v", "--size", "240x320",
+                                      "-m", "superpoint+lightglue", "-m", "orb+hamming", "--out", str(out), "--quiet", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads((out / "results.json").read_text())
+    lightglue = payload["methods"][0]
+    assert lightglue["method"] == "superpoint+lightglue" and lightglue["matches"] > 50
+    assert lightglue["auc"]["5px"] > 0.5 and lightglue["mma"]["3px"] > 0.8
+    assert all((out / name).is_file() for name in ("results.md", "auc_time.png", "matches.png"))
+    bad = CliRunner().invoke(app, ["eval", "matching", "--root", str(hpatches_root), "-m", "sift+lightglue", "--out", str(tmp_path / "x")])
+    assert bad.exit_code == 2 and "unknown matching method" in bad.output

@@ -12,7 +12,7 @@ extraction, so the API, the command line and the benchmarks give the same points
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 import torch
 
-from distill.eval.detectors import CLASSICAL, ScoreMapDetector, build_detectors, detect
+from distill.eval.detectors import CLASSICAL, ScoreMapDetector, build_detectors, describe, detect
 
 
 @dataclass
@@ -30,7 +30,7 @@ class Features:
 
     keypoints: Any
     scores: Any
-    descriptors: Any = None  # N x 256 when the detector has descriptors (not yet: see the README)
+    descriptors: Any = None  # N x 256 L2-normalised, row i for keypoint i, when the detector has descriptors
 
     def __len__(self) -> int:
         return len(self.keypoints)
@@ -118,12 +118,14 @@ class Detector:
         greys, batch = to_grey_uint8(image, channels)
         detector = self.detector
         if threshold is not None:
-            detector = ScoreMapDetector(detector.name, detector.score_map, threshold, detector.nms_radius, detector.device)
+            detector = replace(detector, threshold=threshold)
         torch_out = isinstance(image, torch.Tensor)
         features = []
         for grey in greys:
             xy, scores = detect(detector, grey, nms_radius, top_k, subpixel)
+            descriptors = describe(detector, grey, xy)
             if torch_out:
                 xy, scores = torch.from_numpy(xy), torch.from_numpy(scores)
-            features.append(Features(xy, scores))
+                descriptors = None if descriptors is None else torch.from_numpy(descriptors)
+            features.append(Features(xy, scores, descriptors))
         return features if batch else features[0]

@@ -70,7 +70,8 @@ def match_warped_pair(teacher: SuperPoint, matcher: LightGlue, image: torch.Tens
     pair = torch.cat([image[None].to(device), warp_perspective(image[None].to(device), hom[None], (h, w), align_corners=True)])
     out = teacher(pair)
     points = extract_keypoints(out.probability, config.detection_threshold, 4, config.top_k, border=4)
-    features = [{"keypoints": p.xy[None], "descriptors": sample_descriptors(out.descriptors[i], p.xy, (h, w))[None],
+    padded = (8 * out.descriptors.shape[-2], 8 * out.descriptors.shape[-1])  # the descriptors cover the image padded to 8
+    features = [{"keypoints": p.xy[None], "descriptors": sample_descriptors(out.descriptors[i], p.xy, padded)[None],
                  "image_size": torch.tensor([[w, h]], device=device)} for i, p in enumerate(points)]
     result = matcher({"image0": features[0], "image1": features[1]})
     matches, scores = result["matches"][0], result["scores"][0]

@@ -11,7 +11,7 @@ import typer
 from tqdm import tqdm
 
 from distill.commands.common import RUNTIME_HELP, Runtime, fail, parse_size, resolve_device, usable_out_folder
-from distill.eval.detectors import AVAILABLE, UnknownDetectorError, build_detectors, detect_at_size, points_to_map
+from distill.eval.detectors import AVAILABLE, UnknownDetectorError, build_detectors, describe, detect_at_size, points_to_map
 from distill.student.checkpoint import CheckpointError
 from distill.student.onnx_model import OnnxUnavailableError
 from labels.images import IMAGE_SUFFIXES, ImageError, read_grey
@@ -106,8 +106,11 @@ def detect_command(
         destination = out / _output(relative, format)
         destination.parent.mkdir(parents=True, exist_ok=True)
         if format == OutputFormat.npz:
+            extra = {}
+            if model.describe is not None:  # row i describes keypoint i (sampled in the image as given)
+                extra["descriptors"] = describe(model, grey, xy).astype(np.float32)
             np.savez(destination, keypoints=np.column_stack([xy, scores]).astype(np.float32),
-                     image_size=np.array([h, w]), detector=model.name)
+                     image_size=np.array([h, w]), detector=model.name, **extra)
         else:
             np.save(destination, points_to_map(xy, np.maximum(scores, 1e-6), (h, w)))
         written += 1

@@ -15,7 +15,7 @@ from distill.commands.common import RUNTIME_HELP, Runtime, fail, parse_size, res
 from distill.eval.detectors import AVAILABLE, CLASSICAL, UnknownDetectorError, build_detectors
 from distill.student.checkpoint import CheckpointError
 from distill.student.onnx_model import OnnxUnavailableError
-from distill.eval.matching import METHODS, MatchingProtocol, build_methods, evaluate_matching
+from distill.eval.matching import METHODS, STUDENT_METHODS, MatchingProtocol, build_methods, evaluate_matching
 from distill.eval.matching_report import write_matching_outputs
 from distill.eval.protocol import Protocol, evaluate
 from distill.eval.report import markdown, write_outputs
@@ -178,7 +178,9 @@ def synthetic(
 def matching(
     root: Optional[Path] = typer.Option(None, help="HPatches sequences folder (default: $HPATCHES_ROOT, then data/hpatches)."),
     methods: Optional[List[str]] = typer.Option(None, "--method", "-m", help=f"extractor+matcher to evaluate (repeatable): "
-                                                f"{', '.join(METHODS)}. Default: all."),
+                                                f"{', '.join(METHODS + STUDENT_METHODS)} (student: with --checkpoint). Default: all."),
+    checkpoint: Optional[Path] = typer.Option(None, help="A student with a descriptor head (student.descriptor_dim=256), "
+                                              "matched with the stock SuperPoint LightGlue weights and by mutual nearest neighbours."),
     size: str = typer.Option("480x640", help="Image size HxW every image is resized to."),
     max_keypoints: int = typer.Option(1024, min=1, help="Keypoints per image (SuperPoint: the best after NMS)."),
     only: Optional[Kind] = typer.Option(None, help="Only i (illumination) or v (viewpoint) sequences."),
@@ -194,11 +196,17 @@ def matching(
     except HPatchesError as error:
         fail(str(error))
     protocol = MatchingProtocol(size=parse_size(size), max_keypoints=max_keypoints)
+    device = resolve_device(device)
     try:
-        built = build_methods(methods or METHODS, resolve_device(device), protocol)
+        student = None
+        if checkpoint is not None:
+            from distill.student.detector import checkpoint_detector
+
+            student = checkpoint_detector(checkpoint, device)
+        built = build_methods(methods or METHODS + (STUDENT_METHODS if student else []), device, protocol, student)
     except ValueError as error:
         fail(str(error), code=2)
-    except WeightsError as error:
+    except (WeightsError, CheckpointError) as error:
         fail(str(error))
     results = evaluate_matching(built, sequences, protocol, progress=not quiet)
     title = f"HPatches matching ({len(sequences)} sequences)"

@@ -17,7 +17,7 @@ from labels.images import resize_image
 from teachers.adaptation import AdaptationConfig, homographic_adaptation
 from teachers.homographies import resize_transform, warp_points
 from teachers.keypoints import DetectionConfig, extract_keypoints
-from teachers.superpoint import SuperPoint
+from teachers.superpoint import SuperPoint, sample_descriptors
 
 CLASSICAL = ["fast", "harris", "shi", "sift", "orb"]
 AVAILABLE = ["superpoint", "superpoint-ha", *CLASSICAL, "random"]
@@ -34,6 +34,9 @@ class ScoreMapDetector:
     threshold: float = 0.0  # keep scores strictly above it (networks: their DetectionConfig's)
     nms_radius: int = DetectionConfig.nms_radius  # unless the caller (a protocol) sets one for all detectors
     device: str = "cpu"
+    # (grey, N x 2 keypoints) -> N x 256 L2-normalised descriptors, for detectors that have them; called
+    # right after score_map on the same image, it may reuse that pass
+    describe: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
 
 
 def points_to_map(xy: np.ndarray, scores: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -83,11 +86,23 @@ def to_tensor(grey: np.ndarray, device: str) -> torch.Tensor:
 
 
 def superpoint_detector(teacher: SuperPoint, device: str) -> ScoreMapDetector:
+    last: dict = {}  # the descriptor map of the image scored last
+
     @torch.inference_mode()
     def score(grey: np.ndarray) -> torch.Tensor:
-        return teacher(to_tensor(grey, device)).probability[0]
+        out = teacher(to_tensor(grey, device))
+        last.update(grey=grey, descriptors=out.descriptors[0])
+        return out.probability[0]
 
-    return ScoreMapDetector("superpoint", score, threshold=DetectionConfig.threshold, device=device)
+    @torch.inference_mode()
+    def describe(grey: np.ndarray, xy: np.ndarray) -> np.ndarray:
+        if last.get("grey") is not grey:
+            score(grey)
+        points = torch.from_numpy(np.asarray(xy, np.float32)).to(device)
+        cells = last["descriptors"].shape[-2:]  # of the image padded to multiples of 8: sample in its frame
+        return sample_descriptors(last["descriptors"], points, (8 * cells[0], 8 * cells[1])).cpu().numpy()
+
+    return ScoreMapDetector("superpoint", score, threshold=DetectionConfig.threshold, device=device, describe=describe)
 
 
 def superpoint_ha_detector(teacher: SuperPoint, device: str, num_homographies: int = 100) -> ScoreMapDetector:
@@ -120,12 +135,12 @@ def build_detectors(names: list[str], device: str = "cpu", ha_homographies: int 
 
 
 def detect(detector: ScoreMapDetector, grey: np.ndarray, nms_radius: int | None = None, top_k: int | None = None,
-           subpixel: bool = False) -> tuple[np.ndarray, np.ndarray]:
+           subpixel: bool = False, border: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """``(xy N x 2, scores N)`` of one grey uint8 image, strongest first, after NMS (``nms_radius``,
-    default the detector's own)."""
+    default the detector's own); points closer than ``border`` px to the edge dropped."""
     scores = detector.score_map(grey)
     radius = detector.nms_radius if nms_radius is None else nms_radius
-    keypoints = extract_keypoints(scores[None], detector.threshold, radius, top_k, subpixel=subpixel)[0]
+    keypoints = extract_keypoints(scores[None], detector.threshold, radius, top_k, border, subpixel)[0]
     return keypoints.xy.cpu().numpy(), keypoints.scores.cpu().numpy()
 
 
@@ -138,3 +153,9 @@ def detect_at_size(detector: ScoreMapDetector, grey: np.ndarray, size: tuple[int
     xy, scores = detect(detector, resize_image(grey, size), nms_radius, top_k, subpixel)
     back = np.linalg.inv(resize_transform(grey.shape[:2], size))
     return warp_points(xy, back).astype(np.float32), scores
+
+
+def describe(detector: ScoreMapDetector, grey: np.ndarray, xy: np.ndarray) -> np.ndarray | None:
+    """``N x 256`` descriptors of ``xy`` in ``grey`` (bilinear at the pixel centres, as SuperPoint samples
+    them), or ``None`` for a detector without descriptors."""
+    return None if detector.describe is None else detector.describe(grey, xy)

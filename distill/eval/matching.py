@@ -3,7 +3,9 @@ each sequence resized to the protocol size, keypoints and descriptors extracted,
 estimated by RANSAC (OpenCV's USAC_MAGSAC, 3 px, fixed seed) and scored by the mean error of the four
 image corners; AUC of that error at 1, 3 and 5 px, mean matching accuracy at 1-10 px, matches per pair,
 and time per pair for extraction and for matching. Methods are ``extractor+matcher`` names:
-``superpoint+lightglue``, ``superpoint+mnn``, ``sift+ratio``, ``orb+hamming``."""
+``superpoint+lightglue``, ``superpoint+mnn``, ``sift+ratio``, ``orb+hamming``, and for a student with a
+descriptor head (``--checkpoint``) ``student+lightglue``, ``student+mnn``: SuperPoint and the students
+are run by the same detectors as every other command (keypoints and their descriptors)."""
 from __future__ import annotations
 
 import statistics
@@ -16,15 +18,15 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from distill.eval.detectors import ScoreMapDetector, build_detectors, describe, detect
 from distill.eval.protocol import rescale_homography
 from distill.eval.sequences import Sequence
 from labels.images import resize_image
 from teachers.homographies import warp_points
-from teachers.keypoints import DetectionConfig, extract_keypoints
 from teachers.lightglue import load_lightglue
-from teachers.superpoint import SuperPoint, sample_descriptors
 
 METHODS = ["superpoint+lightglue", "superpoint+mnn", "sift+ratio", "orb+hamming"]
+STUDENT_METHODS = ["student+lightglue", "student+mnn"]
 MMA_THRESHOLDS = tuple(range(1, 11))
 AUC_THRESHOLDS = (1, 3, 5)
 
@@ -107,16 +109,14 @@ def estimate_homography(points0: np.ndarray, points1: np.ndarray, protocol: Matc
 
 # extractors: grey uint8 H x W -> Features -------------------------------------------------------
 
-def superpoint_extractor(teacher: SuperPoint, protocol: MatchingProtocol, device: str = "cpu") -> Callable[[np.ndarray], Features]:
-    detection = DetectionConfig()
+def network_extractor(detector: ScoreMapDetector, protocol: MatchingProtocol) -> Callable[[np.ndarray], Features]:
+    """Keypoints (the best after NMS, 4 px from the border as LightGlue's SuperPoint) and their descriptors."""
+    if detector.describe is None:
+        raise ValueError(f"{detector.name} has no descriptors: train a student with --set student.descriptor_dim=256")
 
-    @torch.inference_mode()
     def extract(grey: np.ndarray) -> Features:
-        image = torch.from_numpy(grey).float().div(255)[None, None].to(device)
-        out = teacher(image)
-        points = extract_keypoints(out.probability, detection.threshold, protocol.nms_radius, protocol.max_keypoints, border=4)[0]
-        descriptors = sample_descriptors(out.descriptors[0], points.xy, grey.shape)
-        return Features(points.xy.cpu().numpy(), descriptors.cpu().numpy())
+        xy, _ = detect(detector, grey, protocol.nms_radius, protocol.max_keypoints, border=4)
+        return Features(xy, describe(detector, grey, xy))
 
     return extract
 
@@ -174,17 +174,22 @@ def lightglue_matcher(device: str = "cpu") -> Callable[[Features, Features, tupl
     return match
 
 
-def build_methods(names: list[str], device: str = "cpu", protocol: MatchingProtocol = MatchingProtocol()) -> dict:
-    """``{name: (extract, match)}`` for ``extractor+matcher`` names (see ``METHODS``)."""
-    unknown = [n for n in names if n not in METHODS]
+def build_methods(names: list[str], device: str = "cpu", protocol: MatchingProtocol = MatchingProtocol(),
+                  student: ScoreMapDetector | None = None) -> dict:
+    """``{name: (extract, match)}`` for ``extractor+matcher`` names (``METHODS``; ``STUDENT_METHODS`` with
+    ``student``, a detector with descriptors)."""
+    unknown = [n for n in names if n not in METHODS + (STUDENT_METHODS if student else [])]
     if unknown:
-        raise ValueError(f"unknown matching method(s) {', '.join(unknown)}; available: {', '.join(METHODS)}")
-    teacher = SuperPoint.pretrained(device=device) if any(n.startswith("superpoint") for n in names) else None
+        raise ValueError(f"unknown matching method(s) {', '.join(unknown)}; available: {', '.join(METHODS)}"
+                         f"{', ' + ', '.join(STUDENT_METHODS) + ' (with --checkpoint)'}")
+    networks = {"student": student}
+    if any(n.startswith("superpoint") for n in names):
+        networks["superpoint"] = build_detectors(["superpoint"], device)[0]
     lightglue = lightglue_matcher(device) if any(n.endswith("lightglue") for n in names) else None
     methods = {}
     for name in names:
         extractor, matcher = name.split("+")
-        extract = superpoint_extractor(teacher, protocol, device) if extractor == "superpoint" else opencv_extractor(extractor, protocol)
+        extract = network_extractor(networks[extractor], protocol) if extractor in networks else opencv_extractor(extractor, protocol)
         match = {"lightglue": lightglue, "mnn": mutual_nearest}.get(matcher) or opencv_matcher(matcher)
         methods[name] = (extract, match)
     return methods

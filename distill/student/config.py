@@ -23,6 +23,7 @@ class StudentConfig:
     detail_channels: int = 128  # a small CNN on the full-resolution image feeds the head this many channels; 0: off
     detail_start: int = 2  # the detail CNN starts on space-to-depth blocks of this side: 1, 2 or 4 (at most the head stride)
     head_channels: Optional[int] = 128  # width of the head's 3x3 convolution; null: fpn_channels
+    descriptor_dim: int = 0  # > 0: also a descriptor head, L2-normalised descriptors of this size at 1/8 (256: SuperPoint's)
 
     def __post_init__(self) -> None:
         if self.head not in HEADS:
@@ -31,6 +32,9 @@ class StudentConfig:
             raise ValueError(f"student.input_scale must be in (0, 1], got {self.input_scale}")
         if self.detail_channels and self.detail_start not in (1, 2, 4):
             raise ValueError(f"student.detail_start must be 1, 2 or 4, got {self.detail_start}")
+        if self.descriptor_dim not in (0, 256):
+            raise ValueError(f"student.descriptor_dim must be 0 (no descriptors) or 256 (SuperPoint's, what LightGlue's "
+                             f"SuperPoint weights take), got {self.descriptor_dim}")
         if self.fpn_channels < 1 or self.detail_channels < 0:
             raise ValueError("student.fpn_channels must be >= 1 and student.detail_channels >= 0")
 
@@ -88,6 +92,11 @@ class RepeatabilityConfig:
 
 
 @dataclass
+class DescriptorLossConfig:
+    weight: float = 1.0  # cosine distillation of the teacher's descriptors (used when student.descriptor_dim > 0)
+
+
+@dataclass
 class LossesConfig:
     """Weights and parameters of each loss (``distill/student/losses.py``); weight 0 turns a loss off."""
 
@@ -97,6 +106,7 @@ class LossesConfig:
     huber: HuberConfig = field(default_factory=HuberConfig)
     consistency: ConsistencyConfig = field(default_factory=ConsistencyConfig)
     repeatability: RepeatabilityConfig = field(default_factory=RepeatabilityConfig)
+    descriptor: DescriptorLossConfig = field(default_factory=DescriptorLossConfig)
 
 
 @dataclass

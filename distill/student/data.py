@@ -46,7 +46,8 @@ class LabelDataset(Dataset):
     moves the label peaks by up to a pixel (nearest sampling), which costs localisation (README)."""
 
     def __init__(self, stores: list[Path], split: str = "train", val_fraction: float = 0.15, crop: tuple[int, int] = (192, 256),
-                 augment: bool = True, seed: int = 0, pair_sigma: float | None = None, warp: bool = False) -> None:
+                 augment: bool = True, seed: int = 0, pair_sigma: float | None = None, warp: bool = False,
+                 descriptors: bool = False) -> None:
         self.readers = [StoreReader(s) for s in stores]
         for reader in self.readers:
             size = tuple(int(v) for v in reader.attrs.get("label_size", ()))
@@ -62,6 +63,15 @@ class LabelDataset(Dataset):
             raise StoreError(f"no {split} images in {', '.join(map(str, stores))} (val_fraction {val_fraction})")
         self.crop, self.augment, self.warp, self.seed, self.epoch = crop, augment, warp, seed, 0
         self.pair_sigma = pair_sigma  # not None: pair mode (LightGlue matches of stores labelled with --lightglue)
+        # the teacher's descriptors of each crop (descriptor head): crops on the 8x8 cell grid, no flip or warp
+        # (a flipped image's descriptors are not its descriptors flipped)
+        self.descriptors = descriptors
+        if descriptors and (crop[0] % 8 or crop[1] % 8):
+            raise StoreError(f"the descriptor head needs a crop of multiples of 8, got {crop[0]}x{crop[1]}")
+        for reader in self.readers if descriptors else []:
+            if not reader.config.get("descriptors"):
+                raise StoreError(f"{reader.index} holds no teacher descriptors; the descriptor head (student.descriptor_dim) "
+                                 f"learns from stores labelled with `distill labels --descriptors`")
 
     def __len__(self) -> int:
         return len(self.items)
@@ -92,6 +102,8 @@ class LabelDataset(Dataset):
                                            labels.variance.astype(np.float32), (labels.count > 0).astype(np.float32),
                                            keypoint_mask(labels)]))
         h, w = stack.shape[-2:]
+        if self.descriptors:
+            return self._descriptor_item(labels, stack, rng, self.readers[store].index, key)
         if self.augment and self.warp:
             homography = torch.from_numpy(sample_homography(rng, h, w, AUGMENT_HOMOGRAPHY)).float()
             warped = warp_perspective(stack[None], homography[None], (h, w), align_corners=True)[0]
@@ -107,6 +119,21 @@ class LabelDataset(Dataset):
         stack = stack[:, top:top + ch, left:left + cw]
         image = self._photometric(stack[:1], rng)
         return {"image": image, "heatmap": stack[1], "variance": stack[2], "valid": (stack[3] > 0.5).float(), "mask": stack[4]}
+
+    def _descriptor_item(self, labels: ImageLabels, stack: torch.Tensor, rng: np.random.Generator, index: Path,
+                         key: str) -> dict[str, torch.Tensor]:
+        """A crop on the cell grid with the teacher's ``256 x h/8 x w/8`` descriptors of it."""
+        if labels.descriptors is None:
+            raise StoreError(f"{index}: image {key} has no descriptors; the descriptor head (student.descriptor_dim) "
+                             f"learns from stores labelled with `distill labels --descriptors`")
+        h, w = stack.shape[-2:]
+        ch, cw = self.crop
+        top = 8 * int(rng.integers(0, (h - ch) // 8 + 1)) if self.augment else 8 * ((h - ch) // 16)
+        left = 8 * int(rng.integers(0, (w - cw) // 8 + 1)) if self.augment else 8 * ((w - cw) // 16)
+        stack = stack[:, top:top + ch, left:left + cw]
+        teacher = torch.from_numpy(labels.descriptors.astype(np.float32))[:, top // 8:(top + ch) // 8, left // 8:(left + cw) // 8]
+        return {"image": self._photometric(stack[:1], rng), "heatmap": stack[1], "variance": stack[2],
+                "valid": (stack[3] > 0.5).float(), "mask": stack[4], "descriptors": teacher}
 
     def _photometric(self, image: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
         if not self.augment:

@@ -11,16 +11,36 @@ from distill.eval.detectors import ScoreMapDetector, to_tensor
 from distill.student.checkpoint import load_student
 from distill.student.model import Student
 from teachers.keypoints import DetectionConfig
+from teachers.superpoint import sample_descriptors
 
 
 def student_detector(model: Student, name: str, detection: DetectionConfig, device: str = "cpu") -> ScoreMapDetector:
-    """Dense probability of a student (in eval mode) with ``detection``'s threshold and NMS radius."""
+    """Dense probability of a student (in eval mode) with ``detection``'s threshold and NMS radius, and
+    its descriptors when it has a descriptor head."""
+    if model.descriptor_head is None:
+        @torch.inference_mode()
+        def score(grey: np.ndarray) -> torch.Tensor:
+            return model.probability_map(to_tensor(grey, device))[0]
+
+        return ScoreMapDetector(name, score, threshold=detection.threshold, nms_radius=detection.nms_radius, device=device)
+    last: dict = {}  # the descriptor map of the image scored last
 
     @torch.inference_mode()
-    def score(grey: np.ndarray) -> torch.Tensor:
-        return model.probability_map(to_tensor(grey, device))[0]
+    def score_and_keep(grey: np.ndarray) -> torch.Tensor:
+        probability, descriptors = model.probability_map(to_tensor(grey, device), descriptors=True)
+        last.update(grey=grey, descriptors=descriptors[0])
+        return probability[0]
 
-    return ScoreMapDetector(name, score, threshold=detection.threshold, nms_radius=detection.nms_radius, device=device)
+    @torch.inference_mode()
+    def describe(grey: np.ndarray, xy: np.ndarray) -> np.ndarray:
+        if last.get("grey") is not grey:
+            score_and_keep(grey)
+        points = torch.from_numpy(np.asarray(xy, np.float32)).to(device)
+        cells = last["descriptors"].shape[-2:]  # of the image padded to multiples of 8: sample in its frame
+        return sample_descriptors(last["descriptors"], points, (8 * cells[0], 8 * cells[1])).cpu().numpy()
+
+    return ScoreMapDetector(name, score_and_keep, threshold=detection.threshold, nms_radius=detection.nms_radius, device=device,
+                            describe=describe)
 
 
 def checkpoint_detector(path: Path, device: str = "cpu", runtime: str = "torch") -> ScoreMapDetector:

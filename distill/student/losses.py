@@ -87,6 +87,12 @@ def consistency_loss(p_a: torch.Tensor, p_b_in_a: torch.Tensor, valid: torch.Ten
     return _masked_mean(F.huber_loss(p_a, p_b_in_a, delta=delta, reduction="none"), valid)
 
 
+def descriptor_loss(student: torch.Tensor, teacher: torch.Tensor, valid_cells: torch.Tensor) -> torch.Tensor:
+    """Cosine distillation of descriptors, ``B x D x Hc x Wc`` each (L2-normalised): ``mean(1 - <d_S, d_T>)``
+    over the valid cells ``B x Hc x Wc``."""
+    return _masked_mean(1 - (student * F.normalize(teacher, dim=1)).sum(dim=1), valid_cells)
+
+
 def repeatability_loss(p_a: torch.Tensor, p_b_in_a: torch.Tensor, valid: torch.Tensor, patch: int = 16,
                        peaky: float = 0.5) -> torch.Tensor:
     """Self-supervised repeatability (R2D2, Revaud et al. 2019) of the probability ``B x H x W`` of an

@@ -79,9 +79,13 @@ class Student(nn.Module):
         inputs = config.fpn_channels + (self.stride ** 2 if config.pixel_shortcut else 0) + config.detail_channels
         width = config.head_channels or config.fpn_channels
         self.head = nn.Sequential(conv_bn_relu(inputs, width), nn.Conv2d(width, 1 if config.head == "map" else 65, 1))
+        # SuperPoint's descriptor head on the same features: 3x3 convolution, 1x1 to the descriptor size, at 1/8
+        self.descriptor_head = (nn.Sequential(conv_bn_relu(inputs, 256), nn.Conv2d(256, config.descriptor_dim, 1))
+                                if config.descriptor_dim else None)
 
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
-        """``B x 1 x H x W`` -> logits (``B x H x W`` for ``map``, ``B x 65 x H/8 x W/8`` for ``cell``).
+    def forward(self, image: torch.Tensor, descriptors: bool = False):
+        """``B x 1 x H x W`` -> logits (``B x H x W`` for ``map``, ``B x 65 x H/8 x W/8`` for ``cell``);
+        with ``descriptors`` (and a descriptor head), ``(logits, B x D x H/8 x W/8 L2-normalised descriptors)``.
         ``H`` and ``W`` must be multiples of ``size_multiple`` (the head stride)."""
         h, w = image.shape[-2:]
         grid = (h // self.stride, w // self.stride)
@@ -99,18 +103,27 @@ class Student(nn.Module):
             fused = torch.cat([fused, self.detail(centred)], dim=1)
         logits = self.head(fused)
         if self.head_type == "map":
-            return F.interpolate(logits, size=(h, w), mode="bicubic", align_corners=False)[:, 0]
-        return logits
+            logits = F.interpolate(logits, size=(h, w), mode="bicubic", align_corners=False)[:, 0]
+        if not descriptors:
+            return logits
+        if self.descriptor_head is None:
+            raise ValueError("this student has no descriptor head (student.descriptor_dim is 0)")
+        described = self.descriptor_head(fused if self.stride == 8 else F.avg_pool2d(fused, 2))
+        return logits, F.normalize(described, dim=1)
 
     def probability(self, logits: torch.Tensor) -> torch.Tensor:
         """Logits -> ``B x H x W`` keypoint probability."""
         return torch.sigmoid(logits) if self.head_type == "map" else cell_logits_to_probability(logits)
 
-    def probability_map(self, image: torch.Tensor) -> torch.Tensor:
+    def probability_map(self, image: torch.Tensor, descriptors: bool = False):
         """``B x 1 x H x W`` of any size -> ``B x H x W`` keypoint probability: padded with zeros at the
-        bottom and right to a multiple of the head stride, cropped back (no point lies in the padding)."""
+        bottom and right to a multiple of the head stride, cropped back (no point lies in the padding).
+        With ``descriptors``: ``(probability, B x D x ceil(H/8) x ceil(W/8) descriptors of the padded image)``."""
         h, w = image.shape[-2:]
         padded = F.pad(image, (0, (-w) % self.size_multiple, 0, (-h) % self.size_multiple))
+        if descriptors:
+            logits, described = self(padded, descriptors=True)
+            return self.probability(logits)[:, :h, :w], described
         return self.probability(self(padded))[:, :h, :w]
 
     @torch.inference_mode()

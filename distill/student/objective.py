@@ -27,9 +27,14 @@ def compute_losses(model: torch.nn.Module, batch: dict, config: TrainConfig, rng
     w = config.losses
     core = getattr(model, "module", model)  # attributes of the student under DistributedDataParallel
     image, heat, var, valid, mask = batch["image"], batch["heatmap"], batch["variance"], batch["valid"], batch["mask"]
-    logits = model(image)
-    pixels = pixel_logits(core, logits)
     terms: dict[str, torch.Tensor] = {}
+    if "descriptors" in batch:  # the descriptor head learns from the teacher's descriptors of the same crop
+        logits, described = model(image, descriptors=True)
+        valid_cells = (F.avg_pool2d(valid[:, None], 8)[:, 0] > 0.99).float()
+        terms["descriptor"] = w.descriptor.weight * L.descriptor_loss(described, batch["descriptors"], valid_cells)
+    else:
+        logits = model(image)
+    pixels = pixel_logits(core, logits)
     if w.focal.weight:
         target = L.gaussian_targets(mask, w.focal.sigma) if w.focal.smoothing else mask
         terms["focal"] = w.focal.weight * L.focal_loss(pixels, target, valid, w.focal.alpha, w.focal.gamma)

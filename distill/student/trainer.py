@@ -51,7 +51,9 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, progress: bo
         check_resumable(state.config, config, last)
     # everything that can fail on bad input is built before the run folder is written
     pair_sigma = config.pair.sigma if config.pair.enabled else None
-    train_set = LabelDataset(stores, "train", config.val_fraction, tuple(config.crop), config.augment, config.seed, pair_sigma, config.warp)
+    describe = config.student.descriptor_dim > 0
+    train_set = LabelDataset(stores, "train", config.val_fraction, tuple(config.crop), config.augment, config.seed, pair_sigma, config.warp,
+                             descriptors=describe)
     val_set = LabelDataset(stores, "val", config.val_fraction, tuple(config.crop), False, config.seed)
     val_hpatches = load_hpatches(Path(config.val_hpatches)) if config.val_hpatches and dist_info.main else None
     core = Student(config.student).to(device).train()

@@ -1,0 +1,86 @@
+"""The descriptor head: sampling, training from the store's teacher descriptors, and every output path."""
+import json
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+import distill
+from distill.cli import app
+from distill.student.trainer import train
+from labels.config import LabelConfig
+from labels.configuration import load_config
+from labels.images import list_images
+from labels.run import label_images
+from labels.store import StoreError
+from teachers.superpoint import sample_descriptors
+from tests.distill.test_student import tiny_config
+
+
+def test_descriptors_are_sampled_bilinearly_at_pixel_centres():
+    """Two 8x8 cells side by side: cell centres at x = 3.5 and 11.5; the pixel centre x = 7.5 lies
+    half way, so its descriptor is the normalised mean of the two cells'."""
+    cells = torch.tensor([[[1.0, 0.0]], [[0.0, 1.0]]])  # 2 x 1 x 2: cell 0 = (1, 0), cell 1 = (0, 1)
+    points = torch.tensor([[3.5, 3.5], [7.5, 3.5], [11.5, 3.5]])
+    sampled = sample_descriptors(cells, points, (8, 16))
+    expected = torch.tensor([[1.0, 0.0], [2 ** -0.5, 2 ** -0.5], [0.0, 1.0]])
+    assert torch.allclose(sampled, expected, atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def described_store(tmp_path_factory):
+    import cv2
+    from tests.conftest import embedded
+
+    root = tmp_path_factory.mktemp("descriptors")
+    folder = root / "images"
+    folder.mkdir()
+    for name in ["astronaut", "camera", "coffee", "brick"]:
+        grey = cv2.imread(str(embedded(name)), cv2.IMREAD_GRAYSCALE)
+        cv2.imwrite(str(folder / f"{name}.png"), cv2.resize(grey, (128, 96), interpolation=cv2.INTER_AREA))
+    config = load_config(LabelConfig, overrides=["size=[96, 128]", "adaptation.num_homographies=2", "descriptors=true"])
+    return label_images(list_images([folder]), config, root / "labels", progress=False).store, folder
+
+
+def test_descriptor_head_trains_and_every_path_returns_descriptors(described_store, tmp_path, hpatches_root):
+    store, folder = described_store
+    run = tmp_path / "run"
+    config = tiny_config(store, steps=2, val_every=2)
+    config.student.descriptor_dim = 256
+    train(config, run, progress=False)
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert all("descriptor" in r for r in rows if r["kind"] == "train")
+    grey = (np.random.default_rng(0).random((100, 130)) * 255).astype(np.uint8)
+    features = distill.Detector.from_checkpoint(run / "last.pt")(grey, top_k=50)
+    assert features.descriptors.shape == (50, 256)
+    assert np.allclose(np.linalg.norm(features.descriptors, axis=1), 1, atol=1e-5)
+    result = CliRunner().invoke(app, ["detect", str(folder / "camera.png"), "--checkpoint", str(run / "last.pt"), "--top-k", "40",
+                                      "--out", str(tmp_path / "out"), "--quiet"])
+    assert result.exit_code == 0, result.output
+    saved = np.load(tmp_path / "out" / "camera.npz")
+    assert saved["descriptors"].shape == (len(saved["keypoints"]), 256)
+    matched = CliRunner().invoke(app, ["eval", "matching", "--root", str(hpatches_root), "--only", "v", "--size", "96x128",
+                                       "--checkpoint", str(run / "last.pt"), "-m", "student+mnn", "-m", "student+lightglue",
+                                       "--out", str(tmp_path / "m"), "--quiet", "--device", "cpu"])
+    assert matched.exit_code == 0, matched.output
+    assert [m["method"] for m in json.loads((tmp_path / "m" / "results.json").read_text())["methods"]] == ["student+mnn", "student+lightglue"]
+
+
+def test_superpoint_descriptors_through_the_api_match_the_teacher():
+    grey = (np.random.default_rng(1).random((96, 128)) * 255).astype(np.uint8)
+    features = distill.Detector.superpoint()(grey, top_k=30)
+    teacher = distill.Detector.superpoint().detector
+    teacher.score_map(grey)
+    assert np.allclose(features.descriptors, teacher.describe(grey, features.keypoints), atol=1e-6)
+    assert distill.Detector.classical("harris")(grey, top_k=5).descriptors is None
+
+
+def test_a_store_without_descriptors_names_the_flag(tmp_path, image_folder):
+    config = load_config(LabelConfig, overrides=["size=[96, 128]", "adaptation.num_homographies=2"])
+    store = label_images(list_images([image_folder]), config, tmp_path / "labels", progress=False).store
+    config = tiny_config(store, steps=1)
+    config.student.descriptor_dim = 256
+    with pytest.raises(StoreError, match="distill labels --descriptors"):
+        train(config, tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LABEL_ARGS ?=
 
-.PHONY: install demo labels test bench clean
+.PHONY: install demo labels test bench report clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,9 @@ demo: labels  ## the main job: label the embedded photos, train a student, evalu
 		$(BIN)/distill eval warped --checkpoint runs/demo/best.pt --out out/demo-eval; \
 	fi
 
+report: $(STAMP)  ## the technical report of `make demo`'s results: report/report.md and report/report.pdf
+	$(BIN)/distill report --eval out/demo-eval --run runs/demo --out report
+
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
@@ -41,4 +44,4 @@ bench: $(STAMP)
 	$(BIN)/python scripts/bench_student.py --checkpoint runs/demo/best.pt
 
 clean:
-	rm -rf $(VENV) data/labels out runs
+	rm -rf $(VENV) data/labels out runs report

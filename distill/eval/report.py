@@ -61,15 +61,15 @@ def bar_chart(results: list[DetectorResult], path: Path, title: str) -> None:
     plt.close(fig)
 
 
-def quality_cost_chart(results: list[DetectorResult], path: Path, title: str) -> None:
-    """Repeatability (all) against ms per 480x640 image, log scale: what each detector buys for its time."""
-    timed = [r for r in results if r.ms_per_image]
+def quality_cost_chart(points: list[tuple[str, float, float]], path: Path, title: str) -> None:
+    """Repeatability (all) against ms per 480x640 image, log scale, for ``(detector, ms, repeatability)``
+    points: what each detector buys for its time."""
     fig, ax = plt.subplots(figsize=(6.5, 4.2), constrained_layout=True)
-    for r in timed:
-        student = r.detector.startswith("student")
-        ax.scatter(r.ms_per_image, r.repeatability(), s=60 if student else 35, marker="*" if student else "o",
-                   color="tab:red" if student else ("tab:blue" if r.detector.startswith("superpoint") else "tab:gray"), zorder=3)
-        ax.annotate(r.detector, (r.ms_per_image, r.repeatability()), textcoords="offset points", xytext=(5, 4), fontsize=7)
+    for name, ms, repeatability in points:
+        student = name.startswith("student")
+        ax.scatter(ms, repeatability, s=60 if student else 35, marker="*" if student else "o",
+                   color="tab:red" if student else ("tab:blue" if name.startswith("superpoint") else "tab:gray"), zorder=3)
+        ax.annotate(name, (ms, repeatability), textcoords="offset points", xytext=(5, 4), fontsize=7)
     ax.set_xscale("log")
     ax.set_xlabel("ms per 480×640 image (log scale)")
     ax.set_ylabel("repeatability (all pairs)")
@@ -106,9 +106,10 @@ def write_outputs(out: Path, results: list[DetectorResult], detectors: list[Scor
     paths[0].write_text(json.dumps(payload, indent=2, default=float))
     paths[1].write_text(markdown(results, protocol, title))
     bar_chart(results, paths[2], title)
-    if any(r.ms_per_image for r in results):
+    timed = [(r.detector, r.ms_per_image, r.repeatability()) for r in results if r.ms_per_image]
+    if timed:
         paths.append(out / "quality_cost.png")
-        quality_cost_chart(results, paths[-1], title)
+        quality_cost_chart(timed, paths[-1], title)
     viewpoint = [s for s in sequences if s.kind == "v"] or sequences
     keypoints_figure(detectors, viewpoint[0], protocol, paths[3])
     return paths

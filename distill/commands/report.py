@@ -1,0 +1,25 @@
+"""``distill report``: the technical report from saved results."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from distill.commands.common import fail, usable_out_folder
+from distill.technical_report import ReportError, write_report
+
+
+def report_command(
+    evaluation: Path = typer.Option(Path("out/demo-eval"), "--eval", help="Folder of a `distill eval hpatches` (or `eval warped`) run: its results.json."),
+    run: Path = typer.Option(Path("runs/demo"), help="Training run folder: config.yaml, provenance.yaml, metrics.jsonl."),
+    matching: Optional[Path] = typer.Option(None, help="Folder of a `distill eval matching` run, to add its table."),
+    out: Path = typer.Option(Path("report"), help="Folder for report.md, report.pdf and their figures."),
+) -> None:
+    """Write report/report.md and report/report.pdf from saved results only (no number typed by hand)."""
+    usable_out_folder(out)
+    try:
+        paths = write_report(evaluation, run, out, matching)
+    except ReportError as error:
+        fail(str(error))
+    typer.echo("wrote " + ", ".join(str(p) for p in paths))

@@ -1,0 +1,52 @@
+"""The technical report is generated from saved results only: every number in it comes from the files."""
+import json
+import re
+
+import yaml
+from typer.testing import CliRunner
+
+from distill.cli import app
+from distill.student.config import TrainConfig
+from labels.configuration import plain, to_yaml
+
+
+def fixture_numbers(*texts: str) -> set[str]:
+    """Every number of the fixture files, as the report may print it."""
+    values = {float(v) for text in texts for v in re.findall(r"-?\d+(?:\.\d+)?(?:e-?\d+)?", text)}
+    return {f"{v:.{d}f}" for v in values for d in (1, 2, 3)} | {f"{v:g}" for v in values}
+
+
+def test_report_numbers_come_from_the_fixture_files(tmp_path):
+    evaluation, run, matching = tmp_path / "eval", tmp_path / "run", tmp_path / "match"
+    for folder in (evaluation, run, matching):
+        folder.mkdir()
+    results = {"title": "HPatches (2 sequences)", "sequences": ["i_a", "v_b"],
+               "protocol": {"size": [240, 320], "top_k": 300, "epsilon": 3.0, "nms_radius": 4},
+               "detectors": [{"detector": "superpoint", "repeatability": {"all": 0.6271, "i": 0.7253, "v": 0.5302},
+                              "localisation_error": {"all": 1.1213, "i": 0.9074, "v": 1.3341}, "ms_per_image": 431.7,
+                              "speed_ratio_to_superpoint": 1.0},
+                             {"detector": "student:demo/last", "repeatability": {"all": 0.6418, "i": 0.7122, "v": 0.5714},
+                              "localisation_error": {"all": 1.0902, "i": 0.8876, "v": 1.2929}, "ms_per_image": 40.2,
+                              "speed_ratio_to_superpoint": 0.0931}]}
+    (evaluation / "results.json").write_text(json.dumps(results))
+    config = TrainConfig(name="demo", stores=["data/labels/superpoint-9f75f921cf.h5"], steps=40)
+    (run / "config.yaml").write_text(to_yaml(config))
+    (run / "provenance.yaml").write_text(yaml.safe_dump({"label_stores": {"data/labels/superpoint-9f75f921cf.h5": "9f75f921cf"}}))
+    metrics = [{"kind": "train", "step": s, "focal": 0.01, "total": 0.02} for s in (10, 20, 30, 40)]
+    metrics += [{"kind": "val", "step": 20, "repeatability": 0.6512}, {"kind": "val", "step": 40, "repeatability": 0.6433}]
+    (run / "metrics.jsonl").write_text("\n".join(json.dumps(m) for m in metrics))
+    (matching / "results.json").write_text(json.dumps({"methods": [
+        {"method": "superpoint+lightglue", "auc": {"1px": 0.3381, "3px": 0.6693, "5px": 0.7751}, "mma": {"3px": 0.8152}, "matches": 465.52}]}))
+    result = CliRunner().invoke(app, ["report", "--eval", str(evaluation), "--run", str(run), "--matching", str(matching),
+                                      "--out", str(tmp_path / "report")])
+    assert result.exit_code == 0, result.output
+    markdown = (tmp_path / "report" / "report.md").read_text()
+    assert (tmp_path / "report" / "report.pdf").read_bytes().startswith(b"%PDF")
+    files = [p.read_text() for folder in (evaluation, run, matching) for p in folder.iterdir()]
+    allowed = fixture_numbers(*files, json.dumps(plain(config)))
+    printed = re.findall(r"(?<![\w.])\d+\.\d+(?![\w.])", markdown)
+    assert printed and set(printed) <= allowed, set(printed) - allowed
+    for expected in ("0.642", "0.571", "1.09", "0.093", "0.669", "0.651", "9f75f921cf"):
+        assert expected in markdown
+    missing = CliRunner().invoke(app, ["report", "--eval", str(tmp_path / "none"), "--run", str(run), "--out", str(tmp_path / "r2")])
+    assert missing.exit_code == 1 and "results.json: missing" in missing.output

@@ -96,7 +96,8 @@ DETECTORS_HELP = f"Detector to evaluate (repeatable): {', '.join(AVAILABLE)}. De
 @app.command()
 def hpatches(
     root: Optional[Path] = typer.Option(None, help="HPatches sequences folder (default: $HPATCHES_ROOT, then data/hpatches)."),
-    detectors: Optional[List[str]] = typer.Option(None, "--detectors", "-d", help=DETECTORS_HELP),
+    detectors: Optional[List[str]] = typer.Option(None, "--detector", "-d", help=DETECTORS_HELP),
+    old_detectors: Optional[List[str]] = typer.Option(None, "--detectors", hidden=True),
     checkpoint: Optional[List[Path]] = typer.Option(None, help="Student checkpoint to evaluate too (repeatable)."),
     runtime: Runtime = typer.Option(Runtime.torch, help=RUNTIME_HELP),
     protocol: ProtocolName = typer.Option(ProtocolName.standard, help=PROTOCOL_HELP),
@@ -118,14 +119,15 @@ def hpatches(
         sequences = load_hpatches(root or default_root(), only.value if only else None)
     except HPatchesError as error:
         fail(str(error))
-    _run(sequences, f"HPatches ({len(sequences)} sequences)", detectors or DEFAULT_DETECTORS, checkpoint or [],
+    _run(sequences, f"HPatches ({len(sequences)} sequences)", (detectors or []) + (old_detectors or []) or DEFAULT_DETECTORS, checkpoint or [],
          _protocol(protocol, size, top_k, epsilon, nms_radius, subpixel), resolve_device(device), ha_homographies, out, speed, quiet,
          runtime)
 
 
 @app.command()
 def warped(
-    detectors: Optional[List[str]] = typer.Option(None, "--detectors", "-d", help=DETECTORS_HELP),
+    detectors: Optional[List[str]] = typer.Option(None, "--detector", "-d", help=DETECTORS_HELP),
+    old_detectors: Optional[List[str]] = typer.Option(None, "--detectors", hidden=True),
     checkpoint: Optional[List[Path]] = typer.Option(None, help="Student checkpoint to evaluate too (repeatable)."),
     runtime: Runtime = typer.Option(Runtime.torch, help=RUNTIME_HELP),
     photos: int = typer.Option(8, min=1, max=len(EMBEDDED), help="Embedded photos to build sequences from (two sequences each)."),
@@ -143,15 +145,17 @@ def warped(
     usable_out_folder(out)
     sequences = warped_sequences(photos, seed=seed)
     _run(sequences, f"SYNTHETIC warps of {photos} embedded photos (seed {seed}; not HPatches)",
-         detectors or DEFAULT_DETECTORS, checkpoint or [], _protocol(protocol, None, None, None, None, subpixel), resolve_device(device),
+         (detectors or []) + (old_detectors or []) or DEFAULT_DETECTORS, checkpoint or [], _protocol(protocol, None, None, None, None, subpixel), resolve_device(device),
          ha_homographies, out, speed, quiet, runtime)
 
 
 @app.command()
 def synthetic(
-    detectors: Optional[List[str]] = typer.Option(None, "--detectors", "-d", help=DETECTORS_HELP),
+    detectors: Optional[List[str]] = typer.Option(None, "--detector", "-d", help=DETECTORS_HELP),
+    old_detectors: Optional[List[str]] = typer.Option(None, "--detectors", hidden=True),
     checkpoint: Optional[List[Path]] = typer.Option(None, help="Student checkpoint to evaluate too (repeatable)."),
-    images: int = typer.Option(240, min=1, help="Images in the fixed set (30 of each primitive)."),
+    count: int = typer.Option(240, "--count", min=1, help="Images in the fixed set (30 of each primitive)."),
+    old_count: Optional[int] = typer.Option(None, "--images", min=1, hidden=True),
     size: str = typer.Option("120x160", help="Image size HxW."),
     seed: int = typer.Option(EVAL_SEED, help="Seed of the set (the default is never used for training)."),
     epsilon: float = typer.Option(3.0, min=0.0, help="A detection is correct within this distance (px) of an unclaimed corner."),
@@ -165,9 +169,10 @@ def synthetic(
     """Detection mAP and localisation error on synthetic shapes with exact corners."""
     usable_out_folder(out)
     shape = parse_size(size)
-    built = _build(detectors or DEFAULT_DETECTORS, checkpoint or [], resolve_device(device), ha_homographies)
-    results = evaluate_synthetic(built, images, ShapesConfig(size=shape), seed, epsilon, nms_radius, top_k, progress=not quiet)
-    meta = {"title": f"SYNTHETIC shapes ({images} images)", "images": images, "size": list(shape), "seed": seed,
+    built = _build((detectors or []) + (old_detectors or []) or DEFAULT_DETECTORS, checkpoint or [], resolve_device(device), ha_homographies)
+    count = old_count or count
+    results = evaluate_synthetic(built, count, ShapesConfig(size=shape), seed, epsilon, nms_radius, top_k, progress=not quiet)
+    meta = {"title": f"SYNTHETIC shapes ({count} images)", "images": count, "size": list(shape), "seed": seed,
             "epsilon": epsilon, "nms_radius": nms_radius, "top_k": top_k}
     paths = write_synthetic_outputs(out, results, meta)
     typer.echo(paths[1].read_text())

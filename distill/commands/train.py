@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
+from enum import Enum
 from pathlib import Path
 from typing import List, Optional
 
@@ -12,9 +13,12 @@ from distill.commands.common import command_config, fail, resolve_device
 from distill.eval.sequences import HPatchesError
 from distill.student.backbone import BackboneWeightsError
 from distill.student.checkpoint import CheckpointError
-from distill.student.config import TrainConfig
+from distill.student.config import HEADS, StudentConfig, TrainConfig
 from labels.configuration import ConfigError
 from labels.store import StoreError
+
+
+Head = Enum("Head", {name: name for name in HEADS}, type=str)
 
 
 def newest_store(folder: Path = Path("data/labels")) -> Path:
@@ -29,10 +33,13 @@ def train_command(
     teacher: str = typer.Option("superpoint", help="Teacher whose cached labels to learn from (superpoint)."),
     store: Optional[List[Path]] = typer.Option(None, help="Label store index file (repeatable); default: the newest in data/labels."),
     config: Optional[Path] = typer.Option(None, help="YAML file overriding the defaults (TrainConfig in distill/student/config.py; see --show-config)."),
-    backbone: Optional[str] = typer.Option(None, help="timm backbone name (student.backbone; default tf_efficientnet_lite0, ImageNet weights from a package)."),
-    backbone_weights: Optional[str] = typer.Option(None, help="student.backbone_weights: auto | hub (timm pretrained, online) | none | FILE."),
-    head: Optional[str] = typer.Option(None, help="student.head: cell (65 logits per 8x8 cell, SuperPoint-style; default) or map (one logit channel at stride 4, bicubic upsampling)."),
-    steps: Optional[int] = typer.Option(None, help="Optimiser steps (default 1200, 10–12 minutes on 2 CPU cores)."),
+    backbone: Optional[str] = typer.Option(None, help=f"timm backbone name (student.backbone) [default: {StudentConfig.backbone}, "
+                                           "ImageNet weights from a package]."),
+    backbone_weights: Optional[str] = typer.Option(None, help="student.backbone_weights: auto | hub (timm pretrained, online) | none | FILE "
+                                                   f"[default: {StudentConfig.backbone_weights}]."),
+    head: Optional[Head] = typer.Option(None, help="student.head: cell (65 logits per 8x8 cell, SuperPoint-style) or map (one logit "
+                                        f"channel at stride 4, bicubic upsampling) [default: {StudentConfig.head}]."),
+    steps: Optional[int] = typer.Option(None, help=f"Optimiser steps [default: {TrainConfig.steps}, 10–12 minutes on 2 CPU cores]."),
     name: Optional[str] = typer.Option(None, help="Run name: the run folder is runs/<name>."),
     val_hpatches: Optional[Path] = typer.Option(
         None, help="HPatches sequences folder: validate, and choose best.pt, by repeatability there (standard protocol) "
@@ -52,7 +59,7 @@ def train_command(
 
     if teacher != "superpoint":
         fail(f"unknown teacher {teacher!r}; available: superpoint", code=2)
-    explicit = {"student": {"backbone": backbone, "backbone_weights": backbone_weights, "head": head},
+    explicit = {"student": {"backbone": backbone, "backbone_weights": backbone_weights, "head": head.value if head else None},
                 "steps": steps, "name": name, "val_hpatches": str(val_hpatches) if val_hpatches else None}
     cfg = command_config(TrainConfig, config, override, explicit, show_config)
     import timm

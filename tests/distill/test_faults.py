@@ -164,7 +164,7 @@ def test_detect_reads_images_as_labelling_does_and_exits_1_after_the_rest(images
     (["labels", "preview", "STORE", "--limit", "-1"], "--limit"),
     (["eval", "hpatches", "--root", "OUT", "--protocol", "huge"], "--protocol"),
     (["eval", "hpatches", "--root", "OUT", "--only", "x"], "--only"),
-    (["eval", "synthetic", "--images", "0"], "--images"),
+    (["eval", "synthetic", "--count", "0"], "--count"),
     (["eval", "warped", "--photos", "0"], "--photos"),
     (["eval", "warped", "-d", "superpoint-ha", "--ha-homographies", "0"], "--ha-homographies"),
     (["labels", "--synthetic", "0", "--out", "OUT"], "--synthetic"),

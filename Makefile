@@ -21,16 +21,16 @@ install: $(STAMP)
 labels: $(STAMP)  ## label the embedded photos (or LABEL_ARGS="--images DIR ...") into data/labels
 	$(BIN)/distill labels $(LABEL_ARGS)
 
-HPATCHES_ROOT ?= ../shared/data/hpatches-real
+HPATCHES_ROOT ?= data/hpatches
 TRAIN_ARGS ?=
 
 demo: labels  ## the main job: label the embedded photos, train a student, evaluate it against the teacher and classical detectors
 	$(BIN)/distill labels inspect $$(ls -t data/labels/superpoint-*.h5 | head -n 1)
-	$(BIN)/distill train --teacher superpoint --name demo $(TRAIN_ARGS)
+	$(BIN)/distill train --teacher superpoint --name demo --overwrite $(TRAIN_ARGS)
 	if [ -d "$(HPATCHES_ROOT)" ]; then \
-		$(BIN)/distill eval hpatches --root "$(HPATCHES_ROOT)" --checkpoint runs/demo/best.pt --out out/demo-eval; \
+		$(BIN)/distill eval hpatches --root "$(HPATCHES_ROOT)" --checkpoint runs/demo/last.pt --out out/demo-eval; \
 	else \
-		$(BIN)/distill eval warped --checkpoint runs/demo/best.pt --out out/demo-eval; \
+		$(BIN)/distill eval warped --checkpoint runs/demo/last.pt --out out/demo-eval; \
 	fi
 
 report: $(STAMP)  ## the technical report of `make demo`'s results: report/report.md and report/report.pdf
@@ -41,7 +41,8 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python scripts/bench_labels.py
-	$(BIN)/python scripts/bench_student.py --checkpoint runs/demo/best.pt
+	$(BIN)/python scripts/bench_student.py --checkpoint runs/demo/last.pt --subpixel
+	$(BIN)/python scripts/bench_speed.py --checkpoint runs/demo/last.pt
 
 clean:
 	rm -rf $(VENV) data/labels out runs report

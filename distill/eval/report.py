@@ -14,7 +14,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from distill.eval.detectors import ScoreMapDetector, detect  # noqa: E402
-from distill.eval.protocol import DetectorResult, Protocol  # noqa: E402
+from distill.eval.protocol import DetectorResult, Protocol, rescale_homography  # noqa: E402
+from distill.eval.repeatability import covisible_match  # noqa: E402
 from labels.images import resize_image  # noqa: E402
 from distill.eval.sequences import Sequence  # noqa: E402
 
@@ -79,22 +80,45 @@ def quality_cost_chart(points: list[tuple[str, float, float]], path: Path, title
     plt.close(fig)
 
 
-def keypoints_figure(detectors: list[ScoreMapDetector], sequence: Sequence, protocol: Protocol, path: Path, pair: int = 1) -> None:
-    """Each detector's best ``top_k`` points on images 1 and ``pair + 1`` of one sequence."""
-    images = [sequence.images[0], sequence.images[pair]]
-    if protocol.size is not None:
-        images = [resize_image(image, protocol.size) for image in images]
-    fig, axes = plt.subplots(len(detectors), 2, figsize=(8, 3 * len(detectors)), squeeze=False, constrained_layout=True)
-    for row, detector in zip(axes, detectors):
-        for ax, image in zip(row, images):
-            xy, _ = detect(detector, image, protocol.nms_radius, protocol.top_k, protocol.subpixel)
-            ax.imshow(cv2.cvtColor(image, cv2.COLOR_GRAY2RGB))
-            ax.scatter(xy[:, 0], xy[:, 1], s=4, c="lime", linewidths=0)
-            ax.set_title(f"{detector.name}: {len(xy)} points", fontsize=8)
-            ax.axis("off")
-    fig.suptitle(f"{sequence.name}: image 1 and {pair + 1}", fontsize=10)
-    fig.savefig(path, dpi=90)
+def keypoints_figure(detectors: list[ScoreMapDetector], pairs: list[tuple[Sequence, int]], protocol: Protocol, path: Path) -> None:
+    """For each pair ``(sequence, k)`` (images 1 and ``k + 1``) and each detector: the points the protocol
+    scores (after the covisibility filter, the ``top_k`` best), repeated ones green, missed ones red."""
+    fig, axes = plt.subplots(len(detectors), 2 * len(pairs), figsize=(4 * 2 * len(pairs), 3 * len(detectors)), squeeze=False,
+                             constrained_layout=True)
+    for column, (sequence, k) in enumerate(pairs):
+        images = [sequence.images[0], sequence.images[k]]
+        homography = sequence.homographies[k - 1]
+        if protocol.size is not None:
+            homography = rescale_homography(homography, images[0].shape[:2], images[1].shape[:2], protocol.size)
+            images = [resize_image(image, protocol.size) for image in images]
+        for row, detector in zip(axes, detectors):
+            points = [detect(detector, image, protocol.nms_radius, subpixel=protocol.subpixel)[0] for image in images]
+            match = covisible_match(points[0], points[1], homography, images[0].shape[:2], images[1].shape[:2],
+                                    protocol.top_k, protocol.epsilon)
+            for ax, image, kept, hit, label in zip(row[2 * column:2 * column + 2], images, (match.keep1, match.keep2),
+                                                  (match.hit1, match.hit2), ("1", str(k + 1))):
+                ax.imshow(cv2.cvtColor(image, cv2.COLOR_GRAY2RGB))
+                ax.scatter(kept[hit, 0], kept[hit, 1], s=5, c="lime", linewidths=0, label="repeated")
+                ax.scatter(kept[~hit, 0], kept[~hit, 1], s=5, c="red", linewidths=0, label="missed")
+                ax.set_title(f"{detector.name}, {sequence.name} image {label}: {int(hit.sum())} of {len(kept)} repeated", fontsize=7)
+                ax.axis("off")
+    axes[0, 0].legend(fontsize=6, loc="lower left", markerscale=2)
+    fig.savefig(path, dpi=80)
     plt.close(fig)
+
+
+def figure_detectors(detectors: list[ScoreMapDetector]) -> list[ScoreMapDetector]:
+    """The teacher and the students (next to each other), or the first three detectors without them."""
+    chosen = [d for d in detectors if d.name.startswith(("superpoint", "student"))]
+    return chosen or detectors[:3]
+
+
+def example_pairs(sequences: list[Sequence]) -> list[tuple[Sequence, int]]:
+    """An easy pair (the first pair of an illumination sequence) and a hard one (the last pair of a
+    viewpoint sequence), as far as the sequences have them."""
+    illumination = [s for s in sequences if s.kind == "i"] or sequences
+    viewpoint = [s for s in sequences if s.kind == "v"] or sequences
+    return [(illumination[0], 1), (viewpoint[0], len(viewpoint[0].homographies))]
 
 
 def write_outputs(out: Path, results: list[DetectorResult], detectors: list[ScoreMapDetector], sequences: list[Sequence],
@@ -110,6 +134,5 @@ def write_outputs(out: Path, results: list[DetectorResult], detectors: list[Scor
     if timed:
         paths.append(out / "quality_cost.png")
         quality_cost_chart(timed, paths[-1], title)
-    viewpoint = [s for s in sequences if s.kind == "v"] or sequences
-    keypoints_figure(detectors, viewpoint[0], protocol, paths[3])
+    keypoints_figure(figure_detectors(detectors), example_pairs(sequences), protocol, paths[3])
     return paths

@@ -13,7 +13,7 @@ from distill.student.checkpoint import CheckpointError
 from teachers.weights import sha256_of
 
 RELEASED = "student-ds2-5000-fp16.pt"  # distill export --checkpoint runs/student-ds2-5000/last.pt --fp16
-SHA256 = "0000000000000000000000000000000000000000000000000000000000000000"
+SHA256 = "86e2bf7c372a7010df646d264de3cf8828aca414bdc8718182a4f52c744a9e7a"
 
 
 def released_checkpoint() -> Path:

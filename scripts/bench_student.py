@@ -37,8 +37,8 @@ def loss_label(name: str, weight: float, focal_gamma: float = 0.0) -> str:
 
 def recipe(checkpoint: Path) -> tuple[str, str]:
     config = read_checkpoint(checkpoint).config
-    losses = [loss_label(name, spec.weight, getattr(spec, "focal_gamma", 0.0))
-              for name, spec in vars(config.losses).items() if spec.weight]
+    losses = [loss_label(name, spec.weight, getattr(spec, "focal_gamma", 0.0)) for name, spec in vars(config.losses).items()
+              if spec.weight and (name != "descriptor" or config.student.descriptor_dim)]
     if config.pair.enabled:
         losses.append("pair")
     student = config.student

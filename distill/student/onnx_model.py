@@ -71,6 +71,8 @@ def onnx_detector(path: Path, device: str = "cpu", name: str | None = None) -> S
         raise OnnxUnavailableError(f"--runtime onnx needs the [onnx] extra: {EXTRA}") from None
     options = ort.SessionOptions()
     options.add_session_config_entry("session.set_denormal_as_zero", "1")
+    # no busy-waiting of the thread pool between runs: it would steal the CPU from whatever runs next
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     providers = ["CUDAExecutionProvider"] if device.startswith("cuda") and "CUDAExecutionProvider" in ort.get_available_providers() else []
     session = ort.InferenceSession(str(path), options, providers=providers + ["CPUExecutionProvider"])
     meta = session.get_modelmeta().custom_metadata_map

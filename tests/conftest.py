@@ -35,8 +35,12 @@ def photo() -> torch.Tensor:
 @pytest.fixture()
 def image_folder(tmp_path: Path) -> Path:
     """Four small real photos as PNG files in a folder."""
-    folder = tmp_path / "images"
-    folder.mkdir()
+    return write_photos(tmp_path / "images")
+
+
+def write_photos(folder: Path) -> Path:
+    """Four small real photos (96 x 128 PNG) written into ``folder``."""
+    folder.mkdir(parents=True)
     for name in ["astronaut", "camera", "coffee", "brick"]:
         grey = cv2.imread(str(embedded(name)), cv2.IMREAD_GRAYSCALE)
         cv2.imwrite(str(folder / f"{name}.png"), cv2.resize(grey, (128, 96), interpolation=cv2.INTER_AREA))

@@ -85,23 +85,35 @@ def to_tensor(grey: np.ndarray, device: str) -> torch.Tensor:
     return torch.from_numpy(grey).to(device).float().div_(255)[None, None]
 
 
-def superpoint_detector(teacher: SuperPoint, device: str) -> ScoreMapDetector:
-    last: dict = {}  # the descriptor map of the image scored last
+def describing(network: Callable[[np.ndarray], tuple[torch.Tensor, torch.Tensor]], device: str):
+    """``(score_map, describe)`` of a network that gives, for a grey image, its ``H x W`` probability and
+    its ``D x H'/8 x W'/8`` descriptors of the image padded to multiples of 8. ``describe`` reuses the
+    pass of the image scored last and samples as SuperPoint does, in the padded image's frame."""
+    last: dict = {}
 
     @torch.inference_mode()
     def score(grey: np.ndarray) -> torch.Tensor:
-        out = teacher(to_tensor(grey, device))
-        last.update(grey=grey, descriptors=out.descriptors[0])
-        return out.probability[0]
+        probability, descriptors = network(grey)
+        last.update(grey=grey, descriptors=descriptors)
+        return probability
 
     @torch.inference_mode()
     def describe(grey: np.ndarray, xy: np.ndarray) -> np.ndarray:
         if last.get("grey") is not grey:
             score(grey)
         points = torch.from_numpy(np.asarray(xy, np.float32)).to(device)
-        cells = last["descriptors"].shape[-2:]  # of the image padded to multiples of 8: sample in its frame
+        cells = last["descriptors"].shape[-2:]
         return sample_descriptors(last["descriptors"], points, (8 * cells[0], 8 * cells[1])).cpu().numpy()
 
+    return score, describe
+
+
+def superpoint_detector(teacher: SuperPoint, device: str) -> ScoreMapDetector:
+    def network(grey: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        out = teacher(to_tensor(grey, device))
+        return out.probability[0], out.descriptors[0]
+
+    score, describe = describing(network, device)
     return ScoreMapDetector("superpoint", score, threshold=DetectionConfig.threshold, device=device, describe=describe)
 
 

@@ -14,6 +14,7 @@ import numpy as np  # noqa: E402
 
 from distill.eval.matching import AUC_THRESHOLDS, MatchingProtocol, MethodResult  # noqa: E402
 from distill.eval.protocol import rescale_homography  # noqa: E402
+from distill.eval.report import quality_cost_chart  # noqa: E402
 from distill.eval.sequences import Sequence  # noqa: E402
 from labels.images import resize_image  # noqa: E402
 from teachers.homographies import warp_points  # noqa: E402
@@ -36,19 +37,9 @@ def markdown(results: list[MethodResult], protocol: MatchingProtocol, title: str
 
 
 def auc_time_chart(results: list[MethodResult], path: Path, title: str) -> None:
-    fig, ax = plt.subplots(figsize=(6.5, 4.2), constrained_layout=True)
-    for r in results:
-        d = r.as_dict()
-        total = 2 * d["extract_ms_per_image"] + d["match_ms_per_pair"]
-        ax.scatter(total, d["auc"]["3px"], s=40, zorder=3)
-        ax.annotate(r.method, (total, d["auc"]["3px"]), textcoords="offset points", xytext=(5, 4), fontsize=7)
-    ax.set_xscale("log")
-    ax.set_xlabel("ms per pair: extraction of both images + matching (log scale)")
-    ax.set_ylabel("homography AUC@3px")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.set_title(title, fontsize=9)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    points = [(r.method, 2 * d["extract_ms_per_image"] + d["match_ms_per_pair"], d["auc"]["3px"]) for r in results for d in [r.as_dict()]]
+    quality_cost_chart(points, path, title, xlabel="ms per pair: extraction of both images + matching (log scale)",
+                       ylabel="homography AUC@3px")
 
 
 def matches_figure(methods: dict, sequence: Sequence, protocol: MatchingProtocol, path: Path, pair: int = 3) -> None:

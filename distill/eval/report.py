@@ -62,18 +62,19 @@ def bar_chart(results: list[DetectorResult], path: Path, title: str) -> None:
     plt.close(fig)
 
 
-def quality_cost_chart(points: list[tuple[str, float, float]], path: Path, title: str) -> None:
-    """Repeatability (all) against ms per 480x640 image, log scale, for ``(detector, ms, repeatability)``
-    points: what each detector buys for its time."""
+def quality_cost_chart(points: list[tuple[str, float, float]], path: Path, title: str,
+                       xlabel: str = "ms per 480×640 image (log scale)", ylabel: str = "repeatability (all pairs)") -> None:
+    """Quality against time (log scale) for ``(name, ms, quality)`` points: what each method buys for its
+    time; students as red stars, SuperPoint blue, the rest grey."""
     fig, ax = plt.subplots(figsize=(6.5, 4.2), constrained_layout=True)
-    for name, ms, repeatability in points:
+    for name, ms, quality in points:
         student = name.startswith("student")
-        ax.scatter(ms, repeatability, s=60 if student else 35, marker="*" if student else "o",
+        ax.scatter(ms, quality, s=60 if student else 35, marker="*" if student else "o",
                    color="tab:red" if student else ("tab:blue" if name.startswith("superpoint") else "tab:gray"), zorder=3)
-        ax.annotate(name, (ms, repeatability), textcoords="offset points", xytext=(5, 4), fontsize=7)
+        ax.annotate(name, (ms, quality), textcoords="offset points", xytext=(5, 4), fontsize=7)
     ax.set_xscale("log")
-    ax.set_xlabel("ms per 480×640 image (log scale)")
-    ax.set_ylabel("repeatability (all pairs)")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.grid(True, which="both", alpha=0.3)
     ax.set_title(title, fontsize=9)
     fig.savefig(path, dpi=110)

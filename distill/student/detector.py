@@ -7,11 +7,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from distill.eval.detectors import ScoreMapDetector, to_tensor
+from distill.eval.detectors import ScoreMapDetector, describing, to_tensor
 from distill.student.checkpoint import load_student
 from distill.student.model import Student
 from teachers.keypoints import DetectionConfig
-from teachers.superpoint import sample_descriptors
 
 
 def student_detector(model: Student, name: str, detection: DetectionConfig, device: str = "cpu") -> ScoreMapDetector:
@@ -23,23 +22,12 @@ def student_detector(model: Student, name: str, detection: DetectionConfig, devi
             return model.probability_map(to_tensor(grey, device))[0]
 
         return ScoreMapDetector(name, score, threshold=detection.threshold, nms_radius=detection.nms_radius, device=device)
-    last: dict = {}  # the descriptor map of the image scored last
-
-    @torch.inference_mode()
-    def score_and_keep(grey: np.ndarray) -> torch.Tensor:
+    def network(grey: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         probability, descriptors = model.probability_map(to_tensor(grey, device), descriptors=True)
-        last.update(grey=grey, descriptors=descriptors[0])
-        return probability[0]
+        return probability[0], descriptors[0]
 
-    @torch.inference_mode()
-    def describe(grey: np.ndarray, xy: np.ndarray) -> np.ndarray:
-        if last.get("grey") is not grey:
-            score_and_keep(grey)
-        points = torch.from_numpy(np.asarray(xy, np.float32)).to(device)
-        cells = last["descriptors"].shape[-2:]  # of the image padded to multiples of 8: sample in its frame
-        return sample_descriptors(last["descriptors"], points, (8 * cells[0], 8 * cells[1])).cpu().numpy()
-
-    return ScoreMapDetector(name, score_and_keep, threshold=detection.threshold, nms_radius=detection.nms_radius, device=device,
+    score, describe = describing(network, device)
+    return ScoreMapDetector(name, score, threshold=detection.threshold, nms_radius=detection.nms_radius, device=device,
                             describe=describe)
 
 

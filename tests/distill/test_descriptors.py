@@ -15,6 +15,7 @@ from labels.images import list_images
 from labels.run import label_images
 from labels.store import StoreError
 from teachers.superpoint import sample_descriptors
+from tests.conftest import write_photos
 from tests.distill.test_student import tiny_config
 
 
@@ -30,15 +31,8 @@ def test_descriptors_are_sampled_bilinearly_at_pixel_centres():
 
 @pytest.fixture(scope="module")
 def described_store(tmp_path_factory):
-    import cv2
-    from tests.conftest import embedded
-
     root = tmp_path_factory.mktemp("descriptors")
-    folder = root / "images"
-    folder.mkdir()
-    for name in ["astronaut", "camera", "coffee", "brick"]:
-        grey = cv2.imread(str(embedded(name)), cv2.IMREAD_GRAYSCALE)
-        cv2.imwrite(str(folder / f"{name}.png"), cv2.resize(grey, (128, 96), interpolation=cv2.INTER_AREA))
+    folder = write_photos(root / "images")
     config = load_config(LabelConfig, overrides=["size=[96, 128]", "adaptation.num_homographies=2", "descriptors=true"])
     return label_images(list_images([folder]), config, root / "labels", progress=False).store, folder
 

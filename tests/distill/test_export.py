@@ -18,7 +18,7 @@ from labels.config import LabelConfig
 from labels.configuration import load_config
 from labels.images import list_images
 from labels.run import label_images
-from tests.conftest import embedded
+from tests.conftest import embedded, write_photos
 from tests.distill.test_student import tiny_config
 
 
@@ -26,11 +26,7 @@ from tests.distill.test_student import tiny_config
 def trained(tmp_path_factory) -> Path:
     """The last.pt of a short training run on a few real photos."""
     root = tmp_path_factory.mktemp("export")
-    folder = root / "images"
-    folder.mkdir()
-    for name in ["astronaut", "camera", "coffee", "brick"]:
-        grey = cv2.imread(str(embedded(name)), cv2.IMREAD_GRAYSCALE)
-        cv2.imwrite(str(folder / f"{name}.png"), cv2.resize(grey, (128, 96), interpolation=cv2.INTER_AREA))
+    folder = write_photos(root / "images")
     config = load_config(LabelConfig, overrides=["size=[96, 128]", "adaptation.num_homographies=2"])
     store = label_images(list_images([folder]), config, root / "labels", progress=False).store
     config = tiny_config(store, steps=3, val_every=3)

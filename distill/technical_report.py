@@ -158,6 +158,7 @@ def build_pdf(markdown: str, folder: Path, out: Path) -> None:
     from reportlab.platypus import Image, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
     styles = getSampleStyleSheet()
+    styles["Heading2"].keepWithNext = 1  # never a heading alone at the foot of a page
     body = styles["BodyText"]
     body.fontSize, body.leading = 8.5, 11
     story, table = [], []

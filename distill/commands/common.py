@@ -19,7 +19,7 @@ class Runtime(str, Enum):
 
 
 RUNTIME_HELP = ("Run students with PyTorch, or with ONNX Runtime (a checkpoint is exported once to <checkpoint>.onnx "
-                "beside it; needs the [onnx] extra). A .onnx checkpoint always runs in ONNX Runtime.")
+                "beside it; needs the \\[onnx] extra). A .onnx checkpoint always runs in ONNX Runtime.")
 
 
 def resolve_device(device: str) -> str:

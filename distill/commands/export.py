@@ -23,7 +23,7 @@ def export_command(
     fp16: bool = typer.Option(False, "--fp16", help="Store the weights as float16 (half the size; they load back as float32)."),
     format: ExportFormat = typer.Option(ExportFormat.checkpoint, help="checkpoint: a slim PyTorch checkpoint; onnx: an ONNX model "
                                         "(grey B x 1 x H x W in [0, 1], H and W multiples of 8, dynamic; B x H x W probability out) "
-                                        "for --runtime onnx (needs the [onnx] extra)."),
+                                        "for --runtime onnx (needs the \\[onnx] extra)."),
 ) -> None:
     """Write a checkpoint in a form to share: slim (weights and configuration, optionally float16), or ONNX."""
     if not slim:

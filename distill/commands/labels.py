@@ -1,6 +1,7 @@
 """``distill labels``: label images with the teacher into an HDF5 store; inspect, preview, merge."""
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import List, Optional
 
@@ -8,6 +9,7 @@ import typer
 
 from distill.commands.common import command_config, fail, parse_size, resolve_device, usable_out_folder
 from labels.config import LabelConfig
+from teachers.adaptation import AdaptationConfig
 from labels.images import embedded_images, list_images, parse_shard, shard
 from labels.inspect import summarise
 from labels.merge import merge_stores
@@ -19,6 +21,8 @@ from labels.synthetic_shapes import ShapesConfig
 from labels.verify import verify_store
 from distill.student.checkpoint import CheckpointError
 from teachers.weights import WeightsError, sha256_of
+
+Aggregation = Enum("Aggregation", {name: name for name in ("mean", "max")}, type=str)
 
 app = typer.Typer(help="Label images with the teacher (SuperPoint + homographic adaptation) into a reusable HDF5 store.",
                   no_args_is_help=False)
@@ -35,10 +39,12 @@ def label(
                                             "corner labels (no teacher) at --size into a synthetic-<hash>.h5 store."),
     teacher: str = typer.Option("superpoint", help="Teacher: superpoint, or student:PATH to relabel with a trained student "
                                 "(a second round; its store is named student-<hash>, after the checkpoint's checksum)."),
-    homographies: Optional[int] = typer.Option(None, "--homographies", "-n", help="Homographies per image, the identity included (default: 100)."),
-    size: Optional[str] = typer.Option(None, help="Labelling size HxW (rows x columns) (default: 240x320)."),
-    aggregation: Optional[str] = typer.Option(None, help="Aggregate views by 'mean' or 'max' (default: mean)."),
-    seed: Optional[int] = typer.Option(None, help="Seed of the homographies (default: 0)."),
+    homographies: Optional[int] = typer.Option(None, "--homographies", "-n", help="Homographies per image, the identity included "
+                                               f"\\[default: {AdaptationConfig.num_homographies}]."),
+    size: Optional[str] = typer.Option(None, help="Labelling size HxW (rows x columns) "
+                                       f"\\[default: {LabelConfig.size[0]}x{LabelConfig.size[1]}]."),
+    aggregation: Optional[Aggregation] = typer.Option(None, help=f"Aggregate the views by their mean or max \\[default: {AdaptationConfig.aggregation}]."),
+    seed: Optional[int] = typer.Option(None, help=f"Seed of the homographies \\[default: {LabelConfig.seed}]."),
     descriptors: bool = typer.Option(False, "--descriptors", help="Also store the 256 x H/8 x W/8 descriptors."),
     lightglue: bool = typer.Option(False, "--lightglue", help="Also match each image with a seeded warp of itself (LightGlue) "
                                    "and store the homography, matches, confidences and per-keypoint matchability."),
@@ -56,7 +62,7 @@ def label(
     if ctx.invoked_subcommand is not None:
         return
     explicit = {"teacher": teacher, "seed": seed, "size": list(parse_size(size)) if size else None,
-                "adaptation": {"num_homographies": homographies, "aggregation": aggregation},
+                "adaptation": {"num_homographies": homographies, "aggregation": aggregation.value if aggregation else None},
                 "descriptors": descriptors or None, "lightglue": {"enabled": True} if lightglue else None}
     cfg = command_config(LabelConfig, config, override, explicit, show_config)
     usable_out_folder(out)

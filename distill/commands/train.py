@@ -33,13 +33,13 @@ def train_command(
     teacher: str = typer.Option("superpoint", help="Teacher whose cached labels to learn from (superpoint)."),
     store: Optional[List[Path]] = typer.Option(None, help="Label store index file (repeatable); default: the newest in data/labels."),
     config: Optional[Path] = typer.Option(None, help="YAML file overriding the defaults (TrainConfig in distill/student/config.py; see --show-config)."),
-    backbone: Optional[str] = typer.Option(None, help=f"timm backbone name (student.backbone) [default: {StudentConfig.backbone}, "
+    backbone: Optional[str] = typer.Option(None, help=f"timm backbone name (student.backbone) \\[default: {StudentConfig.backbone}, "
                                            "ImageNet weights from a package]."),
     backbone_weights: Optional[str] = typer.Option(None, help="student.backbone_weights: auto | hub (timm pretrained, online) | none | FILE "
-                                                   f"[default: {StudentConfig.backbone_weights}]."),
+                                                   f"\\[default: {StudentConfig.backbone_weights}]."),
     head: Optional[Head] = typer.Option(None, help="student.head: cell (65 logits per 8x8 cell, SuperPoint-style) or map (one logit "
-                                        f"channel at stride 4, bicubic upsampling) [default: {StudentConfig.head}]."),
-    steps: Optional[int] = typer.Option(None, help=f"Optimiser steps [default: {TrainConfig.steps}, 10–12 minutes on 2 CPU cores]."),
+                                        f"channel at stride 4, bicubic upsampling) \\[default: {StudentConfig.head}]."),
+    steps: Optional[int] = typer.Option(None, help=f"Optimiser steps \\[default: {TrainConfig.steps}, 10–12 minutes on 2 CPU cores]."),
     name: Optional[str] = typer.Option(None, help="Run name: the run folder is runs/<name>."),
     val_hpatches: Optional[Path] = typer.Option(
         None, help="HPatches sequences folder: validate, and choose best.pt, by repeatability there (standard protocol) "

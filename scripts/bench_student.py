@@ -102,7 +102,7 @@ def main() -> None:
     for group in seed_groups(args.checkpoint):
         members = [i + 1 for i in group]  # results[0] is the teacher
         model, losses = recipes[members[0]]
-        print(row(f"mean ± std over {len(members)} seeds", model, losses,
+        print(row(f"mean ± std of {', '.join(results[i].detector.split(':', 1)[-1] for i in members)}", model, losses,
                   [f"{c.mean():.{d}f} ± {c.std(ddof=1):.{d}f}" for c, d in zip(figures(members), digits)]))
 
 

@@ -7,7 +7,6 @@ from enum import Enum
 from pathlib import Path
 from typing import List, Optional
 
-import numpy as np
 import torch
 import typer
 

@@ -1,9 +1,7 @@
 import hashlib
 import json
 import time
-from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 import torch
@@ -16,7 +14,7 @@ from distill.eval.repeatability import pair_repeatability
 from distill.eval.sequences import HPatchesError, load_hpatches
 from distill.eval.speed import interleaved_median_ms
 from teachers.homographies import warp_points as warp
-from tests.conftest import HPATCHES_SIZE, embedded, shared_data, viewpoint_homography
+from tests.conftest import HPATCHES_SIZE, shared_data, viewpoint_homography
 
 def oracle(sequences, shift=0.0) -> ScoreMapDetector:
     """Returns fixed points on image 1 and their ground-truth warp (plus ``shift`` px) on image k."""

@@ -28,9 +28,9 @@ def compute_losses(model: torch.nn.Module, batch: dict, config: TrainConfig, rng
     core = getattr(model, "module", model)  # attributes of the student under DistributedDataParallel
     image, heat, var, valid, mask = batch["image"], batch["heatmap"], batch["variance"], batch["valid"], batch["mask"]
     terms: dict[str, torch.Tensor] = {}
+    valid_cells = (F.avg_pool2d(valid[:, None], 8)[:, 0] > 0.99).float()  # 8x8 cells wholly valid (KL, descriptors)
     if "descriptors" in batch:  # the descriptor head learns from the teacher's descriptors of the same crop
         logits, described = model(image, descriptors=True)
-        valid_cells = (F.avg_pool2d(valid[:, None], 8)[:, 0] > 0.99).float()
         terms["descriptor"] = w.descriptor.weight * L.descriptor_loss(described, batch["descriptors"], valid_cells)
     else:
         logits = model(image)
@@ -41,7 +41,6 @@ def compute_losses(model: torch.nn.Module, batch: dict, config: TrainConfig, rng
     if w.kl.weight and core.head_type == "map":
         terms["kl"] = w.kl.weight * L.kl_spatial_loss(pixels, heat, valid, w.kl.temperature)
     if w.kl.weight and core.head_type == "cell":
-        valid_cells = (F.avg_pool2d(valid[:, None], 8)[:, 0] > 0.99).float()
         terms["kl"] = w.kl.weight * L.kl_cell_loss(logits, L.teacher_cells(heat), valid_cells, w.kl.temperature, w.kl.focal_gamma)
     if w.attentive.weight:
         terms["attentive"] = w.attentive.weight * L.attentive_loss(pixels, heat, var, valid, w.attentive.eps, w.attentive.robust)

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from distill.eval.detectors import ScoreMapDetector
+from distill.eval.detectors import ScoreMapDetector, to_tensor
 from distill.student.checkpoint import load_student
 from labels.configuration import plain
 
@@ -81,7 +81,7 @@ def onnx_detector(path: Path, device: str = "cpu", name: str | None = None) -> S
 
     def score(grey: np.ndarray) -> torch.Tensor:
         h, w = grey.shape
-        image = torch.from_numpy(grey).float().div_(255)[None, None]
+        image = to_tensor(grey, "cpu")
         padded = F.pad(image, (0, (-w) % stride, 0, (-h) % stride)).numpy()
         return torch.from_numpy(session.run(None, {"image": padded})[0][0, :h, :w])
 

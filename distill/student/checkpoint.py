@@ -38,27 +38,28 @@ class Checkpoint:
     scheduler: dict | None = None
 
 
-def save_checkpoint(path: Path, model: Student, optimiser, scheduler, step: int, best: float, config: TrainConfig) -> None:
-    """Write ``path`` atomically: a crash never leaves a half-written checkpoint. Without an optimiser
-    and scheduler (``None``), a slim checkpoint: weights and configuration, enough to detect."""
+def _write(path: Path, weights: dict, step: int, best: float, config: TrainConfig, **extra) -> None:
+    """Write a checkpoint atomically (under a temporary name, then renamed): a crash never leaves a
+    half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    state = {"format": FORMAT, "model": model.state_dict(), "step": step, "best": best, "config": plain(config)}
-    if optimiser is not None:
-        state.update(optimiser=optimiser.state_dict(), scheduler=scheduler.state_dict())
-    torch.save(state, tmp)
+    torch.save({"format": FORMAT, "model": weights, "step": step, "best": best, "config": plain(config), **extra}, tmp)
     tmp.replace(path)
+
+
+def save_checkpoint(path: Path, model: Student, optimiser, scheduler, step: int, best: float, config: TrainConfig) -> None:
+    """The model's checkpoint at ``path``; without an optimiser and scheduler (``None``), a slim one:
+    weights and configuration, enough to detect."""
+    extra = {} if optimiser is None else {"optimiser": optimiser.state_dict(), "scheduler": scheduler.state_dict()}
+    _write(path, model.state_dict(), step, best, config, **extra)
 
 
 def write_slim(source: Path, out: Path, fp16: bool = False) -> int:
     """``source`` as a slim checkpoint at ``out`` (weights, configuration, step; floating-point weights
     as float16 when ``fp16``: they load back into float32 parameters). Returns the file's size."""
     checkpoint = read_checkpoint(source)
-    model = {k: v.half() if fp16 and v.is_floating_point() else v for k, v in checkpoint.model.items()}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
-    torch.save({"format": FORMAT, "model": model, "step": checkpoint.step, "best": checkpoint.best,
-                "config": plain(checkpoint.config)}, tmp)
-    tmp.replace(out)
+    weights = {k: v.half() if fp16 and v.is_floating_point() else v for k, v in checkpoint.model.items()}
+    _write(out, weights, checkpoint.step, checkpoint.best, checkpoint.config)
     return out.stat().st_size
 
 

@@ -131,7 +131,6 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, progress: bo
                         save_checkpoint(best_path, core, optimiser, scheduler, step, best, config)
                     save_checkpoint(last, core, optimiser, scheduler, step, best, config)
                     if config.keep_checkpoints:
-                        (run_dir / "checkpoints").mkdir(exist_ok=True)
                         save_checkpoint(run_dir / "checkpoints" / f"step-{step:06d}.pt", core, None, None, step, rep, config)
                     bar.write(f"step {step}: validation repeatability {rep:.3f} (best {best:.3f})")
                 if step >= config.steps:

@@ -39,6 +39,9 @@ def train_command(
                                                    f"\\[default: {StudentConfig.backbone_weights}]."),
     head: Optional[Head] = typer.Option(None, help="student.head: cell (65 logits per 8x8 cell, SuperPoint-style) or map (one logit "
                                         f"channel at stride 4, bicubic upsampling) \\[default: {StudentConfig.head}]."),
+    init: Optional[str] = typer.Option(None, help="Start from the weights of this checkpoint, or 'pretrained' (the released student); "
+                                       "the architecture must match but for student.descriptor_dim (init). With --set 'train_only=[descriptor_head]' "
+                                       "only the new descriptor head learns and the detector stays as it was."),
     steps: Optional[int] = typer.Option(None, help=f"Optimiser steps \\[default: {TrainConfig.steps}, 10–12 minutes on 2 CPU cores]."),
     name: Optional[str] = typer.Option(None, help="Run name: the run folder is runs/<name>."),
     val_hpatches: Optional[Path] = typer.Option(
@@ -60,7 +63,7 @@ def train_command(
     if teacher != "superpoint":
         fail(f"unknown teacher {teacher!r}; available: superpoint", code=2)
     explicit = {"student": {"backbone": backbone, "backbone_weights": backbone_weights, "head": head.value if head else None},
-                "steps": steps, "name": name, "val_hpatches": str(val_hpatches) if val_hpatches else None}
+                "init": init, "steps": steps, "name": name, "val_hpatches": str(val_hpatches) if val_hpatches else None}
     cfg = command_config(TrainConfig, config, override, explicit, show_config)
     import timm
 

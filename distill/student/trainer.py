@@ -22,6 +22,7 @@ from distill.student.checkpoint import check_resumable, read_checkpoint, save_ch
 from distill.student.config import TrainConfig
 from distill.student.data import LabelDataset
 from distill.student.distributed import setup_distributed
+from distill.student.initialise import frozen_parts, hold_frozen, initialise_from
 from distill.student.metrics_plot import plot_metrics
 from distill.student.model import Student
 from distill.student.objective import compute_losses
@@ -56,8 +57,12 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, progress: bo
                              descriptors=describe)
     val_set = LabelDataset(stores, "val", config.val_fraction, tuple(config.crop), False, config.seed)
     val_hpatches = load_hpatches(Path(config.val_hpatches)) if config.val_hpatches and dist_info.main else None
-    core = Student(config.student).to(device).train()
-    optimiser = torch.optim.AdamW(core.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    core = Student(config.student)
+    if config.init and state is None:
+        initialise_from(core, config.init)
+    core = core.to(device).train()
+    frozen = frozen_parts(core, list(config.train_only))
+    optimiser = torch.optim.AdamW([p for p in core.parameters() if p.requires_grad], lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, partial(cosine, steps=config.steps))
     step, best = 0, -1.0
     if state is not None:
@@ -123,6 +128,7 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, progress: bo
                     metrics.write(json.dumps({"kind": "train", "step": step, "lr": scheduler.get_last_lr()[0], **values}) + "\n")
                 if dist_info.main and (step % config.val_every == 0 or step == config.steps):
                     rep = validation_repeatability(core, val_set, config.detection, device, val_hpatches)
+                    hold_frozen(frozen)
                     metrics.write(json.dumps({"kind": "val", "step": step, "repeatability": rep,
                                               "on": "hpatches" if val_hpatches else "store"}) + "\n")
                     metrics.flush()

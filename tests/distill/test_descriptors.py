@@ -8,9 +8,11 @@ from typer.testing import CliRunner
 
 import distill
 from distill.cli import app
+from distill.pretrained import released_checkpoint
 from distill.student.trainer import train
 from labels.config import LabelConfig
-from labels.configuration import load_config
+from distill.student.checkpoint import CheckpointError, read_checkpoint
+from labels.configuration import ConfigError, load_config
 from labels.images import list_images
 from labels.run import label_images
 from labels.store import StoreError
@@ -78,3 +80,34 @@ def test_a_store_without_descriptors_names_the_flag(tmp_path, image_folder):
     with pytest.raises(StoreError, match="distill labels --descriptors"):
         train(config, tmp_path / "run", progress=False)
     assert not (tmp_path / "run").exists()
+
+
+def test_a_descriptor_head_on_the_released_student_leaves_its_detector_untouched(described_store, tmp_path):
+    """init=pretrained + train_only=[descriptor_head]: the head learns, while the frozen parts keep
+    their weights and batch-norm statistics, so the keypoints are exactly the released student's."""
+    store, _ = described_store
+    config = tiny_config(store, steps=3, val_every=3)
+    config.student = read_checkpoint(released_checkpoint()).config.student
+    config.student.descriptor_dim = 256
+    config.init, config.train_only = "pretrained", ["descriptor_head"]
+    train(config, tmp_path / "run", progress=False)
+    grey = (np.random.default_rng(2).random((120, 160)) * 255).astype(np.uint8)
+    before = distill.Detector.pretrained()(grey, top_k=100)
+    after = distill.Detector.from_checkpoint(tmp_path / "run" / "last.pt")(grey, top_k=100)
+    assert np.array_equal(before.keypoints, after.keypoints) and np.allclose(before.scores, after.scores, atol=1e-6)
+    assert after.descriptors.shape == (100, 256)
+    released = torch.load(released_checkpoint(), weights_only=True)["model"]
+    trained = torch.load(tmp_path / "run" / "last.pt", weights_only=True)["model"]
+    assert all(torch.equal(trained[k].float(), v.float()) for k, v in released.items())  # running statistics included
+
+
+def test_train_only_names_the_parts_and_init_refuses_another_architecture(described_store, tmp_path):
+    store, _ = described_store
+    config = tiny_config(store, steps=1)
+    config.train_only = ["decoder"]
+    with pytest.raises(ConfigError, match="backbone, fpn, detail, head, descriptor_head"):
+        train(config, tmp_path / "run", progress=False)
+    config = tiny_config(store, steps=1)
+    config.init = "pretrained"
+    with pytest.raises(CheckpointError, match="another architecture"):
+        train(config, tmp_path / "run2", progress=False)

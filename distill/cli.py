@@ -6,6 +6,7 @@ import typer
 from distill.commands import evaluate, labels
 from distill.commands.detect import detect_command
 from distill.commands.export import export_command
+from distill.commands.match import match_command
 from distill.commands.report import report_command
 from distill.commands.train import train_command
 
@@ -18,6 +19,7 @@ app.add_typer(labels.app, name="labels")
 app.add_typer(evaluate.app, name="eval")
 app.command(name="detect")(detect_command)
 app.command(name="train")(train_command)
+app.command(name="match")(match_command)
 app.command(name="export")(export_command)
 app.command(name="report")(report_command)
 

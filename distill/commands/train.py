@@ -19,6 +19,7 @@ from labels.store import StoreError
 
 
 Head = Enum("Head", {name: name for name in HEADS}, type=str)
+Teacher = Enum("Teacher", {"superpoint": "superpoint"}, type=str)  # whose labels the stores hold
 
 
 def newest_store(folder: Path = Path("data/labels")) -> Path:
@@ -30,7 +31,7 @@ def newest_store(folder: Path = Path("data/labels")) -> Path:
 
 
 def train_command(
-    teacher: str = typer.Option("superpoint", help="Teacher whose cached labels to learn from (superpoint)."),
+    teacher: Teacher = typer.Option(Teacher.superpoint, help="Teacher whose cached labels to learn from."),
     store: Optional[List[Path]] = typer.Option(None, help="Label store index file (repeatable); default: the newest in data/labels."),
     config: Optional[Path] = typer.Option(None, help="YAML file overriding the defaults (TrainConfig in distill/student/config.py; see --show-config)."),
     backbone: Optional[str] = typer.Option(None, help=f"timm backbone name (student.backbone) \\[default: {StudentConfig.backbone}, "
@@ -60,8 +61,6 @@ def train_command(
     (the label stores' hashes, processes), metrics.jsonl, metrics.png, last.pt and best.pt."""
     from distill.student.trainer import NonFiniteLossError, train
 
-    if teacher != "superpoint":
-        fail(f"unknown teacher {teacher!r}; available: superpoint", code=2)
     explicit = {"student": {"backbone": backbone, "backbone_weights": backbone_weights, "head": head.value if head else None},
                 "init": init, "steps": steps, "name": name, "val_hpatches": str(val_hpatches) if val_hpatches else None}
     cfg = command_config(TrainConfig, config, override, explicit, show_config)

@@ -44,6 +44,7 @@ class MatchingProtocol:
 class Features:
     keypoints: np.ndarray  # N x 2 float32 (x, y)
     descriptors: np.ndarray  # N x D (float32, or uint8 for binary descriptors)
+    image_size: tuple[int, int] | None = None  # H x W of the image they come from (LightGlue normalises by it)
 
 
 @dataclass
@@ -99,12 +100,20 @@ def corner_error(estimate: np.ndarray | None, truth: np.ndarray, size: tuple[int
 
 
 def estimate_homography(points0: np.ndarray, points1: np.ndarray, protocol: MatchingProtocol) -> np.ndarray | None:
+    return homography_inliers(points0, points1, protocol)[0]
+
+
+def homography_inliers(points0: np.ndarray, points1: np.ndarray, protocol: MatchingProtocol) -> tuple[np.ndarray | None, np.ndarray]:
+    """The homography mapping ``points0`` (N x 2) to ``points1`` by USAC_MAGSAC (``ransac_px``, fixed seed)
+    and its inlier mask (N booleans); ``(None, all False)`` with fewer than 4 matches or no estimate."""
     if len(points0) < 4:
-        return None
+        return None, np.zeros(len(points0), bool)
     cv2.setRNGSeed(protocol.seed)
-    estimate, _ = cv2.findHomography(points0.astype(np.float64), points1.astype(np.float64), cv2.USAC_MAGSAC,
-                                     protocol.ransac_px, confidence=0.99999, maxIters=10000)
-    return estimate
+    estimate, mask = cv2.findHomography(points0.astype(np.float64), points1.astype(np.float64), cv2.USAC_MAGSAC,
+                                        protocol.ransac_px, confidence=0.99999, maxIters=10000)
+    if estimate is None:
+        return None, np.zeros(len(points0), bool)
+    return estimate, mask.ravel().astype(bool)
 
 
 # extractors: grey uint8 H x W -> Features -------------------------------------------------------
@@ -116,7 +125,7 @@ def network_extractor(detector: ScoreMapDetector, protocol: MatchingProtocol) ->
 
     def extract(grey: np.ndarray) -> Features:
         xy, _ = detect(detector, grey, protocol.nms_radius, protocol.max_keypoints, border=4)
-        return Features(xy, describe(detector, grey, xy))
+        return Features(xy, describe(detector, grey, xy), grey.shape[:2])
 
     return extract
 
@@ -165,10 +174,9 @@ def lightglue_matcher(device: str = "cpu") -> Callable[[Features, Features, tupl
 
     @torch.inference_mode()
     def match(a: Features, b: Features, size: tuple[int, int]) -> np.ndarray:
-        h, w = size
         data = {f"image{i}": {"keypoints": torch.from_numpy(f.keypoints)[None].to(device),
                               "descriptors": torch.from_numpy(f.descriptors)[None].to(device),
-                              "image_size": torch.tensor([[w, h]], device=device)} for i, f in enumerate((a, b))}
+                              "image_size": torch.tensor([(f.image_size or size)[::-1]], device=device)} for i, f in enumerate((a, b))}
         return matcher(data)["matches"][0].cpu().numpy().astype(np.int64)
 
     return match

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import cv2
 import matplotlib
 
 matplotlib.use("Agg")
@@ -47,21 +46,29 @@ def matches_figure(methods: dict, sequence: Sequence, protocol: MatchingProtocol
     images = [resize_image(sequence.images[0], protocol.size), resize_image(sequence.images[pair], protocol.size)]
     truth = rescale_homography(sequence.homographies[pair - 1], sequence.images[0].shape[:2], sequence.images[pair].shape[:2],
                                protocol.size)
-    h, w = protocol.size
     fig, axes = plt.subplots(len(methods), 1, figsize=(9, 3.4 * len(methods)), squeeze=False, constrained_layout=True)
     for ax, (name, (extract, match)) in zip(axes[:, 0], methods.items()):
         a, b = extract(images[0]), extract(images[1])
         pairs = match(a, b, protocol.size)
         p0, p1 = a.keypoints[pairs[:, 0]], b.keypoints[pairs[:, 1]]
         good = np.linalg.norm(warp_points(p0, truth) - p1, axis=1) <= protocol.ransac_px if len(pairs) else np.zeros(0, bool)
-        ax.imshow(cv2.cvtColor(np.hstack(images), cv2.COLOR_GRAY2RGB))
-        for (x0, y0), (x1, y1), ok in zip(p0, p1, good):
-            ax.plot([x0, x1 + w], [y0, y1], color="lime" if ok else "red", linewidth=0.4, alpha=0.8)
+        draw_matches(ax, images[0], images[1], p0, p1, good)
         ax.set_title(f"{name}: {int(good.sum())} of {len(pairs)} matches within {protocol.ransac_px:g} px of the ground truth", fontsize=8)
-        ax.axis("off")
     fig.suptitle(f"{sequence.name}: image 1 and {pair + 1}", fontsize=10)
     fig.savefig(path, dpi=90)
     plt.close(fig)
+
+
+def draw_matches(ax, image0: np.ndarray, image1: np.ndarray, points0: np.ndarray, points1: np.ndarray, good: np.ndarray) -> None:
+    """Two grey images side by side (top-aligned) with a line per match: ``good`` ones green, others red."""
+    height = max(image0.shape[0], image1.shape[0])
+    canvas = np.zeros((height, image0.shape[1] + image1.shape[1]), np.uint8)
+    canvas[:image0.shape[0], :image0.shape[1]] = image0
+    canvas[:image1.shape[0], image0.shape[1]:] = image1
+    ax.imshow(canvas, cmap="gray", vmin=0, vmax=255)
+    for (x0, y0), (x1, y1), ok in zip(points0, points1, good):
+        ax.plot([x0, x1 + image0.shape[1]], [y0, y1], color="lime" if ok else "red", linewidth=0.4, alpha=0.8)
+    ax.axis("off")
 
 
 def write_matching_outputs(out: Path, results: list[MethodResult], methods: dict, sequences: list[Sequence],

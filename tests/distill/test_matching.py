@@ -38,3 +38,17 @@ def test_matching_cli_with_lightglue_on_a_known_homography(hpatches_root, tmp_pa
     assert all((out / name).is_file() for name in ("results.md", "auc_time.png", "matches.png"))
     bad = CliRunner().invoke(app, ["eval", "matching", "--root", str(hpatches_root), "-m", "sift+lightglue", "--out", str(tmp_path / "x")])
     assert bad.exit_code == 2 and "unknown matching method" in bad.output
+
+
+def test_match_command_draws_inliers_of_a_real_warp(hpatches_root, tmp_path):
+    """`distill match` with SuperPoint + LightGlue on a photo and its known warp: most matches are
+    homography inliers, the counts are printed and the picture is written."""
+    out = tmp_path / "pair.png"
+    result = CliRunner().invoke(app, ["match", str(hpatches_root / "v_photo" / "1.ppm"), str(hpatches_root / "v_photo" / "3.ppm"),
+                                      "--out", str(out), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    counts = dict(line.split(None, 1) for line in result.output.splitlines())
+    assert int(counts["matches"]) > 50 and int(counts["inliers"]) > 0.8 * int(counts["matches"])
+    assert out.stat().st_size > 10_000
+    missing = CliRunner().invoke(app, ["match", str(tmp_path / "nope.png"), str(hpatches_root / "v_photo" / "3.ppm")])
+    assert missing.exit_code == 1 and "nope.png" in missing.output

@@ -29,6 +29,7 @@ class Sources:
     provenance: dict  # runs/<name>/provenance.yaml
     metrics: list[dict]  # runs/<name>/metrics.jsonl
     matching: dict | None  # results.json of distill eval matching
+    ablation: dict | None  # the --json table of scripts/bench_student.py (scripts/ablation.sh)
     run: Path
     evaluation_dir: Path
 
@@ -42,7 +43,7 @@ def _load_json(path: Path) -> dict:
         raise ReportError(f"{path}: not a results file ({error})") from None
 
 
-def read_sources(evaluation: Path, run: Path, matching: Path | None = None) -> Sources:
+def read_sources(evaluation: Path, run: Path, matching: Path | None = None, ablation: Path | None = None) -> Sources:
     for name in ("config.yaml", "metrics.jsonl"):
         if not (run / name).is_file():
             raise ReportError(f"{run / name}: missing; --run must be a training run folder (runs/<name>)")
@@ -60,7 +61,26 @@ def read_sources(evaluation: Path, run: Path, matching: Path | None = None) -> S
         raise ReportError(str(error)) from None
     return Sources(data, config, yaml.safe_load(provenance.read_text()) if provenance.is_file() else older,
                    [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()],
-                   _load_json(matching / "results.json") if matching else None, run, evaluation)
+                   _load_json(matching / "results.json") if matching else None, _load_ablation(ablation), run, evaluation)
+
+
+def _load_ablation(path: Path | None) -> dict | None:
+    if path is None:
+        return None
+    table = _load_json(path)
+    if table.get("kind") != "bench_student":
+        raise ReportError(f"{path}: not a table of scripts/bench_student.py --json")
+    return table
+
+
+def ablation_rows(table: dict) -> list[list[str]]:
+    """One row per detector of a bench_student table: name, recipe, each column (mean ± std for seed groups)."""
+    rows = []
+    for entry in table["rows"]:
+        spread = entry["spread"] or [None] * len(entry["values"])
+        rows.append([entry["detector"], f"{entry['model']}; {entry['losses']}"]
+                    + [fmt(v, d) + (f" ± {fmt(s, d)}" if s is not None else "") for v, s, d in zip(entry["values"], spread, table["digits"])])
+    return rows
 
 
 def fmt(value, digits: int = 3) -> str:
@@ -140,6 +160,10 @@ def build_markdown(sources: Sources) -> str:
                                                                 "![repeatability](repeatability.png)", ""]
     if sources.matching:
         lines += ["## Results: matching", ""] + table_md(MATCHING_HEADER, matching_rows(sources.matching)) + [""]
+    if sources.ablation:
+        lines += ["## Ablation", "", f"Students of the recipes below against the teacher on `{sources.ablation['root']}` "
+                  "(scripts/bench_student.py, one run; rows with ± are the mean and standard deviation over seeds).", ""]
+        lines += table_md(["detector", "recipe"] + sources.ablation["columns"], ablation_rows(sources.ablation)) + [""]
     lines += ["## Training run", "",
               f"Run `{sources.run.name}`: {train_rows[-1]['step'] if train_rows else 0} steps; validation repeatability "
               + (f"{fmt(best['repeatability'])} at its best (step {best['step']}), {fmt(val_rows[-1]['repeatability'])} at the last "
@@ -207,9 +231,9 @@ def _aspect(image: Path) -> float:
     return h / w
 
 
-def write_report(evaluation: Path, run: Path, out: Path, matching: Path | None = None) -> list[Path]:
+def write_report(evaluation: Path, run: Path, out: Path, matching: Path | None = None, ablation: Path | None = None) -> list[Path]:
     """``out/report.md``, ``out/report.pdf`` and the figures they show."""
-    sources = read_sources(evaluation, run, matching)
+    sources = read_sources(evaluation, run, matching, ablation)
     out.mkdir(parents=True, exist_ok=True)
     timed = [(d["detector"], d["ms_per_image"], d["repeatability"]["all"]) for d in sources.evaluation["detectors"] if d.get("ms_per_image")]
     if timed:

@@ -31,4 +31,4 @@ run full-scale             "$STORE" $(losses 1 0 1 0 0) --set student.input_scal
 if [ -n "$LIGHTGLUE_STORE" ]; then run pair "$LIGHTGLUE_STORE" $(losses 1 0 1 0 0) --set pair.enabled=true; fi
 args=()  # last.pt: every row after equal training
 for name in "${names[@]}"; do args+=(--checkpoint "runs/abl-$name/last.pt"); done
-"$BIN/python" scripts/bench_student.py --root "$ROOT" "${args[@]}"
+"$BIN/python" scripts/bench_student.py --root "$ROOT" --json out/ablation/table.json "${args[@]}"   # distill report --ablation out/ablation/table.json

@@ -73,6 +73,7 @@ def main() -> None:
     parser.add_argument("--checkpoint", type=Path, action="append", required=True)
     parser.add_argument("--root", type=Path, default=Path("../shared/data/hpatches-real"))
     parser.add_argument("--subpixel", action="store_true", help="also evaluate every detector with sub-pixel refinement")
+    parser.add_argument("--json", type=Path, help="also write the table here (the ablation of `distill report --ablation`)")
     args = parser.parse_args()
     sequences = load_hpatches(args.root)
     detectors = build_detectors(["superpoint"]) + [checkpoint_detector(c) for c in args.checkpoint]
@@ -97,13 +98,25 @@ def main() -> None:
         return [np.array(column) for column in zip(*values)]
 
     digits = [3] * len(columns) + [1, 3]
+    table = []
     for index, (result, (model, losses)) in enumerate(zip(results, recipes)):
-        print(row(result.detector, model, losses, [f"{c[0]:.{d}f}" for c, d in zip(figures([index]), digits)]))
+        table.append({"detector": result.detector, "model": model, "losses": losses,
+                      "values": [float(c[0]) for c in figures([index])], "spread": None})
     for group in seed_groups(args.checkpoint):
         members = [i + 1 for i in group]  # results[0] is the teacher
         model, losses = recipes[members[0]]
-        print(row(f"mean ± std of {', '.join(results[i].detector.split(':', 1)[-1] for i in members)}", model, losses,
-                  [f"{c.mean():.{d}f} ± {c.std(ddof=1):.{d}f}" for c, d in zip(figures(members), digits)]))
+        per_column = figures(members)
+        table.append({"detector": f"mean ± std of {', '.join(results[i].detector.split(':', 1)[-1] for i in members)}",
+                      "model": model, "losses": losses, "values": [float(c.mean()) for c in per_column],
+                      "spread": [float(c.std(ddof=1)) for c in per_column]})
+    for entry in table:
+        spread = entry["spread"] or [None] * len(digits)
+        print(row(entry["detector"], entry["model"], entry["losses"],
+                  [f"{v:.{d}f}" + (f" ± {s:.{d}f}" if s is not None else "") for v, s, d in zip(entry["values"], spread, digits)]))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"kind": "bench_student", "root": str(args.root), "columns": columns + ["ms", "× SuperPoint time"],
+                                         "digits": digits, "rows": table}, indent=2))
 
 
 if __name__ == "__main__":

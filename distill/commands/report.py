@@ -14,12 +14,14 @@ def report_command(
     evaluation: Path = typer.Option(Path("out/demo-eval"), "--eval", help="Folder of a `distill eval hpatches` (or `eval warped`) run: its results.json."),
     run: Path = typer.Option(Path("runs/demo"), help="Training run folder: config.yaml, provenance.yaml, metrics.jsonl."),
     matching: Optional[Path] = typer.Option(None, help="Folder of a `distill eval matching` run, to add its table."),
+    ablation: Optional[Path] = typer.Option(None, help="Table written by `scripts/bench_student.py --json FILE` "
+                                            "(e.g. after scripts/ablation.sh), to add the ablation section."),
     out: Path = typer.Option(Path("report"), help="Folder for report.md, report.pdf and their figures."),
 ) -> None:
     """Write report/report.md and report/report.pdf from saved results only (no number typed by hand)."""
     usable_out_folder(out)
     try:
-        paths = write_report(evaluation, run, out, matching)
+        paths = write_report(evaluation, run, out, matching, ablation)
     except ReportError as error:
         fail(str(error))
     typer.echo("wrote " + ", ".join(str(p) for p in paths))

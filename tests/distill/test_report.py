@@ -17,8 +17,8 @@ def fixture_numbers(*texts: str) -> set[str]:
 
 
 def test_report_numbers_come_from_the_fixture_files(tmp_path):
-    evaluation, run, matching = tmp_path / "eval", tmp_path / "run", tmp_path / "match"
-    for folder in (evaluation, run, matching):
+    evaluation, run, matching, ablation = tmp_path / "eval", tmp_path / "run", tmp_path / "match", tmp_path / "ablation"
+    for folder in (evaluation, run, matching, ablation):
         folder.mkdir()
     results = {"title": "HPatches (2 sequences)", "sequences": ["i_a", "v_b"],
                "protocol": {"size": [240, 320], "top_k": 300, "epsilon": 3.0, "nms_radius": 4},
@@ -37,16 +37,21 @@ def test_report_numbers_come_from_the_fixture_files(tmp_path):
     (run / "metrics.jsonl").write_text("\n".join(json.dumps(m) for m in metrics))
     (matching / "results.json").write_text(json.dumps({"methods": [
         {"method": "superpoint+lightglue", "auc": {"1px": 0.3381, "3px": 0.6693, "5px": 0.7751}, "mma": {"3px": 0.8152}, "matches": 465.52}]}))
+    (ablation / "table.json").write_text(json.dumps({
+        "kind": "bench_student", "root": "hpatches", "columns": ["rep. all", "loc. err.", "ms"], "digits": [3, 3, 1], "rows": [
+            {"detector": "abl-focal/last", "model": "cell, scale 0.5", "losses": "focal", "values": [0.6042, 1.1731, 27.14], "spread": None},
+            {"detector": "mean ± std of s0, s1", "model": "cell", "losses": "focal", "values": [0.6158, 1.1522, 26.93],
+             "spread": [0.0041, 0.0093, 0.47]}]}))
     result = CliRunner().invoke(app, ["report", "--eval", str(evaluation), "--run", str(run), "--matching", str(matching),
-                                      "--out", str(tmp_path / "report")])
+                                      "--ablation", str(ablation / "table.json"), "--out", str(tmp_path / "report")])
     assert result.exit_code == 0, result.output
     markdown = (tmp_path / "report" / "report.md").read_text()
     assert (tmp_path / "report" / "report.pdf").read_bytes().startswith(b"%PDF")
-    files = [p.read_text() for folder in (evaluation, run, matching) for p in folder.iterdir()]
+    files = [p.read_text() for folder in (evaluation, run, matching, ablation) for p in folder.iterdir()]
     allowed = fixture_numbers(*files, json.dumps(plain(config)))
     printed = re.findall(r"(?<![\w.])\d+\.\d+(?![\w.])", markdown)
     assert printed and set(printed) <= allowed, set(printed) - allowed
-    for expected in ("0.642", "0.571", "1.09", "0.093", "0.669", "0.651", "9f75f921cf"):
+    for expected in ("0.642", "0.571", "1.09", "0.093", "0.669", "0.651", "9f75f921cf", "0.604", "0.616 ± 0.004", "26.9 ± 0.5"):
         assert expected in markdown
     missing = CliRunner().invoke(app, ["report", "--eval", str(tmp_path / "none"), "--run", str(run), "--out", str(tmp_path / "r2")])
     assert missing.exit_code == 1 and "results.json: missing" in missing.output

@@ -24,6 +24,7 @@ class StudentConfig:
     detail_start: int = 2  # the detail CNN starts on space-to-depth blocks of this side: 1, 2 or 4 (at most the head stride)
     head_channels: Optional[int] = 128  # width of the head's 3x3 convolution; null: fpn_channels
     descriptor_dim: int = 0  # > 0: also a descriptor head, L2-normalised descriptors of this size at 1/8 (256: SuperPoint's)
+    descriptor_channels: int = 0  # > 0: the descriptor head reads its own FPN of this width over the backbone (plus the detail branch); 0: the detector's features
 
     def __post_init__(self) -> None:
         if self.head not in HEADS:
@@ -35,6 +36,8 @@ class StudentConfig:
         if self.descriptor_dim not in (0, 256):
             raise ValueError(f"student.descriptor_dim must be 0 (no descriptors) or 256 (SuperPoint's, what LightGlue's "
                              f"SuperPoint weights take), got {self.descriptor_dim}")
+        if self.descriptor_channels < 0 or (self.descriptor_channels and not self.descriptor_dim):
+            raise ValueError("student.descriptor_channels must be >= 0, and > 0 only with a descriptor head (student.descriptor_dim)")
         if self.fpn_channels < 1 or self.detail_channels < 0:
             raise ValueError("student.fpn_channels must be >= 1 and student.detail_channels >= 0")
 

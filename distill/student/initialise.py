@@ -15,9 +15,10 @@ from distill.student.config import StudentConfig
 from distill.student.model import Student
 from labels.configuration import ConfigError
 
-PARTS = ("backbone", "fpn", "detail", "head", "descriptor_head")
+PARTS = ("backbone", "fpn", "detail", "head", "descriptor_fpn", "descriptor_head")
 # keys of the student's configuration that may differ between the checkpoint and the run it starts
-MAY_DIFFER = ("backbone_weights", "descriptor_dim")
+DESCRIPTOR = ("descriptor_dim", "descriptor_channels")
+MAY_DIFFER = ("backbone_weights",) + DESCRIPTOR
 
 
 def init_checkpoint(source: str):
@@ -30,16 +31,17 @@ def init_checkpoint(source: str):
 
 def initialise_from(model: Student, source: str) -> list[str]:
     """Load the weights of the checkpoint ``source`` into ``model``, whose architecture must be the
-    checkpoint's but for ``MAY_DIFFER``; parts the checkpoint lacks (a new descriptor head) keep their
-    fresh initialisation. Returns the names of those parts."""
+    checkpoint's but for ``MAY_DIFFER``; parts the checkpoint lacks or has in another shape (a new
+    descriptor head) keep their fresh initialisation. Returns the names of those parts."""
     path = init_checkpoint(source)
     checkpoint = read_checkpoint(path)
     theirs = replace(checkpoint.config.student, **{k: getattr(model.config, k) for k in MAY_DIFFER})
     if theirs != model.config:
         differ = [k for k in StudentConfig.__dataclass_fields__ if getattr(theirs, k) != getattr(model.config, k)]
         raise CheckpointError(f"init: {path} is a student of another architecture ({', '.join(differ)} differ); "
-                              "only student.descriptor_dim may change")
-    weights = {k: v for k, v in checkpoint.model.items() if not k.startswith("descriptor_head.") or model.descriptor_head is not None}
+                              "only student.descriptor_dim and student.descriptor_channels may change")
+    same_descriptors = all(getattr(checkpoint.config.student, k) == getattr(model.config, k) for k in DESCRIPTOR)
+    weights = {k: v for k, v in checkpoint.model.items() if same_descriptors or not k.startswith("descriptor_")}
     missing, unexpected = model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in weights.items()},
                                                 strict=False)
     assert not unexpected, unexpected

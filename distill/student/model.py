@@ -79,9 +79,17 @@ class Student(nn.Module):
         inputs = config.fpn_channels + (self.stride ** 2 if config.pixel_shortcut else 0) + config.detail_channels
         width = config.head_channels or config.fpn_channels
         self.head = nn.Sequential(conv_bn_relu(inputs, width), nn.Conv2d(width, 1 if config.head == "map" else 65, 1))
-        # SuperPoint's descriptor head on the same features: 3x3 convolution, 1x1 to the descriptor size, at 1/8
-        self.descriptor_head = (nn.Sequential(conv_bn_relu(inputs, 256), nn.Conv2d(256, config.descriptor_dim, 1))
-                                if config.descriptor_dim else None)
+        # descriptors at 1/8: SuperPoint's head (3x3 convolution, 1x1 to the descriptor size) on the detector's
+        # features, or (descriptor_channels) a pyramid of its own over the backbone with the detail branch, then 1x1, 1x1
+        self.descriptor_fpn = (FeaturePyramidNetwork(info.channels(), config.descriptor_channels)
+                               if config.descriptor_dim and config.descriptor_channels else None)
+        if self.descriptor_fpn is not None:
+            described = config.descriptor_channels + config.detail_channels
+            self.descriptor_head = nn.Sequential(nn.Conv2d(described, 256, 1), nn.BatchNorm2d(256), nn.ReLU(inplace=True),
+                                                 nn.Conv2d(256, config.descriptor_dim, 1))
+        else:
+            self.descriptor_head = (nn.Sequential(conv_bn_relu(inputs, 256), nn.Conv2d(256, config.descriptor_dim, 1))
+                                    if config.descriptor_dim else None)
 
     def forward(self, image: torch.Tensor, descriptors: bool = False):
         """``B x 1 x H x W`` -> logits (``B x H x W`` for ``map``, ``B x 65 x H/8 x W/8`` for ``cell``);
@@ -93,14 +101,14 @@ class Student(nn.Module):
         if self.input_scale != 1.0:
             x = F.interpolate(image, scale_factor=self.input_scale, mode="bilinear", antialias=True, align_corners=False)
         x = (x.expand(-1, 3, -1, -1) - self.mean) / self.std
-        levels = self.fpn(OrderedDict((str(i), f) for i, f in enumerate(self.backbone(x)))).values()
-        fused = sum(level if level.shape[-2:] == grid else F.interpolate(level, size=grid, mode="bilinear", align_corners=False)
-                    for level in levels)
+        features = OrderedDict((str(i), f) for i, f in enumerate(self.backbone(x)))
+        fused = self._on_grid(self.fpn(features), grid)
         centred = image * 2 - 1
         if self.pixel_shortcut:
             fused = torch.cat([fused, F.pixel_unshuffle(centred, self.stride)], dim=1)
-        if self.detail is not None:
-            fused = torch.cat([fused, self.detail(centred)], dim=1)
+        detail = self.detail(centred) if self.detail is not None else None
+        if detail is not None:
+            fused = torch.cat([fused, detail], dim=1)
         logits = self.head(fused)
         if self.head_type == "map":
             logits = F.interpolate(logits, size=(h, w), mode="bicubic", align_corners=False)[:, 0]
@@ -108,8 +116,17 @@ class Student(nn.Module):
             return logits
         if self.descriptor_head is None:
             raise ValueError("this student has no descriptor head (student.descriptor_dim is 0)")
+        if self.descriptor_fpn is not None:
+            fused = self._on_grid(self.descriptor_fpn(features), grid)
+            fused = fused if detail is None else torch.cat([fused, detail], dim=1)
         described = self.descriptor_head(fused if self.stride == 8 else F.avg_pool2d(fused, 2))
         return logits, F.normalize(described, dim=1)
+
+    @staticmethod
+    def _on_grid(levels: OrderedDict, grid: tuple[int, int]) -> torch.Tensor:
+        """The sum of pyramid levels, each resized (bilinearly) to the head's ``grid``."""
+        return sum(level if level.shape[-2:] == grid else F.interpolate(level, size=grid, mode="bilinear", align_corners=False)
+                   for level in levels.values())
 
     def probability(self, logits: torch.Tensor) -> torch.Tensor:
         """Logits -> ``B x H x W`` keypoint probability."""

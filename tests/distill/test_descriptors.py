@@ -83,13 +83,14 @@ def test_a_store_without_descriptors_names_the_flag(tmp_path, image_folder):
 
 
 def test_a_descriptor_head_on_the_released_student_leaves_its_detector_untouched(described_store, tmp_path):
-    """init=pretrained + train_only=[descriptor_head]: the head learns, while the frozen parts keep
-    their weights and batch-norm statistics, so the keypoints are exactly the released student's."""
+    """init=pretrained + train_only=[descriptor_fpn, descriptor_head]: the descriptor branch learns,
+    while the frozen parts keep their weights and batch-norm statistics, so the keypoints are exactly
+    the released student's."""
     store, _ = described_store
     config = tiny_config(store, steps=3, val_every=3)
     config.student = read_checkpoint(released_checkpoint()).config.student
-    config.student.descriptor_dim = 256
-    config.init, config.train_only = "pretrained", ["descriptor_head"]
+    config.student.descriptor_dim, config.student.descriptor_channels, config.student.backbone_weights = 256, 16, "none"
+    config.init, config.train_only = "pretrained", ["descriptor_fpn", "descriptor_head"]
     train(config, tmp_path / "run", progress=False)
     grey = (np.random.default_rng(2).random((120, 160)) * 255).astype(np.uint8)
     before = distill.Detector.pretrained()(grey, top_k=100)
@@ -98,14 +99,19 @@ def test_a_descriptor_head_on_the_released_student_leaves_its_detector_untouched
     assert after.descriptors.shape == (100, 256)
     released = torch.load(released_checkpoint(), weights_only=True)["model"]
     trained = torch.load(tmp_path / "run" / "last.pt", weights_only=True)["model"]
-    assert all(torch.equal(trained[k].float(), v.float()) for k, v in released.items())  # running statistics included
+    assert all(torch.equal(trained[k].float(), v.float()) for k, v in released.items() if not k.startswith("descriptor_"))
+    config.lr = 0.0  # a control run: the descriptor branch stays as initialised
+    train(config, tmp_path / "control", progress=False)
+    fresh = torch.load(tmp_path / "control" / "last.pt", weights_only=True)["model"]
+    assert not torch.equal(trained["descriptor_head.0.weight"], fresh["descriptor_head.0.weight"])
+    assert not torch.equal(trained["descriptor_fpn.layer_blocks.0.0.weight"], fresh["descriptor_fpn.layer_blocks.0.0.weight"])
 
 
 def test_train_only_names_the_parts_and_init_refuses_another_architecture(described_store, tmp_path):
     store, _ = described_store
     config = tiny_config(store, steps=1)
     config.train_only = ["decoder"]
-    with pytest.raises(ConfigError, match="backbone, fpn, detail, head, descriptor_head"):
+    with pytest.raises(ConfigError, match="backbone, fpn, detail, head, descriptor_fpn, descriptor_head"):
         train(config, tmp_path / "run", progress=False)
     config = tiny_config(store, steps=1)
     config.init = "pretrained"

@@ -12,8 +12,9 @@ from pathlib import Path
 from distill.student.checkpoint import CheckpointError
 from teachers.weights import sha256_of
 
-RELEASED = "student-ds2-5000-fp16.pt"  # distill export --checkpoint runs/student-ds2-5000/last.pt --fp16
-SHA256 = "86e2bf7c372a7010df646d264de3cf8828aca414bdc8718182a4f52c744a9e7a"
+# the detector of student-ds2-5000 with a descriptor branch trained onto it (README, "The released student")
+RELEASED = "student-ds2-5000-desc-fp16.pt"  # distill export --checkpoint runs/student-desc-fpn-325/last.pt --fp16
+SHA256 = "2bc2ede682f6fc1cd91ae6ccb0f5bdc2f559228e428078e9120ce685cab2c5f9"
 
 
 def released_checkpoint() -> Path:

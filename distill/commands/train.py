@@ -41,8 +41,9 @@ def train_command(
     head: Optional[Head] = typer.Option(None, help="student.head: cell (65 logits per 8x8 cell, SuperPoint-style) or map (one logit "
                                         f"channel at stride 4, bicubic upsampling) \\[default: {StudentConfig.head}]."),
     init: Optional[str] = typer.Option(None, help="Start from the weights of this checkpoint, or 'pretrained' (the released student); "
-                                       "the architecture must match but for student.descriptor_dim (init). With --set 'train_only=[descriptor_head]' "
-                                       "only the new descriptor head learns and the detector stays as it was."),
+                                       "the architecture must match but for the descriptor branch and student.separable (parts that differ start fresh). "
+                                       "With --set 'train_only=[descriptor_fpn,descriptor_head]' only a new descriptor branch learns and the "
+                                       "detector stays exactly as it was."),
     steps: Optional[int] = typer.Option(None, help=f"Optimiser steps \\[default: {TrainConfig.steps}, 10–12 minutes on 2 CPU cores]."),
     name: Optional[str] = typer.Option(None, help="Run name: the run folder is runs/<name>."),
     val_hpatches: Optional[Path] = typer.Option(

@@ -16,9 +16,9 @@ from distill.student.model import Student
 from labels.configuration import ConfigError
 
 PARTS = ("backbone", "fpn", "detail", "head", "descriptor_fpn", "descriptor_head")
-# keys of the student's configuration that may differ between the checkpoint and the run it starts
-DESCRIPTOR = ("descriptor_dim", "descriptor_channels")
-MAY_DIFFER = ("backbone_weights",) + DESCRIPTOR
+# keys of the student's configuration that may differ between the checkpoint and the run it starts:
+# a part whose weights then differ in name or shape starts fresh
+MAY_DIFFER = ("backbone_weights", "descriptor_dim", "descriptor_channels", "separable")
 
 
 def init_checkpoint(source: str):
@@ -31,21 +31,25 @@ def init_checkpoint(source: str):
 
 def initialise_from(model: Student, source: str) -> list[str]:
     """Load the weights of the checkpoint ``source`` into ``model``, whose architecture must be the
-    checkpoint's but for ``MAY_DIFFER``; parts the checkpoint lacks or has in another shape (a new
-    descriptor head) keep their fresh initialisation. Returns the names of those parts."""
+    checkpoint's but for ``MAY_DIFFER``. Each part (``PARTS``) whose weights all match the checkpoint's
+    in name and shape is loaded; the others (a new descriptor branch, a head made separable) keep their
+    fresh initialisation. Returns the names of those."""
     path = init_checkpoint(source)
     checkpoint = read_checkpoint(path)
     theirs = replace(checkpoint.config.student, **{k: getattr(model.config, k) for k in MAY_DIFFER})
     if theirs != model.config:
         differ = [k for k in StudentConfig.__dataclass_fields__ if getattr(theirs, k) != getattr(model.config, k)]
         raise CheckpointError(f"init: {path} is a student of another architecture ({', '.join(differ)} differ); "
-                              "only student.descriptor_dim and student.descriptor_channels may change")
-    same_descriptors = all(getattr(checkpoint.config.student, k) == getattr(model.config, k) for k in DESCRIPTOR)
-    weights = {k: v for k, v in checkpoint.model.items() if same_descriptors or not k.startswith("descriptor_")}
-    missing, unexpected = model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in weights.items()},
-                                                strict=False)
-    assert not unexpected, unexpected
-    return sorted({key.split(".")[0] for key in missing})
+                              f"only {', '.join(f'student.{k}' for k in MAY_DIFFER[1:])} may change")
+    own, saved = model.state_dict(), checkpoint.model
+
+    def keys(state: dict, part: str) -> dict:
+        return {k: tuple(v.shape) for k, v in state.items() if k.split(".")[0] == part}
+
+    loaded = [part for part in PARTS if keys(own, part) and keys(own, part) == keys(saved, part)]
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in saved.items() if k.split(".")[0] in loaded},
+                          strict=False)
+    return [part for part in PARTS if keys(own, part) and part not in loaded]
 
 
 def frozen_parts(model: Student, train_only: list[str]) -> list[nn.Module]:

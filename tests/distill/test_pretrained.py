@@ -5,9 +5,12 @@ from typer.testing import CliRunner
 import distill
 from distill.cli import app
 from distill.eval.detectors import build_detectors
+from distill.eval.matching import MatchingProtocol, lightglue_matcher, network_extractor
 from distill.eval.protocol import Protocol, evaluate
 from distill.eval.sequences import load_hpatches
 from distill.pretrained import SHA256, released_checkpoint
+from labels.images import read_grey
+from teachers.homographies import warp_points
 from teachers.weights import sha256_of
 
 
@@ -24,3 +27,16 @@ def test_released_student_is_the_pinned_file_and_detects_like_the_teacher(hpatch
     result = CliRunner().invoke(app, ["detect", str(image), "--pretrained", "--top-k", "200", "--out", str(tmp_path / "out"), "--quiet"])
     assert result.exit_code == 0, result.output
     assert np.load(tmp_path / "out" / "photo.npz")["keypoints"].shape == (200, 3)
+
+
+def test_released_student_matches_a_warp_with_the_stock_lightglue(hpatches_root):
+    """The released student's keypoints and descriptors, matched by kornia's LightGlue with the
+    unchanged SuperPoint weights: most matches of a photo and its known warp agree with the homography."""
+    student = distill.Detector.pretrained().detector
+    extract = network_extractor(student, MatchingProtocol(max_keypoints=512))
+    images = [read_grey(hpatches_root / "v_photo" / f"{k}.ppm") for k in (1, 3)]
+    a, b = extract(images[0]), extract(images[1])
+    pairs = lightglue_matcher()(a, b, images[0].shape)
+    truth = np.loadtxt(hpatches_root / "v_photo" / "H_1_3")
+    error = np.linalg.norm(warp_points(a.keypoints[pairs[:, 0]], truth) - b.keypoints[pairs[:, 1]], axis=1)
+    assert len(pairs) > 100 and (error < 3).mean() > 0.8, (len(pairs), (error < 3).mean())

@@ -99,10 +99,6 @@ def corner_error(estimate: np.ndarray | None, truth: np.ndarray, size: tuple[int
     return float(np.linalg.norm(warp_points(corners, estimate) - warp_points(corners, truth), axis=1).mean())
 
 
-def estimate_homography(points0: np.ndarray, points1: np.ndarray, protocol: MatchingProtocol) -> np.ndarray | None:
-    return homography_inliers(points0, points1, protocol)[0]
-
-
 def homography_inliers(points0: np.ndarray, points1: np.ndarray, protocol: MatchingProtocol) -> tuple[np.ndarray | None, np.ndarray]:
     """The homography mapping ``points0`` (N x 2) to ``points1`` by USAC_MAGSAC (``ransac_px``, fixed seed)
     and its inlier mask (N booleans); ``(None, all False)`` with fewer than 4 matches or no estimate."""
@@ -221,7 +217,7 @@ def evaluate_matching(methods: dict, sequences: list[Sequence], protocol: Matchi
                 p0, p1 = features[0].keypoints[pairs[:, 0]], features[k].keypoints[pairs[:, 1]]
                 reprojection = np.linalg.norm(warp_points(p0, truth) - p1, axis=1) if len(pairs) else np.zeros(0)
                 accuracy = [float((reprojection <= t).mean()) if len(pairs) else 0.0 for t in MMA_THRESHOLDS]
-                error = corner_error(estimate_homography(p0, p1, protocol), truth, protocol.size)
+                error = corner_error(homography_inliers(p0, p1, protocol)[0], truth, protocol.size)
                 results[name].pairs.append(PairMatch(sequence.name, sequence.kind, k + 1, len(pairs), error, accuracy,
                                                      extract_ms, match_ms))
     return list(results.values())

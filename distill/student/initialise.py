@@ -29,11 +29,11 @@ def init_checkpoint(source: str):
     return source
 
 
-def initialise_from(model: Student, source: str) -> list[str]:
+def initialise_from(model: Student, source: str) -> None:
     """Load the weights of the checkpoint ``source`` into ``model``, whose architecture must be the
     checkpoint's but for ``MAY_DIFFER``. Each part (``PARTS``) whose weights all match the checkpoint's
     in name and shape is loaded; the others (a new descriptor branch, a head made separable) keep their
-    fresh initialisation. Returns the names of those."""
+    fresh initialisation."""
     path = init_checkpoint(source)
     checkpoint = read_checkpoint(path)
     theirs = replace(checkpoint.config.student, **{k: getattr(model.config, k) for k in MAY_DIFFER})
@@ -49,7 +49,6 @@ def initialise_from(model: Student, source: str) -> list[str]:
     loaded = [part for part in PARTS if keys(own, part) and keys(own, part) == keys(saved, part)]
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in saved.items() if k.split(".")[0] in loaded},
                           strict=False)
-    return [part for part in PARTS if keys(own, part) and part not in loaded]
 
 
 def frozen_parts(model: Student, train_only: list[str]) -> list[nn.Module]:

@@ -49,7 +49,9 @@ def recipe(checkpoint: Path) -> tuple[str, str]:
         model.append(f"detail {student.detail_channels} from {student.detail_start}px")
     if config.warp:
         model.append("warp aug.")
-    model.append(f"{config.steps} steps")
+    if config.init:
+        model.append(f"from {Path(config.init).stem if config.init != 'pretrained' else 'the released student'}")
+    model.append(f"{config.steps} steps on {' + '.join(Path(store).stem for store in config.stores) or 'the newest store'}")
     return ", ".join(model), " + ".join(losses)
 
 

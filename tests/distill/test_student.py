@@ -243,13 +243,15 @@ def test_unreadable_checkpoints_are_named(tmp_path):
 
 
 def test_bench_groups_runs_that_differ_only_by_seed(tiny_store, tmp_path):
-    from scripts.bench_student import seed_groups
+    from scripts.bench_student import recipe, seed_groups
 
     paths = []
     for name, extra in [("a", {"seed": 0}), ("b", {"seed": 1}), ("c", {"seed": 2, "lr": 0.001})]:
         train(tiny_config(tiny_store, steps=1, val_every=1, name=name, **extra), tmp_path / name, progress=False)
         paths.append(tmp_path / name / "last.pt")
     assert seed_groups(paths) == [[0, 1]]
+    model, losses = recipe(paths[0])
+    assert model.endswith(f"1 steps on {tiny_store.stem}") and losses == "focal + attentive"
 
 
 def test_kept_checkpoints_are_slim_and_ranked_against_hpatches(tiny_store, hpatches_root, tmp_path):

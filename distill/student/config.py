@@ -55,6 +55,11 @@ class FocalConfig:
     gamma: float = 2.0
     smoothing: bool = False  # Gaussian blobs in [0.1, 0.9] instead of the binary keypoint mask
     sigma: float = 1.0
+    threshold: Optional[float] = None  # target keypoints: null, the store's own; a value, its heatmap's NMS maxima above it
+
+    def __post_init__(self) -> None:
+        if self.threshold is not None and not 0 <= self.threshold < 1:
+            raise ValueError(f"losses.focal.threshold must be in [0, 1) or null, got {self.threshold}")
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """Training data over one or more label stores: image, teacher heatmap, variance, validity and the
 teacher's keypoints as a mask (the store's own, extracted with the threshold and NMS it was labelled
-with), augmented identically (random crop and flips, optionally a random homography) plus photometric
+with, or re-extracted from its heatmap at another threshold), augmented identically (random crop and flips, optionally a random homography) plus photometric
 changes on the image alone. Read-only, no teacher calls, safe with DataLoader workers, seeded."""
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from distill.eval.detectors import points_to_map
 from distill.student.losses import gaussian_targets
 from labels.store import ImageLabels, StoreError, StoreReader
 from teachers.homographies import HomographyConfig, sample_homography, warp_with_validity
+from teachers.keypoints import extract_keypoints
 
 AUGMENT_HOMOGRAPHY = HomographyConfig(patch_ratio=0.9, scaling_amplitude=0.15, perspective_amplitude=0.1,
                                       max_angle=math.pi / 12, translation=True)
@@ -33,9 +34,18 @@ def split_keys(keys: list[str], val_fraction: float) -> tuple[list[str], list[st
     return train, val
 
 
-def keypoint_mask(labels: ImageLabels) -> np.ndarray:
-    """``H x W`` float32: 1 at the pixel of each of the store's keypoints, 0 elsewhere."""
-    return points_to_map(labels.keypoints, np.ones(len(labels.keypoints), np.float32), labels.heatmap.shape)
+def keypoint_mask(labels: ImageLabels, threshold: float | None = None, adaptation: dict | None = None) -> np.ndarray:
+    """``H x W`` float32: 1 at the pixel of each of the store's keypoints, 0 elsewhere. With a
+    ``threshold``, the keypoints are instead the maxima of the store's heatmap above it, under the NMS
+    radius and border margin of the store's ``adaptation`` settings (a student teacher's averaged
+    probabilities are flatter than SuperPoint's, so one threshold gives it more than twice the points)."""
+    points = labels.keypoints
+    if threshold is not None:
+        adaptation = adaptation or {}
+        found = extract_keypoints(torch.from_numpy(labels.heatmap.astype(np.float32))[None], threshold,
+                                  int(adaptation.get("nms_radius", 4)), border=int(adaptation.get("border_margin", 0)))[0]
+        points = found.xy.numpy()
+    return points_to_map(points, np.ones(len(points), np.float32), labels.heatmap.shape)
 
 
 class LabelDataset(Dataset):
@@ -47,7 +57,7 @@ class LabelDataset(Dataset):
 
     def __init__(self, stores: list[Path], split: str = "train", val_fraction: float = 0.15, crop: tuple[int, int] = (192, 256),
                  augment: bool = True, seed: int = 0, pair_sigma: float | None = None, warp: bool = False,
-                 descriptors: bool = False) -> None:
+                 descriptors: bool = False, target_threshold: float | None = None) -> None:
         self.readers = [StoreReader(s) for s in stores]
         for reader in self.readers:
             size = tuple(int(v) for v in reader.attrs.get("label_size", ()))
@@ -62,6 +72,7 @@ class LabelDataset(Dataset):
         if not self.items:
             raise StoreError(f"no {split} images in {', '.join(map(str, stores))} (val_fraction {val_fraction})")
         self.crop, self.augment, self.warp, self.seed, self.epoch = crop, augment, warp, seed, 0
+        self.target_threshold = target_threshold  # None: the store's keypoints are the focal target
         self.pair_sigma = pair_sigma  # not None: pair mode (LightGlue matches of stores labelled with --lightglue)
         # the teacher's descriptors of each crop (descriptor head): crops on the 8x8 cell grid, no flip or warp
         # (a flipped image's descriptors are not its descriptors flipped)
@@ -97,10 +108,11 @@ class LabelDataset(Dataset):
         if self.pair_sigma is not None:
             if labels.pair is None:
                 raise StoreError(f"{self.readers[store].index}: image {key} has no LightGlue pair; label with --lightglue for pair mode")
-            return self._pair_item(labels, rng)
+            return self._pair_item(labels, rng, self.readers[store].config.get("adaptation"))
         stack = torch.from_numpy(np.stack([labels.image.astype(np.float32) / 255, labels.heatmap.astype(np.float32),
                                            labels.variance.astype(np.float32), (labels.count > 0).astype(np.float32),
-                                           keypoint_mask(labels)]))
+                                           keypoint_mask(labels, self.target_threshold,
+                                                         self.readers[store].config.get("adaptation"))]))
         h, w = stack.shape[-2:]
         if self.descriptors:
             return self._descriptor_item(labels, stack, rng, self.readers[store].index, key)
@@ -142,7 +154,7 @@ class LabelDataset(Dataset):
         image = image + torch.from_numpy(rng.normal(0, rng.uniform(0, 0.02), image.shape).astype(np.float32))
         return image.clamp(0, 1)
 
-    def _pair_item(self, labels, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+    def _pair_item(self, labels, rng: np.random.Generator, adaptation: dict | None) -> dict[str, torch.Tensor]:
         """Image ``a``, its stored warp ``b`` (homography ``H``), both cropped; targets are Gaussian
         blobs in [0.1, 0.9] at the consistently matched keypoints of each; ``homography`` maps crop
         ``a`` to crop ``b`` (``T_b · H · T_a^-1``)."""
@@ -167,7 +179,7 @@ class LabelDataset(Dataset):
         shift_a = torch.tensor([[1.0, 0, la], [0, 1, ta], [0, 0, 1]])
         shift_b = torch.tensor([[1.0, 0, -lb], [0, 1, -tb], [0, 0, 1]])
         valid_a = torch.from_numpy((labels.count > 0).astype(np.float32))
-        mask_a = torch.from_numpy(keypoint_mask(labels))
+        mask_a = torch.from_numpy(keypoint_mask(labels, self.target_threshold, adaptation))
         return {
             "image": self._photometric(image[0, :, ta:ta + ch, la:la + cw], rng),
             "heatmap": torch.from_numpy(labels.heatmap.astype(np.float32))[ta:ta + ch, la:la + cw],

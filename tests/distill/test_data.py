@@ -112,3 +112,23 @@ def test_the_keypoint_mask_is_the_stores_own_keypoints(tmp_path):
     item = LabelDataset([index], "train", val_fraction=0.0, crop=SIZE, augment=False)[0]
     ys, xs = torch.nonzero(item["mask"], as_tuple=True)
     assert sorted(zip(xs.tolist(), ys.tolist())) == [(5, 40), (20, 10)]
+
+
+def test_a_target_threshold_re_extracts_the_keypoints_from_the_heatmap(tmp_path):
+    """``losses.focal.threshold`` replaces the stored keypoints by the heatmap's maxima above it, under the
+    store's NMS radius and border margin: of two peaks closer than the radius only the stronger stays,
+    a peak in the border margin and one under the threshold are dropped."""
+    index = tmp_path / "points.h5"
+    heatmap = np.zeros(SIZE, np.float32)
+    heatmap[20, 20], heatmap[22, 23] = 0.5, 0.4  # within NMS radius 4 of each other
+    heatmap[30, 40] = 0.2
+    heatmap[1, 30] = 0.9  # inside the 3 px border margin
+    heatmap[10, 50] = 0.05  # under the threshold
+    config = "adaptation: {nms_radius: 4, border_margin: 3}"
+    with StoreWriter(index, {"store_hash": "t", "config_yaml": config}) as writer:
+        writer.add("00000000000000aa", ImageLabels(heatmap, np.zeros(SIZE, np.float32), np.ones(SIZE, np.uint8),
+                                                   np.array([[5.0, 40.0]], np.float32), np.ones(1, np.float32), "points", SIZE,
+                                                   image=np.zeros(SIZE, np.uint8)))
+    item = LabelDataset([index], "train", val_fraction=0.0, crop=SIZE, augment=False, target_threshold=0.1)[0]
+    ys, xs = torch.nonzero(item["mask"], as_tuple=True)
+    assert sorted(zip(xs.tolist(), ys.tolist())) == [(20, 20), (40, 30)]

@@ -55,13 +55,17 @@ def recipe(checkpoint: Path) -> tuple[str, str]:
     return ", ".join(model), " + ".join(losses)
 
 
+# keys that leave a run's last weights unchanged: bookkeeping and how often validation runs
+NOT_RECIPE = ("seed", "name", "keep_checkpoints", "val_every", "workers")
+
+
 def seed_groups(checkpoints: list[Path]) -> list[list[int]]:
-    """Indices of the checkpoints whose training configurations differ only by ``seed`` (and run name),
-    for groups of two or more."""
+    """Indices of the checkpoints whose training configurations differ only by ``seed`` (and keys that
+    leave the last weights unchanged: ``NOT_RECIPE``), for groups of two or more."""
     groups: dict[str, list[int]] = {}
     for index, path in enumerate(checkpoints):
         config = plain(read_checkpoint(path).config)
-        key = json.dumps({k: v for k, v in config.items() if k not in ("seed", "name")}, sort_keys=True) + path.name
+        key = json.dumps({k: v for k, v in config.items() if k not in NOT_RECIPE}, sort_keys=True) + path.name
         groups.setdefault(key, []).append(index)
     return [members for members in groups.values() if len(members) > 1]
 

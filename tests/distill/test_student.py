@@ -246,7 +246,7 @@ def test_bench_groups_runs_that_differ_only_by_seed(tiny_store, tmp_path):
     from scripts.bench_student import recipe, seed_groups
 
     paths = []
-    for name, extra in [("a", {"seed": 0}), ("b", {"seed": 1}), ("c", {"seed": 2, "lr": 0.001})]:
+    for name, extra in [("a", {"seed": 0}), ("b", {"seed": 1, "keep_checkpoints": True}), ("c", {"seed": 2, "lr": 0.001})]:
         train(tiny_config(tiny_store, steps=1, val_every=1, name=name, **extra), tmp_path / name, progress=False)
         paths.append(tmp_path / name / "last.pt")
     assert seed_groups(paths) == [[0, 1]]

@@ -27,17 +27,20 @@ from labels.configuration import plain
 from labels.images import resize_image
 
 
-def loss_label(name: str, weight: float, focal_gamma: float = 0.0) -> str:
-    """``kl``, ``1000·attentive`` (weight other than 1), ``kl (MQD γ=2)``."""
+def loss_label(name: str, weight: float, focal_gamma: float = 0.0, threshold: float | None = None) -> str:
+    """``kl``, ``1000·attentive`` (weight other than 1), ``kl (MQD γ=2)``, ``focal (target threshold 0.1)``."""
     label = name if weight == 1 else f"{weight:g}·{name}"
     if focal_gamma:
         label += f" (MQD γ={focal_gamma:g})"
+    if threshold is not None:
+        label += f" (target threshold {threshold:g})"
     return label
 
 
 def recipe(checkpoint: Path) -> tuple[str, str]:
     config = read_checkpoint(checkpoint).config
-    losses = [loss_label(name, spec.weight, getattr(spec, "focal_gamma", 0.0)) for name, spec in vars(config.losses).items()
+    losses = [loss_label(name, spec.weight, getattr(spec, "focal_gamma", 0.0), getattr(spec, "threshold", None))
+              for name, spec in vars(config.losses).items()
               if spec.weight and (name != "descriptor" or config.student.descriptor_dim)]
     if config.pair.enabled:
         losses.append("pair")

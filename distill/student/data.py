@@ -1,7 +1,7 @@
 """Training data over one or more label stores: image, teacher heatmap, variance, validity and the
 teacher's keypoints as a mask (the store's own, extracted with the threshold and NMS it was labelled
-with, or re-extracted from its heatmap at another threshold), augmented identically (random crop and flips, optionally a random homography) plus photometric
-changes on the image alone. Read-only, no teacher calls, safe with DataLoader workers, seeded."""
+with, or re-extracted from its heatmap at another threshold), augmented identically (random crop and
+flips, optionally a random homography) plus photometric changes on the image alone. Read-only, no teacher calls, safe with DataLoader workers, seeded."""
 from __future__ import annotations
 
 import hashlib
@@ -108,11 +108,10 @@ class LabelDataset(Dataset):
         if self.pair_sigma is not None:
             if labels.pair is None:
                 raise StoreError(f"{self.readers[store].index}: image {key} has no LightGlue pair; label with --lightglue for pair mode")
-            return self._pair_item(labels, rng, self.readers[store].config.get("adaptation"))
+            return self._pair_item(labels, rng, self._target_mask(store, labels))
         stack = torch.from_numpy(np.stack([labels.image.astype(np.float32) / 255, labels.heatmap.astype(np.float32),
                                            labels.variance.astype(np.float32), (labels.count > 0).astype(np.float32),
-                                           keypoint_mask(labels, self.target_threshold,
-                                                         self.readers[store].config.get("adaptation"))]))
+                                           self._target_mask(store, labels)]))
         h, w = stack.shape[-2:]
         if self.descriptors:
             return self._descriptor_item(labels, stack, rng, self.readers[store].index, key)
@@ -154,7 +153,11 @@ class LabelDataset(Dataset):
         image = image + torch.from_numpy(rng.normal(0, rng.uniform(0, 0.02), image.shape).astype(np.float32))
         return image.clamp(0, 1)
 
-    def _pair_item(self, labels, rng: np.random.Generator, adaptation: dict | None) -> dict[str, torch.Tensor]:
+    def _target_mask(self, store: int, labels: ImageLabels) -> np.ndarray:
+        """The focal target's keypoint mask of an image of store ``store`` (:func:`keypoint_mask`)."""
+        return keypoint_mask(labels, self.target_threshold, self.readers[store].config.get("adaptation"))
+
+    def _pair_item(self, labels, rng: np.random.Generator, target_mask: np.ndarray) -> dict[str, torch.Tensor]:
         """Image ``a``, its stored warp ``b`` (homography ``H``), both cropped; targets are Gaussian
         blobs in [0.1, 0.9] at the consistently matched keypoints of each; ``homography`` maps crop
         ``a`` to crop ``b`` (``T_b · H · T_a^-1``)."""
@@ -179,7 +182,7 @@ class LabelDataset(Dataset):
         shift_a = torch.tensor([[1.0, 0, la], [0, 1, ta], [0, 0, 1]])
         shift_b = torch.tensor([[1.0, 0, -lb], [0, 1, -tb], [0, 0, 1]])
         valid_a = torch.from_numpy((labels.count > 0).astype(np.float32))
-        mask_a = torch.from_numpy(keypoint_mask(labels, self.target_threshold, adaptation))
+        mask_a = torch.from_numpy(target_mask)
         return {
             "image": self._photometric(image[0, :, ta:ta + ch, la:la + cw], rng),
             "heatmap": torch.from_numpy(labels.heatmap.astype(np.float32))[ta:ta + ch, la:la + cw],

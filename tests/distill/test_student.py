@@ -243,7 +243,7 @@ def test_unreadable_checkpoints_are_named(tmp_path):
 
 
 def test_bench_groups_runs_that_differ_only_by_seed(tiny_store, tmp_path):
-    from scripts.bench_student import recipe, seed_groups
+    from scripts.bench_student import loss_label, recipe, seed_groups
 
     paths = []
     for name, extra in [("a", {"seed": 0}), ("b", {"seed": 1, "keep_checkpoints": True}), ("c", {"seed": 2, "lr": 0.001})]:
@@ -252,6 +252,7 @@ def test_bench_groups_runs_that_differ_only_by_seed(tiny_store, tmp_path):
     assert seed_groups(paths) == [[0, 1]]
     model, losses = recipe(paths[0])
     assert model.endswith(f"1 steps on {tiny_store.stem}") and losses == "focal + attentive"
+    assert loss_label("focal", 0.5, threshold=0.1) == "0.5·focal (target threshold 0.1)"
 
 
 def test_kept_checkpoints_are_slim_and_ranked_against_hpatches(tiny_store, hpatches_root, tmp_path):

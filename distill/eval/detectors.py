@@ -85,10 +85,12 @@ def to_tensor(grey: np.ndarray, device: str) -> torch.Tensor:
     return torch.from_numpy(grey).to(device).float().div_(255)[None, None]
 
 
-def describing(network: Callable[[np.ndarray], tuple[torch.Tensor, torch.Tensor]], device: str):
+def describing(network: Callable[[np.ndarray], tuple[torch.Tensor, Callable[[], torch.Tensor]]], device: str):
     """``(score_map, describe)`` of a network that gives, for a grey image, its ``H x W`` probability and
-    its ``D x H'/8 x W'/8`` descriptors of the image padded to multiples of 8. ``describe`` reuses the
-    pass of the image scored last and samples as SuperPoint does, in the padded image's frame."""
+    a function returning its ``D x H'/8 x W'/8`` descriptors of the image padded to multiples of 8 (called
+    only when descriptors are asked for, so detection alone skips a student's descriptor branch).
+    ``describe`` reuses the pass of the image scored last and samples as SuperPoint does, in the padded
+    image's frame."""
     last: dict = {}
 
     @torch.inference_mode()
@@ -102,16 +104,17 @@ def describing(network: Callable[[np.ndarray], tuple[torch.Tensor, torch.Tensor]
         if last.get("grey") is not grey:
             score(grey)
         points = torch.from_numpy(np.asarray(xy, np.float32)).to(device)
-        cells = last["descriptors"].shape[-2:]
-        return sample_descriptors(last["descriptors"], points, (8 * cells[0], 8 * cells[1])).cpu().numpy()
+        descriptors = last["descriptors"]()
+        cells = descriptors.shape[-2:]
+        return sample_descriptors(descriptors, points, (8 * cells[0], 8 * cells[1])).cpu().numpy()
 
     return score, describe
 
 
 def superpoint_detector(teacher: SuperPoint, device: str) -> ScoreMapDetector:
-    def network(grey: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    def network(grey: np.ndarray) -> tuple[torch.Tensor, Callable[[], torch.Tensor]]:
         out = teacher(to_tensor(grey, device))
-        return out.probability[0], out.descriptors[0]
+        return out.probability[0], lambda: out.descriptors[0]
 
     score, describe = describing(network, device)
     return ScoreMapDetector("superpoint", score, threshold=DetectionConfig.threshold, device=device, describe=describe)

@@ -2,6 +2,7 @@
 detection settings (the checkpoint's) as :meth:`Student.detect`."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -15,16 +16,16 @@ from teachers.keypoints import DetectionConfig
 
 def student_detector(model: Student, name: str, detection: DetectionConfig, device: str = "cpu") -> ScoreMapDetector:
     """Dense probability of a student (in eval mode) with ``detection``'s threshold and NMS radius, and
-    its descriptors when it has a descriptor head."""
+    its descriptors when it has a descriptor head (computed only when asked for)."""
     if model.descriptor_head is None:
         @torch.inference_mode()
         def score(grey: np.ndarray) -> torch.Tensor:
             return model.probability_map(to_tensor(grey, device))[0]
 
         return ScoreMapDetector(name, score, threshold=detection.threshold, nms_radius=detection.nms_radius, device=device)
-    def network(grey: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        probability, descriptors = model.probability_map(to_tensor(grey, device), descriptors=True)
-        return probability[0], descriptors[0]
+    def network(grey: np.ndarray) -> tuple[torch.Tensor, Callable[[], torch.Tensor]]:
+        probability, later = model.probability_then_descriptors(to_tensor(grey, device))
+        return probability[0], lambda: later()[0]
 
     score, describe = describing(network, device)
     return ScoreMapDetector(name, score, threshold=detection.threshold, nms_radius=detection.nms_radius, device=device,

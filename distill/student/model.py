@@ -19,6 +19,7 @@ batch norm, ReLU) over the concatenation, then a 1x1 convolution to the logits.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -105,6 +106,13 @@ class Student(nn.Module):
         """``B x 1 x H x W`` -> logits (``B x H x W`` for ``map``, ``B x 65 x H/8 x W/8`` for ``cell``);
         with ``descriptors`` (and a descriptor head), ``(logits, B x D x H/8 x W/8 L2-normalised descriptors)``.
         ``H`` and ``W`` must be multiples of ``size_multiple`` (the head stride)."""
+        encoding = self.encode(image)
+        logits = self.keypoint_logits(encoding)
+        return (logits, self.describe(encoding)) if descriptors else logits
+
+    def encode(self, image: torch.Tensor) -> dict:
+        """The features both heads read: backbone levels, the detail branch's output and the keypoint
+        head's input, so that descriptors can be computed later (or never) from one backbone pass."""
         h, w = image.shape[-2:]
         grid = (h // self.stride, w // self.stride)
         x = image
@@ -119,18 +127,25 @@ class Student(nn.Module):
         detail = self.detail(centred) if self.detail is not None else None
         if detail is not None:
             fused = torch.cat([fused, detail], dim=1)
-        logits = self.head(fused)
+        return {"size": (h, w), "grid": grid, "features": features, "detail": detail, "fused": fused}
+
+    def keypoint_logits(self, encoding: dict) -> torch.Tensor:
+        """The keypoint head on an :meth:`encode` result (see :meth:`forward` for the shapes)."""
+        logits = self.head(encoding["fused"])
         if self.head_type == "map":
-            logits = F.interpolate(logits, size=(h, w), mode="bicubic", align_corners=False)[:, 0]
-        if not descriptors:
-            return logits
+            logits = F.interpolate(logits, size=encoding["size"], mode="bicubic", align_corners=False)[:, 0]
+        return logits
+
+    def describe(self, encoding: dict) -> torch.Tensor:
+        """``B x D x H/8 x W/8`` L2-normalised descriptors from an :meth:`encode` result."""
         if self.descriptor_head is None:
             raise ValueError("this student has no descriptor head (student.descriptor_dim is 0)")
+        fused = encoding["fused"]
         if self.descriptor_fpn is not None:
-            fused = self._on_grid(self.descriptor_fpn(features), grid)
-            fused = fused if detail is None else torch.cat([fused, detail], dim=1)
+            fused = self._on_grid(self.descriptor_fpn(encoding["features"]), encoding["grid"])
+            fused = fused if encoding["detail"] is None else torch.cat([fused, encoding["detail"]], dim=1)
         described = self.descriptor_head(fused if self.stride == 8 else F.avg_pool2d(fused, 2))
-        return logits, F.normalize(described, dim=1)
+        return F.normalize(described, dim=1)
 
     @staticmethod
     def _on_grid(levels: OrderedDict, grid: tuple[int, int]) -> torch.Tensor:
@@ -146,12 +161,16 @@ class Student(nn.Module):
         """``B x 1 x H x W`` of any size -> ``B x H x W`` keypoint probability: padded with zeros at the
         bottom and right to a multiple of the head stride, cropped back (no point lies in the padding).
         With ``descriptors``: ``(probability, B x D x ceil(H/8) x ceil(W/8) descriptors of the padded image)``."""
+        probability, later = self.probability_then_descriptors(image)
+        return (probability, later()) if descriptors else probability
+
+    def probability_then_descriptors(self, image: torch.Tensor) -> tuple[torch.Tensor, Callable[[], torch.Tensor]]:
+        """:meth:`probability_map` now and a function that computes the descriptors from the same backbone
+        pass when called: a detector that is only asked for keypoints never pays for its descriptor branch."""
         h, w = image.shape[-2:]
         padded = F.pad(image, (0, (-w) % self.size_multiple, 0, (-h) % self.size_multiple))
-        if descriptors:
-            logits, described = self(padded, descriptors=True)
-            return self.probability(logits)[:, :h, :w], described
-        return self.probability(self(padded))[:, :h, :w]
+        encoding = self.encode(padded)
+        return self.probability(self.keypoint_logits(encoding))[:, :h, :w], lambda: self.describe(encoding)
 
     @torch.inference_mode()
     def detect(self, image: torch.Tensor, detection: DetectionConfig = DetectionConfig(), top_k: int | None = None,

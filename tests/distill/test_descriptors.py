@@ -11,7 +11,7 @@ from distill.cli import app
 from distill.pretrained import released_checkpoint
 from distill.student.trainer import train
 from labels.config import LabelConfig
-from distill.student.checkpoint import CheckpointError, read_checkpoint
+from distill.student.checkpoint import CheckpointError, load_student, read_checkpoint
 from labels.configuration import ConfigError, load_config
 from labels.images import list_images
 from labels.run import label_images
@@ -70,6 +70,21 @@ def test_superpoint_descriptors_through_the_api_match_the_teacher():
     teacher.score_map(grey)
     assert np.allclose(features.descriptors, teacher.describe(grey, features.keypoints), atol=1e-6)
     assert distill.Detector.classical("harris")(grey, top_k=5).descriptors is None
+
+
+def test_detection_alone_skips_the_descriptor_branch_and_describing_later_reuses_the_pass():
+    model = load_student(released_checkpoint())[0]
+    calls = []
+    model.descriptor_head.register_forward_hook(lambda *_: calls.append(1))
+    grey = (np.random.default_rng(2).random((100, 124)) * 255).astype(np.uint8)
+    image = torch.from_numpy(grey).float().div(255)[None, None]
+    with torch.inference_mode():
+        probability, later = model.probability_then_descriptors(image)
+        assert calls == []  # keypoints only: the descriptor branch never ran
+        described = later()
+        assert calls == [1]
+        once_probability, once_described = model.probability_map(image, descriptors=True)
+    assert torch.equal(probability, once_probability) and torch.equal(described, once_described)
 
 
 def test_a_store_without_descriptors_names_the_flag(tmp_path, image_folder):

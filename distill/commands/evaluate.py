@@ -77,11 +77,12 @@ def _run(sequences, title: str, detectors: list[str], checkpoints: list[Path], p
 
 
 def _protocol(name: ProtocolName, size: Optional[str], top_k: Optional[int], epsilon: Optional[float],
-              nms_radius: Optional[int], subpixel: bool) -> Protocol:
+              nms_radius: Optional[int], subpixel: bool, detect_scale: float = 1.0) -> Protocol:
     base = Protocol.named(name.value)
     return Protocol(size=parse_size(size) if size else base.size, top_k=top_k or base.top_k,
                     epsilon=epsilon if epsilon is not None else base.epsilon,
-                    nms_radius=nms_radius if nms_radius is not None else base.nms_radius, subpixel=subpixel)
+                    nms_radius=nms_radius if nms_radius is not None else base.nms_radius, subpixel=subpixel,
+                    detect_scale=detect_scale)
 
 
 PROTOCOL_HELP = ("standard (240x320, 300 points), large (480x640, 1000 points) or ait (the assignment's evaluator: "
@@ -102,6 +103,9 @@ def hpatches(
     protocol: ProtocolName = typer.Option(ProtocolName.standard, help=PROTOCOL_HELP),
     size: Optional[str] = typer.Option(None, help="Override the protocol's image size HxW."),
     subpixel: bool = typer.Option(False, "--subpixel", help=SUBPIXEL_HELP),
+    detect_scale: float = typer.Option(1.0, min=0.05, max=4.0, help="Detect on every image resized by this factor and map "
+                                       "the points back to the evaluated pixels (e.g. 0.5 under --protocol ait: "
+                                       "networks trained at 240x320 see full-resolution images out of scale)."),
     top_k: Optional[int] = typer.Option(None, min=1, help="Override the number of best points kept per image."),
     epsilon: Optional[float] = typer.Option(None, min=0.0, help="Override the distance (px) under which a point is repeated."),
     nms_radius: Optional[int] = typer.Option(None, min=0, help="Override the NMS radius (px)."),
@@ -119,7 +123,8 @@ def hpatches(
     except HPatchesError as error:
         fail(str(error))
     _run(sequences, f"HPatches ({len(sequences)} sequences)", (detectors or []) + (old_detectors or []) or DEFAULT_DETECTORS, checkpoint or [],
-         _protocol(protocol, size, top_k, epsilon, nms_radius, subpixel), resolve_device(device), ha_homographies, out, speed, quiet,
+         _protocol(protocol, size, top_k, epsilon, nms_radius, subpixel, detect_scale), resolve_device(device), ha_homographies,
+         out, speed, quiet,
          runtime)
 
 

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from tqdm import tqdm
 
-from distill.eval.detectors import ScoreMapDetector, detect
+from distill.eval.detectors import ScoreMapDetector, detect_at_size
 from distill.eval.repeatability import PairResult, pair_repeatability
 from distill.eval.sequences import Sequence
 from labels.images import resize_image
@@ -22,6 +22,7 @@ class Protocol:
     epsilon: float = 3.0
     nms_radius: int = 4
     subpixel: bool = False  # refine every detector's points to the vertex of a 3x3 parabola fit
+    detect_scale: float = 1.0  # detect on each image resized by this factor, points mapped back to its pixels
 
     @classmethod
     def named(cls, name: str) -> "Protocol":
@@ -34,7 +35,8 @@ class Protocol:
 
     def describe(self) -> str:
         size = "full resolution" if self.size is None else f"{self.size[0]}x{self.size[1]}"
-        return (f"{size} grey, NMS radius {self.nms_radius}{', sub-pixel refinement' if self.subpixel else ''}, "
+        scale = "" if self.detect_scale == 1.0 else f", detected at {self.detect_scale:g}x and mapped back"
+        return (f"{size} grey{scale}, NMS radius {self.nms_radius}{', sub-pixel refinement' if self.subpixel else ''}, "
                 f"{self.top_k} best points after the covisibility filter, ε = {self.epsilon:g} px, "
                 f"repeatability (c1+c2)/(n1+n2) averaged over pairs")
 
@@ -44,6 +46,13 @@ def rescale_homography(homography: np.ndarray, shape1: tuple[int, int], shape_k:
     """``R_k · H · R_1^-1`` for images resized from ``shape1`` / ``shape_k`` to ``size`` (all H x W),
     ``R`` the pixel-centre resize transform (:func:`teachers.homographies.resize_transform`)."""
     return resize_transform(shape_k, size) @ homography @ np.linalg.inv(resize_transform(shape1, size))
+
+
+def detection_size(shape: tuple[int, int], scale: float) -> tuple[int, int] | None:
+    """``H x W`` of an image of ``shape`` resized by ``scale`` (at least 8 x 8), ``None`` for 1."""
+    if scale == 1.0:
+        return None
+    return max(8, round(shape[0] * scale)), max(8, round(shape[1] * scale))
 
 
 @dataclass
@@ -107,7 +116,8 @@ def evaluate(detectors: list[ScoreMapDetector], sequences: list[Sequence], proto
                             for k, h in enumerate(sequence.homographies)]
         sizes = [img.shape[:2] for img in resized]
         for detector, result in zip(detectors, results):
-            points = [detect(detector, img, protocol.nms_radius, subpixel=protocol.subpixel)[0] for img in resized]
+            points = [detect_at_size(detector, img, detection_size(img.shape[:2], protocol.detect_scale),
+                                     protocol.nms_radius, subpixel=protocol.subpixel)[0] for img in resized]
             seq = SequenceResult(sequence.name, sequence.kind)
             for k, homography in enumerate(homographies, start=1):
                 seq.pairs.append(pair_repeatability(points[0], points[k], homography, sizes[0],

@@ -163,3 +163,16 @@ def test_subpixel_refinement_applies_to_every_detector_alike(hpatches_root):
     for a, b in zip(plain, refined):
         assert a.localisation_error() != b.localisation_error()  # points moved off the pixel grid
         assert abs(a.repeatability() - b.repeatability()) < 0.05
+
+
+def test_detecting_at_half_scale_maps_points_back_to_full_resolution(hpatches_root):
+    """Harris detected at half size and scored at full size (3 px) is Harris scored at half size
+    (1.5 px): the same points, every distance doubled by the pixel-centre mapping."""
+    sequences = load_hpatches(hpatches_root)
+    harris = build_detectors(["harris"])
+    half = (HPATCHES_SIZE[0] // 2, HPATCHES_SIZE[1] // 2)
+    at_half = evaluate(harris, sequences, Protocol(size=half, epsilon=1.5), progress=False)[0]
+    mapped = evaluate(harris, sequences, Protocol(size=None, detect_scale=0.5), progress=False)[0]
+    assert mapped.repeatability() == pytest.approx(at_half.repeatability(), abs=0.01)
+    assert mapped.localisation_error() == pytest.approx(2 * at_half.localisation_error(), rel=0.02)
+    assert Protocol(detect_scale=0.5).describe().startswith("240x320 grey, detected at 0.5x")

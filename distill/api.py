@@ -107,10 +107,12 @@ class Detector:
         return self.detector.name
 
     def __call__(self, image: np.ndarray | torch.Tensor, top_k: int | None = None, threshold: float | None = None,
-                 nms_radius: int | None = None, subpixel: bool = False, channels: str = "rgb") -> Features | list[Features]:
+                 nms_radius: int | None = None, subpixel: bool = False, channels: str = "rgb",
+                 descriptors: bool = True) -> Features | list[Features]:
         """Features of one image, or a list for a batch. ``threshold`` and ``nms_radius`` default to the
         detector's own (a student's come from its checkpoint); ``subpixel`` refines each point to the
-        vertex of a parabola fit to its 3x3 neighbourhood; ``channels``: order of 3-channel NumPy images."""
+        vertex of a parabola fit to its 3x3 neighbourhood; ``channels``: order of 3-channel NumPy images;
+        ``descriptors=False`` skips them (a student then never runs its descriptor branch)."""
         if top_k is not None and top_k < 1:
             raise ValueError(f"top_k must be at least 1, got {top_k}")
         if nms_radius is not None and nms_radius < 0:
@@ -123,9 +125,9 @@ class Detector:
         features = []
         for grey in greys:
             xy, scores = detect(detector, grey, nms_radius, top_k, subpixel)
-            descriptors = describe(detector, grey, xy)
+            described = describe(detector, grey, xy) if descriptors else None
             if torch_out:
                 xy, scores = torch.from_numpy(xy), torch.from_numpy(scores)
-                descriptors = None if descriptors is None else torch.from_numpy(descriptors)
-            features.append(Features(xy, scores, descriptors))
+                described = None if described is None else torch.from_numpy(described)
+            features.append(Features(xy, scores, described))
         return features if batch else features[0]

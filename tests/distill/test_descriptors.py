@@ -69,6 +69,8 @@ def test_superpoint_descriptors_through_the_api_match_the_teacher():
     teacher = distill.Detector.superpoint().detector
     teacher.score_map(grey)
     assert np.allclose(features.descriptors, teacher.describe(grey, features.keypoints), atol=1e-6)
+    bare = distill.Detector.superpoint()(grey, top_k=30, descriptors=False)
+    assert bare.descriptors is None and np.array_equal(bare.keypoints, features.keypoints)
     assert distill.Detector.classical("harris")(grey, top_k=5).descriptors is None
 
 

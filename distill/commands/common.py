@@ -16,10 +16,12 @@ T = TypeVar("T")
 class Runtime(str, Enum):
     torch = "torch"
     onnx = "onnx"
+    onnx_int8 = "onnx-int8"
 
 
 RUNTIME_HELP = ("Run students with PyTorch, or with ONNX Runtime (a checkpoint is exported once to <checkpoint>.onnx "
-                "beside it; needs the \\[onnx] extra). A .onnx checkpoint always runs in ONNX Runtime.")
+                "beside it; needs the \\[onnx] extra), or with ONNX Runtime in int8 (quantised once more, calibrated on "
+                "the embedded photos, to <checkpoint>.int8.onnx). A .onnx checkpoint always runs in ONNX Runtime.")
 
 
 def resolve_device(device: str) -> str:

@@ -24,20 +24,28 @@ def export_command(
     format: ExportFormat = typer.Option(ExportFormat.checkpoint, help="checkpoint: a slim PyTorch checkpoint; onnx: an ONNX model "
                                         "(grey B x 1 x H x W in [0, 1], H and W multiples of 8, dynamic; B x H x W probability out) "
                                         "for --runtime onnx (needs the \\[onnx] extra)."),
+    int8: bool = typer.Option(False, "--int8", help="With --format onnx: also write OUT with .int8.onnx, its convolutions "
+                              "quantised to int8 (calibrated on the embedded photos; the last stays float), for --runtime onnx-int8."),
 ) -> None:
     """Write a checkpoint in a form to share: slim (weights and configuration, optionally float16), or ONNX."""
     if not slim:
         fail("only --slim export is available", code=2)
+    if int8 and format != ExportFormat.onnx:
+        fail("--int8 needs --format onnx", code=2)
     if out.exists() and out.is_dir():
         fail(f"--out {out} is a folder; give a file name", code=2)
     if format == ExportFormat.onnx:
         from distill.student.onnx_model import OnnxUnavailableError, export_onnx
+        from distill.student.quantize import quantize_int8
 
         try:
             export_onnx(checkpoint, out)
+            typer.echo(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB, ONNX)")
+            if int8:
+                quantized = quantize_int8(out, out.with_suffix(".int8.onnx"))
+                typer.echo(f"wrote {quantized} ({quantized.stat().st_size / 2**20:.1f} MiB, ONNX int8)")
         except (CheckpointError, OnnxUnavailableError) as error:
             fail(str(error))
-        typer.echo(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB, ONNX)")
         return
     try:
         size = write_slim(checkpoint, out, fp16)

@@ -34,15 +34,28 @@ def student_detector(model: Student, name: str, detection: DetectionConfig, devi
 
 def checkpoint_detector(path: Path, device: str = "cpu", runtime: str = "torch") -> ScoreMapDetector:
     """A student from a checkpoint, run by PyTorch or (``runtime="onnx"``, or a ``.onnx`` file) by ONNX
-    Runtime; a checkpoint is exported once to ``<checkpoint>.onnx`` beside it for ONNX Runtime."""
+    Runtime; a checkpoint is exported once to ``<checkpoint>.onnx`` beside it for ONNX Runtime, and
+    quantised once more to ``<checkpoint>.int8.onnx`` for ``runtime="onnx-int8"``."""
     path = Path(path)
     name = f"student:{path.parent.name}/{path.stem}"
-    if path.suffix == ".onnx" or runtime == "onnx":
+    if path.suffix == ".onnx" or runtime in ("onnx", "onnx-int8"):
         from distill.student.onnx_model import export_onnx, onnx_detector
 
         model_file = path if path.suffix == ".onnx" else path.with_suffix(".onnx")
-        if model_file != path and (not model_file.is_file() or model_file.stat().st_mtime < path.stat().st_mtime):
+        if _stale(model_file, path):
             export_onnx(path, model_file)
-        return onnx_detector(model_file, device, name=f"{name} (onnx)")
+        if runtime != "onnx-int8":
+            return onnx_detector(model_file, device, name=f"{name} (onnx)")
+        from distill.student.quantize import quantize_int8
+
+        int8_file = model_file.with_suffix(".int8.onnx")
+        if _stale(int8_file, model_file):
+            quantize_int8(model_file, int8_file)
+        return onnx_detector(int8_file, device, name=f"{name} (onnx int8)")
     model, config = load_student(path, device)
     return student_detector(model, name, config.detection, device)
+
+
+def _stale(derived: Path, source: Path) -> bool:
+    """Whether ``derived`` (made from ``source``) is missing or older than it."""
+    return derived != source and (not derived.is_file() or derived.stat().st_mtime < source.stat().st_mtime)

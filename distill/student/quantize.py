@@ -1,0 +1,72 @@
+"""Static int8 quantisation of an exported ONNX detector for ONNX Runtime (``--runtime onnx-int8``,
+``distill export --format onnx --int8``).
+
+ONNX Runtime's QDQ format: every convolution but the last gets int8 weights (per output channel) and
+uint8 activations whose ranges are calibrated on the embedded photos at 480x640 (never on evaluation
+images); the last convolution (the keypoint logits, whose small differences decide the ranking of
+points after the softmax) stays float. On CPUs with VNNI instructions the int8 convolutions run about
+twice as fast; what that costs in repeatability is measured, not assumed (README, "Speed").
+"""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from distill.student.onnx_model import EXTRA, OnnxUnavailableError
+from labels.images import embedded_images, read_grey, resize_image
+
+CALIBRATION_SIZE = (480, 640)
+
+
+def calibration_images(size: tuple[int, int] = CALIBRATION_SIZE) -> list[np.ndarray]:
+    """The embedded photos as ``1 x 1 x H x W`` float32 in [0, 1], resized to ``size``."""
+    return [resize_image(read_grey(path), size).astype(np.float32)[None, None] / 255 for path in embedded_images()]
+
+
+def last_convolution(model) -> str:
+    """Name of the convolution nearest to the model's first output (walking back through its inputs)."""
+    producer = {output: node for node in model.graph.node for output in node.output}
+    frontier, seen = [model.graph.output[0].name], set()
+    while frontier:
+        node = producer.get(frontier.pop(0))
+        if node is None or node.name in seen:
+            continue
+        if node.op_type == "Conv":
+            return node.name
+        seen.add(node.name)
+        frontier += list(node.input)
+    raise ValueError("the model has no convolution before its output")
+
+
+def quantize_int8(source: Path, out: Path, images: list[np.ndarray] | None = None, input_name: str = "image") -> Path:
+    """Write the int8 version of the float ONNX model ``source`` to ``out``, calibrated on ``images``
+    (default: :func:`calibration_images`); the model's metadata (stride, detection settings) is kept."""
+    try:
+        import onnx
+        from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+        from onnxruntime.quantization.shape_inference import quant_pre_process
+    except ImportError:
+        raise OnnxUnavailableError(f"int8 quantisation needs the [onnx] extra: {EXTRA}") from None
+
+    batches = iter(calibration_images() if images is None else images)
+
+    class Reader(CalibrationDataReader):
+        def get_next(self) -> dict | None:
+            image = next(batches, None)
+            return None if image is None else {input_name: image}
+
+    model = onnx.load(str(source))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as folder:
+        prepared = Path(folder) / "prepared.onnx"
+        quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
+        quantize_static(str(prepared), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, op_types_to_quantize=["Conv"],
+                        nodes_to_exclude=[last_convolution(model)])
+    quantized = onnx.load(str(out))
+    del quantized.metadata_props[:]
+    quantized.metadata_props.extend(model.metadata_props)
+    onnx.save(quantized, str(out))
+    return out

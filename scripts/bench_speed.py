@@ -3,9 +3,13 @@ median ms per 480x640 grey image, end to end (image to keypoints: the network, N
 300 best), detectors in turns (one image each per round, so that a shared machine's drift weighs on
 all alike), after warm-up. Denormal floats are flushed to zero in every runtime (an untrained network
 can otherwise run many times slower on the CPU). The headline is the ratio of the student's fastest
-runtime to SuperPoint's fastest runtime.
+runtime to SuperPoint's fastest runtime. int8 (ONNX Runtime, static quantisation calibrated on the
+embedded photos) counts only where its accuracy holds: with ``--root``, every row also gets its
+repeatability on that HPatches folder (standard protocol), and a runtime competes for the headline
+when it stays within 0.01 of the same network in PyTorch; without ``--root`` int8 rows are shown but
+left out of the headline.
 
-    python scripts/bench_speed.py --checkpoint runs/NAME/last.pt [--checkpoint ...] [--rounds 15]
+    python scripts/bench_speed.py --checkpoint runs/NAME/last.pt [--checkpoint ...] [--rounds 15] [--root HPATCHES]
 """
 from __future__ import annotations
 
@@ -17,16 +21,19 @@ import cv2
 import torch
 
 from distill.eval.detectors import ScoreMapDetector, build_detectors, to_tensor
+from distill.eval.protocol import Protocol, evaluate
+from distill.eval.sequences import load_hpatches
 from distill.eval.speed import interleaved_median_ms
 from distill.student.checkpoint import load_student
 from distill.student.detector import checkpoint_detector, student_detector
 from distill.student.onnx_model import onnx_detector
+from distill.student.quantize import quantize_int8
 from labels.images import embedded_images, read_grey, resize_image
 from teachers.superpoint import SuperPoint
 
 
-def superpoint_onnx(folder: Path) -> ScoreMapDetector:
-    """SuperPoint's probability map in ONNX Runtime (exported here; the teacher needs no dynamic shape tricks)."""
+def superpoint_onnx(folder: Path) -> list[ScoreMapDetector]:
+    """SuperPoint's probability map in ONNX Runtime, float and int8 (exported here, dynamic height and width)."""
     teacher = SuperPoint.pretrained()
 
     class Probability(torch.nn.Module):
@@ -34,11 +41,19 @@ def superpoint_onnx(folder: Path) -> ScoreMapDetector:
             return teacher(image).probability
 
     path = folder / "superpoint.onnx"
+    rows, cols = torch.export.Dim("rows", min=2, max=1024), torch.export.Dim("cols", min=2, max=1024)
     torch.onnx.export(Probability(), (torch.rand(1, 1, 480, 640),), str(path), dynamo=True, input_names=["image"],
-                      output_names=["probability"], opset_version=18)
-    detector = onnx_detector(path, name="superpoint (onnx)")
-    detector.threshold = build_detectors(["superpoint"])[0].threshold
-    return detector
+                      output_names=["probability"], opset_version=18, dynamic_shapes={"image": {2: 8 * rows, 3: 8 * cols}})
+    detectors = [onnx_detector(path, name="superpoint (onnx)"),
+                 onnx_detector(quantize_int8(path, folder / "superpoint.int8.onnx"), name="superpoint (onnx int8)")]
+    for detector in detectors:
+        detector.threshold = build_detectors(["superpoint"])[0].threshold
+    return detectors
+
+
+def runtime_of(name: str) -> str:
+    return ("ONNX Runtime int8 (CPU)" if "int8" in name else "ONNX Runtime (CPU)" if "onnx" in name
+            else "PyTorch, channels_last" if "channels_last" in name else "PyTorch eager")
 
 
 def channels_last(checkpoint: Path) -> ScoreMapDetector:
@@ -57,29 +72,43 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", type=Path, action="append", required=True)
     parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--root", type=Path, help="HPatches folder: add every row's repeatability (standard protocol)")
     args = parser.parse_args()
     torch.set_flush_denormal(True)
     image = resize_image(read_grey(embedded_images()[0]), (480, 640))
     with tempfile.TemporaryDirectory() as folder:
-        teachers = [build_detectors(["superpoint"])[0], superpoint_onnx(Path(folder))]
-        students = []
+        groups = [[build_detectors(["superpoint"])[0], *superpoint_onnx(Path(folder))]]
         for checkpoint in args.checkpoint:
-            students.append([checkpoint_detector(checkpoint), channels_last(checkpoint), checkpoint_detector(checkpoint, runtime="onnx")])
-        detectors = teachers + [d for group in students for d in group]
-        times = interleaved_median_ms(detectors, image, top_k=300, nms_radius=4, rounds=args.rounds)
-    by_name = dict(zip([d.name for d in detectors], times))
-    teacher_best = min(times[:2])
+            groups.append([checkpoint_detector(checkpoint), channels_last(checkpoint), checkpoint_detector(checkpoint, runtime="onnx"),
+                           checkpoint_detector(checkpoint, runtime="onnx-int8")])
+        detectors = [d for group in groups for d in group]
+        times = dict(zip([d.name for d in detectors], interleaved_median_ms(detectors, image, top_k=300, nms_radius=4, rounds=args.rounds)))
+        accuracy = {}
+        if args.root:
+            results = evaluate(detectors, load_hpatches(args.root), Protocol(), progress=False)
+            accuracy = {d.name: r.repeatability() for d, r in zip(detectors, results)}
+
+    def eligible(group: list[ScoreMapDetector]) -> list[ScoreMapDetector]:
+        """The runtimes whose accuracy holds (within 0.01 of PyTorch eager; int8 only when measured)."""
+        if not accuracy:
+            return [d for d in group if "int8" not in d.name]
+        return [d for d in group if accuracy[d.name] >= accuracy[group[0].name] - 0.01]
+
+    teacher_best = min(times[d.name] for d in eligible(groups[0]))
     print(f"480x640, {torch.get_num_threads()} CPU threads, {cv2.getNumThreads()} OpenCV threads, flush-denormal on, "
           f"median of {args.rounds} rounds in turns\n")
-    print("| detector | runtime | ms / image | × SuperPoint's fastest |\n|---|---|---|---|")
-    for detector, ms in zip(detectors, times):
-        runtime = "ONNX Runtime (CPU)" if "onnx" in detector.name else ("PyTorch, channels_last" if "channels_last" in detector.name
-                                                                        else "PyTorch eager")
-        print(f"| {detector.name} | {runtime} | {ms:.1f} | {ms / teacher_best:.3f} |")
-    for checkpoint, group in zip(args.checkpoint, students):
-        best = min(by_name[d.name] for d in group)
-        print(f"\n{checkpoint}: fastest runtime {best:.1f} ms against SuperPoint's fastest {teacher_best:.1f} ms: "
-              f"ratio {best / teacher_best:.3f}")
+    print("| detector | runtime | ms / image | × SuperPoint's fastest |" + (" rep. (HPatches) |" if accuracy else "")
+          + "\n|---|---|---|---|" + ("---|" if accuracy else ""))
+    for detector in detectors:
+        row = f"| {detector.name} | {runtime_of(detector.name)} | {times[detector.name]:.1f} | {times[detector.name] / teacher_best:.3f} |"
+        print(row + (f" {accuracy[detector.name]:.3f} |" if accuracy else ""))
+    fastest = min(eligible(groups[0]), key=lambda d: times[d.name])
+    print(f"\nSuperPoint's fastest runtime{' where accuracy holds' if accuracy else ' (float)'}: {runtime_of(fastest.name)}, "
+          f"{teacher_best:.1f} ms")
+    for checkpoint, group in zip(args.checkpoint, groups[1:]):
+        best = min(eligible(group), key=lambda d: times[d.name])
+        print(f"{checkpoint}: fastest runtime {runtime_of(best.name)} {times[best.name]:.1f} ms against SuperPoint's fastest "
+              f"{teacher_best:.1f} ms: ratio {times[best.name] / teacher_best:.3f}")
 
 
 if __name__ == "__main__":

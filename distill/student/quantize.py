@@ -60,8 +60,9 @@ def quantize_int8(source: Path, out: Path, images: list[np.ndarray] | None = Non
     model = onnx.load(str(source))
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as folder:
-        prepared = Path(folder) / "prepared.onnx"
-        quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
+        inline, prepared = Path(folder) / "inline.onnx", Path(folder) / "prepared.onnx"
+        onnx.save(model, str(inline))  # weights inline: the exporter may have put them beside the model
+        quant_pre_process(str(inline), str(prepared), skip_symbolic_shape=True)
         quantize_static(str(prepared), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, op_types_to_quantize=["Conv"],
                         nodes_to_exclude=[last_convolution(model)])

@@ -12,9 +12,9 @@ from pathlib import Path
 from distill.student.checkpoint import CheckpointError
 from teachers.weights import sha256_of
 
-# the detector of student-ds2-5000 with a descriptor branch trained onto it (README, "The released student")
-RELEASED = "student-ds2-5000-desc-fp16.pt"  # distill export --checkpoint runs/student-desc-fpn-325/last.pt --fp16
-SHA256 = "2bc2ede682f6fc1cd91ae6ccb0f5bdc2f559228e428078e9120ce685cab2c5f9"
+# the third-round detector ft-r3t13-s0 with a descriptor branch trained onto it (README, "The released student")
+RELEASED = "student-r3-desc-fp16.pt"  # distill export --checkpoint runs/ft-r3t13-s0-desc/last.pt --fp16
+SHA256 = "061bc168bddb9aaab0dc32b210ff713889d9cd3e87c9d089e522ba519d53c053"
 
 
 def released_checkpoint() -> Path:

@@ -22,13 +22,14 @@ from distill.student.checkpoint import check_resumable, read_checkpoint, save_ch
 from distill.student.config import TrainConfig
 from distill.student.data import LabelDataset
 from distill.student.distributed import setup_distributed
-from distill.student.initialise import frozen_parts, hold_frozen, initialise_from
+from distill.student.initialise import frozen_parts, hold_frozen, init_checkpoint, initialise_from
 from distill.student.metrics_plot import plot_metrics
 from distill.student.model import Student
 from distill.student.objective import compute_losses
 from distill.student.validation import validation_repeatability
 from labels.configuration import to_yaml
 from labels.store import StoreReader
+from teachers.weights import sha256_of
 
 
 class NonFiniteLossError(RuntimeError):
@@ -74,8 +75,11 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, progress: bo
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.yaml").write_text(to_yaml(config))  # `distill train --config runs/<name>/config.yaml` repeats the run
         stores_hashes = {str(s): str(StoreReader(s).attrs["store_hash"]) for s in stores}
-        (run_dir / "provenance.yaml").write_text(yaml.safe_dump({"label_stores": stores_hashes, "world_size": dist_info.world},
-                                                                sort_keys=False))
+        provenance = {"label_stores": stores_hashes, "world_size": dist_info.world}
+        if config.init:  # `pretrained` names whichever student the package ships: the checksum says which
+            source = Path(init_checkpoint(config.init))
+            provenance["init"] = {"checkpoint": str(source), "sha256": sha256_of(source)}
+        (run_dir / "provenance.yaml").write_text(yaml.safe_dump(provenance, sort_keys=False))
         if not resume:  # a fresh start (--overwrite) never mixes with an earlier run's files
             for path in (last, best_path, metrics_path):
                 path.unlink(missing_ok=True)

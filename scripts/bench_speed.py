@@ -34,7 +34,7 @@ from teachers.superpoint import SuperPoint
 
 def superpoint_onnx(folder: Path) -> list[ScoreMapDetector]:
     """SuperPoint's probability map in ONNX Runtime, float and int8 (exported here, dynamic height and width)."""
-    teacher = SuperPoint.pretrained()
+    teacher = SuperPoint.pretrained().eval()
 
     class Probability(torch.nn.Module):
         def forward(self, image):

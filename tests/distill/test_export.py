@@ -13,7 +13,7 @@ from distill.cli import app
 from distill.eval.detectors import detect
 from distill.student.checkpoint import read_checkpoint
 from distill.student.detector import checkpoint_detector
-from distill.student.quantize import last_convolution
+from distill.student.quantize import head_convolutions
 from distill.student.trainer import train
 from labels.config import LabelConfig
 from labels.configuration import load_config
@@ -87,7 +87,7 @@ def test_runtime_onnx_in_detect_and_a_clear_message_without_the_extra(trained, p
     assert result.exit_code == 1 and "[onnx] extra" in result.output
 
 
-def test_int8_export_quantises_every_convolution_but_the_logits_and_keeps_the_points_close(trained, photo, tmp_path):
+def test_int8_export_quantises_every_convolution_but_the_head_and_keeps_the_points_close(trained, photo, tmp_path):
     onnx = pytest.importorskip("onnx")
     pytest.importorskip("onnxruntime")
     model = tmp_path / "student.onnx"
@@ -97,7 +97,8 @@ def test_int8_export_quantises_every_convolution_but_the_logits_and_keeps_the_po
     convolutions = [node for node in quantized.graph.node if node.op_type == "Conv"]
     dequantized = {output for node in quantized.graph.node if node.op_type == "DequantizeLinear" for output in node.output}
     int8_weights = [c.name for c in convolutions if c.input[1] in dequantized]
-    assert len(int8_weights) == len(convolutions) - 1 and last_convolution(quantized) not in int8_weights
+    head = head_convolutions(quantized)
+    assert len(head) == 2 and len(int8_weights) == len(convolutions) - 2 and not set(head) & set(int8_weights)
     reference, exported = checkpoint_detector(model), checkpoint_detector(tmp_path / "student.int8.onnx")
     assert (exported.threshold, exported.nms_radius) == (reference.threshold, reference.nms_radius)  # metadata kept
     float_map, int8_map = reference.score_map(photo).numpy(), exported.score_map(photo).numpy()

@@ -29,6 +29,7 @@ from distill.student.detector import checkpoint_detector, student_detector
 from distill.student.onnx_model import onnx_detector
 from distill.student.quantize import quantize_int8
 from labels.images import embedded_images, read_grey, resize_image
+from teachers.keypoints import DetectionConfig
 from teachers.superpoint import SuperPoint
 
 
@@ -47,7 +48,7 @@ def superpoint_onnx(folder: Path) -> list[ScoreMapDetector]:
     detectors = [onnx_detector(path, name="superpoint (onnx)"),
                  onnx_detector(quantize_int8(path, folder / "superpoint.int8.onnx"), name="superpoint (onnx int8)")]
     for detector in detectors:
-        detector.threshold = build_detectors(["superpoint"])[0].threshold
+        detector.threshold = DetectionConfig.threshold  # SuperPoint's, as in superpoint_detector
     return detectors
 
 

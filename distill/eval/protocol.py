@@ -33,6 +33,12 @@ class Protocol:
             raise ValueError(f"unknown protocol {name!r}; available: {', '.join(presets)}")
         return presets[name]
 
+    def points(self, detector: ScoreMapDetector, image: np.ndarray) -> np.ndarray:
+        """``N x 2`` points of ``detector`` on ``image`` as this protocol scores them: NMS, sub-pixel
+        refinement if on, detected at ``detect_scale`` and mapped back to ``image``'s pixels."""
+        size = None if self.detect_scale == 1.0 else tuple(max(8, round(side * self.detect_scale)) for side in image.shape[:2])
+        return detect_at_size(detector, image, size, self.nms_radius, subpixel=self.subpixel)[0]
+
     def describe(self) -> str:
         size = "full resolution" if self.size is None else f"{self.size[0]}x{self.size[1]}"
         scale = "" if self.detect_scale == 1.0 else f", detected at {self.detect_scale:g}x and mapped back"
@@ -46,13 +52,6 @@ def rescale_homography(homography: np.ndarray, shape1: tuple[int, int], shape_k:
     """``R_k · H · R_1^-1`` for images resized from ``shape1`` / ``shape_k`` to ``size`` (all H x W),
     ``R`` the pixel-centre resize transform (:func:`teachers.homographies.resize_transform`)."""
     return resize_transform(shape_k, size) @ homography @ np.linalg.inv(resize_transform(shape1, size))
-
-
-def detection_size(shape: tuple[int, int], scale: float) -> tuple[int, int] | None:
-    """``H x W`` of an image of ``shape`` resized by ``scale`` (at least 8 x 8), ``None`` for 1."""
-    if scale == 1.0:
-        return None
-    return max(8, round(shape[0] * scale)), max(8, round(shape[1] * scale))
 
 
 @dataclass
@@ -116,8 +115,7 @@ def evaluate(detectors: list[ScoreMapDetector], sequences: list[Sequence], proto
                             for k, h in enumerate(sequence.homographies)]
         sizes = [img.shape[:2] for img in resized]
         for detector, result in zip(detectors, results):
-            points = [detect_at_size(detector, img, detection_size(img.shape[:2], protocol.detect_scale),
-                                     protocol.nms_radius, subpixel=protocol.subpixel)[0] for img in resized]
+            points = [protocol.points(detector, img) for img in resized]
             seq = SequenceResult(sequence.name, sequence.kind)
             for k, homography in enumerate(homographies, start=1):
                 seq.pairs.append(pair_repeatability(points[0], points[k], homography, sizes[0],

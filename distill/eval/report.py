@@ -13,8 +13,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from distill.eval.detectors import ScoreMapDetector, detect_at_size  # noqa: E402
-from distill.eval.protocol import DetectorResult, Protocol, detection_size, rescale_homography  # noqa: E402
+from distill.eval.detectors import ScoreMapDetector  # noqa: E402
+from distill.eval.protocol import DetectorResult, Protocol, rescale_homography  # noqa: E402
 from distill.eval.repeatability import covisible_match  # noqa: E402
 from labels.images import resize_image  # noqa: E402
 from distill.eval.sequences import Sequence  # noqa: E402
@@ -93,8 +93,7 @@ def keypoints_figure(detectors: list[ScoreMapDetector], pairs: list[tuple[Sequen
             homography = rescale_homography(homography, images[0].shape[:2], images[1].shape[:2], protocol.size)
             images = [resize_image(image, protocol.size) for image in images]
         for row, detector in zip(axes, detectors):
-            points = [detect_at_size(detector, image, detection_size(image.shape[:2], protocol.detect_scale),
-                                     protocol.nms_radius, subpixel=protocol.subpixel)[0] for image in images]
+            points = [protocol.points(detector, image) for image in images]
             match = covisible_match(points[0], points[1], homography, images[0].shape[:2], images[1].shape[:2],
                                     protocol.top_k, protocol.epsilon)
             for ax, image, kept, hit, label in zip(row[2 * column:2 * column + 2], images, (match.keep1, match.keep2),

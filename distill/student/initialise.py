@@ -17,8 +17,9 @@ from labels.configuration import ConfigError
 
 PARTS = ("backbone", "fpn", "detail", "head", "descriptor_fpn", "descriptor_head")
 # keys of the student's configuration that may differ between the checkpoint and the run it starts:
-# a part whose weights then differ in name or shape starts fresh
-MAY_DIFFER = ("backbone_weights", "descriptor_dim", "descriptor_channels", "separable")
+# a part whose weights then differ in name or shape starts fresh (``input_scale`` changes no shape: the
+# backbone and pyramid load and adapt to the new scale in training)
+MAY_DIFFER = ("backbone_weights", "descriptor_dim", "descriptor_channels", "separable", "input_scale")
 
 
 def init_checkpoint(source: str):
@@ -29,11 +30,11 @@ def init_checkpoint(source: str):
     return source
 
 
-def initialise_from(model: Student, source: str) -> None:
+def initialise_from(model: Student, source: str) -> list[str]:
     """Load the weights of the checkpoint ``source`` into ``model``, whose architecture must be the
     checkpoint's but for ``MAY_DIFFER``. Each part (``PARTS``) whose weights all match the checkpoint's
     in name and shape is loaded; the others (a new descriptor branch, a head made separable) keep their
-    fresh initialisation."""
+    fresh initialisation. Returns the names of the loaded parts."""
     path = init_checkpoint(source)
     checkpoint = read_checkpoint(path)
     theirs = replace(checkpoint.config.student, **{k: getattr(model.config, k) for k in MAY_DIFFER})
@@ -49,6 +50,7 @@ def initialise_from(model: Student, source: str) -> None:
     loaded = [part for part in PARTS if keys(own, part) and keys(own, part) == keys(saved, part)]
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in saved.items() if k.split(".")[0] in loaded},
                           strict=False)
+    return loaded
 
 
 def frozen_parts(model: Student, train_only: list[str]) -> list[nn.Module]:

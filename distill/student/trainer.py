@@ -59,8 +59,7 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, progress: bo
     val_set = LabelDataset(stores, "val", config.val_fraction, tuple(config.crop), False, config.seed)
     val_hpatches = load_hpatches(Path(config.val_hpatches)) if config.val_hpatches and dist_info.main else None
     core = Student(config.student)
-    if config.init and state is None:
-        initialise_from(core, config.init)
+    loaded = initialise_from(core, config.init) if config.init and state is None else None
     core = core.to(device).train()
     frozen = frozen_parts(core, list(config.train_only))
     optimiser = torch.optim.AdamW([p for p in core.parameters() if p.requires_grad], lr=config.lr, weight_decay=config.weight_decay)
@@ -79,6 +78,8 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, progress: bo
         if config.init:  # `pretrained` names whichever student the package ships: the checksum says which
             source = Path(init_checkpoint(config.init))
             provenance["init"] = {"checkpoint": str(source), "sha256": sha256_of(source)}
+            if loaded is not None:  # the parts that start from it; the others start fresh
+                provenance["init"]["loaded"] = loaded
         (run_dir / "provenance.yaml").write_text(yaml.safe_dump(provenance, sort_keys=False))
         if not resume:  # a fresh start (--overwrite) never mixes with an earlier run's files
             for path in (last, best_path, metrics_path):

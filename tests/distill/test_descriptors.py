@@ -137,3 +137,21 @@ def test_train_only_names_the_parts_and_init_refuses_another_architecture(descri
     config.init = "pretrained"
     with pytest.raises(CheckpointError, match="another architecture"):
         train(config, tmp_path / "run2", progress=False)
+
+
+def test_a_lighter_student_starts_from_the_released_backbone_and_pyramid(described_store, tmp_path):
+    """init=pretrained with a separable head at another input scale: the backbone and the pyramid load
+    (their shapes do not change), the head and the detail branch (other shapes) start fresh, and
+    provenance.yaml says which parts loaded."""
+    store, _ = described_store
+    config = tiny_config(store, steps=1, val_every=1)
+    config.student = read_checkpoint(released_checkpoint()).config.student
+    config.student.descriptor_dim = config.student.descriptor_channels = 0
+    config.student.separable, config.student.input_scale, config.student.backbone_weights = True, 0.375, "none"
+    config.init, config.train_only = "pretrained", ["detail", "head"]  # frozen: the loaded parts' statistics stay put
+    train(config, tmp_path / "run", progress=False)
+    released = torch.load(released_checkpoint(), weights_only=True)["model"]
+    trained = torch.load(tmp_path / "run" / "last.pt", weights_only=True)["model"]
+    assert all(torch.equal(trained[k].float(), v.float()) for k, v in released.items() if k.split(".")[0] in ("backbone", "fpn"))
+    assert trained["head.0.0.weight"].shape != released["head.0.0.weight"].shape
+    assert yaml.safe_load((tmp_path / "run" / "provenance.yaml").read_text())["init"]["loaded"] == ["backbone", "fpn"]

@@ -111,7 +111,8 @@ def test_a_descriptor_head_on_the_released_student_leaves_its_detector_untouched
     config.init, config.train_only = "pretrained", ["descriptor_fpn", "descriptor_head"]
     train(config, tmp_path / "run", progress=False)
     provenance = yaml.safe_load((tmp_path / "run" / "provenance.yaml").read_text())
-    assert provenance["init"] == {"checkpoint": str(released_checkpoint()), "sha256": SHA256}  # which release `pretrained` was
+    assert provenance["init"] == {"checkpoint": str(released_checkpoint()), "sha256": SHA256,  # which release `pretrained` was
+                                  "loaded": ["backbone", "fpn", "detail", "head"]}  # a descriptor branch of another width starts fresh
     grey = (np.random.default_rng(2).random((120, 160)) * 255).astype(np.uint8)
     before = distill.Detector.pretrained()(grey, top_k=100)
     after = distill.Detector.from_checkpoint(tmp_path / "run" / "last.pt")(grey, top_k=100)

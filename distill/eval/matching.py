@@ -114,14 +114,18 @@ def homography_inliers(points0: np.ndarray, points1: np.ndarray, protocol: Match
 
 # extractors: grey uint8 H x W -> Features -------------------------------------------------------
 
-def network_extractor(detector: ScoreMapDetector, protocol: MatchingProtocol) -> Callable[[np.ndarray], Features]:
-    """Keypoints (the best after NMS, 4 px from the border as LightGlue's SuperPoint) and their descriptors."""
-    if detector.describe is None:
-        raise ValueError(f"{detector.name} has no descriptors: train a student with --set student.descriptor_dim=256")
+def network_extractor(detector: ScoreMapDetector, protocol: MatchingProtocol,
+                      describer: ScoreMapDetector | None = None) -> Callable[[np.ndarray], Features]:
+    """Keypoints (the best after NMS, 4 px from the border as LightGlue's SuperPoint) and their descriptors:
+    the detector's own, or ``describer``'s sampled at the detector's keypoints (which separates what the
+    keypoints and what the descriptors of a method contribute to its matching)."""
+    describer = describer or detector
+    if describer.describe is None:
+        raise ValueError(f"{describer.name} has no descriptors: train a student with --set student.descriptor_dim=256")
 
     def extract(grey: np.ndarray) -> Features:
         xy, _ = detect(detector, grey, protocol.nms_radius, protocol.max_keypoints, border=4)
-        return Features(xy, describe(detector, grey, xy), grey.shape[:2])
+        return Features(xy, describe(describer, grey, xy), grey.shape[:2])
 
     return extract
 

@@ -4,7 +4,7 @@ from typer.testing import CliRunner
 
 import distill
 from distill.cli import app
-from distill.eval.detectors import build_detectors
+from distill.eval.detectors import build_detectors, describe
 from distill.eval.matching import MatchingProtocol, lightglue_matcher, network_extractor
 from distill.eval.protocol import Protocol, evaluate
 from distill.eval.sequences import load_hpatches
@@ -40,3 +40,16 @@ def test_released_student_matches_a_warp_with_the_stock_lightglue(hpatches_root)
     truth = np.loadtxt(hpatches_root / "v_photo" / "H_1_3")
     error = np.linalg.norm(warp_points(a.keypoints[pairs[:, 0]], truth) - b.keypoints[pairs[:, 1]], axis=1)
     assert len(pairs) > 100 and (error < 3).mean() > 0.8, (len(pairs), (error < 3).mean())
+
+
+def test_an_extractor_can_take_its_descriptors_from_another_network(hpatches_root):
+    """``network_extractor(student, protocol, superpoint)``: the student's keypoints with SuperPoint's
+    descriptors sampled at them (scripts/matching_halves.py)."""
+    student = distill.Detector.pretrained().detector
+    superpoint = build_detectors(["superpoint"])[0]
+    grey = read_grey(hpatches_root / "v_photo" / "1.ppm")
+    protocol = MatchingProtocol(max_keypoints=256)
+    own, mixed = network_extractor(student, protocol)(grey), network_extractor(student, protocol, superpoint)(grey)
+    assert np.array_equal(own.keypoints, mixed.keypoints)
+    assert np.allclose(mixed.descriptors, describe(superpoint, grey, own.keypoints))
+    assert not np.allclose(mixed.descriptors, own.descriptors, atol=0.05)

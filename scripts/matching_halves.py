@@ -1,0 +1,39 @@
+"""Where does a student's matching lose to SuperPoint's: in its keypoints or in its descriptors?
+LightGlue (stock SuperPoint weights) on the matching benchmark's pairs, with the four combinations of
+keypoints and descriptors from SuperPoint and from the student (descriptors sampled at the other
+network's keypoints), in one run: homography AUC at 1/3/5 px and matches per pair.
+
+    python scripts/matching_halves.py --checkpoint distill/weights/student-r3L-desc-fp16.pt [--root ../shared/data/hpatches-real]
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from distill.eval.detectors import build_detectors
+from distill.eval.matching import MatchingProtocol, evaluate_matching, lightglue_matcher, network_extractor
+from distill.eval.sequences import load_hpatches
+from distill.student.detector import checkpoint_detector
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", type=Path, required=True, help="a student with a descriptor head")
+    parser.add_argument("--root", type=Path, default=Path("../shared/data/hpatches-real"))
+    args = parser.parse_args()
+    protocol = MatchingProtocol()
+    networks = {"superpoint": build_detectors(["superpoint"])[0], "student": checkpoint_detector(args.checkpoint)}
+    lightglue = lightglue_matcher()
+    methods = {(points, described): (network_extractor(networks[points], protocol, networks[described]), lightglue)
+               for points in networks for described in networks}
+    results = evaluate_matching(methods, load_hpatches(args.root), protocol)
+    print(f"LightGlue (SuperPoint weights) on {args.root}, {protocol.size[0]}x{protocol.size[1]}, "
+          f"{protocol.max_keypoints} keypoints, NMS {protocol.nms_radius}\\n")
+    print("| keypoints | descriptors | AUC@1px | AUC@3px | AUC@5px | matches per pair |\\n|---|---|---|---|---|---|")
+    for (points, described), result in zip(methods, results):
+        matches = sum(p.matches for p in result.pairs) / len(result.pairs)
+        print(f"| {points} | {described} | " + " | ".join(f"{result.auc(t):.3f}" for t in (1, 3, 5)) + f" | {matches:.0f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -37,6 +37,11 @@ def loss_label(name: str, weight: float, focal_gamma: float = 0.0, threshold: fl
     return label
 
 
+def run_name(checkpoint: Path) -> str:
+    """``runs/NAME/last.pt`` -> ``NAME``; any other file -> its stem."""
+    return checkpoint.parent.name if checkpoint.stem in ("last", "best") else checkpoint.stem
+
+
 def recipe(checkpoint: Path) -> tuple[str, str]:
     config = read_checkpoint(checkpoint).config
     losses = [loss_label(name, spec.weight, getattr(spec, "focal_gamma", 0.0), getattr(spec, "threshold", None))
@@ -50,10 +55,12 @@ def recipe(checkpoint: Path) -> tuple[str, str]:
         model.append("pixels")
     if student.detail_channels:
         model.append(f"detail {student.detail_channels} from {student.detail_start}px")
+    if student.separable:
+        model.append("separable")
     if config.warp:
         model.append("warp aug.")
     if config.init:
-        model.append(f"from {Path(config.init).stem if config.init != 'pretrained' else 'the released student'}")
+        model.append(f"from {run_name(Path(config.init)) if config.init != 'pretrained' else 'the released student'}")
     model.append(f"{config.steps} steps on {' + '.join(Path(store).stem for store in config.stores) or 'the newest store'}")
     return ", ".join(model), " + ".join(losses)
 

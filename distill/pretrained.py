@@ -12,9 +12,10 @@ from pathlib import Path
 from distill.student.checkpoint import CheckpointError
 from teachers.weights import sha256_of
 
-# the third-round detector ft-r3t13-s0 with a descriptor branch trained onto it (README, "The released student")
-RELEASED = "student-r3-desc-fp16.pt"  # distill export --checkpoint runs/ft-r3t13-s0-desc/last.pt --fp16
-SHA256 = "061bc168bddb9aaab0dc32b210ff713889d9cd3e87c9d089e522ba519d53c053"
+# the third-round detector fine-tuned 1600 steps (ft-r3t13L-s0) with a descriptor branch trained onto it
+# (README, "The released student")
+RELEASED = "student-r3L-desc-fp16.pt"  # distill export --checkpoint runs/ft-r3t13L-s0-desc/last.pt --fp16
+SHA256 = "b4d993363a9b5e737e647d5db38d5638052f9dcfa4a82bda672361ac71f39984"
 
 
 def released_checkpoint() -> Path:

@@ -101,7 +101,7 @@ def keypoints_figure(detectors: list[ScoreMapDetector], pairs: list[tuple[Sequen
                 ax.imshow(cv2.cvtColor(image, cv2.COLOR_GRAY2RGB))
                 ax.scatter(kept[hit, 0], kept[hit, 1], s=5, c="lime", linewidths=0, label="repeated")
                 ax.scatter(kept[~hit, 0], kept[~hit, 1], s=5, c="red", linewidths=0, label="missed")
-                ax.set_title(f"{detector.name}, {sequence.name} image {label}: {int(hit.sum())} of {len(kept)} repeated", fontsize=7)
+                ax.set_title(f"{detector.name}\n{sequence.name} image {label}: {int(hit.sum())} of {len(kept)} repeated", fontsize=7)
                 ax.axis("off")
     axes[0, 0].legend(fontsize=6, loc="lower left", markerscale=2)
     fig.savefig(path, dpi=80)

@@ -28,8 +28,8 @@ def main() -> None:
                for points in networks for described in networks}
     results = evaluate_matching(methods, load_hpatches(args.root), protocol)
     print(f"LightGlue (SuperPoint weights) on {args.root}, {protocol.size[0]}x{protocol.size[1]}, "
-          f"{protocol.max_keypoints} keypoints, NMS {protocol.nms_radius}\\n")
-    print("| keypoints | descriptors | AUC@1px | AUC@3px | AUC@5px | matches per pair |\\n|---|---|---|---|---|---|")
+          f"{protocol.max_keypoints} keypoints, NMS {protocol.nms_radius}\n")
+    print("| keypoints | descriptors | AUC@1px | AUC@3px | AUC@5px | matches per pair |\n|---|---|---|---|---|---|")
     for (points, described), result in zip(methods, results):
         matches = sum(p.matches for p in result.pairs) / len(result.pairs)
         print(f"| {points} | {described} | " + " | ".join(f"{result.auc(t):.3f}" for t in (1, 3, 5)) + f" | {matches:.0f} |")

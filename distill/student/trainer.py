@@ -75,7 +75,11 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, progress: bo
         (run_dir / "config.yaml").write_text(to_yaml(config))  # `distill train --config runs/<name>/config.yaml` repeats the run
         stores_hashes = {str(s): str(StoreReader(s).attrs["store_hash"]) for s in stores}
         provenance = {"label_stores": stores_hashes, "world_size": dist_info.world}
-        if config.init:  # `pretrained` names whichever student the package ships: the checksum says which
+        earlier = run_dir / "provenance.yaml"
+        earlier = (yaml.safe_load(earlier.read_text()) or {}) if state is not None and earlier.is_file() else {}
+        if "init" in earlier:  # a resumed run started where its first part recorded (and `pretrained` may have moved since)
+            provenance["init"] = earlier["init"]
+        elif config.init:  # `pretrained` names whichever student the package ships: the checksum says which
             source = Path(init_checkpoint(config.init))
             provenance["init"] = {"checkpoint": str(source), "sha256": sha256_of(source)}
             if loaded is not None:  # the parts that start from it; the others start fresh

@@ -156,3 +156,6 @@ def test_a_lighter_student_starts_from_the_released_backbone_and_pyramid(describ
     assert all(torch.equal(trained[k].float(), v.float()) for k, v in released.items() if k.split(".")[0] in ("backbone", "fpn"))
     assert trained["head.0.0.weight"].shape != released["head.0.0.weight"].shape
     assert yaml.safe_load((tmp_path / "run" / "provenance.yaml").read_text())["init"]["loaded"] == ["backbone", "fpn"]
+    config.steps = 2  # resumed from last.pt, it loads nothing from --init: the record of where it started stays
+    train(config, tmp_path / "run", resume=True, progress=False)
+    assert yaml.safe_load((tmp_path / "run" / "provenance.yaml").read_text())["init"]["loaded"] == ["backbone", "fpn"]

@@ -20,9 +20,9 @@ class StudentConfig:
     fpn_channels: int = 32
     input_scale: float = 0.5  # the backbone sees the image scaled by this (0.5: a quarter of the pixels, ~4x cheaper)
     pixel_shortcut: bool = False  # the head also sees the grey values of each cell of its grid at full resolution
-    detail_channels: int = 128  # a small CNN on the full-resolution image feeds the head this many channels; 0: off
+    detail_channels: int = 128  # a small CNN on the full-resolution image feeds the head this many channels; 0: off (init: may narrow)
     detail_start: int = 2  # the detail CNN starts on space-to-depth blocks of this side: 1, 2 or 4 (at most the head stride)
-    head_channels: Optional[int] = 128  # width of the head's 3x3 convolution; null: fpn_channels
+    head_channels: Optional[int] = 128  # width of the head's 3x3 convolution; null: fpn_channels (init: may narrow)
     separable: bool = False  # depthwise-separable 3x3 convolutions in the head and the detail branch's stride-2 layers (speed)
     descriptor_dim: int = 0  # > 0: also a descriptor head, L2-normalised descriptors of this size at 1/8 (256: SuperPoint's)
     descriptor_channels: int = 0  # > 0: the descriptor head reads its own FPN of this width over the backbone (plus the detail branch); 0: the detector's features
@@ -145,7 +145,7 @@ class TrainConfig:
     val_fraction: float = 0.15  # share of images (by hash) held out for validation
     val_every: int = 250  # steps between validations and checkpoints
     val_hpatches: Optional[str] = None  # HPatches folder: validate (and pick best.pt) there instead of on held-out store images
-    init: Optional[str] = None  # start from the weights of this checkpoint ("pretrained": the released student); same architecture but the descriptor branch and separable
+    init: Optional[str] = None  # start from the weights of this checkpoint ("pretrained": the released student); same architecture but the descriptor branch, separable and input_scale, and detail and head narrower
     train_only: List[str] = field(default_factory=list)  # train only these parts (backbone, fpn, detail, head, descriptor_fpn, descriptor_head); the rest stays frozen
     keep_checkpoints: bool = False  # also keep the weights at every validation: checkpoints/step-NNNNNN.pt (scripts/validation_agreement.py)
     workers: int = 0  # DataLoader workers

@@ -1,0 +1,52 @@
+from dataclasses import replace
+
+import pytest
+import torch
+
+from distill.student.checkpoint import CheckpointError, save_checkpoint
+from distill.student.config import StudentConfig, TrainConfig
+from distill.student.initialise import initialise_from
+from distill.student.model import Student
+from distill.student.narrow import narrow
+
+WIDE = StudentConfig(backbone_weights="none", fpn_channels=16, detail_channels=32, head_channels=32)
+
+
+def student_with_dead_channels() -> Student:
+    """A wide student (eval mode, random batch-norm statistics) whose odd channels are dead (gamma 0,
+    beta -1: ReLU gives 0) in the detail blocks that narrowing halves and in the head's hidden layer."""
+    torch.manual_seed(0)
+    model = Student(WIDE).eval()
+    blocks = [layer for layer in model.detail if isinstance(layer, torch.nn.Sequential)][1:] + [model.head[0]]
+    with torch.no_grad():
+        for block in blocks:
+            norm = block[1]
+            norm.weight.uniform_(0.5, 1.5), norm.bias.uniform_(-0.2, 0.2)
+            norm.running_mean.uniform_(-0.1, 0.1), norm.running_var.uniform_(0.5, 2.0)
+            norm.weight[1::2], norm.bias[1::2] = 0.0, -1.0
+    return model
+
+
+def test_narrowing_keeps_the_channels_the_next_layer_reads():
+    """With half of the channels dead, the narrowed network must keep exactly the live ones: its score
+    map is the wide network's."""
+    wide = student_with_dead_channels()
+    small_config = replace(WIDE, detail_channels=16, head_channels=16)
+    small = Student(small_config).eval()
+    small.load_state_dict(narrow(wide, small_config))
+    assert small.head[0][0].weight.shape == (16, 16 + 16, 3, 3)
+    assert (small.head[0][1].weight != 0).all()
+    image = torch.rand(1, 1, 64, 96)
+    with torch.no_grad():
+        torch.testing.assert_close(small.probability_map(image), wide.probability_map(image), atol=1e-6, rtol=1e-5)
+
+
+def test_init_narrows_a_checkpoint_and_refuses_to_widen(tmp_path):
+    checkpoint = tmp_path / "wide.pt"
+    save_checkpoint(checkpoint, student_with_dead_channels(), None, None, 0, -1.0, TrainConfig(student=WIDE))
+    small = Student(replace(WIDE, detail_channels=16, head_channels=8, input_scale=0.375))
+    assert initialise_from(small, str(checkpoint)) == ["backbone", "fpn", "detail", "head"]
+    with pytest.raises(CheckpointError, match="can only narrow"):
+        initialise_from(Student(replace(WIDE, head_channels=64)), str(checkpoint))
+    with pytest.raises(CheckpointError, match="fpn_channels differ"):
+        initialise_from(Student(replace(WIDE, fpn_channels=8)), str(checkpoint))

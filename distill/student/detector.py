@@ -46,10 +46,10 @@ def checkpoint_detector(path: Path, device: str = "cpu", runtime: str = "torch")
             export_onnx(path, model_file)
         if runtime != "onnx-int8":
             return onnx_detector(model_file, device, name=f"{name} (onnx)")
-        from distill.student.quantize import quantize_int8
+        from distill.student.quantize import made_by_this_recipe, quantize_int8
 
         int8_file = model_file.with_suffix(".int8.onnx")
-        if _stale(int8_file, model_file):
+        if _stale(int8_file, model_file) or not made_by_this_recipe(int8_file):
             quantize_int8(model_file, int8_file)
         return onnx_detector(int8_file, device, name=f"{name} (onnx int8)")
     model, config = load_student(path, device)

@@ -13,7 +13,7 @@ from distill.cli import app
 from distill.eval.detectors import detect
 from distill.student.checkpoint import read_checkpoint
 from distill.student.detector import checkpoint_detector
-from distill.student.quantize import head_convolutions
+from distill.student.quantize import head_convolutions, made_by_this_recipe
 from distill.student.trainer import train
 from labels.config import LabelConfig
 from labels.configuration import load_config
@@ -101,6 +101,7 @@ def test_int8_export_quantises_every_convolution_but_the_head_and_keeps_the_poin
     assert len(head) == 2 and len(int8_weights) == len(convolutions) - 2 and not set(head) & set(int8_weights)
     reference, exported = checkpoint_detector(model), checkpoint_detector(tmp_path / "student.int8.onnx")
     assert (exported.threshold, exported.nms_radius) == (reference.threshold, reference.nms_radius)  # metadata kept
+    assert made_by_this_recipe(tmp_path / "student.int8.onnx") and not made_by_this_recipe(model)  # a cache of another recipe is redone
     float_map, int8_map = reference.score_map(photo).numpy(), exported.score_map(photo).numpy()
     assert not np.array_equal(float_map, int8_map) and np.corrcoef(float_map.ravel(), int8_map.ravel())[0, 1] > 0.9
     refused = CliRunner().invoke(app, ["export", "--checkpoint", str(trained), "--out", str(tmp_path / "x.pt"), "--int8"])

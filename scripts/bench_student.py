@@ -50,7 +50,7 @@ def recipe(checkpoint: Path) -> tuple[str, str]:
     if config.pair.enabled:
         losses.append("pair")
     student = config.student
-    model = [student.head, f"scale {student.input_scale}"]
+    model = [f"{student.head} {student.head_channels or student.fpn_channels}", f"scale {student.input_scale}"]
     if student.pixel_shortcut:
         model.append("pixels")
     if student.detail_channels:

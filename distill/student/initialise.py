@@ -36,9 +36,9 @@ def init_checkpoint(source: str):
 def initialise_from(model: Student, source: str) -> list[str]:
     """Load the weights of the checkpoint ``source`` into ``model``, whose architecture must be the
     checkpoint's but for ``MAY_DIFFER`` and ``MAY_NARROW`` (a narrower detail branch or head loads the
-    checkpoint's most important channels, :func:`~distill.student.narrow.narrow`). Each part (``PARTS``) whose weights all match the checkpoint's
-    in name and shape is loaded; the others (a new descriptor branch, a head made separable) keep their
-    fresh initialisation. Returns the names of the loaded parts."""
+    checkpoint's most important channels, :func:`~distill.student.narrow.narrow`). Each part (``PARTS``)
+    whose weights all match the checkpoint's in name and shape is loaded; the others (a new descriptor
+    branch, a head made separable) keep their fresh initialisation. Returns the names of the loaded parts."""
     path = init_checkpoint(source)
     checkpoint = read_checkpoint(path)
     theirs = replace(checkpoint.config.student, **{k: getattr(model.config, k) for k in MAY_DIFFER + MAY_NARROW})

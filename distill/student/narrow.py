@@ -76,12 +76,11 @@ def narrow(student: Student, config: StudentConfig) -> dict:
     reader = model.head[0][0]
     head_inputs = torch.arange(reader.in_channels)
     if model.detail is not None and narrow_to["detail_channels"] != wide["detail_channels"]:
-        widths = [block[0].out_channels for block in _blocks(detail_branch(config.detail_channels, config.stride,
-                                                                            config.detail_start))]
+        narrow_blocks = _blocks(detail_branch(config.detail_channels, config.stride, config.detail_start))
         blocks = _blocks(model.detail)
         offset = reader.in_channels - blocks[-1][0].out_channels
         inputs = None
-        for i, (block, width) in enumerate(zip(blocks, widths)):
+        for i, (block, width) in enumerate(zip(blocks, (b[0].out_channels for b in narrow_blocks))):
             last = i == len(blocks) - 1
             next_conv, at = (reader, offset) if last else (blocks[i + 1][0], 0)
             outputs = _keep(block, next_conv, at, width) if width < block[0].out_channels else torch.arange(width)

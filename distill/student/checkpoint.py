@@ -93,13 +93,17 @@ def read_checkpoint(path: Path, device: str = "cpu") -> Checkpoint:
                       state.get("optimiser"), state.get("scheduler"))
 
 
+def student_of(checkpoint: Checkpoint) -> Student:
+    """The trained student of a checkpoint already read, in eval mode (float32, whatever the file's precision)."""
+    model = Student(replace(checkpoint.config.student, backbone_weights="none"))  # the checkpoint holds the trained weights
+    model.load_state_dict(checkpoint.model)
+    return model.eval()
+
+
 def load_student(path: Path, device: str = "cpu") -> tuple[Student, TrainConfig]:
     """The trained student of a checkpoint, in eval mode, and its training configuration."""
     checkpoint = read_checkpoint(path)
-    config = checkpoint.config
-    model = Student(replace(config.student, backbone_weights="none"))  # the checkpoint holds the trained weights
-    model.load_state_dict(checkpoint.model)
-    return model.eval().to(device), config
+    return student_of(checkpoint).to(device), checkpoint.config
 
 
 def check_resumable(saved: TrainConfig, requested: TrainConfig, checkpoint: Path) -> None:

@@ -10,7 +10,7 @@ from dataclasses import replace
 
 from torch import nn
 
-from distill.student.checkpoint import CheckpointError, read_checkpoint
+from distill.student.checkpoint import CheckpointError, read_checkpoint, student_of
 from distill.student.config import StudentConfig
 from distill.student.model import Student
 from distill.student.narrow import NARROWABLE, narrow
@@ -21,8 +21,7 @@ PARTS = ("backbone", "fpn", "detail", "head", "descriptor_fpn", "descriptor_head
 # a part whose weights then differ in name or shape starts fresh (``input_scale`` changes no shape: the
 # backbone and pyramid load and adapt to the new scale in training)
 MAY_DIFFER = ("backbone_weights", "descriptor_dim", "descriptor_channels", "separable", "input_scale")
-# ... and these may be narrower than the checkpoint's: its detail branch and head are narrowed (distill/student/narrow.py)
-MAY_NARROW = NARROWABLE
+# ... and ``NARROWABLE`` ones may be narrower than the checkpoint's: its detail branch and head are narrowed
 
 
 def init_checkpoint(source: str):
@@ -35,24 +34,22 @@ def init_checkpoint(source: str):
 
 def initialise_from(model: Student, source: str) -> list[str]:
     """Load the weights of the checkpoint ``source`` into ``model``, whose architecture must be the
-    checkpoint's but for ``MAY_DIFFER`` and ``MAY_NARROW`` (a narrower detail branch or head loads the
+    checkpoint's but for ``MAY_DIFFER`` and ``NARROWABLE`` (a narrower detail branch or head loads the
     checkpoint's most important channels, :func:`~distill.student.narrow.narrow`). Each part (``PARTS``)
     whose weights all match the checkpoint's in name and shape is loaded; the others (a new descriptor
     branch, a head made separable) keep their fresh initialisation. Returns the names of the loaded parts."""
     path = init_checkpoint(source)
     checkpoint = read_checkpoint(path)
-    theirs = replace(checkpoint.config.student, **{k: getattr(model.config, k) for k in MAY_DIFFER + MAY_NARROW})
+    theirs = replace(checkpoint.config.student, **{k: getattr(model.config, k) for k in MAY_DIFFER + NARROWABLE})
     if theirs != model.config:
         differ = [k for k in StudentConfig.__dataclass_fields__ if getattr(theirs, k) != getattr(model.config, k)]
         raise CheckpointError(f"init: {path} is a student of another architecture ({', '.join(differ)} differ); "
                               f"only {', '.join(f'student.{k}' for k in MAY_DIFFER[1:])} may change, and "
-                              f"{' and '.join(f'student.{k}' for k in MAY_NARROW)} narrow")
+                              f"{' and '.join(f'student.{k}' for k in NARROWABLE)} narrow")
     own, saved = model.state_dict(), checkpoint.model
-    if any(getattr(checkpoint.config.student, k) != getattr(model.config, k) for k in MAY_NARROW):
-        wide = Student(replace(checkpoint.config.student, backbone_weights="none"))
-        wide.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in saved.items()})
+    if any(getattr(checkpoint.config.student, k) != getattr(model.config, k) for k in NARROWABLE):
         try:
-            saved = narrow(wide, model.config)
+            saved = narrow(student_of(checkpoint), model.config)
         except ValueError as error:
             raise CheckpointError(f"init: {path}: {error}") from None
 

@@ -41,9 +41,13 @@ def cell_logits_to_probability(logits: torch.Tensor) -> torch.Tensor:
     """``B x 65 x Hc x Wc`` cell logits -> ``B x 8Hc x 8Wc`` probabilities.
 
     Softmax over the 65 channels, drop the dustbin (channel 64), depth-to-space so that channel
-    ``8 i + j`` becomes pixel ``(8 y + i, 8 x + j)``.
+    ``8 i + j`` becomes pixel ``(8 y + i, 8 x + j)``. The softmax runs over the last axis of a
+    channels-last copy: ONNX Runtime's softmax over axis 1 transposes twice (2.7 ms instead of 0.8 ms
+    at 480x640), and PyTorch is faster too.
     """
-    return F.pixel_shuffle(logits.softmax(dim=1)[:, :-1], 8)[:, 0]
+    b, _, h, w = logits.shape
+    probability = logits.permute(0, 2, 3, 1).softmax(dim=-1)[..., :-1]  # B x Hc x Wc x 64
+    return probability.reshape(b, h, w, 8, 8).permute(0, 1, 3, 2, 4).reshape(b, 8 * h, 8 * w)
 
 
 def nms(heatmap: torch.Tensor, radius: int) -> torch.Tensor:

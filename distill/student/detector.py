@@ -39,23 +39,26 @@ def checkpoint_detector(path: Path, device: str = "cpu", runtime: str = "torch")
     path = Path(path)
     name = f"student:{path.parent.name}/{path.stem}"
     if path.suffix == ".onnx" or runtime in ("onnx", "onnx-int8"):
-        from distill.student.onnx_model import export_onnx, onnx_detector
+        from distill.student import onnx_model, quantize
 
         model_file = path if path.suffix == ".onnx" else path.with_suffix(".onnx")
-        if _stale(model_file, path):
-            export_onnx(path, model_file)
+        if path.suffix != ".onnx" and _outdated(model_file, path, "distill.export", onnx_model.RECIPE):
+            onnx_model.export_onnx(path, model_file)
         if runtime != "onnx-int8":
-            return onnx_detector(model_file, device, name=f"{name} (onnx)")
-        from distill.student.quantize import made_by_this_recipe, quantize_int8
-
+            return onnx_model.onnx_detector(model_file, device, name=f"{name} (onnx)")
         int8_file = model_file.with_suffix(".int8.onnx")
-        if _stale(int8_file, model_file) or not made_by_this_recipe(int8_file):
-            quantize_int8(model_file, int8_file)
-        return onnx_detector(int8_file, device, name=f"{name} (onnx int8)")
+        if _outdated(int8_file, model_file, "distill.int8", quantize.RECIPE):
+            quantize.quantize_int8(model_file, int8_file)
+        return onnx_model.onnx_detector(int8_file, device, name=f"{name} (onnx int8)")
     model, config = load_student(path, device)
     return student_detector(model, name, config.detection, device)
 
 
-def _stale(derived: Path, source: Path) -> bool:
-    """Whether ``derived`` (made from ``source``) is missing or older than it."""
-    return derived != source and (not derived.is_file() or derived.stat().st_mtime < source.stat().st_mtime)
+def _outdated(derived: Path, source: Path, key: str, recipe: str) -> bool:
+    """Whether the ONNX model ``derived`` (made from ``source``) is missing, older than it, or made by
+    another recipe than ``recipe`` (its ``key`` metadata): then it is made again."""
+    from distill.student.onnx_model import recipe_of
+
+    if not derived.is_file() or derived.stat().st_mtime < source.stat().st_mtime:
+        return True
+    return recipe_of(derived, key) != recipe

@@ -78,9 +78,3 @@ def quantize_int8(source: Path, out: Path, images: list[np.ndarray] | None = Non
     onnx.helper.set_model_props(quantized, {**{p.key: p.value for p in model.metadata_props}, "distill.int8": RECIPE})
     onnx.save(quantized, str(out))
     return out
-
-
-def made_by_this_recipe(path: Path) -> bool:
-    """Whether the int8 model at ``path`` was quantised by today's :data:`RECIPE`."""
-    import onnx
-    return {p.key: p.value for p in onnx.load(str(path)).metadata_props}.get("distill.int8") == RECIPE

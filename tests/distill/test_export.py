@@ -13,7 +13,8 @@ from distill.cli import app
 from distill.eval.detectors import detect
 from distill.student.checkpoint import read_checkpoint
 from distill.student.detector import checkpoint_detector
-from distill.student.quantize import head_convolutions, made_by_this_recipe
+from distill.student.onnx_model import RECIPE as EXPORT_RECIPE, let_batch_norms_fold, recipe_of
+from distill.student.quantize import RECIPE, head_convolutions, quantize_int8
 from distill.student.trainer import train
 from labels.config import LabelConfig
 from labels.configuration import load_config
@@ -71,6 +72,52 @@ def test_onnx_runtime_gives_the_torch_points(trained, photo, tmp_path):
     assert dense < 1e-5  # the probability maps themselves
 
 
+def test_batch_norms_after_tf_same_padded_convolutions_fold_before_int8_quantisation(tmp_path):
+    onnx = pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    from timm.layers import create_conv2d
+    nn = torch.nn
+    torch.manual_seed(0)
+    # tf_efficientnet_lite0's pattern: the TF-"same" padding of a stride-2 convolution after an expansion
+    # reads the shape of the expansion's output, before its batch norm
+    block = nn.Sequential(create_conv2d(1, 4, 3, stride=2, padding="same"), nn.BatchNorm2d(4), nn.ReLU6(),
+                          nn.Conv2d(4, 8, 1, bias=False), nn.BatchNorm2d(8), nn.ReLU6(),
+                          create_conv2d(8, 8, 3, stride=2, padding="same", groups=8), nn.BatchNorm2d(8)).eval()
+    for norm in (block[1], block[4], block[7]):
+        norm.running_mean.uniform_(-1, 1), norm.running_var.uniform_(0.5, 2), norm.weight.data.uniform_(0.5, 2)
+    image = torch.rand(1, 1, 37, 50)
+    rows, cols = torch.export.Dim("rows", min=4, max=512), torch.export.Dim("cols", min=4, max=512)
+    torch.onnx.export(block, (image,), str(tmp_path / "block.onnx"), dynamo=True, dynamic_shapes=({2: rows, 3: cols},))
+    graph = onnx.load(str(tmp_path / "block.onnx"))
+    name = graph.graph.input[0].name
+
+    def norms_left_in_int8(model) -> int:
+        onnx.save(model, str(tmp_path / "float.onnx"))
+        output = ort.InferenceSession(str(tmp_path / "float.onnx")).run(None, {name: image.numpy()})[0]
+        assert np.abs(output - block(image).detach().numpy()).max() < 1e-5
+        quantize_int8(tmp_path / "float.onnx", tmp_path / "int8.onnx", [image.numpy()] * 2, input_name=name)
+        return sum(node.op_type == "BatchNormalization" for node in onnx.load(str(tmp_path / "int8.onnx")).graph.node)
+
+    assert norms_left_in_int8(graph) >= 1
+    assert let_batch_norms_fold(graph) >= 1 and norms_left_in_int8(graph) == 0
+
+
+def test_a_cached_onnx_model_of_another_export_recipe_is_exported_again(trained, tmp_path):
+    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    checkpoint = tmp_path / "last.pt"
+    checkpoint.write_bytes(trained.read_bytes())
+    checkpoint_detector(checkpoint, runtime="onnx")
+    cached = onnx.load(str(checkpoint.with_suffix(".onnx")))
+    assert recipe_of(checkpoint.with_suffix(".onnx"), "distill.export") == EXPORT_RECIPE
+    for prop in list(cached.metadata_props):
+        if prop.key == "distill.export":
+            cached.metadata_props.remove(prop)
+    onnx.save(cached, str(checkpoint.with_suffix(".onnx")))  # as an export from before the recipe was recorded
+    checkpoint_detector(checkpoint, runtime="onnx")
+    assert recipe_of(checkpoint.with_suffix(".onnx"), "distill.export") == EXPORT_RECIPE
+
+
 def test_runtime_onnx_in_detect_and_a_clear_message_without_the_extra(trained, photo, tmp_path, monkeypatch):
     pytest.importorskip("onnxruntime")
     cv2.imwrite(str(tmp_path / "photo.png"), photo)
@@ -101,7 +148,7 @@ def test_int8_export_quantises_every_convolution_but_the_head_and_keeps_the_poin
     assert len(head) == 2 and len(int8_weights) == len(convolutions) - 2 and not set(head) & set(int8_weights)
     reference, exported = checkpoint_detector(model), checkpoint_detector(tmp_path / "student.int8.onnx")
     assert (exported.threshold, exported.nms_radius) == (reference.threshold, reference.nms_radius)  # metadata kept
-    assert made_by_this_recipe(tmp_path / "student.int8.onnx") and not made_by_this_recipe(model)  # a cache of another recipe is redone
+    assert recipe_of(tmp_path / "student.int8.onnx", "distill.int8") == RECIPE and recipe_of(model, "distill.int8") is None
     float_map, int8_map = reference.score_map(photo).numpy(), exported.score_map(photo).numpy()
     assert not np.array_equal(float_map, int8_map) and np.corrcoef(float_map.ravel(), int8_map.ravel())[0, 1] > 0.9
     refused = CliRunner().invoke(app, ["export", "--checkpoint", str(trained), "--out", str(tmp_path / "x.pt"), "--int8"])

@@ -20,11 +20,12 @@ from torch import nn
 
 from distill.eval.detectors import ScoreMapDetector, to_tensor
 from distill.student.checkpoint import load_student
+from distill.student.balance import balance_head_input, calibration_images
 from labels.configuration import plain
 
 EXTRA = "pip install 'distill[onnx]' (onnx, onnxruntime, onnxscript)"
 # written into every exported model: a cached <checkpoint>.onnx made by another recipe is exported again
-RECIPE = "dynamo opset 18, softmax over the last axis, batch norms foldable"
+RECIPE = "dynamo opset 18, softmax over the last axis, batch norms foldable, SpaceToDepth, head input balanced"
 
 
 class OnnxUnavailableError(RuntimeError):
@@ -42,20 +43,31 @@ class ProbabilityMap(nn.Module):
         return self.student.probability(self.student(image))
 
 
+def space_to_depth(image, downscale_factor: int):
+    """``aten.pixel_unshuffle`` as ONNX's own ``SpaceToDepth`` (same channel order): the exporter's
+    reshape and 6-D transpose take 1.0 ms on a 480x640 image in ONNX Runtime, ``SpaceToDepth`` 0.07."""
+    from onnxscript import opset18
+
+    return opset18.SpaceToDepth(image, blocksize=downscale_factor)
+
+
 def export_onnx(checkpoint: Path, out: Path, opset: int = 18) -> Path:
-    """Write the student of ``checkpoint`` as ONNX with dynamic batch, height and width."""
+    """Write the student of ``checkpoint`` as ONNX with dynamic batch, height and width, its head's input
+    balanced for int8 (:func:`distill.student.balance.balance_head_input`; the float function is unchanged)."""
     try:
         import onnx
     except ImportError:
         raise OnnxUnavailableError(f"ONNX export needs the [onnx] extra: {EXTRA}") from None
     model, config = load_student(checkpoint)
+    balance_head_input(model, calibration_images())
     stride = model.size_multiple
     batch, rows, cols = (torch.export.Dim(name, min=lo, max=hi) for name, lo, hi in
                          (("batch", 1, 256), ("rows", 2, 1024), ("cols", 2, 1024)))
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.onnx.export(ProbabilityMap(model).eval(), (torch.rand(1, 1, 30 * stride, 40 * stride),), str(out), dynamo=True,
                       input_names=["image"], output_names=["probability"], opset_version=opset,
-                      dynamic_shapes={"image": {0: batch, 2: stride * rows, 3: stride * cols}})
+                      dynamic_shapes={"image": {0: batch, 2: stride * rows, 3: stride * cols}},
+                      custom_translation_table={torch.ops.aten.pixel_unshuffle.default: space_to_depth})
     graph = onnx.load(str(out))
     let_batch_norms_fold(graph)
     for key, value in {"distill.stride": str(stride), "distill.detection": json.dumps(plain(config.detection)),

@@ -1,14 +1,13 @@
 """Static int8 quantisation of an exported ONNX detector for ONNX Runtime (``--runtime onnx-int8``,
 ``distill export --format onnx --int8``).
 
-ONNX Runtime's QDQ format: every convolution but the keypoint head's (the two nearest the output)
-gets int8 weights (per output channel) and uint8 activations whose ranges are calibrated on the
-embedded photos at 480x640 (never on evaluation images), each range the 0.01th to 99.99th percentile
-of the values seen (min-max ranges cost SuperPoint 0.013 repeatability on hpatches-real, percentiles
-0.007). The head stays float: quantised, its small differences in the logits reorder the points after
-the softmax (the released detector loses 0.018 with no head convolution float, 0.012 with both; a
-student with a 64-channel head loses the same either way). What the rest costs in repeatability is
-measured, not assumed (``scripts/bench_speed.py --root``).
+ONNX Runtime's QDQ format: every convolution gets int8 weights (per output channel) and uint8
+activations whose ranges are calibrated on the embedded photos at 480x640 (never on evaluation
+images), each range the 0.01th to 99.99th percentile of the values seen (min-max ranges cost
+SuperPoint 0.013 repeatability on hpatches-real, percentiles 0.007). The keypoint head quantises too
+once a student's export has balanced its input (:mod:`distill.student.balance`); before that, the
+head's two convolutions had to stay float (about 4 of the 17 ms of a small student). What int8 costs
+in repeatability is measured, not assumed (``scripts/bench_speed.py --root``).
 """
 from __future__ import annotations
 
@@ -17,35 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
+from distill.student.balance import calibration_images
 from distill.student.onnx_model import EXTRA, OnnxUnavailableError
-from labels.images import embedded_images, read_grey, resize_image
 
-CALIBRATION_SIZE = (480, 640)
 # written into every int8 model: a cached <checkpoint>.int8.onnx made by another recipe is made again
-RECIPE = "qdq per-channel, percentile 99.99 calibration, head's 2 convolutions float"
-
-
-def calibration_images(size: tuple[int, int] = CALIBRATION_SIZE) -> list[np.ndarray]:
-    """The embedded photos as ``1 x 1 x H x W`` float32 in [0, 1], resized to ``size``."""
-    return [resize_image(read_grey(path), size).astype(np.float32)[None, None] / 255 for path in embedded_images()]
-
-
-def head_convolutions(model, count: int = 2) -> list[str]:
-    """Names of the ``count`` convolutions nearest to the model's first output (walking back through
-    its inputs): the keypoint head, kept float."""
-    producer = {output: node for node in model.graph.node for output in node.output}
-    frontier, seen, found = [model.graph.output[0].name], set(), []
-    while frontier and len(found) < count:
-        node = producer.get(frontier.pop(0))
-        if node is None or node.name in seen:
-            continue
-        seen.add(node.name)
-        if node.op_type == "Conv":
-            found.append(node.name)
-        frontier += list(node.input)
-    if not found:
-        raise ValueError("the model has no convolution before its output")
-    return found
+RECIPE = "qdq per-channel, percentile 99.99 calibration, every convolution int8"
 
 
 def quantize_int8(source: Path, out: Path, images: list[np.ndarray] | None = None, input_name: str = "image") -> Path:
@@ -73,7 +48,7 @@ def quantize_int8(source: Path, out: Path, images: list[np.ndarray] | None = Non
         quant_pre_process(str(inline), str(prepared), skip_symbolic_shape=True)
         quantize_static(str(prepared), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, op_types_to_quantize=["Conv"],
-                        nodes_to_exclude=head_convolutions(model), calibrate_method=CalibrationMethod.Percentile,
+                        calibrate_method=CalibrationMethod.Percentile,
                         extra_options={"CalibPercentile": 99.99})
     quantized = onnx.load(str(out))
     onnx.helper.set_model_props(quantized, {**{p.key: p.value for p in model.metadata_props}, "distill.int8": RECIPE})

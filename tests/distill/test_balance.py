@@ -1,0 +1,45 @@
+"""Balancing the head's input for int8 keeps the student's function."""
+import pytest
+import torch
+from torch import nn
+
+from distill.student.config import StudentConfig
+from distill.student.balance import balance_head_input
+from distill.student.model import Student
+
+
+def student(**changes) -> Student:
+    """A small random student in eval mode whose batch norms have non-trivial statistics."""
+    torch.manual_seed(0)
+    settings = dict(backbone_weights="none", fpn_channels=8, input_scale=0.5, detail_channels=16, head_channels=16)
+    model = Student(StudentConfig(**{**settings, **changes})).eval()
+    with torch.no_grad():
+        for norm in model.modules():
+            if isinstance(norm, nn.BatchNorm2d):
+                norm.weight.uniform_(0.5, 1.5), norm.bias.uniform_(-0.2, 0.2)
+                norm.running_mean.uniform_(-0.1, 0.1), norm.running_var.uniform_(0.5, 2.0)
+    return model
+
+
+def test_balancing_gives_the_head_input_one_range_and_keeps_the_output(photo):
+    model = student(descriptor_dim=256)  # its descriptor head reads the same input as the keypoint head
+    image = photo[None, :, :96, :128]
+    images = [image.numpy()]
+    with torch.no_grad():
+        before = model.probability_map(image, descriptors=True)
+        part = model.config.fpn_channels
+        fused = model.encode(image)["fused"]
+        assert fused[:, :part].abs().max() > 3 * fused[:, part:].abs().max()  # the random pyramid is wider
+        scale = balance_head_input(model, images)
+        after = model.probability_map(image, descriptors=True)
+        fused = model.encode(image)["fused"]
+    assert 0 < scale < 1
+    ratio = fused[:, :part].abs().flatten().quantile(0.9999) / fused[:, part:].abs().flatten().quantile(0.9999)
+    assert ratio == pytest.approx(1, abs=0.15)  # quantiles of every 7th value, on the same image
+    for old, new in zip(before, after):
+        assert torch.allclose(old, new, atol=1e-5)
+
+
+def test_a_head_that_reads_the_pyramid_alone_is_not_balanced(photo):
+    model = student(detail_channels=0)
+    assert balance_head_input(model, [photo[None, :, :96, :128].numpy()]) == 1.0

@@ -25,7 +25,7 @@ def export_command(
                                         "(grey B x 1 x H x W in [0, 1], H and W multiples of 8, dynamic; B x H x W probability out) "
                                         "for --runtime onnx (needs the \\[onnx] extra)."),
     int8: bool = typer.Option(False, "--int8", help="With --format onnx: also write OUT with .int8.onnx, its convolutions "
-                              "quantised to int8 (calibrated on the embedded photos; the keypoint head's two stay float), for --runtime onnx-int8."),
+                              "quantised to int8 (every one; ranges calibrated on the embedded photos), for --runtime onnx-int8."),
 ) -> None:
     """Write a checkpoint in a form to share: slim (weights and configuration, optionally float16), or ONNX."""
     if not slim:

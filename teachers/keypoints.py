@@ -57,17 +57,18 @@ def nms(heatmap: torch.Tensor, radius: int) -> torch.Tensor:
     Plain max-pooling (rather than kornia's ``nms2d``, which never keeps points near the border and
     runs a ``k^2``-channel convolution) is the SuperPoint evaluation protocol's NMS. The window maximum
     is OpenCV's grey dilation on the CPU (about 40x faster there than ``max_pool2d``, identical
-    result) and ``max_pool2d`` on other devices.
+    result; the comparison in NumPy too, so that torch's thread pool, which spins after a parallel
+    operation, does not slow the network that runs next) and ``max_pool2d`` on other devices.
     """
     if radius <= 0:
         return heatmap.clone()
     k = 2 * radius + 1
     if heatmap.device.type == "cpu":
         kernel = np.ones((k, k), np.uint8)
-        maps = heatmap.detach().float().numpy()
-        pooled = torch.from_numpy(np.stack([cv2.dilate(m, kernel) for m in maps])).to(heatmap.dtype)
-    else:
-        pooled = F.max_pool2d(heatmap[:, None], kernel_size=k, stride=1, padding=radius)[:, 0]
+        maps = heatmap.detach().numpy()
+        pooled = np.stack([cv2.dilate(m, kernel) for m in maps])
+        return torch.from_numpy(np.where(maps == pooled, maps, 0).astype(maps.dtype, copy=False))
+    pooled = F.max_pool2d(heatmap[:, None], kernel_size=k, stride=1, padding=radius)[:, 0]
     return torch.where(heatmap == pooled, heatmap, torch.zeros_like(heatmap))
 
 
@@ -107,7 +108,8 @@ def extract_keypoints(heatmap: torch.Tensor, threshold: float, nms_radius: int, 
         suppressed[:, :, -border:] = 0
     result = []
     for index, single in enumerate(suppressed):
-        ys, xs = torch.nonzero(single > threshold, as_tuple=True)
+        ys, xs = (torch.from_numpy(i) for i in np.nonzero(single.numpy() > threshold)) if single.device.type == "cpu" \
+            else torch.nonzero(single > threshold, as_tuple=True)
         scores = single[ys, xs]
         order = scores.argsort(descending=True)
         if top_k is not None:

@@ -77,18 +77,24 @@ class Detector:
         self.detector = detector
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, device: str = "cpu") -> "Detector":
-        """A trained student (``runs/<name>/last.pt``), with its checkpoint's detection settings."""
+    def from_checkpoint(cls, path: str | Path, device: str = "cpu", runtime: str = "torch") -> "Detector":
+        """A trained student (``runs/<name>/last.pt``, or an exported ``.onnx``), with its checkpoint's
+        detection settings. ``runtime``: ``torch``, ``onnx`` (ONNX Runtime; the checkpoint is exported once,
+        which takes minutes) or ``onnx-int8`` (quantised once more; the fastest on a CPU). The ONNX runtimes
+        need the ``[onnx]`` extra."""
         from distill.student.detector import checkpoint_detector
 
-        return cls(checkpoint_detector(Path(path), device))
+        if runtime not in ("torch", "onnx", "onnx-int8"):
+            raise ValueError(f"runtime must be 'torch', 'onnx' or 'onnx-int8', got {runtime!r}")
+        return cls(checkpoint_detector(Path(path), device, runtime))
 
     @classmethod
-    def pretrained(cls, device: str = "cpu") -> "Detector":
-        """The student that ships with the package (``distill/pretrained.py``; non-commercial research use)."""
+    def pretrained(cls, device: str = "cpu", runtime: str = "torch") -> "Detector":
+        """The student that ships with the package (``distill/pretrained.py``; non-commercial research use);
+        ``runtime`` as in :meth:`from_checkpoint`."""
         from distill.pretrained import released_checkpoint
 
-        return cls.from_checkpoint(released_checkpoint(), device)
+        return cls.from_checkpoint(released_checkpoint(), device, runtime)
 
     @classmethod
     def superpoint(cls, device: str = "cpu") -> "Detector":

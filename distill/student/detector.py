@@ -2,6 +2,8 @@
 detection settings (the checkpoint's) as :meth:`Student.detect`."""
 from __future__ import annotations
 
+import hashlib
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -34,14 +36,14 @@ def student_detector(model: Student, name: str, detection: DetectionConfig, devi
 
 def checkpoint_detector(path: Path, device: str = "cpu", runtime: str = "torch") -> ScoreMapDetector:
     """A student from a checkpoint, run by PyTorch or (``runtime="onnx"``, or a ``.onnx`` file) by ONNX
-    Runtime; a checkpoint is exported once to ``<checkpoint>.onnx`` beside it for ONNX Runtime, and
-    quantised once more to ``<checkpoint>.int8.onnx`` for ``runtime="onnx-int8"``."""
+    Runtime; a checkpoint is exported once to ``<checkpoint>.onnx`` (:func:`export_path`) for ONNX
+    Runtime, and quantised once more to ``<checkpoint>.int8.onnx`` for ``runtime="onnx-int8"``."""
     path = Path(path)
     name = f"student:{path.parent.name}/{path.stem}"
     if path.suffix == ".onnx" or runtime in ("onnx", "onnx-int8"):
         from distill.student import onnx_model, quantize
 
-        model_file = path if path.suffix == ".onnx" else path.with_suffix(".onnx")
+        model_file = path if path.suffix == ".onnx" else export_path(path)
         if path.suffix != ".onnx" and _outdated(model_file, path, "distill.export", onnx_model.RECIPE):
             onnx_model.export_onnx(path, model_file)
         if runtime != "onnx-int8":
@@ -52,6 +54,17 @@ def checkpoint_detector(path: Path, device: str = "cpu", runtime: str = "torch")
         return onnx_model.onnx_detector(int8_file, device, name=f"{name} (onnx int8)")
     model, config = load_student(path, device)
     return student_detector(model, name, config.detection, device)
+
+
+def export_path(checkpoint: Path) -> Path:
+    """Where the ONNX export of ``checkpoint`` is kept: ``<checkpoint>.onnx`` beside it, or, when that
+    folder is not writable (the packaged student in a read-only install), in ``$XDG_CACHE_HOME/distill``
+    (default ``~/.cache/distill``) under a name made from the checkpoint's full path."""
+    if os.access(checkpoint.parent, os.W_OK):
+        return checkpoint.with_suffix(".onnx")
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "distill"
+    tag = hashlib.sha256(str(checkpoint.resolve()).encode()).hexdigest()[:10]
+    return cache / f"{checkpoint.stem}-{tag}.onnx"
 
 
 def _outdated(derived: Path, source: Path, key: str, recipe: str) -> bool:

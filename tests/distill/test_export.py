@@ -154,3 +154,23 @@ def test_int8_export_quantises_every_convolution_and_keeps_the_points_close(trai
     assert not np.array_equal(float_map, int8_map) and np.corrcoef(float_map.ravel(), int8_map.ravel())[0, 1] > 0.9
     refused = CliRunner().invoke(app, ["export", "--checkpoint", str(trained), "--out", str(tmp_path / "x.pt"), "--int8"])
     assert refused.exit_code == 2 and "--format onnx" in refused.output
+
+
+def test_the_api_runs_a_checkpoint_in_onnx_runtime_and_caches_exports_of_read_only_folders(trained, photo, tmp_path, monkeypatch):
+    pytest.importorskip("onnxruntime")
+    import distill
+    from distill.student import detector as student_detector
+
+    torch_points = distill.Detector.from_checkpoint(trained)(photo, top_k=100).keypoints
+    assert np.array_equal(distill.Detector.from_checkpoint(trained, runtime="onnx")(photo, top_k=100).keypoints, torch_points)
+    with pytest.raises(ValueError, match="onnx-int8"):
+        distill.Detector.from_checkpoint(trained, runtime="tensorrt")
+    # a folder this process may not write to (as the packaged student in a read-only install; root may
+    # write anywhere, so the check is what is replaced): the export goes to the user's cache instead
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(student_detector.os, "access", lambda path, mode: Path(path) != trained.parent)
+    cached = student_detector.export_path(trained)
+    assert cached.parent == tmp_path / "cache" / "distill" and cached.suffix == ".onnx"
+    assert np.array_equal(distill.Detector.from_checkpoint(trained, runtime="onnx")(photo, top_k=100).keypoints, torch_points)
+    assert cached.is_file()
+    assert student_detector.export_path(tmp_path / "run" / "last.pt") == tmp_path / "run" / "last.onnx"

@@ -65,9 +65,9 @@ def nms(heatmap: torch.Tensor, radius: int) -> torch.Tensor:
     k = 2 * radius + 1
     if heatmap.device.type == "cpu":
         kernel = np.ones((k, k), np.uint8)
-        maps = heatmap.detach().numpy()
+        maps = heatmap.detach().float().numpy()
         pooled = np.stack([cv2.dilate(m, kernel) for m in maps])
-        return torch.from_numpy(np.where(maps == pooled, maps, 0).astype(maps.dtype, copy=False))
+        return torch.from_numpy(np.where(maps == pooled, maps, 0).astype(np.float32, copy=False)).to(heatmap.dtype)
     pooled = F.max_pool2d(heatmap[:, None], kernel_size=k, stride=1, padding=radius)[:, 0]
     return torch.where(heatmap == pooled, heatmap, torch.zeros_like(heatmap))
 
@@ -108,8 +108,10 @@ def extract_keypoints(heatmap: torch.Tensor, threshold: float, nms_radius: int, 
         suppressed[:, :, -border:] = 0
     result = []
     for index, single in enumerate(suppressed):
-        ys, xs = (torch.from_numpy(i) for i in np.nonzero(single.numpy() > threshold)) if single.device.type == "cpu" \
-            else torch.nonzero(single > threshold, as_tuple=True)
+        if single.device.type == "cpu":  # in NumPy, as the NMS
+            ys, xs = (torch.from_numpy(i) for i in np.nonzero(single.numpy() > threshold))
+        else:
+            ys, xs = torch.nonzero(single > threshold, as_tuple=True)
         scores = single[ys, xs]
         order = scores.argsort(descending=True)
         if top_k is not None:

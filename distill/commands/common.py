@@ -20,8 +20,9 @@ class Runtime(str, Enum):
 
 
 RUNTIME_HELP = ("Run students with PyTorch, or with ONNX Runtime (a checkpoint is exported once to <checkpoint>.onnx "
-                "beside it, or in ~/.cache/distill when that folder is read-only; needs the \\[onnx] extra), or with ONNX Runtime in int8 (quantised once more, calibrated on "
-                "the embedded photos, to <checkpoint>.int8.onnx). A .onnx checkpoint always runs in ONNX Runtime.")
+                "beside it, or in ~/.cache/distill when that folder is read-only; needs the \\[onnx] extra), or with "
+                "ONNX Runtime in int8 (quantised once more, calibrated on the embedded photos, to <checkpoint>.int8.onnx). "
+                "A .onnx checkpoint always runs in ONNX Runtime.")
 
 
 def resolve_device(device: str) -> str:

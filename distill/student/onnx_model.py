@@ -18,8 +18,8 @@ import torch
 from torch import nn
 
 from distill.eval.detectors import ScoreMapDetector
-from distill.student.checkpoint import load_student
 from distill.student.balance import balance_head_input, calibration_images
+from distill.student.checkpoint import load_student
 from labels.configuration import plain
 
 EXTRA = "pip install 'distill[onnx]' (onnx, onnxruntime, onnxscript)"

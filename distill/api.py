@@ -84,8 +84,6 @@ class Detector:
         need the ``[onnx]`` extra."""
         from distill.student.detector import checkpoint_detector
 
-        if runtime not in ("torch", "onnx", "onnx-int8"):
-            raise ValueError(f"runtime must be 'torch', 'onnx' or 'onnx-int8', got {runtime!r}")
         return cls(checkpoint_detector(Path(path), device, runtime))
 
     @classmethod

@@ -67,7 +67,7 @@ def nms(heatmap: torch.Tensor, radius: int) -> torch.Tensor:
         kernel = np.ones((k, k), np.uint8)
         maps = heatmap.detach().float().numpy()
         pooled = np.stack([cv2.dilate(m, kernel) for m in maps])
-        return torch.from_numpy(np.where(maps == pooled, maps, 0).astype(np.float32, copy=False)).to(heatmap.dtype)
+        return torch.from_numpy(np.where(maps == pooled, maps, 0)).to(heatmap.dtype)
     pooled = F.max_pool2d(heatmap[:, None], kernel_size=k, stride=1, padding=radius)[:, 0]
     return torch.where(heatmap == pooled, heatmap, torch.zeros_like(heatmap))
 

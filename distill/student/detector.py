@@ -34,13 +34,18 @@ def student_detector(model: Student, name: str, detection: DetectionConfig, devi
                             describe=describe)
 
 
+RUNTIMES = ("torch", "onnx", "onnx-int8")  # the command line's --runtime choices (distill.commands.common.Runtime)
+
+
 def checkpoint_detector(path: Path, device: str = "cpu", runtime: str = "torch") -> ScoreMapDetector:
     """A student from a checkpoint, run by PyTorch or (``runtime="onnx"``, or a ``.onnx`` file) by ONNX
     Runtime; a checkpoint is exported once to ``<checkpoint>.onnx`` (:func:`export_path`) for ONNX
     Runtime, and quantised once more to ``<checkpoint>.int8.onnx`` for ``runtime="onnx-int8"``."""
+    if runtime not in RUNTIMES:
+        raise ValueError(f"runtime must be one of {', '.join(map(repr, RUNTIMES))}, got {runtime!r}")
     path = Path(path)
     name = f"student:{path.parent.name}/{path.stem}"
-    if path.suffix == ".onnx" or runtime in ("onnx", "onnx-int8"):
+    if path.suffix == ".onnx" or runtime != "torch":
         from distill.student import onnx_model, quantize
 
         model_file = path if path.suffix == ".onnx" else export_path(path)

@@ -55,21 +55,24 @@ def nms(heatmap: torch.Tensor, radius: int) -> torch.Tensor:
     ``(2r+1) x (2r+1)`` window, zero elsewhere. ``radius=0`` returns a copy of the map.
 
     Plain max-pooling (rather than kornia's ``nms2d``, which never keeps points near the border and
-    runs a ``k^2``-channel convolution) is the SuperPoint evaluation protocol's NMS. The window maximum
-    is OpenCV's grey dilation on the CPU (about 40x faster there than ``max_pool2d``, identical
-    result; the comparison in NumPy too, so that torch's thread pool, which spins after a parallel
-    operation, does not slow the network that runs next) and ``max_pool2d`` on other devices.
+    runs a ``k^2``-channel convolution) is the SuperPoint evaluation protocol's NMS. On the CPU the
+    window maximum is OpenCV's grey dilation (:func:`local_maxima`), elsewhere ``max_pool2d``.
     """
     if radius <= 0:
         return heatmap.clone()
-    k = 2 * radius + 1
     if heatmap.device.type == "cpu":
-        kernel = np.ones((k, k), np.uint8)
         maps = heatmap.detach().float().numpy()
-        pooled = np.stack([cv2.dilate(m, kernel) for m in maps])
-        return torch.from_numpy(np.where(maps == pooled, maps, 0)).to(heatmap.dtype)
-    pooled = F.max_pool2d(heatmap[:, None], kernel_size=k, stride=1, padding=radius)[:, 0]
+        return torch.from_numpy(np.stack([np.where(local_maxima(m, radius), m, 0) for m in maps])).to(heatmap.dtype)
+    pooled = F.max_pool2d(heatmap[:, None], kernel_size=2 * radius + 1, stride=1, padding=radius)[:, 0]
     return torch.where(heatmap == pooled, heatmap, torch.zeros_like(heatmap))
+
+
+def local_maxima(heatmap: np.ndarray, radius: int) -> np.ndarray:
+    """``H x W`` bool: the pixels of a float32 map that equal the maximum of their ``(2r+1) x (2r+1)``
+    window. OpenCV's grey dilation is about 40x faster than ``max_pool2d`` on the CPU, with the same
+    result, and NumPy (not torch) around it keeps torch's thread pool, which spins after a parallel
+    operation, from slowing the network that runs next."""
+    return heatmap == cv2.dilate(heatmap, np.ones((2 * radius + 1, 2 * radius + 1), np.uint8))
 
 
 def subpixel_offsets(heatmap: torch.Tensor, xs: torch.Tensor, ys: torch.Tensor) -> torch.Tensor:
@@ -94,31 +97,52 @@ def subpixel_offsets(heatmap: torch.Tensor, xs: torch.Tensor, ys: torch.Tensor) 
     return offsets
 
 
+def peaks(heatmap: torch.Tensor, threshold: float, nms_radius: int, top_k: int | None = None,
+          border: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(xs, ys, scores)`` of one ``H x W`` map's NMS maxima above ``threshold`` and at least ``border``
+    pixels from the edge, strongest first (equal scores in raster order), at most ``top_k``.
+    On the CPU in NumPy, one pass over the map (0.4 instead of 1.5 ms at 480x640 with torch)."""
+    w = heatmap.shape[-1]
+    if heatmap.device.type == "cpu":
+        values = heatmap.detach().float().numpy()
+        keep = values > threshold
+        if nms_radius > 0:
+            keep &= local_maxima(values, nms_radius)
+        clear_border(keep, border)
+        index = np.flatnonzero(keep)
+        scores = values.ravel()[index]
+        order = np.argsort(-scores, kind="stable")[:top_k]
+        ys, xs = np.divmod(index[order], w)
+        return torch.from_numpy(xs), torch.from_numpy(ys), torch.from_numpy(scores[order])
+    suppressed = nms(heatmap[None].float(), nms_radius)[0]
+    keep = suppressed > threshold
+    clear_border(keep, border)
+    ys, xs = torch.nonzero(keep, as_tuple=True)
+    scores = suppressed[ys, xs]
+    order = scores.argsort(descending=True, stable=True)[:top_k]
+    return xs[order], ys[order], scores[order]
+
+
+def clear_border(mask, border: int) -> None:
+    """Set the ``border`` outermost rows and columns of an ``H x W`` mask (NumPy or torch) to False, in place."""
+    if border > 0:
+        mask[:border] = False
+        mask[-border:] = False
+        mask[:, :border] = False
+        mask[:, -border:] = False
+
+
 def extract_keypoints(heatmap: torch.Tensor, threshold: float, nms_radius: int, top_k: int | None = None,
                       border: int = 0, subpixel: bool = False) -> list[Keypoints]:
-    """Keypoints of each ``H x W`` map in a ``B x H x W`` batch: NMS, then ``score > threshold``,
-    then points closer than ``border`` pixels to the edge dropped, then the ``top_k`` best; with
-    ``subpixel``, each point moves to the vertex of the parabola fit to its 3x3 neighbourhood
+    """Keypoints of each ``H x W`` map in a ``B x H x W`` batch (:func:`peaks`: NMS, then ``score >
+    threshold``, then points closer than ``border`` pixels to the edge dropped, then the ``top_k`` best);
+    with ``subpixel``, each point moves to the vertex of the parabola fit to its 3x3 neighbourhood
     (:func:`subpixel_offsets`). The caller's map is never modified."""
-    suppressed = nms(heatmap.float(), nms_radius)
-    if border > 0:
-        suppressed[:, :border] = 0
-        suppressed[:, -border:] = 0
-        suppressed[:, :, :border] = 0
-        suppressed[:, :, -border:] = 0
     result = []
-    for index, single in enumerate(suppressed):
-        if single.device.type == "cpu":  # in NumPy, as the NMS
-            ys, xs = (torch.from_numpy(i) for i in np.nonzero(single.numpy() > threshold))
-        else:
-            ys, xs = torch.nonzero(single > threshold, as_tuple=True)
-        scores = single[ys, xs]
-        order = scores.argsort(descending=True)
-        if top_k is not None:
-            order = order[:top_k]
-        xs, ys = xs[order], ys[order]
+    for single in heatmap:
+        xs, ys, scores = peaks(single, threshold, nms_radius, top_k, border)
         xy = torch.stack([xs, ys], dim=1).float()
         if subpixel:
-            xy = xy + subpixel_offsets(heatmap[index], xs, ys)
-        result.append(Keypoints(xy=xy, scores=scores[order].float()))
+            xy = xy + subpixel_offsets(single, xs, ys)
+        result.append(Keypoints(xy=xy, scores=scores.float()))
     return result

@@ -1,4 +1,5 @@
 import torch
+import torch.nn.functional as F
 
 from teachers.keypoints import DetectionConfig, extract_keypoints
 
@@ -26,3 +27,18 @@ def test_subpixel_refinement_finds_the_vertex_of_a_parabolic_peak():
 
 def test_one_set_of_detection_defaults():
     assert DetectionConfig() == DetectionConfig(threshold=0.001, nms_radius=4)
+
+
+def test_cpu_extraction_equals_max_pooling_nms_with_ties_in_raster_order():
+    """The NumPy path on the CPU against the plain definition: max-pooling NMS, threshold, border, then a
+    stable sort by score (equal scores, frequent in a map of few levels, in raster order), top-k."""
+    heat = (torch.rand(1, 40, 50, generator=torch.Generator().manual_seed(0)) * 8).floor() / 8
+    pooled = F.max_pool2d(heat[:, None], 5, stride=1, padding=2)[:, 0]
+    ys, xs = torch.nonzero(((heat == pooled) & (heat > 0.3))[0], as_tuple=True)
+    inside = (xs >= 3) & (xs < 47) & (ys >= 3) & (ys < 37)
+    ys, xs = ys[inside], xs[inside]
+    order = heat[0, ys, xs].argsort(descending=True, stable=True)[:25]
+    points = extract_keypoints(heat, 0.3, nms_radius=2, top_k=25, border=3)[0]
+    assert len(points) == 25
+    assert points.xy.tolist() == torch.stack([xs[order], ys[order]], 1).float().tolist()
+    assert torch.equal(points.scores, heat[0, ys[order], xs[order]])

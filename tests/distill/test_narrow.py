@@ -50,3 +50,16 @@ def test_init_narrows_a_checkpoint_and_refuses_to_widen(tmp_path):
         initialise_from(Student(replace(WIDE, head_channels=64)), str(checkpoint))
     with pytest.raises(CheckpointError, match="fpn_channels differ"):
         initialise_from(Student(replace(WIDE, fpn_channels=8)), str(checkpoint))
+
+
+def test_init_swaps_to_a_backbone_of_the_same_tensors_and_starts_another_fresh(tmp_path):
+    """``efficientnet_lite0`` is ``tf_efficientnet_lite0`` with static padding: every part loads. A backbone of
+    other tensors starts fresh, and so does the pyramid that reads its channels."""
+    checkpoint = tmp_path / "tf.pt"
+    save_checkpoint(checkpoint, Student(WIDE), None, None, 0, -1.0, TrainConfig(student=WIDE))
+    static = Student(replace(WIDE, backbone="efficientnet_lite0"))
+    assert initialise_from(static, str(checkpoint)) == ["backbone", "fpn", "detail", "head"]
+    saved = torch.load(checkpoint, weights_only=False)["model"]
+    assert all(torch.equal(v, saved[k]) for k, v in static.state_dict().items())
+    other = Student(replace(WIDE, backbone="mobilenetv3_small_050"))
+    assert initialise_from(other, str(checkpoint)) == ["detail", "head"]

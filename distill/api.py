@@ -87,12 +87,14 @@ class Detector:
         return cls(checkpoint_detector(Path(path), device, runtime))
 
     @classmethod
-    def pretrained(cls, device: str = "cpu", runtime: str = "torch") -> "Detector":
-        """The student that ships with the package (``distill/pretrained.py``; non-commercial research use);
+    def pretrained(cls, name: str = "default", device: str = "cpu", runtime: str = "torch") -> "Detector":
+        """A student that ships with the package (``distill/pretrained.py``; non-commercial research use):
+        ``default`` (the most accurate, with descriptors) or ``fast`` (the fastest, meant for
+        ``runtime="onnx-int8"``; keypoints only);
         ``runtime`` as in :meth:`from_checkpoint`."""
         from distill.pretrained import released_checkpoint
 
-        return cls.from_checkpoint(released_checkpoint(), device, runtime)
+        return cls.from_checkpoint(released_checkpoint(name), device, runtime)
 
     @classmethod
     def superpoint(cls, device: str = "cpu") -> "Detector":

@@ -12,10 +12,14 @@ from tqdm import tqdm
 
 from distill.commands.common import RUNTIME_HELP, Runtime, fail, parse_size, resolve_device, usable_out_folder
 from distill.eval.detectors import AVAILABLE, UnknownDetectorError, build_detectors, describe, detect_at_size, points_to_map
+from distill.pretrained import RELEASES, released_checkpoint
 from distill.student.checkpoint import CheckpointError
 from distill.student.onnx_model import OnnxUnavailableError
 from labels.images import IMAGE_SUFFIXES, ImageError, read_grey
 from teachers.weights import WeightsError
+
+
+Release = Enum("Release", {name: name for name in RELEASES}, type=str)  # the packaged students, distill/pretrained.py
 
 
 class OutputFormat(str, Enum):
@@ -58,7 +62,9 @@ def detect_command(
     out: Path = typer.Option(..., help="Output folder."),
     detector: Optional[str] = typer.Option(None, "--detector", "-d", help=f"ScoreMapDetector: {', '.join(AVAILABLE)}."),
     checkpoint: Optional[Path] = typer.Option(None, help="Student checkpoint (instead of --detector)."),
-    pretrained: bool = typer.Option(False, "--pretrained", help="The student that ships with the package (instead of --detector)."),
+    pretrained: bool = typer.Option(False, "--pretrained", help="A student that ships with the package (instead of --detector): see --release."),
+    release: Release = typer.Option(Release.default, help="Which packaged student --pretrained loads: default (the most accurate) "
+                                    "or fast (the fastest, with --runtime onnx-int8)."),
     runtime: Runtime = typer.Option(Runtime.torch, help=RUNTIME_HELP),
     top_k: Optional[int] = typer.Option(None, min=1, help="Keep at most K points per image (strongest first); default all."),
     nms_radius: Optional[int] = typer.Option(None, min=0, help="NMS radius in pixels, 0: none (default: the detector's own; 4, or a student checkpoint's)."),
@@ -82,10 +88,9 @@ def detect_command(
     device = resolve_device(device)
     try:
         if checkpoint is not None or pretrained:
-            from distill.pretrained import released_checkpoint
             from distill.student.detector import checkpoint_detector
 
-            model = checkpoint_detector(checkpoint or released_checkpoint(), device, runtime.value)
+            model = checkpoint_detector(checkpoint or released_checkpoint(release.value), device, runtime.value)
         else:
             model = build_detectors([detector], device)[0]
     except UnknownDetectorError as error:

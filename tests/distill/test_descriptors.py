@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 import distill
 from distill.cli import app
-from distill.pretrained import SHA256, released_checkpoint
+from distill.pretrained import RELEASES, released_checkpoint
 from distill.student.trainer import train
 from labels.config import LabelConfig
 from distill.student.checkpoint import CheckpointError, load_student, read_checkpoint
@@ -111,7 +111,7 @@ def test_a_descriptor_head_on_the_released_student_leaves_its_detector_untouched
     config.init, config.train_only = "pretrained", ["descriptor_fpn", "descriptor_head"]
     train(config, tmp_path / "run", progress=False)
     provenance = yaml.safe_load((tmp_path / "run" / "provenance.yaml").read_text())
-    assert provenance["init"] == {"checkpoint": str(released_checkpoint()), "sha256": SHA256,  # which release `pretrained` was
+    assert provenance["init"] == {"checkpoint": str(released_checkpoint()), "sha256": RELEASES["default"].sha256,  # which release `pretrained` was
                                   "loaded": ["backbone", "fpn", "detail", "head"]}  # a descriptor branch of another width starts fresh
     grey = (np.random.default_rng(2).random((120, 160)) * 255).astype(np.uint8)
     before = distill.Detector.pretrained()(grey, top_k=100)

@@ -1,5 +1,6 @@
 """The student that ships with the package."""
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 import distill
@@ -8,23 +9,26 @@ from distill.eval.detectors import build_detectors, describe
 from distill.eval.matching import MatchingProtocol, lightglue_matcher, network_extractor
 from distill.eval.protocol import Protocol, evaluate
 from distill.eval.sequences import load_hpatches
-from distill.pretrained import SHA256, released_checkpoint
+from distill.pretrained import RELEASES, released_checkpoint
+from distill.student.checkpoint import CheckpointError
 from labels.images import read_grey
 from teachers.homographies import warp_points
 from teachers.weights import sha256_of
 
 
-def test_released_student_is_the_pinned_file_and_detects_like_the_teacher(hpatches_root, tmp_path):
-    path = released_checkpoint()
-    assert sha256_of(path) == SHA256 and path.stat().st_size < 10 * 2**20
-    student = distill.Detector.pretrained()
+@pytest.mark.parametrize("name", RELEASES)
+def test_released_students_are_the_pinned_files_and_detect_like_the_teacher(name, hpatches_root, tmp_path):
+    path = released_checkpoint(name)
+    assert sha256_of(path) == RELEASES[name].sha256 and path.stat().st_size < 10 * 2**20
+    student = distill.Detector.pretrained(name)
     sequences = load_hpatches(hpatches_root)
     released, teacher = evaluate([student.detector, build_detectors(["superpoint"])[0]], sequences, Protocol(), progress=False)
     assert released.repeatability() > 0.5 and released.repeatability() > teacher.repeatability() - 0.1
     assert released.localisation_error() < 1.5
     image = tmp_path / "photo.ppm"
     image.write_bytes((hpatches_root / "v_photo" / "1.ppm").read_bytes())
-    result = CliRunner().invoke(app, ["detect", str(image), "--pretrained", "--top-k", "200", "--out", str(tmp_path / "out"), "--quiet"])
+    result = CliRunner().invoke(app, ["detect", str(image), "--pretrained", "--release", name, "--top-k", "200", "--out",
+                                      str(tmp_path / "out"), "--quiet"])
     assert result.exit_code == 0, result.output
     assert np.load(tmp_path / "out" / "photo.npz")["keypoints"].shape == (200, 3)
 
@@ -53,3 +57,20 @@ def test_an_extractor_can_take_its_descriptors_from_another_network(hpatches_roo
     assert np.array_equal(own.keypoints, mixed.keypoints)
     assert np.allclose(mixed.descriptors, describe(superpoint, grey, own.keypoints))
     assert not np.allclose(mixed.descriptors, own.descriptors, atol=0.05)
+
+
+def test_an_unknown_release_is_named_with_the_ones_there_are():
+    with pytest.raises(CheckpointError, match="no released student 'tiny'; the releases are default, fast"):
+        released_checkpoint("tiny")
+
+
+def test_fast_release_in_int8_keeps_its_points(hpatches_root, tmp_path):
+    """The fast release is meant for ONNX Runtime int8: exported (static padding: seconds) and quantised,
+    it detects nearly the points of its PyTorch self on a real photo."""
+    copy = tmp_path / "fast.pt"
+    copy.write_bytes(released_checkpoint("fast").read_bytes())
+    grey = read_grey(hpatches_root / "v_photo" / "1.ppm")
+    torch_points = distill.Detector.from_checkpoint(copy)(grey, top_k=200).keypoints
+    int8_points = distill.Detector.from_checkpoint(copy, runtime="onnx-int8")(grey, top_k=200).keypoints
+    nearest = np.linalg.norm(int8_points[:, None] - torch_points[None], axis=2).min(axis=1)
+    assert (nearest <= 1).mean() > 0.8, (nearest <= 1).mean()

@@ -190,6 +190,7 @@ def matching(
                                                 f"{', '.join(METHODS + STUDENT_METHODS)} (student: with --checkpoint). Default: all."),
     checkpoint: Optional[Path] = typer.Option(None, help="A student with a descriptor head (student.descriptor_dim=256), "
                                               "matched with the stock SuperPoint LightGlue weights and by mutual nearest neighbours."),
+    runtime: Runtime = typer.Option(Runtime.torch, help=RUNTIME_HELP),
     size: str = typer.Option("480x640", help="Image size HxW every image is resized to."),
     max_keypoints: int = typer.Option(1024, min=1, help="Keypoints per image (SuperPoint: the best after NMS)."),
     only: Optional[Kind] = typer.Option(None, help="Only i (illumination) or v (viewpoint) sequences."),
@@ -211,11 +212,11 @@ def matching(
         if checkpoint is not None:
             from distill.student.detector import checkpoint_detector
 
-            student = checkpoint_detector(checkpoint, device)
+            student = checkpoint_detector(checkpoint, device, runtime.value)
         built = build_methods(methods or METHODS + (STUDENT_METHODS if student else []), device, protocol, student)
     except ValueError as error:
         fail(str(error), code=2)
-    except (WeightsError, CheckpointError) as error:
+    except (WeightsError, CheckpointError, OnnxUnavailableError) as error:
         fail(str(error))
     results = evaluate_matching(built, sequences, protocol, progress=not quiet)
     title = f"HPatches matching ({len(sequences)} sequences)"

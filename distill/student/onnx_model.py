@@ -3,43 +3,50 @@
 
 The graph takes a ``B x 1 x H x W`` grey image in [0, 1] with ``H`` and ``W`` multiples of the head
 stride (8 for the cell head, dynamic) and returns the ``B x H x W`` keypoint probability (softmax,
-dustbin dropped, depth-to-space inside). Padding, NMS, threshold and top-k are the shared post-processing
-(:func:`distill.eval.detectors.detect`); the detection settings travel in the model's metadata.
+dustbin dropped, depth-to-space inside) and, for a student with a descriptor head, its ``B x D x H/8 x
+W/8`` L2-normalised descriptors as a second output, which ONNX Runtime computes only when asked for it.
+Padding, NMS, threshold, top-k and the sampling of descriptors at the keypoints are the shared
+post-processing (:func:`distill.eval.detectors.detect`, :func:`~distill.eval.detectors.describing`);
+the detection settings travel in the model's metadata.
 Exported with ``torch.onnx.export(..., dynamo=True)``: the legacy exporter rejects the student's
 antialiased input resize. Needs the ``[onnx]`` extra (onnx, onnxruntime, onnxscript).
 """
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from distill.eval.detectors import ScoreMapDetector
+from distill.eval.detectors import ScoreMapDetector, describing
 from distill.student.balance import balance_head_input, calibration_images
 from distill.student.checkpoint import load_student
 from labels.configuration import plain
 
 EXTRA = "pip install 'distill[onnx]' (onnx, onnxruntime, onnxscript)"
 # written into every exported model: a cached <checkpoint>.onnx made by another recipe is exported again
-RECIPE = "dynamo opset 18, softmax over the last axis, batch norms foldable, SpaceToDepth, head input balanced"
+RECIPE = "dynamo opset 18, softmax over the last axis, batch norms foldable, SpaceToDepth, head input balanced, descriptors output"
 
 
 class OnnxUnavailableError(RuntimeError):
     """The ``[onnx]`` extra is not installed; the message says how to install it."""
 
 
-class ProbabilityMap(nn.Module):
-    """``B x 1 x H x W`` -> ``B x H x W`` probability of a student (sides multiples of its stride)."""
+class ExportedStudent(nn.Module):
+    """``B x 1 x H x W`` (sides multiples of the stride) -> ``B x H x W`` probability of a student, and
+    ``B x D x H/8 x W/8`` descriptors too when it has a descriptor head (one backbone pass for both)."""
 
     def __init__(self, student: nn.Module) -> None:
         super().__init__()
         self.student = student
 
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
-        return self.student.probability(self.student(image))
+    def forward(self, image: torch.Tensor):
+        encoding = self.student.encode(image)
+        probability = self.student.probability(self.student.keypoint_logits(encoding))
+        return probability if self.student.descriptor_head is None else (probability, self.student.describe(encoding))
 
 
 def space_to_depth(image, downscale_factor: int):
@@ -63,8 +70,9 @@ def export_onnx(checkpoint: Path, out: Path, opset: int = 18) -> Path:
     batch, rows, cols = (torch.export.Dim(name, min=lo, max=hi) for name, lo, hi in
                          (("batch", 1, 256), ("rows", 2, 1024), ("cols", 2, 1024)))
     out.parent.mkdir(parents=True, exist_ok=True)
-    torch.onnx.export(ProbabilityMap(model).eval(), (torch.rand(1, 1, 30 * stride, 40 * stride),), str(out), dynamo=True,
-                      input_names=["image"], output_names=["probability"], opset_version=opset,
+    outputs = ["probability"] + (["descriptors"] if model.descriptor_head is not None else [])
+    torch.onnx.export(ExportedStudent(model).eval(), (torch.rand(1, 1, 30 * stride, 40 * stride),), str(out), dynamo=True,
+                      input_names=["image"], output_names=outputs, opset_version=opset,
                       dynamic_shapes={"image": {0: batch, 2: stride * rows, 3: stride * cols}},
                       custom_translation_table={torch.ops.aten.pixel_unshuffle.default: space_to_depth})
     graph = onnx.load(str(out))
@@ -121,13 +129,35 @@ def onnx_detector(path: Path, device: str = "cpu", name: str | None = None) -> S
     meta = session.get_modelmeta().custom_metadata_map
     stride = int(meta.get("distill.stride", 8))
     detection = json.loads(meta.get("distill.detection", '{"threshold": 0.001, "nms_radius": 4}'))
+    described = "descriptors" in [output.name for output in session.get_outputs()]
+    # ONNX Runtime runs the whole graph whichever outputs are asked for (a descriptor branch nearly doubles
+    # the fast student's int8 time): detection gets a copy of the graph cut down to the probability
+    detector = ort.InferenceSession(detection_graph(path), options, providers=providers + ["CPUExecutionProvider"]) \
+        if described else session
 
-    def score(grey: np.ndarray) -> torch.Tensor:
+    def inputs(grey: np.ndarray) -> dict:
         # NumPy, not torch, before the session: a torch operation here costs about 1 ms more per image,
         # its thread pool waking while ONNX Runtime's runs
         h, w = grey.shape
-        image = np.pad(grey, ((0, (-h) % stride), (0, (-w) % stride))).astype(np.float32) / 255
-        return torch.from_numpy(session.run(None, {"image": image[None, None]})[0][0, :h, :w])
+        return {"image": (np.pad(grey, ((0, (-h) % stride), (0, (-w) % stride))).astype(np.float32) / 255)[None, None]}
 
+    def probability(grey: np.ndarray) -> torch.Tensor:
+        h, w = grey.shape
+        return torch.from_numpy(detector.run(["probability"], inputs(grey))[0][0, :h, :w])
+
+    score, describe = probability, None
+    if described:
+        def network(grey: np.ndarray) -> tuple[torch.Tensor, Callable[[], torch.Tensor]]:
+            # the descriptors in a run of the whole graph, only when asked for
+            return probability(grey), lambda: torch.from_numpy(session.run(["descriptors"], inputs(grey))[0][0])
+
+        score, describe = describing(network, "cpu")
     return ScoreMapDetector(name or f"student-onnx:{Path(path).stem}", score, threshold=detection["threshold"],
-                            nms_radius=detection["nms_radius"], device="cpu")
+                            nms_radius=detection["nms_radius"], device="cpu", describe=describe)
+
+
+def detection_graph(path: Path) -> bytes:
+    """The ONNX model at ``path`` cut down to the nodes its ``probability`` output needs (serialised)."""
+    import onnx
+
+    return onnx.utils.Extractor(onnx.load(str(path))).extract_model(["image"], ["probability"]).SerializeToString()

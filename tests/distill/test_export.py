@@ -174,3 +174,28 @@ def test_the_api_runs_a_checkpoint_in_onnx_runtime_and_caches_exports_of_read_on
     assert np.array_equal(distill.Detector.from_checkpoint(trained, runtime="onnx")(photo, top_k=100).keypoints, torch_points)
     assert cached.is_file()
     assert student_detector.export_path(tmp_path / "run" / "last.pt") == tmp_path / "run" / "last.onnx"
+
+
+def test_onnx_runtime_gives_a_students_descriptors_and_detects_without_their_branch(photo, tmp_path):
+    """A student with a descriptor head exports them as a second output: sampled at the same points they
+    are PyTorch's; detection runs a graph cut down to the probability, without the descriptor branch."""
+    onnx = pytest.importorskip("onnx")
+    from distill.eval.detectors import describe
+    from distill.student.checkpoint import save_checkpoint
+    from distill.student.config import StudentConfig, TrainConfig
+    from distill.student.model import Student
+    from distill.student.onnx_model import detection_graph
+
+    config = StudentConfig(backbone="mobilenetv3_small_050", backbone_weights="none", detail_channels=16, head_channels=16,
+                           descriptor_dim=256, descriptor_channels=16)
+    torch.manual_seed(0)
+    checkpoint = tmp_path / "described.pt"
+    save_checkpoint(checkpoint, Student(config).eval(), None, None, 0, -1.0, TrainConfig(student=config))
+    reference, exported = checkpoint_detector(checkpoint), checkpoint_detector(checkpoint, runtime="onnx")
+    xy, _ = detect(reference, photo, top_k=100)
+    assert np.array_equal(detect(exported, photo, top_k=100)[0], xy)
+    np.testing.assert_allclose(describe(exported, photo, xy), describe(reference, photo, xy), atol=1e-4)
+    full = onnx.load(str(checkpoint.with_suffix(".onnx")))
+    cut = onnx.load_from_string(detection_graph(checkpoint.with_suffix(".onnx")))
+    assert [o.name for o in full.graph.output] == ["probability", "descriptors"]
+    assert [o.name for o in cut.graph.output] == ["probability"] and len(cut.graph.node) < len(full.graph.node)

@@ -55,14 +55,11 @@ def nms(heatmap: torch.Tensor, radius: int) -> torch.Tensor:
     ``(2r+1) x (2r+1)`` window, zero elsewhere. ``radius=0`` returns a copy of the map.
 
     Plain max-pooling (rather than kornia's ``nms2d``, which never keeps points near the border and
-    runs a ``k^2``-channel convolution) is the SuperPoint evaluation protocol's NMS. On the CPU the
-    window maximum is OpenCV's grey dilation (:func:`local_maxima`), elsewhere ``max_pool2d``.
+    runs a ``k^2``-channel convolution) is the SuperPoint evaluation protocol's NMS. Keypoint extraction
+    on the CPU computes the same mask with OpenCV (:func:`local_maxima`).
     """
     if radius <= 0:
         return heatmap.clone()
-    if heatmap.device.type == "cpu":
-        maps = heatmap.detach().float().numpy()
-        return torch.from_numpy(np.stack([np.where(local_maxima(m, radius), m, 0) for m in maps])).to(heatmap.dtype)
     pooled = F.max_pool2d(heatmap[:, None], kernel_size=2 * radius + 1, stride=1, padding=radius)[:, 0]
     return torch.where(heatmap == pooled, heatmap, torch.zeros_like(heatmap))
 

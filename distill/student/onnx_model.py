@@ -4,7 +4,7 @@
 The graph takes a ``B x 1 x H x W`` grey image in [0, 1] with ``H`` and ``W`` multiples of the head
 stride (8 for the cell head, dynamic) and returns the ``B x H x W`` keypoint probability (softmax,
 dustbin dropped, depth-to-space inside) and, for a student with a descriptor head, its ``B x D x H/8 x
-W/8`` L2-normalised descriptors as a second output, which ONNX Runtime computes only when asked for it.
+W/8`` L2-normalised descriptors as a second output (detection runs a copy of the graph without them).
 Padding, NMS, threshold, top-k and the sampling of descriptors at the keypoints are the shared
 post-processing (:func:`distill.eval.detectors.detect`, :func:`~distill.eval.detectors.describing`);
 the detection settings travel in the model's metadata.

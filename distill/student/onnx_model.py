@@ -147,9 +147,19 @@ def onnx_detector(path: Path, device: str = "cpu", name: str | None = None) -> S
 
     score, describe = probability, None
     if described:
+        asked = {"descriptors": False}  # once descriptors are asked for, one run of the whole graph gives both
+
         def network(grey: np.ndarray) -> tuple[torch.Tensor, Callable[[], torch.Tensor]]:
-            # the descriptors in a run of the whole graph, only when asked for
-            return probability(grey), lambda: torch.from_numpy(session.run(["descriptors"], inputs(grey))[0][0])
+            if asked["descriptors"]:
+                h, w = grey.shape
+                probabilities, descriptors = session.run(["probability", "descriptors"], inputs(grey))
+                return torch.from_numpy(probabilities[0, :h, :w]), lambda: torch.from_numpy(descriptors[0])
+
+            def later() -> torch.Tensor:
+                asked["descriptors"] = True
+                return torch.from_numpy(session.run(["descriptors"], inputs(grey))[0][0])
+
+            return probability(grey), later
 
         score, describe = describing(network, "cpu")
     return ScoreMapDetector(name or f"student-onnx:{Path(path).stem}", score, threshold=detection["threshold"],

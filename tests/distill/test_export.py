@@ -195,6 +195,10 @@ def test_onnx_runtime_gives_a_students_descriptors_and_detects_without_their_bra
     xy, _ = detect(reference, photo, top_k=100)
     assert np.array_equal(detect(exported, photo, top_k=100)[0], xy)
     np.testing.assert_allclose(describe(exported, photo, xy), describe(reference, photo, xy), atol=1e-4)
+    # descriptors were asked for: the next image runs the whole graph once for both, with the same results
+    again = photo.copy()
+    assert np.array_equal(detect(exported, again, top_k=100)[0], xy)
+    np.testing.assert_allclose(describe(exported, again, xy), describe(reference, photo, xy), atol=1e-4)
     full = onnx.load(str(checkpoint.with_suffix(".onnx")))
     cut = onnx.load_from_string(detection_graph(checkpoint.with_suffix(".onnx")))
     assert [o.name for o in full.graph.output] == ["probability", "descriptors"]

@@ -22,7 +22,8 @@ def export_command(
     slim: bool = typer.Option(True, help="Weights and configuration only (no optimiser state): what detection needs."),
     fp16: bool = typer.Option(False, "--fp16", help="Store the weights as float16 (half the size; they load back as float32)."),
     format: ExportFormat = typer.Option(ExportFormat.checkpoint, help="checkpoint: a slim PyTorch checkpoint; onnx: an ONNX model "
-                                        "(grey B x 1 x H x W in [0, 1], H and W multiples of 8, dynamic; B x H x W probability out) "
+                                        "(grey B x 1 x H x W in [0, 1], H and W multiples of 8, dynamic; B x H x W probability out, and B x 256 x H/8 x W/8 "
+                                        "descriptors for a student with a descriptor head) "
                                         "for --runtime onnx (needs the \\[onnx] extra)."),
     int8: bool = typer.Option(False, "--int8", help="With --format onnx: also write OUT with .int8.onnx, its convolutions "
                               "quantised to int8 (every one; ranges calibrated on the embedded photos), for --runtime onnx-int8."),

@@ -5,10 +5,10 @@ ONNX Runtime's QDQ format: every convolution gets int8 weights (per output chann
 activations (ReLUs, clips and max-pooling run on them too) whose ranges are calibrated on the
 embedded photos at 480x640 (never on evaluation images), each range the 0.01th to 99.99th percentile
 of the values seen (min-max ranges cost SuperPoint 0.013 repeatability on hpatches-real, percentiles
-0.007). The keypoint head quantises too
-once a student's export has balanced its input (:mod:`distill.student.balance`); before that, the
-head's two convolutions had to stay float (about 4 of the 17 ms of a small student). What int8 costs
-in repeatability is measured, not assumed (``scripts/bench_speed.py --root``).
+0.007). The keypoint head quantises too once a student's export has balanced its input
+(:mod:`distill.student.balance`); before that, the head's two convolutions had to stay float (about
+4 of the 17 ms of a small student). What int8 costs in repeatability is measured, not assumed
+(``scripts/bench_speed.py --root``).
 """
 from __future__ import annotations
 

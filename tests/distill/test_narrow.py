@@ -3,7 +3,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from distill.student.checkpoint import CheckpointError, save_checkpoint
+from distill.student.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
 from distill.student.config import StudentConfig, TrainConfig
 from distill.student.initialise import initialise_from
 from distill.student.model import Student
@@ -59,7 +59,7 @@ def test_init_swaps_to_a_backbone_of_the_same_tensors_and_starts_another_fresh(t
     save_checkpoint(checkpoint, Student(WIDE), None, None, 0, -1.0, TrainConfig(student=WIDE))
     static = Student(replace(WIDE, backbone="efficientnet_lite0"))
     assert initialise_from(static, str(checkpoint)) == ["backbone", "fpn", "detail", "head"]
-    saved = torch.load(checkpoint, weights_only=False)["model"]
+    saved = read_checkpoint(checkpoint).model
     assert all(torch.equal(v, saved[k]) for k, v in static.state_dict().items())
     other = Student(replace(WIDE, backbone="mobilenetv3_small_050"))
     assert initialise_from(other, str(checkpoint)) == ["detail", "head"]

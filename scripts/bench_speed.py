@@ -26,7 +26,7 @@ from distill.eval.sequences import load_hpatches
 from distill.eval.speed import interleaved_median_ms
 from distill.student.checkpoint import load_student
 from distill.student.detector import checkpoint_detector, student_detector
-from distill.student.onnx_model import onnx_detector
+from distill.student.onnx_model import export_graph, onnx_detector
 from distill.student.quantize import quantize_int8
 from labels.images import embedded_images, read_grey, resize_image
 from teachers.keypoints import DetectionConfig
@@ -42,9 +42,7 @@ def superpoint_onnx(folder: Path) -> list[ScoreMapDetector]:
             return teacher(image).probability
 
     path = folder / "superpoint.onnx"
-    rows, cols = torch.export.Dim("rows", min=2, max=1024), torch.export.Dim("cols", min=2, max=1024)
-    torch.onnx.export(Probability(), (torch.rand(1, 1, 480, 640),), str(path), dynamo=True, input_names=["image"],
-                      output_names=["probability"], opset_version=18, dynamic_shapes={"image": {2: 8 * rows, 3: 8 * cols}})
+    export_graph(Probability().eval(), path, ["probability"], stride=8)
     detectors = [onnx_detector(path, name="superpoint (onnx)"),
                  onnx_detector(quantize_int8(path, folder / "superpoint.int8.onnx"), name="superpoint (onnx int8)")]
     for detector in detectors:

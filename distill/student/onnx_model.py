@@ -67,14 +67,8 @@ def export_onnx(checkpoint: Path, out: Path, opset: int = 18) -> Path:
     model, config = load_student(checkpoint)
     balance_head_input(model, calibration_images())
     stride = model.size_multiple
-    batch, rows, cols = (torch.export.Dim(name, min=lo, max=hi) for name, lo, hi in
-                         (("batch", 1, 256), ("rows", 2, 1024), ("cols", 2, 1024)))
-    out.parent.mkdir(parents=True, exist_ok=True)
     outputs = ["probability"] + (["descriptors"] if model.descriptor_head is not None else [])
-    torch.onnx.export(ExportedStudent(model).eval(), (torch.rand(1, 1, 30 * stride, 40 * stride),), str(out), dynamo=True,
-                      input_names=["image"], output_names=outputs, opset_version=opset,
-                      dynamic_shapes={"image": {0: batch, 2: stride * rows, 3: stride * cols}},
-                      custom_translation_table={torch.ops.aten.pixel_unshuffle.default: space_to_depth})
+    export_graph(ExportedStudent(model).eval(), out, outputs, stride, opset)
     graph = onnx.load(str(out))
     let_batch_norms_fold(graph)
     for key, value in {"distill.stride": str(stride), "distill.detection": json.dumps(plain(config.detection)),
@@ -82,6 +76,19 @@ def export_onnx(checkpoint: Path, out: Path, opset: int = 18) -> Path:
         graph.metadata_props.add(key=key, value=value)
     onnx.save(graph, str(out))
     return out
+
+
+def export_graph(network: nn.Module, out: Path, outputs: list[str], stride: int, opset: int = 18) -> None:
+    """``torch.onnx.export(..., dynamo=True)`` of ``network`` (input ``image``, ``B x 1 x H x W``) to
+    ``out``, batch dynamic and ``H``, ``W`` any multiples of ``stride``; ``pixel_unshuffle`` as ``SpaceToDepth``.
+    Also exports SuperPoint for the speed benchmark, so that both networks are exported alike."""
+    batch, rows, cols = (torch.export.Dim(name, min=lo, max=hi) for name, lo, hi in
+                         (("batch", 1, 256), ("rows", 2, 1024), ("cols", 2, 1024)))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.onnx.export(network, (torch.rand(1, 1, 30 * stride, 40 * stride),), str(out), dynamo=True,
+                      input_names=["image"], output_names=outputs, opset_version=opset,
+                      dynamic_shapes={"image": {0: batch, 2: stride * rows, 3: stride * cols}},
+                      custom_translation_table={torch.ops.aten.pixel_unshuffle.default: space_to_depth})
 
 
 def let_batch_norms_fold(graph) -> int:

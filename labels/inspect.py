@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from labels.store import StoreReader, store_paths
+from labels.store import StoreReader, heatmap_keypoints, store_paths
 
 
 def disk_size(index: Path) -> int:
@@ -13,7 +13,9 @@ def disk_size(index: Path) -> int:
     return index.stat().st_size + sum(p.stat().st_size for p in parts.glob("*.h5"))
 
 
-def summarise(index: Path) -> list[str]:
+def summarise(index: Path, thresholds: tuple[float, ...] = ()) -> list[str]:
+    """The summary's lines; with ``thresholds``, also the keypoints per image that the heatmap's maxima
+    above each would give (the density of a focal target re-extracted with ``losses.focal.threshold``)."""
     reader = StoreReader(index)
     images = [labels for _, labels in reader]
     counts = np.array([len(labels.scores) for labels in images])
@@ -30,6 +32,11 @@ def summarise(index: Path) -> list[str]:
         stored = ["heatmap", "variance", "count", "keypoints", "scores"] + [
             name for name in ("image", "descriptors") if getattr(first, name) is not None]
         lines.append(f"datasets       {', '.join(sorted(stored + (['lightglue'] if first.pair is not None else [])))}")
+        adaptation = reader.config.get("adaptation")
+        for threshold in thresholds:
+            found = np.array([len(heatmap_keypoints(labels, threshold, adaptation)) for labels in images])
+            lines.append(f"threshold {threshold:<5g}{found.mean():.1f} keypoints per image (min {found.min()}, median "
+                         f"{int(np.median(found))}, max {found.max()})")
     pairs = [labels.pair for labels in images if labels.pair is not None]
     if pairs:
         matches = np.array([len(p.matches) for p in pairs])

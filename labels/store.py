@@ -28,9 +28,11 @@ from typing import Iterator
 
 import h5py
 import numpy as np
+import torch
 import yaml
 
 from labels.config import SCHEMA_VERSION
+from teachers.keypoints import extract_keypoints
 from teachers.lightglue import PairMatches
 
 IMAGES = "images"
@@ -58,6 +60,15 @@ class ImageLabels:
     image: np.ndarray | None = None  # H x W uint8, the grey image at the labelling size (students train on it)
     descriptors: np.ndarray | None = None  # 256 x H/8 x W/8 float16
     pair: PairMatches | None = None  # LightGlue matches with a warped copy (group "lightglue")
+
+
+def heatmap_keypoints(labels: ImageLabels, threshold: float, adaptation: dict | None = None) -> np.ndarray:
+    """``K x 2`` (x, y): the maxima of the stored heatmap above ``threshold``, under the NMS radius and
+    border margin of the store's ``adaptation`` settings (the store's own keypoints at another threshold)."""
+    adaptation = adaptation or {}
+    found = extract_keypoints(torch.from_numpy(labels.heatmap.astype(np.float32))[None], threshold,
+                              int(adaptation.get("nms_radius", 4)), border=int(adaptation.get("border_margin", 0)))[0]
+    return found.xy.numpy()
 
 
 PAIR_FIELDS = ["homography", "keypoints0", "keypoints1", "matches", "confidence", "consistent", "matchable"]

@@ -106,10 +106,14 @@ def student_teacher(teacher: str) -> dict:
 
 
 @app.command()
-def inspect(store: Path = typer.Argument(..., help="Index file NAME.h5 of a label store.")) -> None:
+def inspect(store: Path = typer.Argument(..., help="Index file NAME.h5 of a label store."),
+            threshold: Optional[List[float]] = typer.Option(
+                None, "--threshold", min=0, max=1, help="Also count the keypoints per image of the heatmap's maxima above this "
+                "threshold (repeatable): the density of a focal target re-extracted with --set losses.focal.threshold=T, "
+                "to match a student teacher's labels to SuperPoint's.")) -> None:
     """Summary of a store: images, configuration, size on disk, keypoints per image."""
     try:
-        typer.echo("\n".join(summarise(store)))
+        typer.echo("\n".join(summarise(store, tuple(threshold or ()))))
     except StoreError as error:
         fail(str(error))
 

@@ -15,9 +15,8 @@ from torch.utils.data import Dataset
 
 from distill.eval.detectors import points_to_map
 from distill.student.losses import gaussian_targets
-from labels.store import ImageLabels, StoreError, StoreReader
+from labels.store import ImageLabels, StoreError, StoreReader, heatmap_keypoints
 from teachers.homographies import HomographyConfig, sample_homography, warp_with_validity
-from teachers.keypoints import extract_keypoints
 
 AUGMENT_HOMOGRAPHY = HomographyConfig(patch_ratio=0.9, scaling_amplitude=0.15, perspective_amplitude=0.1,
                                       max_angle=math.pi / 12, translation=True)
@@ -39,12 +38,7 @@ def keypoint_mask(labels: ImageLabels, threshold: float | None = None, adaptatio
     ``threshold``, the keypoints are instead the maxima of the store's heatmap above it, under the NMS
     radius and border margin of the store's ``adaptation`` settings (a student teacher's averaged
     probabilities are flatter than SuperPoint's, so one threshold gives it more than twice the points)."""
-    points = labels.keypoints
-    if threshold is not None:
-        adaptation = adaptation or {}
-        found = extract_keypoints(torch.from_numpy(labels.heatmap.astype(np.float32))[None], threshold,
-                                  int(adaptation.get("nms_radius", 4)), border=int(adaptation.get("border_margin", 0)))[0]
-        points = found.xy.numpy()
+    points = labels.keypoints if threshold is None else heatmap_keypoints(labels, threshold, adaptation)
     return points_to_map(points, np.ones(len(points), np.float32), labels.heatmap.shape)
 
 

@@ -15,24 +15,35 @@ from distill.student.backbone import BackboneWeightsError
 from distill.student.checkpoint import CheckpointError
 from distill.student.config import HEADS, StudentConfig, TrainConfig
 from labels.configuration import ConfigError
-from labels.store import StoreError
-
+from labels.store import StoreError, StoreReader
+from teachers.weights import sha256_of
 
 Head = Enum("Head", {name: name for name in HEADS}, type=str)
-Teacher = Enum("Teacher", {"superpoint": "superpoint"}, type=str)  # whose labels the stores hold
 
 
-def newest_store(folder: Path = Path("data/labels")) -> Path:
-    stores = sorted(folder.glob("superpoint-*.h5"), key=lambda p: p.stat().st_mtime)
-    stores = [s for s in stores if "-shard" not in s.stem]
+def newest_store(teacher: str = "superpoint", folder: Path = Path("data/labels")) -> Path:
+    """The newest store in ``folder`` labelled by ``teacher``: ``superpoint``, or ``student:PATH``, a store
+    whose configuration records that checkpoint's checksum (``distill labels --teacher student:PATH``)."""
+    kind, _, path = teacher.partition(":")
+    if kind not in ("superpoint", "student") or (kind == "student") != bool(path):
+        fail(f"--teacher {teacher!r}: superpoint or student:PATH", code=2)
+    stores = [s for s in sorted(folder.glob(f"{kind}-*.h5"), key=lambda p: p.stat().st_mtime) if "-shard" not in s.stem]
+    if kind == "student":
+        if not Path(path).is_file():
+            fail(f"--teacher {teacher}: checkpoint not found: {path}", code=2)
+        checksum = sha256_of(Path(path))
+        stores = [s for s in stores if StoreReader(s).config.get("weights_sha256") == checksum]
     if not stores:
-        fail(f"no label store in {folder}: run `make labels` (or `distill labels`) first, or pass --store")
+        fail(f"no label store of the {teacher} teacher in {folder}: run `distill labels --teacher {teacher}` "
+             f"(`make labels` for SuperPoint) first, or pass --store")
     return stores[-1]
 
 
 def train_command(
-    teacher: Teacher = typer.Option(Teacher.superpoint, help="Teacher whose cached labels to learn from."),
-    store: Optional[List[Path]] = typer.Option(None, help="Label store index file (repeatable); default: the newest in data/labels."),
+    teacher: str = typer.Option("superpoint", help="Teacher whose cached labels to learn from, when no --store is given: "
+                                "superpoint, or student:PATH (the store `distill labels --teacher student:PATH` wrote, found "
+                                "by the checkpoint's checksum; a later labelling round)."),
+    store: Optional[List[Path]] = typer.Option(None, help="Label store index file (repeatable); default: the teacher's newest in data/labels."),
     config: Optional[Path] = typer.Option(None, help="YAML file overriding the defaults (TrainConfig in distill/student/config.py; see --show-config)."),
     backbone: Optional[str] = typer.Option(None, help=f"timm backbone name (student.backbone) \\[default: {StudentConfig.backbone}, "
                                            "ImageNet weights from a package]."),
@@ -72,7 +83,7 @@ def train_command(
     if not timm.is_model(cfg.student.backbone):
         fail(f"unknown backbone {cfg.student.backbone!r}: not a timm model name "
              f"(python -c \"import timm; print(timm.list_models('*mobilenet*'))\" lists some)", code=2)
-    stores = [str(s) for s in (store or cfg.stores or [newest_store()])]
+    stores = [str(s) for s in (store or cfg.stores or [newest_store(teacher)])]
     cfg = replace(cfg, stores=stores, device=resolve_device(device if device != "auto" else cfg.device),
                   name=cfg.name or f"{cfg.student.backbone}-{cfg.student.head}-{time.strftime('%Y%m%d-%H%M%S')}")
     run_dir = runs_dir / cfg.name

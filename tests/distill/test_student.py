@@ -10,12 +10,14 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+import typer
 from typer.testing import CliRunner
 
 from distill.eval.protocol import Protocol, evaluate
 from distill.eval.sequences import HPatchesError, load_hpatches
 import distill
 from distill.cli import app
+from distill.commands.train import newest_store
 from distill.eval.detectors import detect
 from distill.student.backbone import create_backbone
 from distill.student.checkpoint import CheckpointError, load_student, read_checkpoint
@@ -283,6 +285,12 @@ def test_a_student_relabels_images_as_the_teacher_of_a_second_round(tiny_store, 
     assert names[0] == names[1]  # named by the checkpoint's checksum, not its path
     reader = StoreReader(tmp_path / "a" / names[0])
     assert len(reader) == 4 and reader.attrs["teacher"] == "student" and "teacher: student" in reader.attrs["config_yaml"]
+    # `distill train --teacher student:PATH` finds that store by the checkpoint's checksum, whatever its path
+    assert newest_store(f"student:{copy}", tmp_path / "a") == tmp_path / "a" / names[0]
+    (tmp_path / "other.pt").write_bytes(b"another checkpoint")
+    for teacher in ["student:" + str(tmp_path / "other.pt"), "superpoint", "student:", "sift"]:
+        with pytest.raises(typer.Exit):
+            newest_store(teacher, tmp_path / "a")
     refused = CliRunner().invoke(app, ["labels", "--images", str(image_folder), "--teacher", f"student:{copy}", "--descriptors",
                                        "--out", str(tmp_path / "c")])
     assert refused.exit_code == 2 and "need the superpoint teacher" in refused.output

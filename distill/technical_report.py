@@ -101,17 +101,21 @@ def matching_rows(matching: dict) -> list[list[str]]:
              fmt(m["matches"], 1)] for m in matching["methods"]]
 
 
-def student_lines(config: dict) -> list[str]:
+def student_lines(config: dict, provenance: dict) -> list[str]:
+    """The student's architecture, losses and training, and the checkpoint it started from (``--init``)."""
     s = config["student"]
-    losses = [f"{name} (weight {spec['weight']:g})" for name, spec in config["losses"].items() if spec["weight"]
-              and (name != "descriptor" or s.get("descriptor_dim"))]
+    losses = [f"{name} (weight {spec['weight']:g}" + (f", target threshold {spec['threshold']:g}" if spec.get("threshold") else "") + ")"
+              for name, spec in config["losses"].items() if spec["weight"] and (name != "descriptor" or s.get("descriptor_dim"))]
+    init = provenance.get("init")
     return [f"Backbone `{s['backbone']}` (weights: {s['backbone_weights']}) at input scale {s['input_scale']:g}, "
             f"FPN {s['fpn_channels']} channels, {s['head']} head ({s['head_channels']} channels)"
             + (f", detail branch {s['detail_channels']} channels from {s['detail_start']}×{s['detail_start']} blocks" if s["detail_channels"] else "")
             + (f", descriptor head {s['descriptor_dim']}-D" if s.get("descriptor_dim") else "") + ".",
             f"Losses: {', '.join(losses)}.",
             f"Training: {config['steps']} steps, batch {config['batch_size']} crops of {config['crop'][0]}×{config['crop'][1]}, "
-            f"AdamW lr {config['lr']:g} with a cosine schedule, seed {config['seed']}."]
+            f"AdamW lr {config['lr']:g} with a cosine schedule, seed {config['seed']}"
+            + (f", started from `{init['checkpoint']}` (sha256 {init['sha256'][:12]}…; loaded: {', '.join(init.get('loaded', []))})"
+               if init else ", started from the backbone's ImageNet weights") + "."]
 
 
 def table_md(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -147,7 +151,7 @@ def build_markdown(sources: Sources) -> str:
     best = max(val_rows, key=lambda r: r["repeatability"]) if val_rows else None
     lines = ["# Distilling SuperPoint into a small detector: technical report", "",
              "## Task and approach", ""] + [p + "\n" for p in APPROACH]
-    lines += ["## Student", ""] + [f"- {line}" for line in student_lines(config)] + [""]
+    lines += ["## Student", ""] + [f"- {line}" for line in student_lines(config, sources.provenance)] + [""]
     stores = sources.provenance.get("label_stores", {})
     lines += ["## Data", "",
               f"- Training: label store(s) {', '.join(f'`{Path(p).name}` (hash {h})' for p, h in stores.items()) or ', '.join(config['stores'])}; "

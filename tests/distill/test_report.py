@@ -31,7 +31,9 @@ def test_report_numbers_come_from_the_fixture_files(tmp_path):
     (evaluation / "results.json").write_text(json.dumps(results))
     config = TrainConfig(name="demo", stores=["data/labels/superpoint-9f75f921cf.h5"], steps=40)
     (run / "config.yaml").write_text(to_yaml(config))
-    (run / "provenance.yaml").write_text(yaml.safe_dump({"label_stores": {"data/labels/superpoint-9f75f921cf.h5": "9f75f921cf"}}))
+    (run / "provenance.yaml").write_text(yaml.safe_dump({"label_stores": {"data/labels/superpoint-9f75f921cf.h5": "9f75f921cf"},
+                                                         "init": {"checkpoint": "runs/demo-round1/last.pt", "sha256": "53f835a8b00f7403f9",
+                                                                  "loaded": ["backbone", "fpn"]}}))
     metrics = [{"kind": "train", "step": s, "focal": 0.01, "total": 0.02} for s in (10, 20, 30, 40)]
     metrics += [{"kind": "val", "step": 20, "repeatability": 0.6512}, {"kind": "val", "step": 40, "repeatability": 0.6433}]
     (run / "metrics.jsonl").write_text("\n".join(json.dumps(m) for m in metrics))
@@ -51,6 +53,7 @@ def test_report_numbers_come_from_the_fixture_files(tmp_path):
     allowed = fixture_numbers(*files, json.dumps(plain(config)))
     printed = re.findall(r"(?<![\w.])\d+\.\d+(?![\w.])", markdown)
     assert printed and set(printed) <= allowed, set(printed) - allowed
+    assert "started from `runs/demo-round1/last.pt` (sha256 53f835a8b00f…; loaded: backbone, fpn)" in markdown
     for expected in ("0.642", "0.571", "1.09", "0.093", "0.669", "0.651", "9f75f921cf", "0.604", "0.616 ± 0.004", "26.9 ± 0.5"):
         assert expected in markdown
     missing = CliRunner().invoke(app, ["report", "--eval", str(tmp_path / "none"), "--run", str(run), "--out", str(tmp_path / "r2")])

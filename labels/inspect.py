@@ -35,7 +35,7 @@ def summarise(index: Path, thresholds: tuple[float, ...] = ()) -> list[str]:
         adaptation = reader.config.get("adaptation")
         for threshold in thresholds:
             found = np.array([len(heatmap_keypoints(labels, threshold, adaptation)) for labels in images])
-            lines.append(f"threshold {threshold:<5g}{found.mean():.1f} keypoints per image (min {found.min()}, median "
+            lines.append(f"{f'threshold {threshold:g}':<14} {found.mean():.1f} keypoints per image (min {found.min()}, median "
                          f"{int(np.median(found))}, max {found.max()})")
     pairs = [labels.pair for labels in images if labels.pair is not None]
     if pairs:

@@ -134,6 +134,7 @@ def test_a_target_threshold_re_extracts_the_keypoints_from_the_heatmap(tmp_path)
     ys, xs = torch.nonzero(item["mask"], as_tuple=True)
     assert sorted(zip(xs.tolist(), ys.tolist())) == [(20, 20), (40, 30)]
     # `distill labels inspect --threshold` counts the same points: a density to pick the threshold by
-    counts = [line for line in summarise(index, (0.1, 0.01)) if line.startswith("threshold")]
+    counts = [line for line in summarise(index, (0.1, 0.01, 0.0125)) if line.startswith("threshold")]
     assert counts == ["threshold 0.1  2.0 keypoints per image (min 2, median 2, max 2)",
-                      "threshold 0.01 3.0 keypoints per image (min 3, median 3, max 3)"]
+                      "threshold 0.01 3.0 keypoints per image (min 3, median 3, max 3)",
+                      "threshold 0.0125 3.0 keypoints per image (min 3, median 3, max 3)"]

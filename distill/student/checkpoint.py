@@ -36,6 +36,7 @@ class Checkpoint:
     best: float
     optimiser: dict | None = None
     scheduler: dict | None = None
+    training_model: dict | None = None  # with ``ema``: the weights as trained (``model`` is their average), for resume
 
 
 def _write(path: Path, weights: dict, step: int, best: float, config: TrainConfig, **extra) -> None:
@@ -47,10 +48,14 @@ def _write(path: Path, weights: dict, step: int, best: float, config: TrainConfi
     tmp.replace(path)
 
 
-def save_checkpoint(path: Path, model: Student, optimiser, scheduler, step: int, best: float, config: TrainConfig) -> None:
+def save_checkpoint(path: Path, model: Student, optimiser, scheduler, step: int, best: float, config: TrainConfig,
+                    training_model: Student | None = None) -> None:
     """The model's checkpoint at ``path``; without an optimiser and scheduler (``None``), a slim one:
-    weights and configuration, enough to detect."""
+    weights and configuration, enough to detect. ``training_model``: the weights as trained when
+    ``model`` is their moving average (kept for resume; detection reads ``model``)."""
     extra = {} if optimiser is None else {"optimiser": optimiser.state_dict(), "scheduler": scheduler.state_dict()}
+    if training_model is not None and optimiser is not None:
+        extra["training_model"] = training_model.state_dict()
     _write(path, model.state_dict(), step, best, config, **extra)
 
 
@@ -90,7 +95,7 @@ def read_checkpoint(path: Path, device: str = "cpu") -> Checkpoint:
     except ConfigError as error:
         raise CheckpointError(f"{error} (a checkpoint of another distill version?)") from None
     return Checkpoint(train_config, state["model"], int(state.get("step", 0)), float(state.get("best", -1.0)),
-                      state.get("optimiser"), state.get("scheduler"))
+                      state.get("optimiser"), state.get("scheduler"), state.get("training_model"))
 
 
 def student_of(checkpoint: Checkpoint) -> Student:

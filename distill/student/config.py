@@ -129,6 +129,30 @@ class PairLossConfig:
 
 
 @dataclass
+class PhotometricConfig:
+    """Changes to the training image alone when ``augment`` is on (``distill/student/photometric.py``);
+    0 turns one off. The defaults are the mild ones every released student was trained with."""
+
+    gain: float = 0.3  # brightness factor in [1 - gain, 1 + gain]
+    offset: float = 0.1  # added, in [-offset, offset]
+    noise: float = 0.02  # Gaussian noise, its standard deviation drawn in [0, noise]
+    gamma: float = 0.0  # x ** exp(u), u in [-gamma, gamma]
+    contrast: float = 0.0  # about the crop's mean, factor in [1 - contrast, 1 + contrast]
+    shade: float = 0.0  # a smooth multiplicative field (3x3 factors in [1 - shade, 1 + shade], bicubic)
+    blur: float = 0.0  # probability of a Gaussian blur, sigma in [0.5, 1.5] px
+
+    def __post_init__(self) -> None:
+        for key in ("gain", "contrast", "shade"):
+            if not 0 <= getattr(self, key) < 1:
+                raise ValueError(f"photometric.{key} must be in [0, 1), got {getattr(self, key)}")
+        for key in ("offset", "noise", "gamma"):
+            if getattr(self, key) < 0:
+                raise ValueError(f"photometric.{key} must be >= 0, got {getattr(self, key)}")
+        if not 0 <= self.blur <= 1:
+            raise ValueError(f"photometric.blur is a probability, in [0, 1], got {self.blur}")
+
+
+@dataclass
 class TrainConfig:
     """A training run (``distill train``); saved in ``runs/<name>/config.yaml`` and in each checkpoint."""
 
@@ -142,6 +166,7 @@ class TrainConfig:
     lr: float = 0.003
     weight_decay: float = 0.0001
     grad_clip: float = 1.0
+    ema: float = 0.0  # > 0: checkpoints hold an exponential moving average of the weights, this decay per step (e.g. 0.995)
     val_fraction: float = 0.15  # share of images (by hash) held out for validation
     val_every: int = 250  # steps between validations and checkpoints
     val_hpatches: Optional[str] = None  # HPatches folder: validate (and pick best.pt) there instead of on held-out store images
@@ -154,6 +179,7 @@ class TrainConfig:
     amp: bool = True  # mixed precision on CUDA (ignored on CPU)
     augment: bool = True  # random crops, flips and photometric changes
     warp: bool = False  # also a random homography per item (resampling blurs the image and rounds label peaks; README)
+    photometric: PhotometricConfig = field(default_factory=PhotometricConfig)  # with augment: changes to the image alone
     losses: LossesConfig = field(default_factory=LossesConfig)
     pair: PairLossConfig = field(default_factory=PairLossConfig)
     detection: DetectionConfig = field(default_factory=DetectionConfig)  # how the trained student detects (validation, eval, detect)
@@ -164,5 +190,7 @@ class TrainConfig:
         for key in ("steps", "batch_size", "val_every"):
             if getattr(self, key) < 1:
                 raise ValueError(f"{key} must be at least 1, got {getattr(self, key)}")
+        if not 0 <= self.ema < 1:
+            raise ValueError(f"ema is a decay per step, in [0, 1) (0: off), got {self.ema}")
         if not 0 <= self.val_fraction < 1:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")

@@ -14,7 +14,9 @@ from kornia.geometry.transform import warp_perspective
 from torch.utils.data import Dataset
 
 from distill.eval.detectors import points_to_map
+from distill.student.config import PhotometricConfig
 from distill.student.losses import gaussian_targets
+from distill.student.photometric import photometric
 from labels.store import ImageLabels, StoreError, StoreReader, heatmap_keypoints
 from teachers.homographies import HomographyConfig, sample_homography, warp_with_validity
 
@@ -51,7 +53,8 @@ class LabelDataset(Dataset):
 
     def __init__(self, stores: list[Path], split: str = "train", val_fraction: float = 0.15, crop: tuple[int, int] = (192, 256),
                  augment: bool = True, seed: int = 0, pair_sigma: float | None = None, warp: bool = False,
-                 descriptors: bool = False, target_threshold: float | None = None) -> None:
+                 descriptors: bool = False, target_threshold: float | None = None,
+                 photometric: PhotometricConfig = PhotometricConfig()) -> None:
         self.readers = [StoreReader(s) for s in stores]
         for reader in self.readers:
             size = tuple(int(v) for v in reader.attrs.get("label_size", ()))
@@ -66,6 +69,7 @@ class LabelDataset(Dataset):
         if not self.items:
             raise StoreError(f"no {split} images in {', '.join(map(str, stores))} (val_fraction {val_fraction})")
         self.crop, self.augment, self.warp, self.seed, self.epoch = crop, augment, warp, seed, 0
+        self.photometric = photometric
         self.target_threshold = target_threshold  # None: the store's keypoints are the focal target
         self.pair_sigma = pair_sigma  # not None: pair mode (LightGlue matches of stores labelled with --lightglue)
         # the teacher's descriptors of each crop (descriptor head): crops on the 8x8 cell grid, no flip or warp
@@ -141,11 +145,7 @@ class LabelDataset(Dataset):
                 "valid": (stack[3] > 0.5).float(), "mask": stack[4], "descriptors": teacher}
 
     def _photometric(self, image: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
-        if not self.augment:
-            return image
-        image = image * rng.uniform(0.7, 1.3) + rng.uniform(-0.1, 0.1)
-        image = image + torch.from_numpy(rng.normal(0, rng.uniform(0, 0.02), image.shape).astype(np.float32))
-        return image.clamp(0, 1)
+        return photometric(image, rng, self.photometric) if self.augment else image
 
     def _target_mask(self, store: int, labels: ImageLabels) -> np.ndarray:
         """The focal target's keypoint mask of an image of store ``store`` (:func:`keypoint_mask`)."""

@@ -1,5 +1,6 @@
-"""The training loop: AdamW with a cosine schedule, gradient clipping, mixed precision on CUDA,
-validation by repeatability every ``val_every`` steps, checkpoints ``last.pt`` / ``best.pt``, metrics
+"""The training loop: AdamW with a cosine schedule, gradient clipping, mixed precision on CUDA, an
+optional moving average of the weights (``ema``; torch's ``AveragedModel``, batch-norm statistics
+averaged too), validation by repeatability every ``val_every`` steps, checkpoints ``last.pt`` / ``best.pt``, metrics
 as JSONL and a PNG, resumable, stopping cleanly on a non-finite loss. The objective, validation,
 checkpoints and the torchrun set-up live in their own modules."""
 from __future__ import annotations
@@ -14,6 +15,7 @@ import numpy as np
 import torch
 import yaml
 from torch.nn.parallel import DistributedDataParallel
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader, DistributedSampler, WeightedRandomSampler
 from tqdm import tqdm
 
@@ -55,7 +57,8 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, progress: bo
     pair_sigma = config.pair.sigma if config.pair.enabled else None
     describe = config.student.descriptor_dim > 0
     train_set = LabelDataset(stores, "train", config.val_fraction, tuple(config.crop), config.augment, config.seed, pair_sigma, config.warp,
-                             descriptors=describe, target_threshold=config.losses.focal.threshold)
+                             descriptors=describe, target_threshold=config.losses.focal.threshold,
+                             photometric=config.photometric)
     val_set = LabelDataset(stores, "val", config.val_fraction, tuple(config.crop), False, config.seed)
     val_hpatches = load_hpatches(Path(config.val_hpatches)) if config.val_hpatches and dist_info.main else None
     core = Student(config.student)
@@ -64,9 +67,15 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, progress: bo
     frozen = frozen_parts(core, list(config.train_only))
     optimiser = torch.optim.AdamW([p for p in core.parameters() if p.requires_grad], lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, partial(cosine, steps=config.steps))
+    # ema: validation and checkpoints see the average (detection reads it); training continues on core
+    average = AveragedModel(core, multi_avg_fn=get_ema_multi_avg_fn(config.ema), use_buffers=True) if config.ema else None
     step, best = 0, -1.0
     if state is not None:
-        core.load_state_dict(state.model); optimiser.load_state_dict(state.optimiser)
+        core.load_state_dict(state.model if state.training_model is None else state.training_model)
+        if average is not None:
+            average.module.load_state_dict(state.model)
+            average.n_averaged.fill_(max(1, state.step))
+        optimiser.load_state_dict(state.optimiser)
         scheduler.load_state_dict(state.scheduler); step, best = state.step, state.best
         for group, base in zip(optimiser.param_groups, scheduler.base_lrs):  # continue the (possibly longer) schedule
             group["lr"] = base * cosine(step, config.steps)
@@ -130,23 +139,27 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, progress: bo
                 scaler.unscale_(optimiser)
                 torch.nn.utils.clip_grad_norm_(core.parameters(), config.grad_clip)
                 scaler.step(optimiser); scaler.update(); scheduler.step()
+                if average is not None:
+                    average.update_parameters(core)
                 step += 1
                 bar.update(1)
                 bar.set_postfix({k: f"{v:.4f}" for k, v in values.items()})
                 if metrics is not None:
                     metrics.write(json.dumps({"kind": "train", "step": step, "lr": scheduler.get_last_lr()[0], **values}) + "\n")
                 if dist_info.main and (step % config.val_every == 0 or step == config.steps):
-                    rep = validation_repeatability(core, val_set, config.detection, device, val_hpatches)
+                    detector = core if average is None else average.module
+                    trained = None if average is None else core
+                    rep = validation_repeatability(detector, val_set, config.detection, device, val_hpatches)
                     hold_frozen(frozen)
                     metrics.write(json.dumps({"kind": "val", "step": step, "repeatability": rep,
                                               "on": "hpatches" if val_hpatches else "store"}) + "\n")
                     metrics.flush()
                     if rep > best:
                         best = rep
-                        save_checkpoint(best_path, core, optimiser, scheduler, step, best, config)
-                    save_checkpoint(last, core, optimiser, scheduler, step, best, config)
+                        save_checkpoint(best_path, detector, optimiser, scheduler, step, best, config, trained)
+                    save_checkpoint(last, detector, optimiser, scheduler, step, best, config, trained)
                     if config.keep_checkpoints:
-                        save_checkpoint(run_dir / "checkpoints" / f"step-{step:06d}.pt", core, None, None, step, rep, config)
+                        save_checkpoint(run_dir / "checkpoints" / f"step-{step:06d}.pt", detector, None, None, step, rep, config)
                     bar.write(f"step {step}: validation repeatability {rep:.3f} (best {best:.3f})")
                 if step >= config.steps:
                     break

@@ -20,7 +20,7 @@ from distill.cli import app
 from distill.commands.train import newest_store
 from distill.eval.detectors import detect
 from distill.student.backbone import create_backbone
-from distill.student.checkpoint import CheckpointError, load_student, read_checkpoint
+from distill.student.checkpoint import CheckpointError, load_student, read_checkpoint, write_slim
 from distill.student.config import StudentConfig, TrainConfig
 from distill.student.detector import checkpoint_detector
 from distill.student.model import Student, detail_branch
@@ -136,6 +136,30 @@ def test_training_writes_checkpoints_metrics_and_resumes(tiny_store, tmp_path):
     detector = checkpoint_detector(run / "last.pt")
     scores = detector.score_map(np.zeros((100, 130), np.uint8))
     assert scores.shape == (100, 130)
+
+
+def test_ema_checkpoints_hold_the_average_and_resume_from_the_weights_as_trained(tiny_store, tmp_path):
+    """With ``ema`` the checkpoint's model is the moving average ``a <- d a + (1 - d) w`` of the weights
+    ``w`` after each step (the first step copies them); resume goes on from ``w``, not from ``a``."""
+    plain_run, ema_run = tmp_path / "plain", tmp_path / "ema"
+    train(tiny_config(tiny_store, steps=1, val_every=1), plain_run, progress=False)
+    after_one = torch.load(plain_run / "last.pt", weights_only=True)["model"]
+    train(tiny_config(tiny_store, steps=2, val_every=1, ema=0.5), ema_run, progress=False)
+    saved = torch.load(ema_run / "last.pt", weights_only=True)
+    trained = saved["training_model"]
+    key = "head.1.weight"
+    # seeded alike, the two runs take the same first step: average = (w1 + w2) / 2
+    assert torch.allclose(saved["model"][key], (after_one[key] + trained[key]) / 2, atol=1e-6)
+    assert not torch.allclose(saved["model"][key], trained[key])
+    train(tiny_config(tiny_store, steps=3, val_every=1, ema=0.5), ema_run, resume=True, progress=False)
+    resumed = torch.load(ema_run / "last.pt", weights_only=True)
+    assert resumed["step"] == 3
+    assert torch.allclose(resumed["model"][key], (saved["model"][key] + resumed["training_model"][key]) / 2, atol=1e-6)
+    slim = tmp_path / "slim.pt"
+    write_slim(ema_run / "last.pt", slim)
+    assert "training_model" not in torch.load(slim, weights_only=True)
+    with pytest.raises(ValueError, match="ema"):
+        tiny_config(tiny_store, ema=1.0)
 
 
 def test_val_hpatches_picks_best_by_repeatability_on_the_sequences(tiny_store, hpatches_root, tmp_path):

@@ -32,8 +32,17 @@ def lite0_state_dict(model: nn.Module) -> dict:
     return dict(zip(target.keys(), source.values()))
 
 
-def create_backbone(name: str, weights: str = "auto", out_indices=(1, 2, 3, 4)) -> nn.Module:
-    """``features_only`` timm model returning four levels (strides 4, 8, 16, 32 for most backbones).
+def drop_unused_stages(features: nn.Module) -> None:
+    """timm's EfficientNet and MobileNet feature models run every block whatever ``out_indices`` asks
+    for; cut the blocks after the last level returned, so that fewer levels cost less."""
+    stage_out = getattr(features, "_stage_out_idx", None)
+    if stage_out and hasattr(features, "blocks"):
+        features.blocks = features.blocks[:max(stage_out)]
+
+
+def create_backbone(name: str, weights: str = "auto", levels: int = 4) -> nn.Module:
+    """``features_only`` timm model returning ``levels`` levels (strides 4, 8, 16, 32 for most backbones;
+    3: up to stride 16, the deepest stage not computed).
 
     ``weights``: ``auto`` (the packaged ImageNet weights for EfficientNet-Lite0, the hub for others),
     ``hub`` (timm ``pretrained=True``, needs network), ``none`` (random init), or a file path
@@ -45,7 +54,7 @@ def create_backbone(name: str, weights: str = "auto", out_indices=(1, 2, 3, 4)) 
         raise BackboneWeightsError(f"unknown backbone {name!r}: not a timm model name "
                                    f"(python -c \"import timm; print(timm.list_models('*mobilenet*'))\" lists some)")
     try:
-        features = timm.create_model(name, features_only=True, out_indices=out_indices, pretrained=hub)
+        features = timm.create_model(name, features_only=True, out_indices=tuple(range(1, levels + 1)), pretrained=hub)
     except OSError as error:  # the hub's download errors (no network, no cached file) are OSErrors
         raise BackboneWeightsError(f"cannot download the weights of backbone {name!r} (weights={weights}): "
                                    f"{str(error).splitlines()[0]}. Offline, use --backbone-weights FILE, or the packaged "
@@ -67,7 +76,9 @@ def create_backbone(name: str, weights: str = "auto", out_indices=(1, 2, 3, 4)) 
         if not isinstance(state, dict):
             raise BackboneWeightsError(f"--backbone-weights {path}: holds a {type(state).__name__}, not a state dict of tensors")
     else:
+        drop_unused_stages(features)
         return features
+    drop_unused_stages(features)  # the state below may hold the deeper stages too: they are left out (strict=False)
     try:
         missing, _ = features.load_state_dict(state, strict=False)
     except RuntimeError as error:  # tensors of the right names but other shapes

@@ -16,6 +16,7 @@ class StudentConfig:
 
     backbone: str = "tf_efficientnet_lite0"  # timm name
     backbone_weights: str = "auto"  # auto | hub | none | path to a state dict
+    backbone_levels: int = 4  # backbone levels the pyramid reads (strides 4 to 32); 3: the stride-32 stage is not computed
     head: str = "cell"  # cell (65 logits per 8x8 cell, SuperPoint-style) | map (one logit channel at stride 4, bicubic upsampling)
     fpn_channels: int = 32
     input_scale: float = 0.5  # the backbone sees the image scaled by this (0.5: a quarter of the pixels, ~4x cheaper)
@@ -39,6 +40,8 @@ class StudentConfig:
                              f"SuperPoint weights take), got {self.descriptor_dim}")
         if self.descriptor_channels < 0 or (self.descriptor_channels and not self.descriptor_dim):
             raise ValueError("student.descriptor_channels must be >= 0, and > 0 only with a descriptor head (student.descriptor_dim)")
+        if self.backbone_levels not in (2, 3, 4):
+            raise ValueError(f"student.backbone_levels must be 2, 3 or 4, got {self.backbone_levels}")
         if self.fpn_channels < 1 or self.detail_channels < 0:
             raise ValueError("student.fpn_channels must be >= 1 and student.detail_channels >= 0")
 

@@ -22,7 +22,8 @@ PARTS = ("backbone", "fpn", "detail", "head", "descriptor_fpn", "descriptor_head
 # backbone and pyramid load and adapt to the new scale in training; ``tf_efficientnet_lite0`` and
 # ``efficientnet_lite0`` share every tensor and differ only in padding, so a backbone swapped between them loads)
 MAY_DIFFER = ("backbone_weights", "descriptor_dim", "descriptor_channels", "separable", "input_scale", "backbone")
-# ... and ``NARROWABLE`` ones may be narrower than the checkpoint's: its detail branch and head are narrowed
+# ... and ``NARROWABLE`` ones may be narrower than the checkpoint's: its detail branch and head are narrowed;
+# ``backbone_levels`` may be fewer: the backbone and pyramid load the levels they keep
 
 
 def init_checkpoint(source: str):
@@ -42,6 +43,8 @@ def initialise_from(model: Student, source: str) -> list[str]:
     path = init_checkpoint(source)
     checkpoint = read_checkpoint(path)
     theirs = replace(checkpoint.config.student, **{k: getattr(model.config, k) for k in MAY_DIFFER + NARROWABLE})
+    if model.config.backbone_levels <= checkpoint.config.student.backbone_levels:
+        theirs = replace(theirs, backbone_levels=model.config.backbone_levels)
     if theirs != model.config:
         differ = [k for k in StudentConfig.__dataclass_fields__ if getattr(theirs, k) != getattr(model.config, k)]
         raise CheckpointError(f"init: {path} is a student of another architecture ({', '.join(differ)} differ); "
@@ -57,7 +60,9 @@ def initialise_from(model: Student, source: str) -> list[str]:
     def keys(state: dict, part: str) -> dict:
         return {k: tuple(v.shape) for k, v in state.items() if k.split(".")[0] == part}
 
-    loaded = [part for part in PARTS if keys(own, part) and keys(own, part) == keys(saved, part)]
+    # a part loads when each of its tensors is in the checkpoint with its shape (the checkpoint may hold
+    # more: the deeper levels of a backbone and pyramid that keep fewer)
+    loaded = [part for part in PARTS if keys(own, part) and keys(own, part).items() <= keys(saved, part).items()]
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in saved.items() if k.split(".")[0] in loaded},
                           strict=False)
     return loaded

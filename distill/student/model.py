@@ -78,7 +78,7 @@ class Student(nn.Module):
         # forward() needs sides that are multiples of the head stride (probability_map pads to them);
         # pyramid levels of other sizes are resized to the grid
         self.size_multiple = self.stride
-        self.backbone = create_backbone(config.backbone, config.backbone_weights)
+        self.backbone = create_backbone(config.backbone, config.backbone_weights, config.backbone_levels)
         info = self.backbone.feature_info
         cfg = getattr(self.backbone, "pretrained_cfg", None) or {}
         self.register_buffer("mean", torch.tensor(cfg.get("mean", (0.485, 0.456, 0.406))).view(1, 3, 1, 1), persistent=False)

@@ -63,3 +63,23 @@ def test_init_swaps_to_a_backbone_of_the_same_tensors_and_starts_another_fresh(t
     assert all(torch.equal(v, saved[k]) for k, v in static.state_dict().items())
     other = Student(replace(WIDE, backbone="mobilenetv3_small_050"))
     assert initialise_from(other, str(checkpoint)) == ["detail", "head"]
+
+
+def test_fewer_backbone_levels_cut_the_deepest_stage_and_load_the_rest_from_a_checkpoint(tmp_path):
+    """``backbone_levels=3``: the pyramid reads strides 4 to 16, the stride-32 stage is not in the network
+    (fewer parameters, not only an unused output), and the kept levels load from a four-level checkpoint;
+    more levels than the checkpoint's are refused."""
+    checkpoint = tmp_path / "four.pt"
+    torch.manual_seed(0)
+    save_checkpoint(checkpoint, Student(WIDE), None, None, 0, -1.0, TrainConfig(student=WIDE))
+    three = Student(replace(WIDE, backbone_levels=3))
+    assert three.backbone.feature_info.reduction() == [4, 8, 16]
+    assert [f.shape[-2] for f in three.backbone(torch.rand(1, 3, 64, 96))] == [16, 8, 4]
+    assert sum(p.numel() for p in three.backbone.parameters()) < 0.4 * sum(p.numel() for p in Student(WIDE).backbone.parameters())
+    assert initialise_from(three, str(checkpoint)) == ["backbone", "fpn", "detail", "head"]
+    saved = read_checkpoint(checkpoint).model
+    assert all(torch.equal(v, saved[k]) for k, v in three.state_dict().items())
+    shallow = tmp_path / "three.pt"
+    save_checkpoint(shallow, three, None, None, 0, -1.0, TrainConfig(student=replace(WIDE, backbone_levels=3)))
+    with pytest.raises(CheckpointError, match="backbone_levels differ"):
+        initialise_from(Student(WIDE), str(shallow))

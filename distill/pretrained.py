@@ -4,9 +4,10 @@ and no network.
 
 - ``default``: the most accurate student, the third-round detector at input scale 0.5 (``ft-r3t13L-s0``)
   with a descriptor branch trained onto it.
-- ``fast``: the same detector recipe at input scale 0.25 with a head of 64 channels and the statically
-  padded ``efficientnet_lite0`` backbone (``sym25-s0``), the fastest in ONNX Runtime int8. Keypoints
-  only: a descriptor branch on its 120x160 backbone matched worse than SIFT (README, Students).
+- ``fast``: the same detector recipe at input scale 0.25 with a head of 64 channels, the statically
+  padded ``efficientnet_lite0`` backbone cut after its stride-8 stage (``student.backbone_levels=2``,
+  ``sym25l2-s0``), the fastest in ONNX Runtime int8. Keypoints only: a descriptor branch on a 120x160
+  backbone matched worse than SIFT (README, Students).
 
 Both were distilled from the MagicLeap SuperPoint weights and inherit their licence: non-commercial
 research use only. The README gives the commands that reproduce them.
@@ -30,8 +31,8 @@ class Release:
 RELEASES = {
     # distill export --checkpoint runs/ft-r3t13L-s0-desc/last.pt --fp16
     "default": Release("student-r3L-desc-fp16.pt", "b4d993363a9b5e737e647d5db38d5638052f9dcfa4a82bda672361ac71f39984"),
-    # distill export --checkpoint runs/sym25-s0/last.pt --fp16
-    "fast": Release("student-fast25-fp16.pt", "919b657ba20beb87db9b2d25a471bcf82aec98c3b2faf8a8e205ea79ad5b4577"),
+    # distill export --checkpoint runs/sym25l2-s0/last.pt --fp16
+    "fast": Release("student-fast25l2-fp16.pt", "a1d3b1f5083cfbb7f7ca435adf4fdc58fafe3f78f20430d040474d793603af76"),
 }
 
 

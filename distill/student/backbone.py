@@ -59,6 +59,7 @@ def create_backbone(name: str, weights: str = "auto", levels: int = 4) -> nn.Mod
         raise BackboneWeightsError(f"cannot download the weights of backbone {name!r} (weights={weights}): "
                                    f"{str(error).splitlines()[0]}. Offline, use --backbone-weights FILE, or the packaged "
                                    f"tf_efficientnet_lite0.") from None
+    drop_unused_stages(features)  # weights loaded below may hold the cut stages too: left out (strict=False)
     if packaged:
         full = timm.create_model(name, pretrained=False)
         full.load_state_dict(lite0_state_dict(full))
@@ -76,9 +77,7 @@ def create_backbone(name: str, weights: str = "auto", levels: int = 4) -> nn.Mod
         if not isinstance(state, dict):
             raise BackboneWeightsError(f"--backbone-weights {path}: holds a {type(state).__name__}, not a state dict of tensors")
     else:
-        drop_unused_stages(features)
         return features
-    drop_unused_stages(features)  # the state below may hold the deeper stages too: they are left out (strict=False)
     try:
         missing, _ = features.load_state_dict(state, strict=False)
     except RuntimeError as error:  # tensors of the right names but other shapes

@@ -52,6 +52,10 @@ def initialise_from(model: Student, source: str) -> list[str]:
         raise CheckpointError(f"init: {path} is a student of another architecture ({', '.join(differ)} differ); "
                               f"only {', '.join(f'student.{k}' for k in MAY_DIFFER[1:])} may change, and "
                               f"{' and '.join(f'student.{k}' for k in NARROWABLE)} narrow")
+    ours, before = model.config, checkpoint.config.student
+    if ours.detail_start != before.detail_start and ours.detail_channels != before.detail_channels:
+        raise CheckpointError(f"init: {path}: a detail branch of another detail_start starts fresh, so it cannot also "
+                              f"be narrowed from the checkpoint's; change student.detail_start or student.detail_channels")
     own, saved = model.state_dict(), checkpoint.model
     if any(getattr(checkpoint.config.student, k) != getattr(model.config, k) for k in NARROWABLE):
         try:

@@ -65,6 +65,8 @@ def test_init_swaps_to_a_backbone_of_the_same_tensors_and_starts_another_fresh(t
     assert initialise_from(other, str(checkpoint)) == ["detail", "head"]
     coarser = Student(replace(WIDE, detail_start=4, head_channels=16))  # the head narrows; the detail branch starts fresh
     assert initialise_from(coarser, str(checkpoint)) == ["backbone", "fpn", "head"]
+    with pytest.raises(CheckpointError, match="cannot also be narrowed"):
+        initialise_from(Student(replace(WIDE, detail_start=4, detail_channels=16)), str(checkpoint))
 
 
 def test_fewer_backbone_levels_cut_the_deepest_stage_and_load_the_rest_from_a_checkpoint(tmp_path):

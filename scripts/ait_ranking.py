@@ -13,12 +13,13 @@ detected at ``--scale`` and mapped back) and ranks them in several ways before t
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from distill.eval.detectors import build_detectors, detect_at_size
+from distill.eval.detectors import build_detectors, detect_at_size, nearest_pixels
 from distill.eval.protocol import Protocol
 from distill.eval.repeatability import pair_repeatability
 from distill.eval.sequences import load_hpatches
@@ -28,15 +29,9 @@ from labels.images import resize_image
 RANKINGS = ("own", "random", "harris", "coarse")
 
 
-def scaled(side: tuple[int, int], scale: float) -> tuple[int, int] | None:
-    return None if scale == 1 else tuple(max(8, round(s * scale)) for s in side)
-
-
 def at(values: np.ndarray, xy: np.ndarray) -> np.ndarray:
     """``values`` at the nearest pixel of each ``N x 2`` point."""
-    cols = np.clip(np.round(xy[:, 0]).astype(int), 0, values.shape[1] - 1)
-    rows = np.clip(np.round(xy[:, 1]).astype(int), 0, values.shape[0] - 1)
-    return values[rows, cols]
+    return values[nearest_pixels(xy, values.shape)]
 
 
 def main() -> None:
@@ -47,14 +42,14 @@ def main() -> None:
     parser.add_argument("--coarse", type=float, default=0.5, help="the scale of the coarse score map")
     args = parser.parse_args()
     detector = checkpoint_detector(Path(args.checkpoint)) if args.checkpoint else build_detectors(["superpoint"])[0]
-    protocol = Protocol.named("ait")
+    protocol = replace(Protocol.named("ait"), detect_scale=args.scale)
+    coarse_protocol = replace(protocol, detect_scale=args.coarse)
     results: dict[tuple[str, str], list[float]] = {}
     for sequence in load_hpatches(args.root):
         ranked: dict[str, list[np.ndarray]] = {name: [] for name in RANKINGS}
         for grey in sequence.images:
-            xy, scores = detect_at_size(detector, grey, scaled(grey.shape, args.scale), protocol.nms_radius)
-            coarse_size = scaled(grey.shape, args.coarse)
-            coarse = detector.score_map(resize_image(grey, coarse_size)).numpy().astype(np.float32)
+            xy, scores = detect_at_size(detector, grey, protocol.detection_size(grey.shape), protocol.nms_radius)
+            coarse = detector.score_map(resize_image(grey, coarse_protocol.detection_size(grey.shape))).numpy().astype(np.float32)
             coarse = cv2.resize(cv2.dilate(coarse, np.ones((3, 3), np.uint8)), grey.shape[::-1], interpolation=cv2.INTER_LINEAR)
             keys = {"own": scores, "random": np.random.default_rng(0).random(len(xy)),
                     "harris": at(cv2.cornerHarris(grey.astype(np.float32), 4, 3, 0.04), xy), "coarse": scores * at(coarse, xy)}

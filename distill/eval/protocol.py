@@ -36,8 +36,11 @@ class Protocol:
     def points(self, detector: ScoreMapDetector, image: np.ndarray) -> np.ndarray:
         """``N x 2`` points of ``detector`` on ``image`` as this protocol scores them: NMS, sub-pixel
         refinement if on, detected at ``detect_scale`` and mapped back to ``image``'s pixels."""
-        size = None if self.detect_scale == 1.0 else tuple(max(8, round(side * self.detect_scale)) for side in image.shape[:2])
-        return detect_at_size(detector, image, size, self.nms_radius, subpixel=self.subpixel)[0]
+        return detect_at_size(detector, image, self.detection_size(image.shape[:2]), self.nms_radius, subpixel=self.subpixel)[0]
+
+    def detection_size(self, shape: tuple[int, int]) -> tuple[int, int] | None:
+        """The ``H x W`` an image of ``shape`` is detected at (``detect_scale``, sides at least 8); ``None``: as it is."""
+        return None if self.detect_scale == 1.0 else tuple(max(8, round(side * self.detect_scale)) for side in shape)
 
     def describe(self) -> str:
         size = "full resolution" if self.size is None else f"{self.size[0]}x{self.size[1]}"

@@ -44,22 +44,22 @@ def initialise_from(model: Student, source: str) -> list[str]:
     branch, a head made separable) keep their fresh initialisation. Returns the names of the loaded parts."""
     path = init_checkpoint(source)
     checkpoint = read_checkpoint(path)
-    theirs = replace(checkpoint.config.student, **{k: getattr(model.config, k) for k in MAY_DIFFER + NARROWABLE})
-    if model.config.backbone_levels <= checkpoint.config.student.backbone_levels:
-        theirs = replace(theirs, backbone_levels=model.config.backbone_levels)
-    if theirs != model.config:
-        differ = [k for k in StudentConfig.__dataclass_fields__ if getattr(theirs, k) != getattr(model.config, k)]
+    ours, before = model.config, checkpoint.config.student
+    theirs = replace(before, **{k: getattr(ours, k) for k in MAY_DIFFER + NARROWABLE})
+    if ours.backbone_levels <= before.backbone_levels:
+        theirs = replace(theirs, backbone_levels=ours.backbone_levels)
+    if theirs != ours:
+        differ = [k for k in StudentConfig.__dataclass_fields__ if getattr(theirs, k) != getattr(ours, k)]
         raise CheckpointError(f"init: {path} is a student of another architecture ({', '.join(differ)} differ); "
                               f"only {', '.join(f'student.{k}' for k in MAY_DIFFER[1:])} may change, and "
                               f"{' and '.join(f'student.{k}' for k in NARROWABLE)} narrow")
-    ours, before = model.config, checkpoint.config.student
     if ours.detail_start != before.detail_start and ours.detail_channels != before.detail_channels:
         raise CheckpointError(f"init: {path}: a detail branch of another detail_start starts fresh, so it cannot also "
                               f"be narrowed from the checkpoint's; change student.detail_start or student.detail_channels")
     own, saved = model.state_dict(), checkpoint.model
-    if any(getattr(checkpoint.config.student, k) != getattr(model.config, k) for k in NARROWABLE):
+    if any(getattr(before, k) != getattr(ours, k) for k in NARROWABLE):
         try:
-            saved = narrow(student_of(checkpoint), model.config)
+            saved = narrow(student_of(checkpoint), ours)
         except ValueError as error:
             raise CheckpointError(f"init: {path}: {error}") from None
 

@@ -7,13 +7,17 @@ runtime to SuperPoint's fastest runtime. int8 (ONNX Runtime, static quantisation
 embedded photos) counts only where its accuracy holds: with ``--root``, every row also gets its
 repeatability on that HPatches folder (standard protocol), and a runtime competes for the headline
 when it stays within 0.01 of the same network in PyTorch; without ``--root`` int8 rows are shown but
-left out of the headline.
+left out of the headline. With ``--repeat N`` the timing is done N times in the same process (the
+table shows the median of the N medians) and every headline ratio is printed with its N values: on
+a shared machine the ratio of a small network drifts more than its teacher's (many short kernels,
+each waiting for a thread to wake), and one timing can mislead.
 
-    python scripts/bench_speed.py --checkpoint runs/NAME/last.pt [--checkpoint ...] [--rounds 15] [--root HPATCHES]
+    python scripts/bench_speed.py --checkpoint runs/NAME/last.pt [--checkpoint ...] [--rounds 15] [--repeat 1] [--root HPATCHES]
 """
 from __future__ import annotations
 
 import argparse
+import statistics
 import tempfile
 from pathlib import Path
 
@@ -72,6 +76,8 @@ def main() -> None:
     parser.add_argument("--checkpoint", type=Path, action="append", required=True)
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--root", type=Path, help="HPatches folder: add every row's repeatability (standard protocol)")
+    parser.add_argument("--repeat", type=int, default=1, help="time every detector this many times (in turns each time) and "
+                        "print each headline ratio's values")
     args = parser.parse_args()
     torch.set_flush_denormal(True)
     image = resize_image(read_grey(embedded_images()[0]), (480, 640))
@@ -81,7 +87,9 @@ def main() -> None:
             groups.append([checkpoint_detector(checkpoint), channels_last(checkpoint), checkpoint_detector(checkpoint, runtime="onnx"),
                            checkpoint_detector(checkpoint, runtime="onnx-int8")])
         detectors = [d for group in groups for d in group]
-        times = dict(zip([d.name for d in detectors], interleaved_median_ms(detectors, image, top_k=300, nms_radius=4, rounds=args.rounds)))
+        repeats = [dict(zip([d.name for d in detectors], interleaved_median_ms(detectors, image, top_k=300, nms_radius=4, rounds=args.rounds)))
+                   for _ in range(args.repeat)]
+        times = {d.name: statistics.median(r[d.name] for r in repeats) for d in detectors}
         accuracy = {}
         if args.root:
             results = evaluate(detectors, load_hpatches(args.root), Protocol(), progress=False)
@@ -95,7 +103,7 @@ def main() -> None:
 
     teacher_best = min(times[d.name] for d in eligible(groups[0]))
     print(f"480x640, {torch.get_num_threads()} CPU threads, {cv2.getNumThreads()} OpenCV threads, flush-denormal on, "
-          f"median of {args.rounds} rounds in turns\n")
+          f"median of {args.rounds} rounds in turns" + (f", median of {args.repeat} such timings" if args.repeat > 1 else "") + "\n")
     print("| detector | runtime | ms / image | × SuperPoint's fastest |" + (" rep. (HPatches) |" if accuracy else "")
           + "\n|---|---|---|---|" + ("---|" if accuracy else ""))
     for detector in detectors:
@@ -106,8 +114,9 @@ def main() -> None:
           f"{teacher_best:.1f} ms")
     for checkpoint, group in zip(args.checkpoint, groups[1:]):
         best = min(eligible(group), key=lambda d: times[d.name])
+        each = ", ".join(f"{r[best.name] / r[fastest.name]:.3f}" for r in repeats)
         print(f"{checkpoint}: fastest runtime {runtime_of(best.name)} {times[best.name]:.1f} ms against SuperPoint's fastest "
-              f"{teacher_best:.1f} ms: ratio {times[best.name] / teacher_best:.3f}")
+              f"{teacher_best:.1f} ms: ratio {times[best.name] / teacher_best:.3f}" + (f" (each timing: {each})" if args.repeat > 1 else ""))
 
 
 if __name__ == "__main__":

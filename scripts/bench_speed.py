@@ -79,6 +79,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="time every detector this many times (in turns each time) and "
                         "print each headline ratio's values")
     args = parser.parse_args()
+    if args.repeat < 1 or args.rounds < 1:
+        parser.error("--repeat and --rounds must be at least 1")
     torch.set_flush_denormal(True)
     image = resize_image(read_grey(embedded_images()[0]), (480, 640))
     with tempfile.TemporaryDirectory() as folder:

@@ -42,7 +42,7 @@ def drop_unused_stages(features: nn.Module) -> None:
 
 def create_backbone(name: str, weights: str = "auto", levels: int = 4) -> nn.Module:
     """``features_only`` timm model returning ``levels`` levels (strides 4, 8, 16, 32 for most backbones;
-    3: up to stride 16, the deepest stage not computed).
+    3: up to stride 16, 2: up to stride 8; the stages after the last level returned are not computed).
 
     ``weights``: ``auto`` (the packaged ImageNet weights for EfficientNet-Lite0, the hub for others),
     ``hub`` (timm ``pretrained=True``, needs network), ``none`` (random init), or a file path

@@ -16,7 +16,7 @@ class StudentConfig:
 
     backbone: str = "tf_efficientnet_lite0"  # timm name
     backbone_weights: str = "auto"  # auto | hub | none | path to a state dict
-    backbone_levels: int = 4  # backbone levels the pyramid reads (strides 4 to 32); 3: the stride-32 stage is not computed
+    backbone_levels: int = 4  # backbone levels the pyramid reads (strides 4 to 32); 3 or 2: the deeper stages are not computed
     head: str = "cell"  # cell (65 logits per 8x8 cell, SuperPoint-style) | map (one logit channel at stride 4, bicubic upsampling)
     fpn_channels: int = 32
     input_scale: float = 0.5  # the backbone sees the image scaled by this (0.5: a quarter of the pixels, ~4x cheaper)

@@ -52,7 +52,8 @@ def initialise_from(model: Student, source: str) -> list[str]:
         differ = [k for k in StudentConfig.__dataclass_fields__ if getattr(theirs, k) != getattr(ours, k)]
         raise CheckpointError(f"init: {path} is a student of another architecture ({', '.join(differ)} differ); "
                               f"only {', '.join(f'student.{k}' for k in MAY_DIFFER[1:])} may change, and "
-                              f"{' and '.join(f'student.{k}' for k in NARROWABLE)} narrow")
+                              f"{' and '.join(f'student.{k}' for k in NARROWABLE)} narrow, and student.backbone_levels "
+                              f"may be fewer")
     if ours.detail_start != before.detail_start and ours.detail_channels != before.detail_channels:
         raise CheckpointError(f"init: {path}: a detail branch of another detail_start starts fresh, so it cannot also "
                               f"be narrowed from the checkpoint's; change student.detail_start or student.detail_channels")

@@ -6,9 +6,9 @@ and no network.
   with a descriptor branch trained onto it.
 - ``fast``: the same detector recipe at input scale 0.25 with a head of 48 channels, the statically
   padded ``efficientnet_lite0`` backbone cut after its stride-8 stage (``student.backbone_levels=2``),
-  fine-tuned from ``default`` on its own relabelling of the training photos (``r4l2h48-s0``), the
-  fastest in ONNX Runtime int8. Keypoints only: a descriptor branch on a 120x160
-  backbone matched worse than SIFT (README, Students).
+  fine-tuned from ``default`` on its own relabelling of the training photos, on whole 240x320 label
+  images rather than crops (``r4l2h48c240-s0``), the fastest in ONNX Runtime int8. Keypoints only: a
+  descriptor branch on a 120x160 backbone matched worse than SIFT (README, Students).
 
 Both were distilled from the MagicLeap SuperPoint weights and inherit their licence: non-commercial
 research use only. The README gives the commands that reproduce them.
@@ -32,8 +32,8 @@ class Release:
 RELEASES = {
     # distill export --checkpoint runs/ft-r3t13L-s0-desc/last.pt --fp16
     "default": Release("student-r3L-desc-fp16.pt", "b4d993363a9b5e737e647d5db38d5638052f9dcfa4a82bda672361ac71f39984"),
-    # distill export --checkpoint runs/r4l2h48-s0/last.pt --fp16
-    "fast": Release("student-fast25l2h48-fp16.pt", "b5fab5a55ad0fd8e96b814976c03f3a2588369a141c0ebce0801b64ca3cc4dda"),
+    # distill export --checkpoint runs/r4l2h48c240-s0/last.pt --fp16
+    "fast": Release("student-fast25l2h48c240-fp16.pt", "243dffd1b8fbbceb818509c46ca2f0a68c3637f2ce311cf416df4a5c1d8ae741"),
 }
 
 

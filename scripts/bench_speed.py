@@ -103,7 +103,8 @@ def main() -> None:
             return [d for d in group if "int8" not in d.name]
         return [d for d in group if accuracy[d.name] >= accuracy[group[0].name] - 0.01]
 
-    teacher_best = min(times[d.name] for d in eligible(groups[0]))
+    fastest = min(eligible(groups[0]), key=lambda d: times[d.name])
+    teacher_best = times[fastest.name]
     print(f"480x640, {torch.get_num_threads()} CPU threads, {cv2.getNumThreads()} OpenCV threads, flush-denormal on, "
           f"median of {args.rounds} rounds in turns" + (f", median of {args.repeat} such timings" if args.repeat > 1 else "") + "\n")
     print("| detector | runtime | ms / image | × SuperPoint's fastest |" + (" rep. (HPatches) |" if accuracy else "")
@@ -111,7 +112,6 @@ def main() -> None:
     for detector in detectors:
         row = f"| {detector.name} | {runtime_of(detector.name)} | {times[detector.name]:.1f} | {times[detector.name] / teacher_best:.3f} |"
         print(row + (f" {accuracy[detector.name]:.3f} |" if accuracy else ""))
-    fastest = min(eligible(groups[0]), key=lambda d: times[d.name])
     print(f"\nSuperPoint's fastest runtime{' where accuracy holds' if accuracy else ' (float)'}: {runtime_of(fastest.name)}, "
           f"{teacher_best:.1f} ms")
     for checkpoint, group in zip(args.checkpoint, groups[1:]):

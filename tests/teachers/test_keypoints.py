@@ -1,7 +1,8 @@
+import numpy as np
 import torch
 import torch.nn.functional as F
 
-from teachers.keypoints import DetectionConfig, extract_keypoints
+from teachers.keypoints import DetectionConfig, extract_keypoints, strongest
 
 
 def test_extraction_never_modifies_the_callers_map():
@@ -42,3 +43,12 @@ def test_cpu_extraction_equals_max_pooling_nms_with_ties_in_raster_order():
     assert len(points) == 25
     assert points.xy.tolist() == torch.stack([xs[order], ys[order]], 1).float().tolist()
     assert torch.equal(points.scores, heat[0, ys[order], xs[order]])
+
+
+def test_strongest_is_the_stable_sort_cut_to_top_k():
+    """The partition shortcut gives exactly the stable descending sort's first ``top_k``, ties at the cut included."""
+    rng = np.random.default_rng(0)
+    for size, levels in ((0, 4), (5, 4), (300, 3), (3000, 16), (3000, 100000)):
+        scores = (rng.integers(0, levels, size) / levels).astype(np.float32)
+        for top_k in (None, 0, 1, 7, 300, 5000):
+            assert np.array_equal(strongest(scores, top_k), np.argsort(-scores, kind="stable")[:top_k])

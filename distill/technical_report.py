@@ -107,8 +107,10 @@ def student_lines(config: dict, provenance: dict) -> list[str]:
     losses = [f"{name} (weight {spec['weight']:g}" + (f", target threshold {spec['threshold']:g}" if spec.get("threshold") else "") + ")"
               for name, spec in config["losses"].items() if spec["weight"] and (name != "descriptor" or s.get("descriptor_dim"))]
     init = provenance.get("init")
-    return [f"Backbone `{s['backbone']}` (weights: {s['backbone_weights']}) at input scale {s['input_scale']:g}, "
-            f"FPN {s['fpn_channels']} channels, {s['head']} head ({s['head_channels']} channels)"
+    return [f"Backbone `{s['backbone']}` (weights: {s['backbone_weights']}) at input scale {s['input_scale']:g}"
+            + (" (area downscale)" if s.get("downscale") == "area" else "")
+            + f", FPN {s['fpn_channels']} channels, {s['head']} head ({s['head_channels']} channels"
+            + (", 1×1)" if s.get("head_kernel") == 1 else ")")
             + (f", detail branch {s['detail_channels']} channels from {s['detail_start']}×{s['detail_start']} blocks" if s["detail_channels"] else "")
             + (f", descriptor head {s['descriptor_dim']}-D" if s.get("descriptor_dim") else "") + ".",
             f"Losses: {', '.join(losses)}.",

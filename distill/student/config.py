@@ -8,6 +8,7 @@ from typing import List, Optional, Tuple
 from teachers.keypoints import DetectionConfig
 
 HEADS = ("cell", "map")
+DOWNSCALES = ("bilinear", "area")
 
 
 @dataclass
@@ -20,10 +21,12 @@ class StudentConfig:
     head: str = "cell"  # cell (65 logits per 8x8 cell, SuperPoint-style) | map (one logit channel at stride 4, bicubic upsampling)
     fpn_channels: int = 32
     input_scale: float = 0.5  # the backbone sees the image scaled by this (0.5: a quarter of the pixels, ~4x cheaper)
+    downscale: str = "bilinear"  # how: bilinear (antialiased) | area (the mean of each block; 1/input_scale a whole number dividing the head stride)
     pixel_shortcut: bool = False  # the head also sees the grey values of each cell of its grid at full resolution
     detail_channels: int = 128  # a small CNN on the full-resolution image feeds the head this many channels; 0: off (init: may narrow)
     detail_start: int = 2  # the detail CNN starts on space-to-depth blocks of this side: 1, 2 or 4 (at most the head stride)
     head_channels: Optional[int] = 128  # width of the head's 3x3 convolution; null: fpn_channels (init: may narrow)
+    head_kernel: int = 3  # kernel side of the head's first convolution: 3, or 1 (9x cheaper; init loads a 3x3 head's centre taps)
     separable: bool = False  # depthwise-separable 3x3 convolutions in the head and the detail branch's stride-2 layers (speed)
     descriptor_dim: int = 0  # > 0: also a descriptor head, L2-normalised descriptors of this size at 1/8 (256: SuperPoint's)
     descriptor_channels: int = 0  # > 0: the descriptor head reads its own FPN of this width over the backbone (plus the detail branch); 0: the detector's features
@@ -33,6 +36,14 @@ class StudentConfig:
             raise ValueError(f"student.head must be one of {', '.join(HEADS)}, got {self.head!r}")
         if not 0 < self.input_scale <= 1:
             raise ValueError(f"student.input_scale must be in (0, 1], got {self.input_scale}")
+        if self.downscale not in DOWNSCALES:
+            raise ValueError(f"student.downscale must be one of {', '.join(DOWNSCALES)}, got {self.downscale!r}")
+        if self.downscale == "area" and (abs(1 / self.input_scale - round(1 / self.input_scale)) > 1e-6
+                                         or self.stride % round(1 / self.input_scale)):
+            raise ValueError(f"student.downscale=area needs 1/student.input_scale to be a whole number that divides the head "
+                             f"stride {self.stride}, got input_scale {self.input_scale}")
+        if self.head_kernel not in (1, 3) or (self.head_kernel == 1 and self.separable):
+            raise ValueError(f"student.head_kernel must be 1 or 3 (3 with student.separable), got {self.head_kernel}")
         if self.detail_channels and self.detail_start not in (1, 2, 4):
             raise ValueError(f"student.detail_start must be 1, 2 or 4, got {self.detail_start}")
         if self.descriptor_dim not in (0, 256):
@@ -173,7 +184,7 @@ class TrainConfig:
     val_fraction: float = 0.15  # share of images (by hash) held out for validation
     val_every: int = 250  # steps between validations and checkpoints
     val_hpatches: Optional[str] = None  # HPatches folder: validate (and pick best.pt) there instead of on held-out store images
-    init: Optional[str] = None  # start from the weights of this checkpoint ("pretrained": the released student); same architecture but the descriptor branch, separable and input_scale, and detail and head narrower
+    init: Optional[str] = None  # start from the weights of this checkpoint ("pretrained": the released student); same architecture but the descriptor branch, separable, input_scale, downscale and head_kernel, and detail and head narrower
     train_only: List[str] = field(default_factory=list)  # train only these parts (backbone, fpn, detail, head, descriptor_fpn, descriptor_head); the rest stays frozen
     keep_checkpoints: bool = False  # also keep the weights at every validation: checkpoints/step-NNNNNN.pt (scripts/validation_agreement.py)
     workers: int = 0  # DataLoader workers

@@ -21,9 +21,10 @@ PARTS = ("backbone", "fpn", "detail", "head", "descriptor_fpn", "descriptor_head
 # a part whose weights then differ in name or shape starts fresh (``input_scale`` changes no shape: the
 # backbone and pyramid load and adapt to the new scale in training; ``tf_efficientnet_lite0`` and
 # ``efficientnet_lite0`` share every tensor and differ only in padding, so a backbone swapped between them loads;
-# a detail branch of another ``detail_start`` has other tensors and starts fresh)
+# a detail branch of another ``detail_start`` has other tensors and starts fresh; ``downscale`` changes no
+# tensor; a 1x1 head (``head_kernel``) loads the centre taps of a 3x3 one)
 MAY_DIFFER = ("backbone_weights", "descriptor_dim", "descriptor_channels", "separable", "input_scale", "backbone",
-              "detail_start")
+              "detail_start", "downscale", "head_kernel")
 # ... and ``NARROWABLE`` ones may be narrower than the checkpoint's: its detail branch and head are narrowed;
 # ``backbone_levels`` may be fewer: the backbone and pyramid load the levels they keep
 
@@ -63,6 +64,9 @@ def initialise_from(model: Student, source: str) -> list[str]:
             saved = narrow(student_of(checkpoint), ours)
         except ValueError as error:
             raise CheckpointError(f"init: {path}: {error}") from None
+
+    if ours.head_kernel == 1 and before.head_kernel == 3 and not before.separable:
+        saved = {**saved, "head.0.0.weight": saved["head.0.0.weight"][:, :, 1:2, 1:2]}
 
     def keys(state: dict, part: str) -> dict:
         return {k: tuple(v.shape) for k, v in state.items() if k.split(".")[0] == part}

@@ -3,7 +3,8 @@ resized to the head's grid and summed -> keypoint head.
 
 Input: ``B x 1 x H x W`` grey in [0, 1]. The backbone sees it replicated to three channels,
 normalised with the backbone's own mean and std, and scaled by ``input_scale`` (0.5: a quarter of
-the pixels, the main lever on speed). Heads, on a grid of the *input image*:
+the pixels, the main lever on speed; antialiased bilinear, or with ``downscale="area"`` the mean of
+each ``1/input_scale``-sided block, one average pooling). Heads, on a grid of the *input image*:
 
 - ``map``: one logit channel at stride 4, upsampled bicubically to ``H x W``. Output ``B x H x W``
   logits; probability ``sigmoid``.
@@ -13,8 +14,8 @@ the pixels, the main lever on speed). Heads, on a grid of the *input image*:
 Full-resolution detail for a backbone that sees a downscaled image (both optional, either head):
 ``pixel_shortcut`` feeds the head the grey values of each cell of its grid (space-to-depth: 64 per
 8x8 cell, as XFeat's keypoint head does), and ``detail_channels`` the output of a small CNN on the
-full-resolution image (:func:`detail_branch`). The head is a 3x3 convolution (``head_channels``,
-batch norm, ReLU) over the concatenation, then a 1x1 convolution to the logits.
+full-resolution image (:func:`detail_branch`). The head is a 3x3 (``head_kernel`` 1: 1x1) convolution
+(``head_channels``, batch norm, ReLU) over the concatenation, then a 1x1 convolution to the logits.
 """
 from __future__ import annotations
 
@@ -31,8 +32,9 @@ from distill.student.config import StudentConfig
 from teachers.keypoints import DetectionConfig, Keypoints, cell_logits_to_probability, extract_keypoints
 
 
-def conv_bn_relu(inputs: int, outputs: int, stride: int = 1) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(inputs, outputs, 3, stride, padding=1), nn.BatchNorm2d(outputs), nn.ReLU(inplace=True))
+def conv_bn_relu(inputs: int, outputs: int, stride: int = 1, kernel: int = 3) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(inputs, outputs, kernel, stride, padding=kernel // 2), nn.BatchNorm2d(outputs),
+                         nn.ReLU(inplace=True))
 
 
 def separable_bn_relu(inputs: int, outputs: int, stride: int = 1) -> nn.Sequential:
@@ -88,8 +90,8 @@ class Student(nn.Module):
                        if config.detail_channels else None)
         inputs = config.fpn_channels + (self.stride ** 2 if config.pixel_shortcut else 0) + config.detail_channels
         width = config.head_channels or config.fpn_channels
-        first = separable_bn_relu if config.separable else conv_bn_relu
-        self.head = nn.Sequential(first(inputs, width), nn.Conv2d(width, 1 if config.head == "map" else 65, 1))
+        first = separable_bn_relu(inputs, width) if config.separable else conv_bn_relu(inputs, width, kernel=config.head_kernel)
+        self.head = nn.Sequential(first, nn.Conv2d(width, 1 if config.head == "map" else 65, 1))
         # descriptors at 1/8: SuperPoint's head (3x3 convolution, 1x1 to the descriptor size) on the detector's
         # features, or (descriptor_channels) a pyramid of its own over the backbone with the detail branch, then 1x1, 1x1
         self.descriptor_fpn = (FeaturePyramidNetwork(info.channels(), config.descriptor_channels)
@@ -116,7 +118,9 @@ class Student(nn.Module):
         h, w = image.shape[-2:]
         grid = (h // self.stride, w // self.stride)
         x = image
-        if self.input_scale != 1.0:
+        if self.input_scale != 1.0 and self.config.downscale == "area":
+            x = F.avg_pool2d(image, round(1 / self.input_scale))
+        elif self.input_scale != 1.0:
             x = F.interpolate(image, scale_factor=self.input_scale, mode="bilinear", antialias=True, align_corners=False)
         x = (x.expand(-1, 3, -1, -1) - self.mean) / self.std
         features = OrderedDict((str(i), f) for i, f in enumerate(self.backbone(x)))

@@ -69,6 +69,20 @@ def test_init_swaps_to_a_backbone_of_the_same_tensors_and_starts_another_fresh(t
         initialise_from(Student(replace(WIDE, detail_start=4, detail_channels=16)), str(checkpoint))
 
 
+def test_a_one_by_one_head_starts_from_the_centre_taps_of_a_three_by_three_one(tmp_path):
+    """``head_kernel=1`` from a 3x3 checkpoint, narrowed at the same time: the head loads the centre taps
+    of the channels narrowing keeps; everything else loads as it is."""
+    checkpoint = tmp_path / "three.pt"
+    wide = student_with_dead_channels()
+    save_checkpoint(checkpoint, wide, None, None, 0, -1.0, TrainConfig(student=WIDE))
+    config = replace(WIDE, head_channels=16, head_kernel=1, downscale="area", input_scale=0.25)
+    one = Student(config)
+    assert initialise_from(one, str(checkpoint)) == ["backbone", "fpn", "detail", "head"]
+    narrowed = narrow(wide, replace(WIDE, head_channels=16))["head.0.0.weight"]
+    assert one.head[0][0].weight.shape == (16, 16 + 32, 1, 1)
+    assert torch.equal(one.head[0][0].weight, narrowed[:, :, 1:2, 1:2])
+
+
 def test_fewer_backbone_levels_cut_the_deepest_stage_and_load_the_rest_from_a_checkpoint(tmp_path):
     """``backbone_levels=3``: the pyramid reads strides 4 to 16, the stride-32 stage is not in the network
     (fewer parameters, not only an unused output), and the kept levels load from a four-level checkpoint;

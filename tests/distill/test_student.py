@@ -96,6 +96,43 @@ def test_detail_branch_sees_full_resolution_locally(head, stride, start):
     assert (ys * stride - 33).abs().max() <= reach and (xs * stride - 50).abs().max() <= reach
 
 
+def test_one_by_one_head_moves_only_the_cell_of_a_changed_pixel():
+    """``head_kernel=1``: with the pyramid's input cut, one changed pixel moves the logits of its own
+    cell and no other (the 3x3 head moves its 3x3 neighbourhood, test above)."""
+    torch.manual_seed(0)
+    model = Student(StudentConfig(backbone_weights="none", fpn_channels=8, input_scale=0.5, pixel_shortcut=True,
+                                  detail_channels=0, head_channels=16, head_kernel=1)).eval()
+    assert model.head[0][0].weight.shape == (16, 8 + 64, 1, 1)
+    with torch.no_grad():
+        model.head[0][0].weight[:, :8] = 0
+    image = torch.rand(1, 1, 72, 104)
+    changed = image.clone()
+    changed[0, 0, 8 * 4 + 3, 8 * 6 + 5] += 0.5
+    with torch.no_grad():
+        moved = (model(changed) - model(image)).abs().amax(dim=1)[0] > 1e-6
+    expected = torch.zeros(9, 13, dtype=torch.bool)
+    expected[4, 6] = True
+    assert torch.equal(moved, expected)
+
+
+def test_area_downscale_sees_only_the_mean_of_each_block():
+    """``downscale=area`` at input scale 1/4: the backbone sees the mean of each 4x4 block, so with the
+    detail branch's input to the head cut, an image and its block means give the same logits; the
+    antialiased bilinear downscale reads across blocks and tells them apart. Other scales are refused."""
+    torch.manual_seed(0)
+    image = torch.rand(1, 1, 64, 96)
+    blocks = F.interpolate(F.avg_pool2d(image, 4), scale_factor=4, mode="nearest")
+    for downscale, same in (("area", True), ("bilinear", False)):
+        model = Student(StudentConfig(backbone_weights="none", fpn_channels=8, input_scale=0.25, detail_channels=8,
+                                      head_channels=16, downscale=downscale)).eval()
+        with torch.no_grad():
+            model.head[0][0].weight[:, 8:] = 0
+            difference = (model(image) - model(blocks)).abs().max()
+        assert (difference < 1e-5) == same, downscale
+    with pytest.raises(ValueError, match="whole number that divides the head stride"):
+        StudentConfig(input_scale=0.3, downscale="area")
+
+
 def test_detail_branch_layout_by_start():
     """Space-to-depth by ``start``, one convolution there, then stride-2 convolutions down to the head
     stride; ``start=4`` keeps the layout (and the checkpoints) of students trained before the option."""

@@ -52,9 +52,11 @@ def train_command(
     head: Optional[Head] = typer.Option(None, help="student.head: cell (65 logits per 8x8 cell, SuperPoint-style) or map (one logit "
                                         f"channel at stride 4, bicubic upsampling) \\[default: {StudentConfig.head}]."),
     init: Optional[str] = typer.Option(None, help="Start from the weights of this checkpoint, or 'pretrained' (the released student); "
-                                       "the architecture must match but for the descriptor branch, student.separable, student.input_scale and student.backbone (parts whose tensors differ start fresh; "
-                                       "tf_efficientnet_lite0 and efficientnet_lite0 share theirs), "
-                                       "and student.detail_channels and student.head_channels may be narrower (the most important channels load). "
+                                       "the architecture must match but for the descriptor branch, student.separable, student.input_scale, student.downscale, "
+                                       "student.detail_start and student.backbone (parts whose tensors differ start fresh; "
+                                       "tf_efficientnet_lite0 and efficientnet_lite0 share theirs); student.backbone_levels may be fewer, "
+                                       "student.detail_channels and student.head_channels narrower (the most important channels load), "
+                                       "and a 1x1 head (student.head_kernel=1) loads a 3x3 head's centre taps. "
                                        "With --set 'train_only=[descriptor_fpn,descriptor_head]' only a new descriptor branch learns and the "
                                        "detector stays exactly as it was."),
     steps: Optional[int] = typer.Option(None, help=f"Optimiser steps \\[default: {TrainConfig.steps}, 10–12 minutes on 2 CPU cores]."),

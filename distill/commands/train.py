@@ -40,9 +40,10 @@ def newest_store(teacher: str = "superpoint", folder: Path = Path("data/labels")
 
 
 def train_command(
-    teacher: str = typer.Option("superpoint", help="Teacher whose cached labels to learn from, when no --store is given: "
-                                "superpoint, or student:PATH (the store `distill labels --teacher student:PATH` wrote, found "
-                                "by the checkpoint's checksum; a later labelling round)."),
+    teacher: List[str] = typer.Option(["superpoint"], help="Teacher whose cached labels to learn from, when no --store is given: "
+                                      "superpoint, or student:PATH (the store `distill labels --teacher student:PATH` wrote, found "
+                                      "by the checkpoint's checksum; a later labelling round). Repeatable: the newest store of "
+                                      "each, trained on together."),
     store: Optional[List[Path]] = typer.Option(None, help="Label store index file (repeatable); default: the teacher's newest in data/labels."),
     config: Optional[Path] = typer.Option(None, help="YAML file overriding the defaults (TrainConfig in distill/student/config.py; see --show-config)."),
     backbone: Optional[str] = typer.Option(None, help=f"timm backbone name (student.backbone) \\[default: {StudentConfig.backbone}, "
@@ -85,7 +86,7 @@ def train_command(
     if not timm.is_model(cfg.student.backbone):
         fail(f"unknown backbone {cfg.student.backbone!r}: not a timm model name "
              f"(python -c \"import timm; print(timm.list_models('*mobilenet*'))\" lists some)", code=2)
-    stores = [str(s) for s in (store or cfg.stores or [newest_store(teacher)])]
+    stores = [str(s) for s in (store or cfg.stores or [newest_store(t) for t in teacher])]
     cfg = replace(cfg, stores=stores, device=resolve_device(device if device != "auto" else cfg.device),
                   name=cfg.name or f"{cfg.student.backbone}-{cfg.student.head}-{time.strftime('%Y%m%d-%H%M%S')}")
     run_dir = runs_dir / cfg.name

@@ -332,6 +332,26 @@ def test_kept_checkpoints_are_slim_and_ranked_against_hpatches(tiny_store, hpatc
     assert "Spearman rank correlation" in result.stdout and "| 3 |" in result.stdout
 
 
+def test_train_learns_from_the_newest_store_of_each_teacher_given(tiny_store, image_folder, tmp_path, monkeypatch):
+    """``--teacher`` repeated (as ``make demo``'s round two: SuperPoint's labels and round one's): one
+    store of each in ``data/labels``, both trained on."""
+    first = tmp_path / "round1"
+    train(tiny_config(tiny_store, steps=1, val_every=1), first, progress=False)
+    monkeypatch.chdir(tmp_path)
+    teachers = ["superpoint", f"student:{first / 'last.pt'}"]
+    for teacher in teachers:
+        result = CliRunner().invoke(app, ["labels", "--images", str(image_folder), "--teacher", teacher, "--size", "96x128",
+                                          "-n", "2", "--quiet", "--device", "cpu"])
+        assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(app, ["train", *[a for t in teachers for a in ("--teacher", t)], "--name", "both", "--steps", "1",
+                                      "--device", "cpu", "--quiet", "--set", "crop=[64, 96]", "--set", "batch_size=2",
+                                      "--set", "val_every=1", "--set", "val_fraction=0.3", "--set", "student.backbone_weights=none"])
+    assert result.exit_code == 0, result.output
+    stores = read_checkpoint(tmp_path / "runs" / "both" / "last.pt").config.stores
+    assert [Path(s).name.split("-")[0] for s in stores] == ["superpoint", "student"]
+    assert all(Path(s).parent == Path("data/labels") for s in stores)
+
+
 def test_a_student_relabels_images_as_the_teacher_of_a_second_round(tiny_store, image_folder, tmp_path):
     run = tmp_path / "run"
     train(tiny_config(tiny_store, steps=2, val_every=2), run, progress=False)

@@ -118,10 +118,9 @@ class Student(nn.Module):
         h, w = image.shape[-2:]
         grid = (h // self.stride, w // self.stride)
         x = image
-        if self.input_scale != 1.0 and self.config.downscale == "area":
-            x = F.avg_pool2d(image, round(1 / self.input_scale))
-        elif self.input_scale != 1.0:
-            x = F.interpolate(image, scale_factor=self.input_scale, mode="bilinear", antialias=True, align_corners=False)
+        if self.input_scale != 1.0:
+            x = (F.avg_pool2d(image, round(1 / self.input_scale)) if self.config.downscale == "area" else
+                 F.interpolate(image, scale_factor=self.input_scale, mode="bilinear", antialias=True, align_corners=False))
         x = (x.expand(-1, 3, -1, -1) - self.mean) / self.std
         features = OrderedDict((str(i), f) for i, f in enumerate(self.backbone(x)))
         fused = self._on_grid(self.fpn(features), grid)

@@ -10,8 +10,9 @@ detected at ``--scale`` and mapped back) and ranks them in several ways before t
   back), a two-scale detector: points from one scale, confidence from the other;
 - ``warps`` (with ``--warps M``): the own score times the share of ``M`` random warps of the same image
   (homography, blur, gain and noise; detected alike) whose 300 best points hold one within
-  ``--warp-epsilon`` px (of the scored image) of the point's warp: a test-time estimate of how well each point repeats, the
-  most a self-supervised repeatability ranking could learn from synthetic warps (``M`` more passes).
+  ``--warp-epsilon`` px (of the scored image) of the point's warp: a test-time estimate of how well each
+  point repeats, and so of what a self-supervised repeatability ranking could learn from synthetic
+  warps (``M`` more passes per image).
 
 It also prints where the scored points of the ``own`` order land: the share of them whose nearest
 point on the other side is within 1, 2, 3 (repeated), 3 to 10 (mislocalised) or over 10 px (missed).

@@ -11,12 +11,13 @@ import torch
 import typer
 
 from distill.commands.common import RUNTIME_HELP, Runtime, fail, parse_size, resolve_device, usable_out_folder
-from distill.eval.detectors import AVAILABLE, CLASSICAL, UnknownDetectorError, build_detectors
+from distill.eval.detectors import AVAILABLE, CLASSICAL, ScoreMapDetector, UnknownDetectorError, build_detectors
 from distill.student.checkpoint import CheckpointError
 from distill.student.onnx_model import OnnxUnavailableError
 from distill.eval.matching import METHODS, STUDENT_METHODS, MatchingProtocol, build_methods, evaluate_matching
 from distill.eval.matching_report import write_matching_outputs
-from distill.eval.protocol import Protocol, evaluate
+from distill.eval.best_scale import write_best_scales
+from distill.eval.protocol import DetectorResult, Protocol, evaluate
 from distill.eval.report import markdown, write_outputs
 from distill.eval.sequences import HPatchesError, default_root, load_hpatches
 from distill.eval.speed import interleaved_median_ms
@@ -58,9 +59,8 @@ def _build(detectors: list[str], checkpoints: list[Path], device: str, ha_homogr
     return built
 
 
-def _run(sequences, title: str, detectors: list[str], checkpoints: list[Path], protocol: Protocol, device: str,
-         ha_homographies: int, out: Path, speed: bool, quiet: bool, runtime: Runtime = Runtime.torch) -> None:
-    built = _build(detectors, checkpoints, device, ha_homographies, runtime)
+def _run(sequences, title: str, built: list[ScoreMapDetector], protocol: Protocol, device: str, out: Path, speed: bool,
+         quiet: bool) -> list[DetectorResult]:
     results = evaluate(built, sequences, protocol, progress=not quiet)
     if speed:
         probe = resize_image(sequences[0].images[0], (480, 640))
@@ -74,6 +74,7 @@ def _run(sequences, title: str, detectors: list[str], checkpoints: list[Path], p
     paths = write_outputs(out, results, built, sequences, protocol, title, meta)
     typer.echo(markdown(results, protocol, title))
     typer.echo("wrote " + ", ".join(str(p) for p in paths))
+    return results
 
 
 def _protocol(name: ProtocolName, size: Optional[str], top_k: Optional[int], epsilon: Optional[float],
@@ -103,9 +104,11 @@ def hpatches(
     protocol: ProtocolName = typer.Option(ProtocolName.standard, help=PROTOCOL_HELP),
     size: Optional[str] = typer.Option(None, help="Override the protocol's image size HxW."),
     subpixel: bool = typer.Option(False, "--subpixel", help=SUBPIXEL_HELP),
-    detect_scale: float = typer.Option(1.0, min=0.05, max=4.0, help="Detect on every image resized by this factor and map "
-                                       "the points back to the evaluated pixels (e.g. 0.5 under --protocol ait: "
-                                       "networks trained at 240x320 see full-resolution images out of scale)."),
+    detect_scale: Optional[List[float]] = typer.Option(
+        None, min=0.05, max=4.0, help="Detect on every image resized by this factor and map the points back to the "
+        "evaluated pixels (default 1; e.g. 0.5 under --protocol ait: networks trained at 240x320 see full-resolution "
+        "images out of scale). Repeatable: every detector is then evaluated at each scale (outputs in <out>/scale-S/, "
+        "timed once) and <out>/best-scale.md lists each detector's best scale for i, v and all."),
     top_k: Optional[int] = typer.Option(None, min=1, help="Override the number of best points kept per image."),
     epsilon: Optional[float] = typer.Option(None, min=0.0, help="Override the distance (px) under which a point is repeated."),
     nms_radius: Optional[int] = typer.Option(None, min=0, help="Override the NMS radius (px)."),
@@ -122,10 +125,17 @@ def hpatches(
         sequences = load_hpatches(root or default_root(), only.value if only else None)
     except HPatchesError as error:
         fail(str(error))
-    _run(sequences, f"HPatches ({len(sequences)} sequences)", (detectors or []) + (old_detectors or []) or DEFAULT_DETECTORS, checkpoint or [],
-         _protocol(protocol, size, top_k, epsilon, nms_radius, subpixel, detect_scale), resolve_device(device), ha_homographies,
-         out, speed, quiet,
-         runtime)
+    device = resolve_device(device)
+    built = _build((detectors or []) + (old_detectors or []) or DEFAULT_DETECTORS, checkpoint or [], device, ha_homographies, runtime)
+    title = f"HPatches ({len(sequences)} sequences)"
+    scales = list(dict.fromkeys(detect_scale or [1.0]))
+    runs = {scale: _run(sequences, title, built, _protocol(protocol, size, top_k, epsilon, nms_radius, subpixel, scale), device,
+                        out if len(scales) == 1 else out / f"scale-{scale:g}", speed and index == 0, quiet)
+            for index, scale in enumerate(scales)}
+    if len(scales) > 1:
+        paths = write_best_scales(out, runs, title)
+        typer.echo(paths[1].read_text())
+        typer.echo("wrote " + ", ".join(str(p) for p in paths))
 
 
 @app.command()
@@ -148,9 +158,10 @@ def warped(
     (v_*) and photometric changes (i_*). For a fresh machine without HPatches."""
     usable_out_folder(out)
     sequences = warped_sequences(photos, seed=seed)
-    _run(sequences, f"SYNTHETIC warps of {photos} embedded photos (seed {seed}; not HPatches)",
-         (detectors or []) + (old_detectors or []) or DEFAULT_DETECTORS, checkpoint or [], _protocol(protocol, None, None, None, None, subpixel), resolve_device(device),
-         ha_homographies, out, speed, quiet, runtime)
+    device = resolve_device(device)
+    built = _build((detectors or []) + (old_detectors or []) or DEFAULT_DETECTORS, checkpoint or [], device, ha_homographies, runtime)
+    _run(sequences, f"SYNTHETIC warps of {photos} embedded photos (seed {seed}; not HPatches)", built,
+         _protocol(protocol, None, None, None, None, subpixel), device, out, speed, quiet)
 
 
 @app.command()

@@ -9,8 +9,9 @@ from typer.testing import CliRunner
 
 from distill.cli import app
 from distill.eval.detectors import ScoreMapDetector, build_detectors
-from distill.eval.protocol import Protocol, evaluate, rescale_homography
-from distill.eval.repeatability import pair_repeatability
+from distill.eval.best_scale import best_scale_markdown, best_scales
+from distill.eval.protocol import DetectorResult, Protocol, SequenceResult, evaluate, rescale_homography
+from distill.eval.repeatability import PairResult, pair_repeatability
 from distill.eval.sequences import HPatchesError, load_hpatches
 from distill.eval.speed import interleaved_median_ms
 from teachers.homographies import warp_points as warp
@@ -176,3 +177,38 @@ def test_detecting_at_half_scale_maps_points_back_to_full_resolution(hpatches_ro
     assert mapped.repeatability() == pytest.approx(at_half.repeatability(), abs=0.01)
     assert mapped.localisation_error() == pytest.approx(2 * at_half.localisation_error(), rel=0.02)
     assert Protocol(detect_scale=0.5).describe().startswith("240x320 grey, detected at 0.5x")
+
+
+def test_eval_at_several_scales_lists_each_detectors_best_scale(hpatches_root, tmp_path):
+    """``--detect-scale`` repeated: one evaluation per scale in ``scale-S/``, and best-scale.json holds,
+    for each detector and kind, the highest of those repeatabilities and the scale that gave it."""
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["eval", "hpatches", "--root", str(hpatches_root), "-d", "harris", "-d", "fast",
+                                      "--protocol", "ait", "--detect-scale", "1", "--detect-scale", "0.5", "--no-speed",
+                                      "--out", str(out), "--quiet", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    per_scale = {}
+    for scale in (1.0, 0.5):
+        payload = json.loads((out / f"scale-{scale:g}" / "results.json").read_text())
+        assert payload["protocol"]["detect_scale"] == scale and payload["protocol"]["size"] is None
+        per_scale[scale] = {d["detector"]: d["repeatability"] for d in payload["detectors"]}
+    best = json.loads((out / "best-scale.json").read_text())["detectors"]
+    assert list(best) == ["harris", "fast"]
+    for detector, kinds in best.items():
+        for kind in ("i", "v", "all"):
+            values = {scale: per_scale[scale][detector][kind] for scale in per_scale}
+            top = max(values, key=values.get)
+            assert kinds[kind] == {"repeatability": values[top], "scale": top}
+    assert per_scale[1.0] != per_scale[0.5]  # the scales were evaluated apart
+    assert "| harris |" in (out / "best-scale.md").read_text() and "| harris |" in result.output
+
+
+def test_best_scale_takes_the_first_of_equal_scales_and_leaves_out_absent_kinds():
+    def result(repeatability: float) -> DetectorResult:
+        pair = PairResult(repeatability, 1.0, 10, 10, 0, 0)
+        return DetectorResult("d", [SequenceResult("i_a", "i", [pair])])
+
+    best = best_scales({1.0: [result(0.5)], 0.5: [result(0.7)], 0.75: [result(0.7)]})["d"]
+    assert best["i"] == {"repeatability": 0.7, "scale": 0.5} and best["all"]["scale"] == 0.5
+    assert "v" not in best
+    assert "| d | 0.700 (0.5) | – | 0.700 (0.5) |" in best_scale_markdown({"d": best}, [1.0, 0.5, 0.75], "t")

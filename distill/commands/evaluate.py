@@ -133,7 +133,7 @@ def hpatches(
                         out if len(scales) == 1 else out / f"scale-{scale:g}", speed and index == 0, quiet)
             for index, scale in enumerate(scales)}
     if len(scales) > 1:
-        paths = write_best_scales(out, runs, title)
+        paths = write_best_scales(out, runs, title, _protocol(protocol, size, top_k, epsilon, nms_radius, subpixel).describe())
         typer.echo(paths[1].read_text())
         typer.echo("wrote " + ", ".join(str(p) for p in paths))
 

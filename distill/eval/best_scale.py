@@ -27,24 +27,26 @@ def best_scales(runs: dict[float, list[DetectorResult]]) -> dict[str, dict[str, 
     return best
 
 
-def best_scale_markdown(best: dict[str, dict[str, dict[str, float]]], scales: list[float], title: str) -> str:
-    """The table: one row per detector, each kind's best repeatability with its scale in brackets."""
+def best_scale_markdown(best: dict[str, dict[str, dict[str, float]]], scales: list[float], title: str, protocol: str) -> str:
+    """The table: one row per detector, each kind's best repeatability with its scale in brackets;
+    ``protocol``: the scoring, as :meth:`Protocol.describe` words it."""
     def cell(entry: dict[str, float] | None) -> str:
         return "–" if entry is None else f"{entry['repeatability']:.3f} ({entry['scale']:g})"
 
     lines = [f"## {title}: each detector at its best detection scale", "",
-             f"Scales tried: {', '.join(f'{s:g}' for s in scales)} (each kind's best, the first given on ties).", "",
+             f"Protocol: {protocol}.", "",
+             f"Detection scales tried: {', '.join(f'{s:g}' for s in scales)} (each kind's best, the first given on ties).", "",
              "| detector | rep. i (scale) | rep. v (scale) | rep. all (scale) |", "|---|---|---|---|"]
     for detector, entry in best.items():
         lines.append(f"| {detector} | " + " | ".join(cell(entry.get(kind)) for kind in KINDS) + " |")
     return "\n".join(lines) + "\n"
 
 
-def write_best_scales(out: Path, runs: dict[float, list[DetectorResult]], title: str) -> list[Path]:
+def write_best_scales(out: Path, runs: dict[float, list[DetectorResult]], title: str, protocol: str) -> list[Path]:
     """``best-scale.json`` and ``best-scale.md`` in ``out``."""
     best = best_scales(runs)
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / "best-scale.json", out / "best-scale.md"]
-    paths[0].write_text(json.dumps({"title": title, "scales": list(runs), "detectors": best}, indent=2))
-    paths[1].write_text(best_scale_markdown(best, list(runs), title))
+    paths[0].write_text(json.dumps({"title": title, "protocol": protocol, "scales": list(runs), "detectors": best}, indent=2))
+    paths[1].write_text(best_scale_markdown(best, list(runs), title, protocol))
     return paths

@@ -200,7 +200,8 @@ def test_eval_at_several_scales_lists_each_detectors_best_scale(hpatches_root, t
             top = max(values, key=values.get)
             assert kinds[kind] == {"repeatability": values[top], "scale": top}
     assert per_scale[1.0] != per_scale[0.5]  # the scales were evaluated apart
-    assert "| harris |" in (out / "best-scale.md").read_text() and "| harris |" in result.output
+    table = (out / "best-scale.md").read_text()
+    assert "| harris |" in table and "| harris |" in result.output and "Protocol: full resolution grey, NMS radius 4" in table
 
 
 def test_best_scale_takes_the_first_of_equal_scales_and_leaves_out_absent_kinds():
@@ -211,4 +212,4 @@ def test_best_scale_takes_the_first_of_equal_scales_and_leaves_out_absent_kinds(
     best = best_scales({1.0: [result(0.5)], 0.5: [result(0.7)], 0.75: [result(0.7)]})["d"]
     assert best["i"] == {"repeatability": 0.7, "scale": 0.5} and best["all"]["scale"] == 0.5
     assert "v" not in best
-    assert "| d | 0.700 (0.5) | – | 0.700 (0.5) |" in best_scale_markdown({"d": best}, [1.0, 0.5, 0.75], "t")
+    assert "| d | 0.700 (0.5) | – | 0.700 (0.5) |" in best_scale_markdown({"d": best}, [1.0, 0.5, 0.75], "t", "p")

@@ -32,8 +32,8 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from distill.eval.detectors import AVAILABLE, ScoreMapDetector, build_detectors, detect_at_size, nearest_pixels
-from distill.eval.protocol import Protocol, rescale_homography
-from distill.eval.repeatability import covisible_match
+from distill.eval.protocol import Protocol, resized_sequence
+from distill.eval.repeatability import covisible_match, inside
 from distill.eval.sequences import load_hpatches
 from distill.student.detector import checkpoint_detector
 from labels.images import resize_image
@@ -63,10 +63,10 @@ def repeat_rate(detector: ScoreMapDetector, grey: np.ndarray, xy: np.ndarray, pr
         warped = np.clip(warped * rng.uniform(0.6, 1.4) + rng.normal(0, 8, warped.shape), 0, 255).astype(np.uint8)
         found = detect_at_size(detector, warped, protocol.detection_size(grey.shape), protocol.nms_radius, top_k)[0]
         moved = warp_points(xy, homography)
-        inside = (moved[:, 0] >= 0) & (moved[:, 0] <= w - 1) & (moved[:, 1] >= 0) & (moved[:, 1] <= h - 1)
+        stays = inside(moved, (h, w))
         nearest = cKDTree(found).query(moved)[0] if len(found) else np.full(len(xy), np.inf)
-        seen += inside
-        hits += inside & (nearest <= epsilon)
+        seen += stays
+        hits += stays & (nearest <= epsilon)
     return hits / np.maximum(seen, 1)
 
 
@@ -88,11 +88,7 @@ def main() -> None:
     results: dict[tuple[str, str], list[float]] = {}
     distances: dict[str, list[np.ndarray]] = {"i": [], "v": []}
     for sequence in load_hpatches(args.root):
-        images, homographies = sequence.images, sequence.homographies
-        if protocol.size is not None:
-            homographies = [rescale_homography(h, images[0].shape[:2], images[k].shape[:2], protocol.size)
-                            for k, h in enumerate(homographies, start=1)]
-            images = [resize_image(grey, protocol.size) for grey in images]
+        images, homographies = resized_sequence(sequence, protocol.size)
         ranked: dict[str, list[np.ndarray]] = {name: [] for name in rankings}
         for grey in images:
             xy, scores = detect_at_size(detector, grey, protocol.detection_size(grey.shape), protocol.nms_radius)

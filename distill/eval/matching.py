@@ -19,9 +19,8 @@ import torch
 from tqdm import tqdm
 
 from distill.eval.detectors import ScoreMapDetector, build_detectors, describe, detect
-from distill.eval.protocol import rescale_homography
+from distill.eval.protocol import resized_sequence
 from distill.eval.sequences import Sequence
-from labels.images import resize_image
 from teachers.homographies import warp_points
 from teachers.lightglue import load_lightglue
 
@@ -207,9 +206,7 @@ def evaluate_matching(methods: dict, sequences: list[Sequence], protocol: Matchi
                       progress: bool = True) -> list[MethodResult]:
     results = {name: MethodResult(name) for name in methods}
     for sequence in tqdm(sequences, desc="sequences", unit="seq", disable=not progress, dynamic_ncols=True):
-        shapes = [img.shape[:2] for img in sequence.images]
-        images = [resize_image(img, protocol.size) for img in sequence.images]
-        truths = [rescale_homography(h, shapes[0], shapes[k + 1], protocol.size) for k, h in enumerate(sequence.homographies)]
+        images, truths = resized_sequence(sequence, protocol.size)
         for name, (extract, match) in methods.items():
             start = time.perf_counter()
             features = [extract(img) for img in images]

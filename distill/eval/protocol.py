@@ -57,6 +57,16 @@ def rescale_homography(homography: np.ndarray, shape1: tuple[int, int], shape_k:
     return resize_transform(shape_k, size) @ homography @ np.linalg.inv(resize_transform(shape1, size))
 
 
+def resized_sequence(sequence: Sequence, size: tuple[int, int] | None) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """A sequence's images resized to ``size`` (``H x W``) and its homographies ``H_1_k`` rescaled to match
+    (:func:`rescale_homography`); ``None``: both as they are (full resolution)."""
+    if size is None:
+        return sequence.images, sequence.homographies
+    shapes = [img.shape[:2] for img in sequence.images]
+    return ([resize_image(img, size) for img in sequence.images],
+            [rescale_homography(h, shapes[0], shapes[k], size) for k, h in enumerate(sequence.homographies, start=1)])
+
+
 @dataclass
 class SequenceResult:
     name: str
@@ -109,13 +119,7 @@ def evaluate(detectors: list[ScoreMapDetector], sequences: list[Sequence], proto
     """Repeatability of every detector on every pair (1, k), one pass over the sequences."""
     results = [DetectorResult(d.name) for d in detectors]
     for sequence in tqdm(sequences, desc="sequences", unit="seq", disable=not progress, dynamic_ncols=True):
-        if protocol.size is None:
-            resized, homographies = sequence.images, sequence.homographies
-        else:
-            shapes = [img.shape[:2] for img in sequence.images]
-            resized = [resize_image(img, protocol.size) for img in sequence.images]
-            homographies = [rescale_homography(h, shapes[0], shapes[k + 1], protocol.size)
-                            for k, h in enumerate(sequence.homographies)]
+        resized, homographies = resized_sequence(sequence, protocol.size)
         sizes = [img.shape[:2] for img in resized]
         for detector, result in zip(detectors, results):
             points = [protocol.points(detector, img) for img in resized]

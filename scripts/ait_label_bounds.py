@@ -1,0 +1,99 @@
+"""Could any teacher's labels put a student on top of the assignment's evaluator (``--protocol ait``:
+full resolution, the 300 best points, 3 px)? A student learns its labels; it is not expected to
+repeat better than the map it imitates. This script scores, under that evaluator, maps a label
+store could hold:
+
+- ``superpoint-haN`` and ``student-haN`` at ``--scale``: the labels of this project's teachers,
+  SuperPoint's and another round's (the student's own, adapted over ``N`` warps);
+- ``harris-haN``: Harris's response averaged over ``N`` homographic warps of the image (the
+  labelling's homographic adaptation, with Harris in SuperPoint's place): the labels of a Harris
+  teacher, the detector that leads on ``v_*``;
+- ``harris x student^a``: Harris's response at full size times ``a``-th power of the student's
+  score map at ``--scale`` (3x3 maximum, resized back): a fused teacher, Harris's corners ranked by the
+  student's confidence (``a`` = 0 is Harris itself).
+
+Each map is detected at full size with NMS 4, as the evaluator's table is. For reference it also
+scores Harris and, at ``--scale``, SuperPoint and the student (the leader on ``i_*`` and the student as it is).
+
+    python scripts/ait_label_bounds.py --checkpoint distill/weights/student-r3L-desc-fp16.pt --homographies 10
+"""
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+from pathlib import Path
+from types import SimpleNamespace
+
+import cv2
+import numpy as np
+import torch
+
+from distill.eval.detectors import ScoreMapDetector, build_detectors, classical, to_tensor
+from distill.eval.protocol import Protocol, evaluate
+from distill.eval.sequences import load_hpatches
+from distill.pretrained import released_checkpoint
+from distill.student.as_teacher import StudentTeacher
+from distill.student.detector import checkpoint_detector
+from labels.images import resize_image
+from teachers.adaptation import AdaptationConfig, homographic_adaptation
+
+
+class HarrisTeacher(torch.nn.Module):
+    """Harris in a teacher's place for :func:`homographic_adaptation`: ``B x 1 x H x W`` images in [0, 1]
+    -> ``probability`` ``B x H x W``, OpenCV's response (block 4, aperture 3, k 0.04, as the ``harris``
+    detector) clamped at 0; no descriptors."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.anchor = torch.nn.Parameter(torch.empty(0), requires_grad=False)  # the device adaptation runs on
+
+    def forward(self, images: torch.Tensor) -> SimpleNamespace:
+        grey = (images[:, 0] * 255).cpu().numpy().astype(np.float32)
+        response = np.stack([cv2.cornerHarris(g, 4, 3, 0.04) for g in grey]).clip(min=0)
+        return SimpleNamespace(probability=torch.from_numpy(response), descriptors=None)
+
+
+def adapted(name: str, teacher: torch.nn.Module, num_homographies: int) -> ScoreMapDetector:
+    """``teacher``'s map averaged over ``num_homographies`` warps, as the labelling adapts it."""
+    config = AdaptationConfig(num_homographies=num_homographies)
+    return ScoreMapDetector(f"{name}-ha{num_homographies}",
+                            lambda grey: homographic_adaptation(teacher, to_tensor(grey, "cpu")[0], config, seed=0).heatmap)
+
+
+def harris_times_student(student: ScoreMapDetector, scale: float, power: float) -> ScoreMapDetector:
+    """``harris(I) * (up(dilate(student(resize(I, scale)))) + 1e-3) ** power`` at ``I``'s full size."""
+    def score(grey: np.ndarray) -> torch.Tensor:
+        harris = cv2.cornerHarris(grey.astype(np.float32), 4, 3, 0.04).clip(min=0)
+        size = tuple(max(8, round(side * scale)) for side in grey.shape)
+        confidence = student.score_map(resize_image(grey, size)).numpy().astype(np.float32)
+        confidence = cv2.resize(cv2.dilate(confidence, np.ones((3, 3), np.uint8)), grey.shape[::-1], interpolation=cv2.INTER_LINEAR)
+        return torch.from_numpy(harris * (confidence + 1e-3) ** power)
+
+    return ScoreMapDetector(f"harris x student^{power:g}", score)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", type=Path, default=released_checkpoint(), help="the student (default: the released one)")
+    parser.add_argument("--root", type=Path, default=Path("../shared/data/hpatches-real"))
+    parser.add_argument("--homographies", type=int, default=10, help="N warps of Harris's adaptation, the identity included")
+    parser.add_argument("--power", type=float, action="append", help="a of the fused map (repeatable; default 0.5, 1, 2)")
+    parser.add_argument("--scale", type=float, default=0.5, help="the scale of the student's map and of the networks' reference rows")
+    args = parser.parse_args()
+    student = checkpoint_detector(args.checkpoint)
+    sequences = load_hpatches(args.root)
+    full = Protocol.named("ait")
+    at_scale = replace(full, detect_scale=args.scale)
+    maps = [adapted("harris", HarrisTeacher(), args.homographies)] + [harris_times_student(student, args.scale, a) for a in args.power or (0.5, 1, 2)]
+    rows = [(r, "1") for r in evaluate([classical("harris"), *maps], sequences, full, progress=False)]
+    networks = [*build_detectors(["superpoint", "superpoint-ha"], ha_homographies=args.homographies), student,
+                adapted("student", StudentTeacher(args.checkpoint), args.homographies)]
+    rows += [(r, f"{args.scale:g}") for r in evaluate(networks, sequences, at_scale, progress=False)]
+    print(f"{full.describe()}; student {args.checkpoint}\n")
+    print("| map | detected at | rep. i | rep. v | rep. all |\n|---|---|---|---|---|")
+    for result, scale in rows:
+        print(f"| {result.detector} | {scale} | {result.repeatability('i'):.3f} | {result.repeatability('v'):.3f} | {result.repeatability():.3f} |")
+
+
+if __name__ == "__main__":
+    main()

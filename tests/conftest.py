@@ -1,7 +1,12 @@
 """Shared fixtures: the real SuperPoint teacher and small real photos."""
 from __future__ import annotations
 
+import importlib.util
+import os
+import subprocess
+import sys
 from pathlib import Path
+from types import ModuleType
 
 import cv2
 import numpy as np
@@ -12,6 +17,7 @@ from labels.images import embedded_images, resize_image
 from teachers.superpoint import SuperPoint
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 
 torch.set_num_threads(2)
 
@@ -83,3 +89,17 @@ def hpatches_root(tmp_path: Path) -> Path:
             cv2.imwrite(str(root / name / f"{k}.ppm"), cv2.cvtColor(image, cv2.COLOR_GRAY2BGR))
             np.savetxt(root / name / f"H_1_{k}", h)
     return root
+
+
+def load_script(name: str) -> ModuleType:
+    """``scripts/<name>.py`` imported as a module (scripts are not a package)."""
+    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_script(name: str, *args: str) -> subprocess.CompletedProcess:
+    """``python scripts/<name>.py args...`` from the repository root; its output as text."""
+    return subprocess.run([sys.executable, str(SCRIPTS / f"{name}.py"), *args], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "PYTHONPATH": str(SCRIPTS.parent)})

@@ -1,23 +1,10 @@
 """scripts/ait_label_bounds.py: Harris in a teacher's place for homographic adaptation, and its table."""
 from __future__ import annotations
 
-import importlib.util
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import cv2
 import numpy as np
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "ait_label_bounds.py"
-
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("ait_label_bounds", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.conftest import load_script, run_script
 
 
 def test_harris_adaptation_keeps_the_corners_of_a_square_where_they_are():
@@ -25,7 +12,7 @@ def test_harris_adaptation_keeps_the_corners_of_a_square_where_they_are():
     mapped back the wrong way would move or blur the peaks away."""
     grey = np.full((120, 160), 30, np.uint8)
     grey[40:80, 50:110] = 220
-    script = load_script()
+    script = load_script("ait_label_bounds")
     heatmap = script.adapted("harris", script.HarrisTeacher(), 8).score_map(grey).numpy()
     assert heatmap.shape == grey.shape
     plain = cv2.cornerHarris(grey.astype(np.float32), 4, 3, 0.04)
@@ -39,9 +26,8 @@ def test_harris_adaptation_keeps_the_corners_of_a_square_where_they_are():
 
 
 def test_the_fused_map_with_power_0_is_harris_and_the_table_has_every_row(hpatches_root):
-    result = subprocess.run([sys.executable, str(SCRIPT), "--root", str(hpatches_root), "--homographies", "2",
-                             "--power", "0", "--power", "1"], capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "PYTHONPATH": str(SCRIPT.parents[1])})
+    result = run_script("ait_label_bounds", "--root", str(hpatches_root), "--homographies", "2",
+                        "--power", "0", "--power", "1")
     assert result.returncode == 0, result.stderr
     rows = {line.split("|")[1].strip(): line.split("|")[2:] for line in result.stdout.splitlines() if line.startswith("| ")}
     assert {"harris", "harris-ha2", "harris x student^0", "harris x student^1", "superpoint", "superpoint-ha2", "student-ha2"} <= set(rows)

@@ -1,26 +1,13 @@
 """scripts/ait_ranking.py: the test-time repeat rate of points under random warps, and its tables."""
 from __future__ import annotations
 
-import importlib.util
-import os
-import subprocess
-import sys
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 
 from distill.eval.detectors import build_detectors, detect
 from distill.eval.protocol import Protocol
-
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "ait_ranking.py"
-
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("ait_ranking", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.conftest import load_script, run_script
 
 
 def test_corners_repeat_under_the_warps_and_points_on_flat_ground_do_not():
@@ -33,16 +20,15 @@ def test_corners_repeat_under_the_warps_and_points_on_flat_ground_do_not():
     harris = build_detectors(["harris"])[0]
     corners = detect(harris, grey, 4, top_k=16)[0]
     flat = np.array([[160.0, 20.0], [160.0, 120.0], [20.0, 120.0], [300.0, 220.0]])
-    rate = load_script().repeat_rate(harris, grey, np.concatenate([corners, flat]), replace(Protocol.named("ait")),
+    rate = load_script("ait_ranking").repeat_rate(harris, grey, np.concatenate([corners, flat]), replace(Protocol.named("ait")),
                                      warps=4, epsilon=2.0, top_k=20)
     assert rate[:16].mean() > 0.8
     assert np.all(rate[16:] == 0)
 
 
 def test_the_script_prints_every_order_and_where_the_scored_points_land(hpatches_root):
-    result = subprocess.run([sys.executable, str(SCRIPT), "--detector", "harris", "--root", str(hpatches_root),
-                             "--protocol", "standard", "--warps", "1"], capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "PYTHONPATH": str(SCRIPT.parents[1])})
+    result = run_script("ait_ranking", "--detector", "harris", "--root", str(hpatches_root),
+                        "--protocol", "standard", "--warps", "1")
     assert result.returncode == 0, result.stderr
     rows = {line.split("|")[1].strip(): line for line in result.stdout.splitlines() if line.startswith("| ")}
     assert {"own", "random", "harris", "coarse", "warps", "i", "v"} <= set(rows)

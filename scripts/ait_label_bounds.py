@@ -24,33 +24,30 @@ from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
-import cv2
 import numpy as np
 import torch
 
-from distill.eval.detectors import ScoreMapDetector, build_detectors, classical, to_tensor
+from distill.eval.detectors import ScoreMapDetector, build_detectors, classical, score_map_at, to_tensor
 from distill.eval.protocol import Protocol, evaluate
 from distill.eval.sequences import load_hpatches
 from distill.pretrained import released_checkpoint
 from distill.student.as_teacher import StudentTeacher
 from distill.student.detector import checkpoint_detector
-from labels.images import resize_image
 from teachers.adaptation import AdaptationConfig, homographic_adaptation
 
 
 class HarrisTeacher(torch.nn.Module):
     """Harris in a teacher's place for :func:`homographic_adaptation`: ``B x 1 x H x W`` images in [0, 1]
-    -> ``probability`` ``B x H x W``, OpenCV's response (block 4, aperture 3, k 0.04, as the ``harris``
-    detector) clamped at 0; no descriptors."""
+    -> ``probability`` ``B x H x W``, the ``harris`` detector's map of each; no descriptors."""
 
     def __init__(self) -> None:
         super().__init__()
         self.anchor = torch.nn.Parameter(torch.empty(0), requires_grad=False)  # the device adaptation runs on
+        self.harris = classical("harris")
 
     def forward(self, images: torch.Tensor) -> SimpleNamespace:
-        grey = (images[:, 0] * 255).cpu().numpy().astype(np.float32)
-        response = np.stack([cv2.cornerHarris(g, 4, 3, 0.04) for g in grey]).clip(min=0)
-        return SimpleNamespace(probability=torch.from_numpy(response), descriptors=None)
+        grey = (images[:, 0] * 255).cpu().numpy()
+        return SimpleNamespace(probability=torch.stack([self.harris.score_map(g) for g in grey]), descriptors=None)
 
 
 def adapted(name: str, teacher: torch.nn.Module, num_homographies: int) -> ScoreMapDetector:
@@ -60,14 +57,13 @@ def adapted(name: str, teacher: torch.nn.Module, num_homographies: int) -> Score
                             lambda grey: homographic_adaptation(teacher, to_tensor(grey, "cpu")[0], config, seed=0).heatmap)
 
 
-def harris_times_student(student: ScoreMapDetector, scale: float, power: float) -> ScoreMapDetector:
-    """``harris(I) * (up(dilate(student(resize(I, scale)))) + 1e-3) ** power`` at ``I``'s full size."""
+def harris_times_student(student: ScoreMapDetector, protocol: Protocol, power: float) -> ScoreMapDetector:
+    """``harris(I) * (score_map_at(student, I at protocol.detect_scale) + 1e-3) ** power`` at ``I``'s full size."""
+    harris = classical("harris")
+
     def score(grey: np.ndarray) -> torch.Tensor:
-        harris = cv2.cornerHarris(grey.astype(np.float32), 4, 3, 0.04).clip(min=0)
-        size = tuple(max(8, round(side * scale)) for side in grey.shape)
-        confidence = student.score_map(resize_image(grey, size)).numpy().astype(np.float32)
-        confidence = cv2.resize(cv2.dilate(confidence, np.ones((3, 3), np.uint8)), grey.shape[::-1], interpolation=cv2.INTER_LINEAR)
-        return torch.from_numpy(harris * (confidence + 1e-3) ** power)
+        confidence = score_map_at(student, grey, protocol.detection_size(grey.shape))
+        return harris.score_map(grey) * torch.from_numpy(confidence + 1e-3) ** power
 
     return ScoreMapDetector(f"harris x student^{power:g}", score)
 
@@ -84,7 +80,7 @@ def main() -> None:
     sequences = load_hpatches(args.root)
     full = Protocol.named("ait")
     at_scale = replace(full, detect_scale=args.scale)
-    maps = [adapted("harris", HarrisTeacher(), args.homographies)] + [harris_times_student(student, args.scale, a) for a in args.power or (0.5, 1, 2)]
+    maps = [adapted("harris", HarrisTeacher(), args.homographies)] + [harris_times_student(student, at_scale, a) for a in args.power or (0.5, 1, 2)]
     rows = [(r, "1") for r in evaluate([classical("harris"), *maps], sequences, full, progress=False)]
     networks = [*build_detectors(["superpoint", "superpoint-ha"], ha_homographies=args.homographies), student,
                 adapted("student", StudentTeacher(args.checkpoint), args.homographies)]

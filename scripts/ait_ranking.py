@@ -31,12 +31,11 @@ import cv2
 import numpy as np
 from scipy.spatial import cKDTree
 
-from distill.eval.detectors import AVAILABLE, ScoreMapDetector, build_detectors, detect_at_size, nearest_pixels
+from distill.eval.detectors import AVAILABLE, ScoreMapDetector, build_detectors, detect_at_size, nearest_pixels, score_map_at
 from distill.eval.protocol import Protocol, resized_sequence
 from distill.eval.repeatability import covisible_match, inside
 from distill.eval.sequences import load_hpatches
 from distill.student.detector import checkpoint_detector
-from labels.images import resize_image
 from teachers.homographies import HomographyConfig, sample_homography, warp_points
 
 # warps of one image for the ``warps`` ranking: stronger than training's augmentation, milder than HA's
@@ -92,8 +91,7 @@ def main() -> None:
         ranked: dict[str, list[np.ndarray]] = {name: [] for name in rankings}
         for grey in images:
             xy, scores = detect_at_size(detector, grey, protocol.detection_size(grey.shape), protocol.nms_radius)
-            coarse = detector.score_map(resize_image(grey, coarse_protocol.detection_size(grey.shape))).numpy().astype(np.float32)
-            coarse = cv2.resize(cv2.dilate(coarse, np.ones((3, 3), np.uint8)), grey.shape[::-1], interpolation=cv2.INTER_LINEAR)
+            coarse = score_map_at(detector, grey, coarse_protocol.detection_size(grey.shape))
             keys = {"own": scores, "random": np.random.default_rng(0).random(len(xy)),
                     "harris": at(cv2.cornerHarris(grey.astype(np.float32), 4, 3, 0.04), xy), "coarse": scores * at(coarse, xy)}
             if args.warps:

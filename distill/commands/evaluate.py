@@ -3,6 +3,7 @@ synthetic warps of the embedded photos."""
 from __future__ import annotations
 
 import platform
+from dataclasses import replace
 from enum import Enum
 from pathlib import Path
 from typing import List, Optional
@@ -45,9 +46,12 @@ class Kind(str, Enum):
     v = "v"
 
 
-def _build(detectors: list[str], checkpoints: list[Path], device: str, ha_homographies: int, runtime: Runtime = Runtime.torch):
+def _build(detectors: list[str] | None, old_detectors: list[str] | None, checkpoints: list[Path] | None, device: str,
+           ha_homographies: int, runtime: Runtime = Runtime.torch) -> list[ScoreMapDetector]:
+    """The named detectors (``--detector``, and the hidden ``--detectors`` of old; ``DEFAULT_DETECTORS`` when
+    neither is given), then a student per checkpoint; a bad name, weight file or checkpoint ends the command."""
     try:
-        built = build_detectors(detectors, device, ha_homographies)
+        built = build_detectors((detectors or []) + (old_detectors or []) or DEFAULT_DETECTORS, device, ha_homographies)
         if checkpoints:
             from distill.student.detector import checkpoint_detector
 
@@ -78,12 +82,11 @@ def _run(sequences, title: str, built: list[ScoreMapDetector], protocol: Protoco
 
 
 def _protocol(name: ProtocolName, size: Optional[str], top_k: Optional[int], epsilon: Optional[float],
-              nms_radius: Optional[int], subpixel: bool, detect_scale: float = 1.0) -> Protocol:
+              nms_radius: Optional[int], subpixel: bool) -> Protocol:
     base = Protocol.named(name.value)
     return Protocol(size=parse_size(size) if size else base.size, top_k=top_k or base.top_k,
                     epsilon=epsilon if epsilon is not None else base.epsilon,
-                    nms_radius=nms_radius if nms_radius is not None else base.nms_radius, subpixel=subpixel,
-                    detect_scale=detect_scale)
+                    nms_radius=nms_radius if nms_radius is not None else base.nms_radius, subpixel=subpixel)
 
 
 PROTOCOL_HELP = ("standard (240x320, 300 points), large (480x640, 1000 points) or ait (the assignment's evaluator: "
@@ -126,14 +129,15 @@ def hpatches(
     except HPatchesError as error:
         fail(str(error))
     device = resolve_device(device)
-    built = _build((detectors or []) + (old_detectors or []) or DEFAULT_DETECTORS, checkpoint or [], device, ha_homographies, runtime)
+    built = _build(detectors, old_detectors, checkpoint, device, ha_homographies, runtime)
     title = f"HPatches ({len(sequences)} sequences)"
+    scored = _protocol(protocol, size, top_k, epsilon, nms_radius, subpixel)
     scales = list(dict.fromkeys(detect_scale or [1.0]))
-    runs = {scale: _run(sequences, title, built, _protocol(protocol, size, top_k, epsilon, nms_radius, subpixel, scale), device,
+    runs = {scale: _run(sequences, title, built, replace(scored, detect_scale=scale), device,
                         out if len(scales) == 1 else out / f"scale-{scale:g}", speed and index == 0, quiet)
             for index, scale in enumerate(scales)}
     if len(scales) > 1:
-        paths = write_best_scales(out, runs, title, _protocol(protocol, size, top_k, epsilon, nms_radius, subpixel).describe())
+        paths = write_best_scales(out, runs, title, scored.describe())
         typer.echo(paths[1].read_text())
         typer.echo("wrote " + ", ".join(str(p) for p in paths))
 
@@ -159,7 +163,7 @@ def warped(
     usable_out_folder(out)
     sequences = warped_sequences(photos, seed=seed)
     device = resolve_device(device)
-    built = _build((detectors or []) + (old_detectors or []) or DEFAULT_DETECTORS, checkpoint or [], device, ha_homographies, runtime)
+    built = _build(detectors, old_detectors, checkpoint, device, ha_homographies, runtime)
     _run(sequences, f"SYNTHETIC warps of {photos} embedded photos (seed {seed}; not HPatches)", built,
          _protocol(protocol, None, None, None, None, subpixel), device, out, speed, quiet)
 
@@ -184,7 +188,7 @@ def synthetic(
     """Detection mAP and localisation error on synthetic shapes with exact corners."""
     usable_out_folder(out)
     shape = parse_size(size)
-    built = _build((detectors or []) + (old_detectors or []) or DEFAULT_DETECTORS, checkpoint or [], resolve_device(device), ha_homographies)
+    built = _build(detectors, old_detectors, checkpoint, resolve_device(device), ha_homographies)
     count = old_count or count
     results = evaluate_synthetic(built, count, ShapesConfig(size=shape), seed, epsilon, nms_radius, top_k, progress=not quiet)
     meta = {"title": f"SYNTHETIC shapes ({count} images)", "images": count, "size": list(shape), "seed": seed,

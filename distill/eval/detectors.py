@@ -175,6 +175,13 @@ def detect_at_size(detector: ScoreMapDetector, grey: np.ndarray, size: tuple[int
     return warp_points(xy, back).astype(np.float32), scores
 
 
+def score_map_at(detector: ScoreMapDetector, grey: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
+    """``detector``'s score map of ``grey`` resized to ``size`` (``H x W``; ``None``: as it is), its 3x3
+    maximum resized back to ``grey``'s pixels (bilinear): a coarse confidence at every pixel of ``grey``."""
+    scores = detector.score_map(grey if size is None else resize_image(grey, size)).numpy().astype(np.float32)
+    return cv2.resize(cv2.dilate(scores, np.ones((3, 3), np.uint8)), grey.shape[::-1], interpolation=cv2.INTER_LINEAR)
+
+
 def describe(detector: ScoreMapDetector, grey: np.ndarray, xy: np.ndarray) -> np.ndarray | None:
     """``N x 256`` descriptors of ``xy`` in ``grey`` (bilinear at the pixel centres, as SuperPoint samples
     them), or ``None`` for a detector without descriptors."""

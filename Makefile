@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LABEL_ARGS ?=
 
-.PHONY: install demo labels test bench report clean
+.PHONY: install demo labels test bench report release-onnx clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,16 @@ bench: $(STAMP)
 	$(BIN)/python scripts/bench_labels.py
 	$(BIN)/python scripts/bench_student.py --checkpoint runs/demo/last.pt --subpixel
 	$(BIN)/python scripts/bench_speed.py --checkpoint runs/demo/last.pt
+
+RELEASED := student-r3L-desc student-fast25l2h48c240
+
+# the released students' ONNX models, shipped in the package (about 10 min for the default release on 2 cores);
+# pin the printed sha256 in distill/pretrained.py, then `make test` checks them against the .pt and a fresh export
+release-onnx: $(STAMP)
+	for name in $(RELEASED); do \
+		$(BIN)/distill export --checkpoint distill/weights/$$name-fp16.pt --out distill/weights/$$name.onnx --format onnx --int8 --overwrite || exit 1; \
+	done
+	sha256sum $(foreach name,$(RELEASED),distill/weights/$(name).onnx distill/weights/$(name).int8.onnx)
 
 clean:
 	rm -rf $(VENV) data/labels out runs report

@@ -27,25 +27,45 @@ from teachers.weights import sha256_of
 class Release:
     file: str  # in distill/weights/
     sha256: str
+    onnx: tuple[str, str]  # ONNX Runtime's float model and its sha256 (runtime="onnx")
+    int8: tuple[str, str]  # the int8 model and its sha256 (runtime="onnx-int8")
 
 
+# the .pt files: distill export --checkpoint runs/<run>/last.pt --fp16 --out distill/weights/<file>;
+# the ONNX models: `make release-onnx` (distill export --format onnx --int8 of each .pt; it prints the sha256 to pin
+# here); tests/distill/test_release_onnx.py checks them against the .pt and a fresh export
 RELEASES = {
-    # distill export --checkpoint runs/ft-r3t13L-s0-desc/last.pt --fp16
-    "default": Release("student-r3L-desc-fp16.pt", "b4d993363a9b5e737e647d5db38d5638052f9dcfa4a82bda672361ac71f39984"),
-    # distill export --checkpoint runs/r4l2h48c240-s0/last.pt --fp16
-    "fast": Release("student-fast25l2h48c240-fp16.pt", "243dffd1b8fbbceb818509c46ca2f0a68c3637f2ce311cf416df4a5c1d8ae741"),
+    "default": Release("student-r3L-desc-fp16.pt", "b4d993363a9b5e737e647d5db38d5638052f9dcfa4a82bda672361ac71f39984",
+                       ("student-r3L-desc.onnx", "b02a6f8153031608e44fcd5aa38e8401c105f96e99e589ad422cdb551f0f81df"),
+                       ("student-r3L-desc.int8.onnx", "49fd650ba3cee3d41efd57d1f3ef88311a75d612faf5ab75c89a80a74a0af127")),
+    "fast": Release("student-fast25l2h48c240-fp16.pt", "243dffd1b8fbbceb818509c46ca2f0a68c3637f2ce311cf416df4a5c1d8ae741",
+                    ("student-fast25l2h48c240.onnx", "05369050af57fc7825d3d4fa8924585b8cf3085ed0ad65dfa3bc1f271781ee29"),
+                    ("student-fast25l2h48c240.int8.onnx", "da68ac6eab3b60e2d3372fd4bd58ccd00aa7adf6523c780f7756c4a7b57cba32")),
 }
+
+
+def packaged(file: str, sha256: str) -> Path:
+    """``distill/weights/<file>``, checked against its pinned ``sha256``."""
+    path = Path(str(resources.files("distill") / "weights" / file))
+    if not path.is_file():
+        raise CheckpointError(f"the released file {path} is missing from this installation (reinstall distill)")
+    actual = sha256_of(path)
+    if actual != sha256:
+        raise CheckpointError(f"the released file {path} has sha256 {actual}, expected {sha256}: the file is damaged")
+    return path
 
 
 def released_checkpoint(name: str = "default") -> Path:
     """The packaged checkpoint of the release ``name`` (``RELEASES``), checksum-verified."""
     if name not in RELEASES:
         raise CheckpointError(f"no released student {name!r}; the releases are {', '.join(RELEASES)}")
-    release = RELEASES[name]
-    path = Path(str(resources.files("distill") / "weights" / release.file))
-    if not path.is_file():
-        raise CheckpointError(f"the released student {path} is missing from this installation (reinstall distill)")
-    actual = sha256_of(path)
-    if actual != release.sha256:
-        raise CheckpointError(f"the released student {path} has sha256 {actual}, expected {release.sha256}: the file is damaged")
-    return path
+    return packaged(RELEASES[name].file, RELEASES[name].sha256)
+
+
+def released_onnx(checkpoint_sha256: str, int8: bool) -> Path | None:
+    """The shipped ONNX model (float or int8) of the release whose checkpoint has this sha256,
+    checksum-verified; None when the checkpoint is no release."""
+    for release in RELEASES.values():
+        if release.sha256 == checkpoint_sha256:
+            return packaged(*(release.int8 if int8 else release.onnx))
+    return None

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import importlib.util
 import os
+
+os.environ["TERMINAL_WIDTH"] = "1000"  # typer's boxed usage errors on one line, as the tests read them: set before typer loads
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +22,14 @@ SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 
 torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def onnx_cache(tmp_path_factory) -> Path:
+    """Exported ONNX models go to a cache of the test run's own, never the user's ``~/.cache/distill``."""
+    folder = tmp_path_factory.mktemp("cache")
+    os.environ["XDG_CACHE_HOME"] = str(folder)
+    return folder / "distill" / "onnx"
 
 
 @pytest.fixture(scope="session")

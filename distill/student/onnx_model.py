@@ -14,6 +14,8 @@ antialiased input resize. Needs the ``[onnx]`` extra (onnx, onnxruntime, onnxscr
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,11 +25,13 @@ from torch import nn
 
 from distill.eval.detectors import ScoreMapDetector, describing
 from distill.student.balance import balance_head_input, calibration_images
-from distill.student.checkpoint import load_student
+from distill.student.checkpoint import CheckpointError, load_student
+from distill.student.onnx_cache import SOURCE_KEY
 from labels.configuration import plain
+from teachers.weights import sha256_of
 
 EXTRA = "pip install 'distill[onnx]' (onnx, onnxruntime, onnxscript)"
-# written into every exported model: a cached <checkpoint>.onnx made by another recipe is exported again
+# written into every exported model: a cached model made by another recipe is exported again (distill.student.onnx_cache)
 RECIPE = "dynamo opset 18, softmax over the last axis, batch norms foldable, SpaceToDepth, head input balanced, descriptors output"
 
 
@@ -68,14 +72,28 @@ def export_onnx(checkpoint: Path, out: Path, opset: int = 18) -> Path:
     balance_head_input(model, calibration_images())
     stride = model.size_multiple
     outputs = ["probability"] + (["descriptors"] if model.descriptor_head is not None else [])
-    export_graph(ExportedStudent(model).eval(), out, outputs, stride, opset)
-    graph = onnx.load(str(out))
+    with tempfile.TemporaryDirectory() as folder:  # the exporter may write its weights beside the model
+        export_graph(ExportedStudent(model).eval(), Path(folder) / "model.onnx", outputs, stride, opset)
+        graph = onnx.load(str(Path(folder) / "model.onnx"))
     let_batch_norms_fold(graph)
     for key, value in {"distill.stride": str(stride), "distill.detection": json.dumps(plain(config.detection)),
-                       "distill.source": str(checkpoint), "distill.export": RECIPE}.items():
+                       "distill.source": str(checkpoint), SOURCE_KEY: sha256_of(checkpoint), "distill.export": RECIPE}.items():
         graph.metadata_props.add(key=key, value=value)
-    onnx.save(graph, str(out))
+    save_atomically(graph, out)
     return out
+
+
+def save_atomically(graph, out: Path) -> None:
+    """``onnx.save`` under a temporary name beside ``out``, then renamed over it: ``out`` is never half-written."""
+    import onnx
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(f"{out.name}.{os.getpid()}.partial")
+    try:
+        onnx.save(graph, str(partial))
+        os.replace(partial, out)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def export_graph(network: nn.Module, out: Path, outputs: list[str], stride: int, opset: int = 18) -> None:
@@ -132,7 +150,12 @@ def onnx_detector(path: Path, device: str = "cpu", name: str | None = None) -> S
     # no busy-waiting of the thread pool between runs: it would steal the CPU from whatever runs next
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     providers = ["CUDAExecutionProvider"] if device.startswith("cuda") and "CUDAExecutionProvider" in ort.get_available_providers() else []
-    session = ort.InferenceSession(str(path), options, providers=providers + ["CPUExecutionProvider"])
+    if not Path(path).is_file():
+        raise CheckpointError(f"ONNX model not found: {path}")
+    try:
+        session = ort.InferenceSession(str(path), options, providers=providers + ["CPUExecutionProvider"])
+    except Exception as error:  # ONNX Runtime's InvalidProtobuf, Fail, InvalidGraph ... for a damaged or foreign file
+        raise CheckpointError(f"{path}: not a readable ONNX model ({str(error).splitlines()[0][:200]})") from None
     meta = session.get_modelmeta().custom_metadata_map
     stride = int(meta.get("distill.stride", 8))
     detection = json.loads(meta.get("distill.detection", '{"threshold": 0.001, "nms_radius": 4}'))

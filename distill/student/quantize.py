@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from distill.student.balance import calibration_images
-from distill.student.onnx_model import EXTRA, OnnxUnavailableError
+from distill.student.onnx_model import EXTRA, OnnxUnavailableError, save_atomically
 
-# written into every int8 model: a cached <checkpoint>.int8.onnx made by another recipe is made again
+# written into every int8 model: a cached int8 model made by another recipe is made again (distill.student.onnx_cache)
 RECIPE = "qdq per-channel, percentile 99.99 calibration, every convolution, activation, max-pool and concat int8"
 # ReLU and clip (ReLU6) fold into the convolution before them, max-pooling runs on uint8: without them,
 # each sits between a dequantise and a quantise node (SuperPoint: 90 instead of 68 ms at 480x640); a student's
@@ -47,16 +47,16 @@ def quantize_int8(source: Path, out: Path, images: list[np.ndarray] | None = Non
             return None if image is None else {input_name: image}
 
     model = onnx.load(str(source))
-    out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as folder:
         inline, prepared = Path(folder) / "inline.onnx", Path(folder) / "prepared.onnx"
         onnx.save(model, str(inline))  # weights inline: the exporter may have put them beside the model
         quant_pre_process(str(inline), str(prepared), skip_symbolic_shape=True)
-        quantize_static(str(prepared), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+        int8_file = Path(folder) / "int8.onnx"
+        quantize_static(str(prepared), str(int8_file), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, op_types_to_quantize=QUANTISED_OPS,
                         calibrate_method=CalibrationMethod.Percentile,
                         extra_options={"CalibPercentile": 99.99})
-    quantized = onnx.load(str(out))
+        quantized = onnx.load(str(int8_file))
     onnx.helper.set_model_props(quantized, {**{p.key: p.value for p in model.metadata_props}, "distill.int8": RECIPE})
-    onnx.save(quantized, str(out))
+    save_atomically(quantized, out)
     return out

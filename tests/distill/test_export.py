@@ -13,6 +13,7 @@ from distill.cli import app
 from distill.eval.detectors import detect
 from distill.student.checkpoint import read_checkpoint
 from distill.student.detector import checkpoint_detector
+from distill.student.onnx_cache import cached_paths
 from distill.student.onnx_model import RECIPE as EXPORT_RECIPE, let_batch_norms_fold, recipe_of
 from distill.student.quantize import RECIPE, quantize_int8
 from distill.student.trainer import train
@@ -20,6 +21,7 @@ from labels.config import LabelConfig
 from labels.configuration import load_config
 from labels.images import list_images
 from labels.run import label_images
+from teachers.weights import sha256_of
 from tests.conftest import embedded, write_photos
 from tests.distill.test_student import tiny_config
 
@@ -111,14 +113,15 @@ def test_a_cached_onnx_model_of_another_export_recipe_is_exported_again(trained,
     checkpoint = tmp_path / "last.pt"
     checkpoint.write_bytes(trained.read_bytes())
     checkpoint_detector(checkpoint, runtime="onnx")
-    cached = onnx.load(str(checkpoint.with_suffix(".onnx")))
-    assert recipe_of(checkpoint.with_suffix(".onnx"), "distill.export") == EXPORT_RECIPE
-    for prop in list(cached.metadata_props):
+    cached, _ = cached_paths(sha256_of(checkpoint))
+    assert recipe_of(cached, "distill.export") == EXPORT_RECIPE and not checkpoint.with_suffix(".onnx").exists()
+    model = onnx.load(str(cached))
+    for prop in list(model.metadata_props):
         if prop.key == "distill.export":
-            cached.metadata_props.remove(prop)
-    onnx.save(cached, str(checkpoint.with_suffix(".onnx")))  # as an export from before the recipe was recorded
+            model.metadata_props.remove(prop)
+    onnx.save(model, str(cached))  # as an export from before the recipe was recorded
     checkpoint_detector(checkpoint, runtime="onnx")
-    assert recipe_of(checkpoint.with_suffix(".onnx"), "distill.export") == EXPORT_RECIPE
+    assert recipe_of(cached, "distill.export") == EXPORT_RECIPE
 
 
 def test_runtime_onnx_in_detect_and_a_clear_message_without_the_extra(trained, photo, tmp_path, monkeypatch):
@@ -132,7 +135,7 @@ def test_runtime_onnx_in_detect_and_a_clear_message_without_the_extra(trained, p
         outputs[runtime] = np.load(tmp_path / runtime / "photo.npz")["keypoints"]
     assert np.array_equal(outputs["torch"][:, :2], outputs["onnx"][:, :2])
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if the extra were not installed
-    result = CliRunner().invoke(app, ["detect", str(tmp_path / "photo.png"), "--checkpoint", str(trained.with_suffix(".onnx")),
+    result = CliRunner().invoke(app, ["detect", str(tmp_path / "photo.png"), "--checkpoint", str(cached_paths(sha256_of(trained))[0]),
                                       "--out", str(tmp_path / "x")])
     assert result.exit_code == 1 and "[onnx] extra" in result.output
 
@@ -156,24 +159,19 @@ def test_int8_export_quantises_every_convolution_and_keeps_the_points_close(trai
     assert refused.exit_code == 2 and "--format onnx" in refused.output
 
 
-def test_the_api_runs_a_checkpoint_in_onnx_runtime_and_caches_exports_of_read_only_folders(trained, photo, tmp_path, monkeypatch):
+def test_the_api_runs_a_checkpoint_in_onnx_runtime_from_the_users_cache(trained, photo, tmp_path, monkeypatch):
     pytest.importorskip("onnxruntime")
     import distill
-    from distill.student import detector as student_detector
 
     torch_points = distill.Detector.from_checkpoint(trained)(photo, top_k=100).keypoints
-    assert np.array_equal(distill.Detector.from_checkpoint(trained, runtime="onnx")(photo, top_k=100).keypoints, torch_points)
     with pytest.raises(ValueError, match="onnx-int8"):
         distill.Detector.from_checkpoint(trained, runtime="tensorrt")
-    # a folder this process may not write to (as the packaged student in a read-only install; root may
-    # write anywhere, so the check is what is replaced): the export goes to the user's cache instead
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setattr(student_detector.os, "access", lambda path, mode: Path(path) != trained.parent)
-    cached = student_detector.export_path(trained)
-    assert cached.parent == tmp_path / "cache" / "distill" and cached.suffix == ".onnx"
+    before = sorted(trained.parent.iterdir())
     assert np.array_equal(distill.Detector.from_checkpoint(trained, runtime="onnx")(photo, top_k=100).keypoints, torch_points)
-    assert cached.is_file()
-    assert student_detector.export_path(tmp_path / "run" / "last.pt") == tmp_path / "run" / "last.onnx"
+    cached, _ = cached_paths(sha256_of(trained))
+    assert cached.parent == tmp_path / "cache" / "distill" / "onnx" and cached.is_file()
+    assert sorted(trained.parent.iterdir()) == before  # nothing is written (or read) beside the checkpoint
 
 
 def test_onnx_runtime_gives_a_students_descriptors_and_detects_without_their_branch(photo, tmp_path):
@@ -199,7 +197,57 @@ def test_onnx_runtime_gives_a_students_descriptors_and_detects_without_their_bra
     again = photo.copy()
     assert np.array_equal(detect(exported, again, top_k=100)[0], xy)
     np.testing.assert_allclose(describe(exported, again, xy), describe(reference, photo, xy), atol=1e-4)
-    full = onnx.load(str(checkpoint.with_suffix(".onnx")))
-    cut = onnx.load_from_string(detection_graph(checkpoint.with_suffix(".onnx")))
+    cached, _ = cached_paths(sha256_of(checkpoint))
+    full = onnx.load(str(cached))
+    cut = onnx.load_from_string(detection_graph(cached))
     assert [o.name for o in full.graph.output] == ["probability", "descriptors"]
     assert [o.name for o in cut.graph.output] == ["probability"] and len(cut.graph.node) < len(full.graph.node)
+
+
+def fake_model(genuine: Path, out: Path, metadata: dict | None = None) -> Path:
+    """A valid ONNX model that is not the student (its "probability" is the input image itself), carrying
+    the genuine model's metadata (source checksum and recipe tags copied in) unless ``metadata`` is given."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph([helper.make_node("Squeeze", ["image", "axis"], ["probability"])], "fake",
+                              [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["b", 1, "h", "w"])],
+                              [helper.make_tensor_value_info("probability", TensorProto.FLOAT, ["b", "h", "w"])],
+                              [helper.make_tensor("axis", TensorProto.INT64, [1], [1])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 8
+    tags = metadata if metadata is not None else {p.key: p.value for p in onnx.load(str(genuine)).metadata_props}
+    helper.set_model_props(model, tags)
+    onnx.save(model, str(out))
+    return out
+
+
+def test_a_tampered_or_broken_cached_onnx_model_is_never_run(trained, photo, tmp_path, monkeypatch):
+    """What ONNX Runtime runs is bound to the checkpoint: a fake model beside it (tags copied in) is never
+    read; in the cache, a model of another checkpoint, a truncated one or random bytes are made again."""
+    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    checkpoint = tmp_path / "run" / "last.pt"
+    checkpoint.parent.mkdir()
+    checkpoint.write_bytes(trained.read_bytes())
+    reference = {runtime: detect(checkpoint_detector(checkpoint, runtime=runtime), photo, top_k=100)[0] for runtime in ("onnx", "onnx-int8")}
+    cached = dict(zip(("onnx", "onnx-int8"), cached_paths(sha256_of(checkpoint))))
+    fake = fake_model(cached["onnx"], tmp_path / "fake.onnx")
+    assert not np.array_equal(detect(checkpoint_detector(fake), photo, top_k=100)[0], reference["onnx"])  # it does run, wrongly
+    for runtime, genuine in cached.items():
+        for name in ("last.onnx", "last.int8.onnx"):  # planted beside the checkpoint with the genuine tags
+            fake_model(genuine, checkpoint.parent / name)
+        assert np.array_equal(detect(checkpoint_detector(checkpoint, runtime=runtime), photo, top_k=100)[0], reference[runtime])
+        tags = {p.key: p.value for p in onnx.load(str(genuine)).metadata_props}
+        for damage in (lambda: fake_model(genuine, genuine, {**tags, "distill.source_sha256": "0" * 64}),  # another checkpoint's
+                       lambda: genuine.write_bytes(genuine.read_bytes()[:483]),  # truncated
+                       lambda: genuine.write_bytes(np.random.default_rng(0).bytes(2048))):  # random
+            damage()
+            assert np.array_equal(detect(checkpoint_detector(checkpoint, runtime=runtime), photo, top_k=100)[0], reference[runtime])
+            assert {p.key: p.value for p in onnx.load(str(genuine)).metadata_props} == tags  # made again
+    explicit = tmp_path / "broken.onnx"
+    explicit.write_bytes(b"\x08\x01garbage")
+    cv2.imwrite(str(tmp_path / "photo.png"), photo)
+    result = CliRunner().invoke(app, ["detect", str(tmp_path / "photo.png"), "--checkpoint", str(explicit), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 1 and "broken.onnx: not a readable ONNX model" in result.output and "Traceback" not in result.output

@@ -21,6 +21,7 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -156,6 +157,11 @@ def scan_segments(parts: Path) -> tuple[dict[str, str], list[Damage]]:
     return keys, damage
 
 
+def no_images_group(index: Path) -> str:
+    return (f"{index}: the index has no /{IMAGES} group (damaged, or not written by distill labels): running the "
+            f"labelling command that made the store again rebuilds the index from its segments")
+
+
 def indexed_keys(index: Path) -> set[str]:
     """The images an index file lists (empty if it is missing or unreadable)."""
     try:
@@ -204,7 +210,7 @@ class StoreWriter:
 
     def __enter__(self) -> "StoreWriter":
         self.index.parent.mkdir(parents=True, exist_ok=True)
-        self._lock_file = open(self.lock_path, "a+")
+        self._lock_file = open_lock_file(self.lock_path)
         try:
             fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -287,6 +293,21 @@ class StoreWriter:
             self._lock_file.close()
 
 
+def open_lock_file(path: Path):
+    """The lock file at ``path``, opened for reading and writing (made if missing), never through a
+    symbolic link and never anything but a plain file: a StoreError names what stands there instead."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    except OSError as error:  # ELOOP for a symbolic link, EISDIR for a folder
+        kind = "a symbolic link" if path.is_symlink() else "a folder" if path.is_dir() else error.strerror
+        raise StoreError(f"{path}: the store's lock file is {kind}; distill makes it as a plain file and never "
+                         f"writes through it: remove it and run again") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise StoreError(f"{path}: the store's lock file is not a plain file; remove it and run again")
+    return os.fdopen(fd, "r+")
+
+
 def check_schema(index: Path) -> None:
     try:
         with h5py.File(index, "r") as f:
@@ -307,6 +328,8 @@ class StoreReader:
             raise StoreError(f"label store not found: {self.index} (run `make labels` or `distill labels` first)")
         check_schema(self.index)
         with h5py.File(self.index, "r") as f:
+            if IMAGES not in f:
+                raise StoreError(no_images_group(self.index))
             self.keys: list[str] = sorted(f[IMAGES].keys())
             self.attrs = dict(f.attrs)
         self.config = yaml.safe_load(self.attrs.get("config_yaml", "{}"))

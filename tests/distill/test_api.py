@@ -40,7 +40,7 @@ def test_every_input_kind_gives_the_reference_points(photo, superpoint):
 def test_batches_give_one_result_per_image(photo, superpoint):
     grey = cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY)
     single = superpoint(grey, top_k=50)
-    for batch in (np.stack([grey, grey]), torch.from_numpy(np.stack([photo, photo])).permute(0, 3, 1, 2)):
+    for batch in (np.stack([grey, grey])[..., None], [grey, photo], torch.from_numpy(np.stack([photo, photo])).permute(0, 3, 1, 2)):
         results = superpoint(batch, top_k=50)
         assert len(results) == 2 and all(np.array_equal(np.asarray(r.keypoints), single.keypoints) for r in results)
 

@@ -44,7 +44,7 @@ def train_command(
                                       "superpoint, or student:PATH (the store `distill labels --teacher student:PATH` wrote, found "
                                       "by the checkpoint's checksum; a later labelling round). Repeatable: the newest store of "
                                       "each, trained on together."),
-    store: Optional[List[Path]] = typer.Option(None, help="Label store index file (repeatable); default: the teacher's newest in data/labels."),
+    store: Optional[List[Path]] = typer.Option(None, exists=True, dir_okay=False, help="Label store index file (repeatable); default: the teacher's newest in data/labels."),
     config: Optional[Path] = typer.Option(None, help="YAML file overriding the defaults (TrainConfig in distill/student/config.py; see --show-config)."),
     backbone: Optional[str] = typer.Option(None, help=f"timm backbone name (student.backbone) \\[default: {StudentConfig.backbone}, "
                                            "ImageNet weights from a package]."),
@@ -76,7 +76,7 @@ def train_command(
     """Train a student: focal / KL / attentive / Huber / consistency losses on cached labels; writes
     runs/<name>/ with config.yaml (the full configuration: --config repeats the run), provenance.yaml
     (the label stores' hashes, processes), metrics.jsonl, metrics.png, last.pt and best.pt."""
-    from distill.student.trainer import NonFiniteLossError, train
+    from distill.student.trainer import NonFiniteLossError, TrainingInterrupted, train
 
     explicit = {"student": {"backbone": backbone, "backbone_weights": backbone_weights, "head": head.value if head else None},
                 "init": init, "steps": steps, "name": name, "val_hpatches": str(val_hpatches) if val_hpatches else None}
@@ -92,13 +92,23 @@ def train_command(
     run_dir = runs_dir / cfg.name
     if cfg.name in (".", "..") or Path(cfg.name).name != cfg.name:
         fail(f"run name {cfg.name!r} must be one folder name (no '/' or '..'): the run is written to {runs_dir}/<name>", code=2)
+    started = any((run_dir / f).exists() for f in ("last.pt", "best.pt", "metrics.jsonl"))
+    if resume and overwrite:
+        fail("--resume and --overwrite contradict each other: continue the run, or replace it", code=2)
     if resume and not (run_dir / "last.pt").is_file():
+        if started:  # a start stopped before its first checkpoint (Ctrl-C, a failure): nothing to continue
+            fail(f"--resume: {run_dir} holds a start that stopped before its first checkpoint (no last.pt): "
+                 f"pass --overwrite instead of --resume to start it afresh", code=2)
         fail(f"--resume: {run_dir} holds no run to resume (no last.pt); runs in {runs_dir}: "
              f"{', '.join(sorted(p.name for p in runs_dir.glob('*/last.pt') for p in [p.parent])) or 'none'}", code=2)
-    if not resume and not overwrite and any((run_dir / f).exists() for f in ("last.pt", "best.pt", "metrics.jsonl")):
-        fail(f"{run_dir} already holds a run: pass --resume to continue it, --overwrite to replace it, or another --name", code=2)
+    if not resume and not overwrite and started:
+        fail(f"{run_dir} already holds a run{'' if (run_dir / 'last.pt').is_file() else ' that stopped before its first checkpoint'}: "
+             f"{'pass --resume to continue it, ' if (run_dir / 'last.pt').is_file() else ''}"
+             f"pass --overwrite to replace it, or give another --name", code=2)
     try:
         summary = train(cfg, run_dir, resume=resume, progress=not quiet)
     except (NonFiniteLossError, StoreError, HPatchesError, CheckpointError, ConfigError, BackboneWeightsError) as error:
         fail(str(error))
+    except TrainingInterrupted as stop:
+        fail(str(stop), code=130)
     typer.echo("\n".join(f"{k:32s}{v}" for k, v in summary.items()))

@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader, DistributedSampler, WeightedRandomSampl
 from tqdm import tqdm
 
 from distill.eval.sequences import load_hpatches
-from distill.student.checkpoint import check_resumable, read_checkpoint, save_checkpoint
+from distill.student.checkpoint import CheckpointError, check_resumable, read_checkpoint, save_checkpoint
 from distill.student.config import TrainConfig
 from distill.student.data import LabelDataset
 from distill.student.distributed import setup_distributed
@@ -38,6 +38,10 @@ class NonFiniteLossError(RuntimeError):
     pass
 
 
+class TrainingInterrupted(RuntimeError):
+    """Ctrl-C (SIGINT) during training; the message says what was kept and how to continue."""
+
+
 def cosine(step: int, steps: int) -> float:
     """Learning-rate factor at ``step`` of ``steps``: ``(1 + cos(pi step / steps)) / 2``, 0 from ``steps`` on."""
     return 0.5 * (1 + math.cos(math.pi * min(step, steps) / steps))
@@ -52,6 +56,9 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, progress: bo
     last, best_path, metrics_path = run_dir / "last.pt", run_dir / "best.pt", run_dir / "metrics.jsonl"
     state = read_checkpoint(last, device) if resume and last.is_file() else None
     if state is not None:
+        if state.optimiser is None:
+            raise CheckpointError(f"{last} is a slim checkpoint (weights and configuration, no optimiser state, as "
+                                  f"`distill export` writes): it cannot be resumed; start a run from it with --init {last}")
         check_resumable(state.config, config, last)
     # everything that can fail on bad input is built before the run folder is written
     pair_sigma = config.pair.sigma if config.pair.enabled else None
@@ -164,6 +171,13 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, progress: bo
                 if step >= config.steps:
                     break
             epoch += 1
+    except KeyboardInterrupt:
+        kept = read_checkpoint(last).step if last.is_file() else None
+        raise TrainingInterrupted(
+            f"interrupted at step {step}: " + (f"{last} keeps step {kept} (the last validation); `--resume` continues "
+                                               f"from there" if kept is not None else
+                                               f"no checkpoint was written yet (the first comes at step {config.val_every}); "
+                                               f"start again with --overwrite")) from None
     finally:
         bar.close()
         if metrics is not None:

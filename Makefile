@@ -34,13 +34,13 @@ demo: labels  ## the main job: label the embedded photos, train a student in two
 	$(BIN)/distill train --teacher superpoint --teacher student:runs/demo-round1/last.pt --init runs/demo-round1/last.pt --steps 400 \
 		--set lr=0.001 --set losses.focal.threshold=0.07 --name demo --overwrite
 	if [ -d "$(HPATCHES_ROOT)" ]; then \
-		$(BIN)/distill eval hpatches --root "$(HPATCHES_ROOT)" --checkpoint runs/demo/last.pt --out out/demo-eval; \
+		$(BIN)/distill eval hpatches --root "$(HPATCHES_ROOT)" --checkpoint runs/demo/last.pt --out out/demo-eval --overwrite; \
 	else \
-		$(BIN)/distill eval warped --checkpoint runs/demo/last.pt --out out/demo-eval; \
+		$(BIN)/distill eval warped --checkpoint runs/demo/last.pt --out out/demo-eval --overwrite; \
 	fi
 
 report: $(STAMP)  ## the technical report of `make demo`'s results: report/report.md and report/report.pdf
-	$(BIN)/distill report --eval out/demo-eval --run runs/demo --out report
+	$(BIN)/distill report --eval out/demo-eval --run runs/demo --out report --overwrite
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

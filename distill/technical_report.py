@@ -38,9 +38,20 @@ def _load_json(path: Path) -> dict:
     if not path.is_file():
         raise ReportError(f"{path}: missing (run the evaluation that writes it first)")
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as error:
+        data = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ReportError(f"{path}: not a results file ({error})") from None
+    if not isinstance(data, dict):
+        raise ReportError(f"{path}: not a results file (a JSON {type(data).__name__}, not an object)")
+    return data
+
+
+def _parsed(path: Path, parse):
+    """``parse(text of path)``; text that is not UTF-8, YAML or JSON as parse expects is a ReportError naming the file."""
+    try:
+        return parse(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError, yaml.YAMLError) as error:
+        raise ReportError(f"{path}: cannot be read ({str(error).splitlines()[0]})") from None
 
 
 def read_sources(evaluation: Path, run: Path, matching: Path | None = None, ablation: Path | None = None) -> Sources:
@@ -51,7 +62,9 @@ def read_sources(evaluation: Path, run: Path, matching: Path | None = None, abla
     data = _load_json(evaluation / "results.json")
     if "detectors" not in data:
         raise ReportError(f"{evaluation / 'results.json'}: not the results of distill eval hpatches")
-    saved = yaml.safe_load((run / "config.yaml").read_text()) or {}
+    saved = _parsed(run / "config.yaml", yaml.safe_load) or {}
+    if not isinstance(saved, dict):
+        raise ReportError(f"{run / 'config.yaml'}: not a training configuration")
     older = {k: saved.pop(k) for k in ("label_stores", "world_size") if k in saved}  # runs before provenance.yaml
     if "student" not in saved:
         saved = upgrade_format_1(saved)
@@ -59,8 +72,8 @@ def read_sources(evaluation: Path, run: Path, matching: Path | None = None, abla
         config = plain(from_dict(TrainConfig, saved, str(run / "config.yaml")))
     except ConfigError as error:
         raise ReportError(str(error)) from None
-    return Sources(data, config, yaml.safe_load(provenance.read_text()) if provenance.is_file() else older,
-                   [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()],
+    metrics = _parsed(run / "metrics.jsonl", lambda text: [json.loads(line) for line in text.splitlines() if line.strip()])
+    return Sources(data, config, _parsed(provenance, yaml.safe_load) if provenance.is_file() else older, metrics,
                    _load_json(matching / "results.json") if matching else None, _load_ablation(ablation), run, evaluation)
 
 

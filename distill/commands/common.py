@@ -1,6 +1,8 @@
 """Small helpers shared by the command modules."""
 from __future__ import annotations
 
+import os
+from collections.abc import Iterable
 from enum import Enum
 from pathlib import Path
 from typing import TypeVar
@@ -19,10 +21,10 @@ class Runtime(str, Enum):
     onnx_int8 = "onnx-int8"
 
 
-RUNTIME_HELP = ("Run students with PyTorch, or with ONNX Runtime (a checkpoint is exported once to <checkpoint>.onnx "
-                "beside it, or in ~/.cache/distill when that folder is read-only; needs the \\[onnx] extra), or with "
-                "ONNX Runtime in int8 (quantised once more, calibrated on the embedded photos, to <checkpoint>.int8.onnx). "
-                "A .onnx checkpoint always runs in ONNX Runtime.")
+RUNTIME_HELP = ("Run students with PyTorch, or with ONNX Runtime (needs the \\[onnx] extra): a released student runs the "
+                "ONNX model shipped with it (pinned by sha256); another checkpoint is exported once into ~/.cache/distill/onnx "
+                "under its sha256 and run only while it is bound to that checkpoint; or with ONNX Runtime in int8 (the same, "
+                "quantised once more, calibrated on the embedded photos). A .onnx file given as the checkpoint runs as it is.")
 
 
 def resolve_device(device: str) -> str:
@@ -45,14 +47,36 @@ def parse_size(text: str) -> tuple[int, int]:
     return h, w
 
 
-def usable_out_folder(out: Path) -> None:
-    """``--out`` must be a folder that exists or can be made: a usage error (exit 2) otherwise."""
+def usable_out_folder(out: Path, outputs: Iterable[str] = (), overwrite: bool = False) -> None:
+    """``--out`` must be a folder that exists or can be made (it is made when the command writes, never
+    before) and hold none of ``outputs`` (names inside it) unless ``overwrite``: a usage error (exit 2) otherwise."""
     if out.exists() and not out.is_dir():
         fail(f"--out {out} is a file, not a folder", code=2)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        fail(f"--out {out}: cannot create the folder ({error.strerror or error})", code=2)
+    writable_or_creatable(out, "--out")
+    refuse_existing([out / name for name in outputs], overwrite)
+
+
+def writable_or_creatable(path: Path, option: str) -> None:
+    """``path`` (a folder to write in) exists, or its nearest existing ancestor is a folder we may write in."""
+    ancestor = path.absolute()
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        fail(f"{option} {path}: cannot create the folder ({ancestor} is a file)", code=2)
+    if not os.access(ancestor, os.W_OK):
+        fail(f"{option} {path}: cannot create the folder ({ancestor} is not writable)", code=2)
+
+
+def refuse_existing(paths: Iterable[Path], overwrite: bool) -> None:
+    """Nothing is overwritten without being asked: existing ``paths`` are a usage error (exit 2) unless ``overwrite``."""
+    existing = [path for path in paths if path.exists()]
+    if existing and not overwrite:
+        shown = ", ".join(str(p) for p in existing[:3]) + (f" and {len(existing) - 3} more" if len(existing) > 3 else "")
+        fail(f"{shown} {'exists' if len(existing) == 1 else 'exist'} already: pass --overwrite to replace "
+             f"{'it' if len(existing) == 1 else 'them'}, or write elsewhere", code=2)
+
+
+OVERWRITE_HELP = "Replace outputs that exist already (without it, a command refuses them before any work)."
 
 
 def fail(message: str, code: int = 1) -> None:

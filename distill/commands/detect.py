@@ -2,6 +2,7 @@
 per-sequence maps of the assignment's evaluator (ait)."""
 from __future__ import annotations
 
+import math
 from enum import Enum
 from pathlib import Path
 from typing import List, Optional
@@ -10,7 +11,7 @@ import numpy as np
 import typer
 from tqdm import tqdm
 
-from distill.commands.common import RUNTIME_HELP, Runtime, fail, parse_size, resolve_device, usable_out_folder
+from distill.commands.common import OVERWRITE_HELP, RUNTIME_HELP, Runtime, fail, parse_size, resolve_device, usable_out_folder
 from distill.eval.detectors import AVAILABLE, UnknownDetectorError, build_detectors, describe, detect_at_size, points_to_map
 from distill.pretrained import RELEASES, released_checkpoint
 from distill.student.checkpoint import CheckpointError
@@ -36,9 +37,9 @@ def _inputs(paths: list[Path]) -> list[tuple[Path, Path]]:
         elif root.is_dir():
             found += [(p, p.relative_to(root)) for p in sorted(root.rglob("*")) if p.suffix.lower() in IMAGE_SUFFIXES]
         else:
-            fail(f"{root}: no such file or folder")
+            fail(f"{root}: the file or folder does not exist", code=2)
     if not found:
-        fail(f"no images under {', '.join(map(str, paths))}")
+        fail(f"no images under {', '.join(map(str, paths))}", code=2)
     return found
 
 
@@ -61,7 +62,7 @@ def detect_command(
     images: List[Path] = typer.Argument(..., help="Images or folders (searched recursively; the output mirrors their structure)."),
     out: Path = typer.Option(..., help="Output folder."),
     detector: Optional[str] = typer.Option(None, "--detector", "-d", help=f"ScoreMapDetector: {', '.join(AVAILABLE)}."),
-    checkpoint: Optional[Path] = typer.Option(None, help="Student checkpoint (instead of --detector)."),
+    checkpoint: Optional[Path] = typer.Option(None, exists=True, dir_okay=False, help="Student checkpoint or exported .onnx model (instead of --detector)."),
     pretrained: bool = typer.Option(False, "--pretrained", help="A student that ships with the package (instead of --detector): see --release."),
     release: Release = typer.Option(Release.default, help="Which packaged student --pretrained loads: default (the most accurate) "
                                     "or fast (the fastest, with --runtime onnx-int8)."),
@@ -75,16 +76,19 @@ def detect_command(
     format: OutputFormat = typer.Option(OutputFormat.npz, help="npz: one NAME.npz per image with keypoints (x, y, score); "
                                         "ait: one {k}_det.npy dense map per image k of each sequence folder."),
     device: str = typer.Option("auto", help="cpu, cuda, cuda:N or auto."),
+    overwrite: bool = typer.Option(False, help=OVERWRITE_HELP),
     quiet: bool = typer.Option(False, help="No progress bar."),
 ) -> None:
     """Detect keypoints and write them in the pixels of each image as given. Exit status 1 when some
     images could not be read (the others are written; the failures are listed)."""
     if (detector is not None) + (checkpoint is not None) + pretrained != 1:
         fail("give exactly one of --detector NAME, --checkpoint FILE or --pretrained", code=2)
+    if threshold is not None and not math.isfinite(threshold):
+        fail(f"--threshold must be a number, got {threshold}", code=2)
     target = parse_size(size) if size else None
     inputs = _inputs(images)
     _refuse_collisions(inputs, format)
-    usable_out_folder(out)
+    usable_out_folder(out, [str(_output(relative, format)) for _, relative in inputs], overwrite)
     device = resolve_device(device)
     try:
         if checkpoint is not None or pretrained:

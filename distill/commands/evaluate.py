@@ -11,7 +11,7 @@ from typing import List, Optional
 import torch
 import typer
 
-from distill.commands.common import RUNTIME_HELP, Runtime, fail, parse_size, resolve_device, usable_out_folder
+from distill.commands.common import OVERWRITE_HELP, RUNTIME_HELP, Runtime, fail, parse_size, resolve_device, usable_out_folder
 from distill.eval.detectors import AVAILABLE, CLASSICAL, ScoreMapDetector, UnknownDetectorError, build_detectors
 from distill.student.checkpoint import CheckpointError
 from distill.student.onnx_model import OnnxUnavailableError
@@ -20,7 +20,7 @@ from distill.eval.matching_report import write_matching_outputs
 from distill.eval.best_scale import write_best_scales
 from distill.eval.protocol import DetectorResult, Protocol, evaluate
 from distill.eval.report import markdown, write_outputs
-from distill.eval.sequences import HPatchesError, default_root, load_hpatches
+from distill.eval.sequences import HPATCHES_HELP, HPatchesError, default_root, load_hpatches
 from distill.eval.speed import interleaved_median_ms
 from distill.eval.synthetic import EVAL_SEED, evaluate_synthetic, write_synthetic_outputs
 from distill.eval.synthetic_warps import warped_sequences
@@ -33,6 +33,7 @@ SPEED_HELP = "Also time each detector on a 480x640 image (median of 15, detector
 app = typer.Typer(help="Evaluate detectors: repeatability, localisation error and speed.", no_args_is_help=True)
 
 DEFAULT_DETECTORS = ["superpoint", *CLASSICAL]
+RESULTS = "results.json"  # every evaluation writes it: an --out that holds one is not overwritten without --overwrite
 
 
 class ProtocolName(str, Enum):
@@ -61,6 +62,18 @@ def _build(detectors: list[str] | None, old_detectors: list[str] | None, checkpo
     except (WeightsError, CheckpointError, OnnxUnavailableError) as error:
         fail(str(error))
     return built
+
+
+def _sequences(root: Path | None, only: Kind | None) -> list:
+    """The HPatches sequences under ``root`` (default :func:`default_root`): a root that does not exist is a
+    usage error (exit 2), a malformed sequence an input error (exit 1), each named."""
+    root = root or default_root()
+    if not root.is_dir():
+        fail(f"HPatches root {root} does not exist. {HPATCHES_HELP}", code=2)
+    try:
+        return load_hpatches(root, only.value if only else None)
+    except HPatchesError as error:
+        fail(str(error))
 
 
 def _run(sequences, title: str, built: list[ScoreMapDetector], protocol: Protocol, device: str, out: Path, speed: bool,
@@ -102,7 +115,7 @@ def hpatches(
     root: Optional[Path] = typer.Option(None, help="HPatches sequences folder (default: $HPATCHES_ROOT, then data/hpatches)."),
     detectors: Optional[List[str]] = typer.Option(None, "--detector", "-d", help=DETECTORS_HELP),
     old_detectors: Optional[List[str]] = typer.Option(None, "--detectors", hidden=True),
-    checkpoint: Optional[List[Path]] = typer.Option(None, help="Student checkpoint to evaluate too (repeatable)."),
+    checkpoint: Optional[List[Path]] = typer.Option(None, exists=True, dir_okay=False, help="Student checkpoint to evaluate too (repeatable)."),
     runtime: Runtime = typer.Option(Runtime.torch, help=RUNTIME_HELP),
     protocol: ProtocolName = typer.Option(ProtocolName.standard, help=PROTOCOL_HELP),
     size: Optional[str] = typer.Option(None, help="Override the protocol's image size HxW."),
@@ -120,19 +133,18 @@ def hpatches(
     device: str = typer.Option("auto", help="cpu, cuda, cuda:N or auto."),
     speed: bool = typer.Option(True, help=SPEED_HELP),
     out: Path = typer.Option(Path("out/eval-hpatches"), help="Folder for results.json, results.md and the figures."),
+    overwrite: bool = typer.Option(False, help=OVERWRITE_HELP),
     quiet: bool = typer.Option(False, help="No progress bar."),
 ) -> None:
     """Repeatability (i, v, all), localisation error and speed on HPatches, all detectors in one run."""
-    usable_out_folder(out)
-    try:
-        sequences = load_hpatches(root or default_root(), only.value if only else None)
-    except HPatchesError as error:
-        fail(str(error))
+    scales = list(dict.fromkeys(detect_scale or [1.0]))
+    usable_out_folder(out, [RESULTS] if len(scales) == 1 else [f"scale-{scale:g}/{RESULTS}" for scale in scales] + ["best-scale.json"],
+                      overwrite)
+    sequences = _sequences(root, only)
     device = resolve_device(device)
     built = _build(detectors, old_detectors, checkpoint, device, ha_homographies, runtime)
     title = f"HPatches ({len(sequences)} sequences)"
     scored = _protocol(protocol, size, top_k, epsilon, nms_radius, subpixel)
-    scales = list(dict.fromkeys(detect_scale or [1.0]))
     runs = {scale: _run(sequences, title, built, replace(scored, detect_scale=scale), device,
                         out if len(scales) == 1 else out / f"scale-{scale:g}", speed and index == 0, quiet)
             for index, scale in enumerate(scales)}
@@ -146,7 +158,7 @@ def hpatches(
 def warped(
     detectors: Optional[List[str]] = typer.Option(None, "--detector", "-d", help=DETECTORS_HELP),
     old_detectors: Optional[List[str]] = typer.Option(None, "--detectors", hidden=True),
-    checkpoint: Optional[List[Path]] = typer.Option(None, help="Student checkpoint to evaluate too (repeatable)."),
+    checkpoint: Optional[List[Path]] = typer.Option(None, exists=True, dir_okay=False, help="Student checkpoint to evaluate too (repeatable)."),
     runtime: Runtime = typer.Option(Runtime.torch, help=RUNTIME_HELP),
     photos: int = typer.Option(8, min=1, max=len(EMBEDDED), help="Embedded photos to build sequences from (two sequences each)."),
     seed: int = typer.Option(0, help="Seed of the homographies and photometric changes."),
@@ -156,11 +168,12 @@ def warped(
     device: str = typer.Option("auto", help="cpu, cuda, cuda:N or auto."),
     speed: bool = typer.Option(True, help=SPEED_HELP),
     out: Path = typer.Option(Path("out/eval-warped"), help="Folder for results.json, results.md and the figures."),
+    overwrite: bool = typer.Option(False, help=OVERWRITE_HELP),
     quiet: bool = typer.Option(False, help="No progress bar."),
 ) -> None:
     """The same protocol on SYNTHETIC sequences: embedded photos under seeded random homographies
     (v_*) and photometric changes (i_*). For a fresh machine without HPatches."""
-    usable_out_folder(out)
+    usable_out_folder(out, [RESULTS], overwrite)
     sequences = warped_sequences(photos, seed=seed)
     device = resolve_device(device)
     built = _build(detectors, old_detectors, checkpoint, device, ha_homographies, runtime)
@@ -172,7 +185,7 @@ def warped(
 def synthetic(
     detectors: Optional[List[str]] = typer.Option(None, "--detector", "-d", help=DETECTORS_HELP),
     old_detectors: Optional[List[str]] = typer.Option(None, "--detectors", hidden=True),
-    checkpoint: Optional[List[Path]] = typer.Option(None, help="Student checkpoint to evaluate too (repeatable)."),
+    checkpoint: Optional[List[Path]] = typer.Option(None, exists=True, dir_okay=False, help="Student checkpoint to evaluate too (repeatable)."),
     count: int = typer.Option(240, "--count", min=1, help="Images in the fixed set (30 of each primitive)."),
     old_count: Optional[int] = typer.Option(None, "--images", min=1, hidden=True),
     size: str = typer.Option("120x160", help="Image size HxW."),
@@ -183,10 +196,11 @@ def synthetic(
     ha_homographies: int = typer.Option(100, min=1, help="Homographies of the superpoint-ha detector."),
     device: str = typer.Option("auto", help="cpu, cuda, cuda:N or auto."),
     out: Path = typer.Option(Path("out/eval-synthetic"), help="Folder for results.json, results.md and precision_recall.png."),
+    overwrite: bool = typer.Option(False, help=OVERWRITE_HELP),
     quiet: bool = typer.Option(False, help="No progress bar."),
 ) -> None:
     """Detection mAP and localisation error on synthetic shapes with exact corners."""
-    usable_out_folder(out)
+    usable_out_folder(out, [RESULTS], overwrite)
     shape = parse_size(size)
     built = _build(detectors, old_detectors, checkpoint, resolve_device(device), ha_homographies)
     count = old_count or count
@@ -203,7 +217,7 @@ def matching(
     root: Optional[Path] = typer.Option(None, help="HPatches sequences folder (default: $HPATCHES_ROOT, then data/hpatches)."),
     methods: Optional[List[str]] = typer.Option(None, "--method", "-m", help=f"extractor+matcher to evaluate (repeatable): "
                                                 f"{', '.join(METHODS + STUDENT_METHODS)} (student: with --checkpoint). Default: all."),
-    checkpoint: Optional[Path] = typer.Option(None, help="A student with a descriptor head (student.descriptor_dim=256), "
+    checkpoint: Optional[Path] = typer.Option(None, exists=True, dir_okay=False, help="A student with a descriptor head (student.descriptor_dim=256), "
                                               "matched with the stock SuperPoint LightGlue weights and by mutual nearest neighbours."),
     runtime: Runtime = typer.Option(Runtime.torch, help=RUNTIME_HELP),
     size: str = typer.Option("480x640", help="Image size HxW every image is resized to."),
@@ -211,15 +225,13 @@ def matching(
     only: Optional[Kind] = typer.Option(None, help="Only i (illumination) or v (viewpoint) sequences."),
     device: str = typer.Option("auto", help="cpu, cuda, cuda:N or auto."),
     out: Path = typer.Option(Path("out/eval-matching"), help="Folder for results.json, results.md, auc_time.png and matches.png."),
+    overwrite: bool = typer.Option(False, help=OVERWRITE_HELP),
     quiet: bool = typer.Option(False, help="No progress bar."),
 ) -> None:
     """Matching on HPatches, every method in one run: homography AUC at 1/3/5 px (mean corner error,
     USAC_MAGSAC at 3 px), mean matching accuracy, matches per pair, extraction and matching time."""
-    usable_out_folder(out)
-    try:
-        sequences = load_hpatches(root or default_root(), only.value if only else None)
-    except HPatchesError as error:
-        fail(str(error))
+    usable_out_folder(out, [RESULTS], overwrite)
+    sequences = _sequences(root, only)
     protocol = MatchingProtocol(size=parse_size(size), max_keypoints=max_keypoints)
     device = resolve_device(device)
     try:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from distill.commands.common import fail
+from distill.commands.common import OVERWRITE_HELP, fail, refuse_existing, writable_or_creatable
 from distill.student.checkpoint import CheckpointError, write_slim
 
 
@@ -17,8 +17,8 @@ class ExportFormat(str, Enum):
 
 
 def export_command(
-    checkpoint: Path = typer.Option(..., help="Checkpoint of a run, e.g. runs/NAME/last.pt."),
-    out: Path = typer.Option(..., help="File to write."),
+    checkpoint: Path = typer.Option(..., exists=True, dir_okay=False, help="Checkpoint of a run, e.g. runs/NAME/last.pt."),
+    out: Path = typer.Option(..., help="File to write (never the checkpoint itself)."),
     slim: bool = typer.Option(True, help="Weights and configuration only (no optimiser state): what detection needs."),
     fp16: bool = typer.Option(False, "--fp16", help="Store the weights as float16 (half the size; they load back as float32)."),
     format: ExportFormat = typer.Option(ExportFormat.checkpoint, help="checkpoint: a slim PyTorch checkpoint; onnx: an ONNX model "
@@ -27,6 +27,7 @@ def export_command(
                                         "for --runtime onnx (needs the \\[onnx] extra)."),
     int8: bool = typer.Option(False, "--int8", help="With --format onnx: also write OUT with .int8.onnx, its convolutions "
                               "quantised to int8 (every one; ranges calibrated on the embedded photos), for --runtime onnx-int8."),
+    overwrite: bool = typer.Option(False, help=OVERWRITE_HELP),
 ) -> None:
     """Write a checkpoint in a form to share: slim (weights and configuration, optionally float16), or ONNX."""
     if not slim:
@@ -35,6 +36,11 @@ def export_command(
         fail("--int8 needs --format onnx", code=2)
     if out.exists() and out.is_dir():
         fail(f"--out {out} is a folder; give a file name", code=2)
+    outputs = [out] + ([out.with_suffix(".int8.onnx")] if int8 else [])
+    if any(path.exists() and path.samefile(checkpoint) for path in outputs):
+        fail(f"--out {out} is the checkpoint being exported: write the export to another file", code=2)
+    writable_or_creatable(out.parent, "--out")
+    refuse_existing(outputs, overwrite)
     if format == ExportFormat.onnx:
         from distill.student.onnx_model import OnnxUnavailableError, export_onnx
         from distill.student.quantize import quantize_int8

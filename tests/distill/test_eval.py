@@ -94,7 +94,7 @@ def test_eval_cli_writes_results(hpatches_root, tmp_path):
     assert 0.3 < payload["detectors"][0]["repeatability"]["v"] <= 1.0
     assert all((out / name).is_file() for name in ("results.md", "repeatability.png", "keypoints.png", "quality_cost.png"))
     bad = CliRunner().invoke(app, ["eval", "hpatches", "--root", str(tmp_path / "none")])
-    assert bad.exit_code == 1 and "HPATCHES_ROOT" in bad.output
+    assert bad.exit_code == 2 and "does not exist" in bad.output and "HPATCHES_ROOT" in bad.output
 
 
 def test_eval_warped_is_labelled_synthetic(tmp_path):

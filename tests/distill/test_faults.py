@@ -162,8 +162,8 @@ def test_detect_reads_images_as_labelling_does_and_exits_1_after_the_rest(images
     (["detect", "IMAGES", "--out", "OUT", "-d", "harris", "--format", "csv"], "--format"),
     (["labels", "preview", "STORE", "--limit", "0"], "--limit"),
     (["labels", "preview", "STORE", "--limit", "-1"], "--limit"),
-    (["eval", "hpatches", "--root", "OUT", "--protocol", "huge"], "--protocol"),
-    (["eval", "hpatches", "--root", "OUT", "--only", "x"], "--only"),
+    (["eval", "hpatches", "--root", "IMAGES", "--protocol", "huge"], "--protocol"),
+    (["eval", "hpatches", "--root", "IMAGES", "--only", "x"], "--only"),
     (["eval", "synthetic", "--count", "0"], "--count"),
     (["eval", "warped", "--photos", "0"], "--photos"),
     (["eval", "warped", "-d", "superpoint-ha", "--ha-homographies", "0"], "--ha-homographies"),
@@ -238,3 +238,208 @@ def test_resumed_training_continues_the_learning_rate_schedule(store, tmp_path, 
     assert [short[s] for s in range(5, 9)] == pytest.approx([long[s] for s in range(5, 9)])
     state = torch.load(tmp_path / "runs" / "short" / "last.pt", weights_only=True)
     assert state["step"] == 8
+
+
+# nothing overwritten without being asked ---------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def checkpoint(store_template, tmp_path_factory) -> Path:
+    """The last.pt (optimiser state included) of a 2-step run on the small store."""
+    root = tmp_path_factory.mktemp("run")
+    result = runner.invoke(app, ["train", "--store", str(store_template), "--name", "r", "--runs-dir", str(root), *TINY_TRAIN])
+    assert result.exit_code == 0, result.output
+    return root / "r" / "last.pt"
+
+
+def test_export_never_replaces_its_checkpoint_or_an_existing_file(checkpoint, tmp_path):
+    before = fingerprint(checkpoint)
+    run("export", "--checkpoint", checkpoint, "--out", checkpoint, code=2, message="is the checkpoint being exported")
+    run("export", "--checkpoint", checkpoint, "--out", checkpoint, "--overwrite", code=2, message="is the checkpoint being exported")
+    assert fingerprint(checkpoint) == before
+    (tmp_path / "slim.pt").write_bytes(b"mine")
+    run("export", "--checkpoint", checkpoint, "--out", tmp_path / "slim.pt", code=2, message="slim.pt exists already: pass --overwrite")
+    assert (tmp_path / "slim.pt").read_bytes() == b"mine"
+    run("export", "--checkpoint", checkpoint, "--out", tmp_path / "slim.pt", "--overwrite", code=0)
+    run("export", "--checkpoint", tmp_path / "none.pt", "--out", tmp_path / "x.pt", code=2, message="does not exist")
+    assert not (tmp_path / "x.pt").exists()
+
+
+def test_a_slim_checkpoint_is_not_resumed(checkpoint, store, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs" / "s").mkdir(parents=True)
+    run("export", "--checkpoint", checkpoint, "--out", tmp_path / "runs" / "s" / "last.pt", code=0)
+    run("train", "--store", store, "--name", "s", "--resume", *TINY_TRAIN, code=1, message="is a slim checkpoint")
+
+
+def test_detect_match_and_eval_refuse_existing_outputs(images, hpatches_root, tmp_path):
+    (images / "truncated.jpg").unlink()
+    run("detect", images, "--out", tmp_path / "out", "-d", "harris", "--quiet", code=0)
+    first = fingerprint(tmp_path / "out")
+    run("detect", images, "--out", tmp_path / "out", "-d", "shi", "--quiet", code=2, message="exist already: pass --overwrite")
+    assert fingerprint(tmp_path / "out") == first
+    run("detect", images, "--out", tmp_path / "out", "-d", "shi", "--quiet", "--overwrite", code=0)
+    assert fingerprint(tmp_path / "out") != first
+    picture = tmp_path / "m.png"
+    picture.write_bytes(b"mine")
+    pair = [hpatches_root / "v_photo" / "1.ppm", hpatches_root / "v_photo" / "2.ppm"]
+    run("match", *pair, "--out", picture, "--matcher", "mnn", code=2, message="m.png exists already")
+    assert picture.read_bytes() == b"mine"
+    run("match", *pair, "--out", tmp_path, code=2, message="is a folder: give the picture's file name")
+    run("match", *pair, "--out", tmp_path / "m.txt", code=2, message="not .txt")
+    (tmp_path / "eval").mkdir()
+    (tmp_path / "eval" / "results.json").write_text("{}")
+    run("eval", "hpatches", "--root", hpatches_root, "-d", "harris", "--no-speed", "--quiet", "--out", tmp_path / "eval", code=2,
+        message="results.json exists already")
+    assert (tmp_path / "eval" / "results.json").read_text() == "{}"
+
+
+@pytest.mark.parametrize("args", [
+    ["detect", "IMAGES", "--out", "OUT", "--checkpoint", "NONE"],
+    ["detect", "NONE", "--out", "OUT", "-d", "harris"],
+    ["match", "NONE", "IMAGES/a.png", "--out", "OUT/m.png"],
+    ["eval", "hpatches", "--root", "NONE", "--out", "OUT"],
+    ["eval", "warped", "--checkpoint", "NONE", "--out", "OUT"],
+    ["report", "--eval", "NONE", "--out", "OUT"],
+    ["labels", "inspect", "NONE"],
+    ["labels", "--images", "NONE", "--out", "OUT"],
+    ["train", "--store", "NONE"],
+])
+def test_a_missing_input_is_a_usage_error_and_creates_nothing(images, tmp_path, monkeypatch, args):
+    monkeypatch.chdir(tmp_path)
+    swap = {"NONE": str(tmp_path / "none"), "OUT": str(tmp_path / "out"), "IMAGES": str(images), "IMAGES/a.png": str(images / "a.png"),
+            "OUT/m.png": str(tmp_path / "out" / "m.png")}
+    run(*[swap.get(a, a) for a in args], code=2, message="does not exist")
+    assert not (tmp_path / "out").exists() and not (tmp_path / "runs").exists()
+
+
+def test_a_failing_command_does_not_create_its_out_folder(images, tmp_path):
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(b"not a checkpoint")
+    run("detect", images, "--out", tmp_path / "out", "--checkpoint", broken, code=1, message="not a distill checkpoint")
+    assert not (tmp_path / "out").exists()
+
+
+def test_report_names_a_results_file_that_is_not_text(tmp_path):
+    (tmp_path / "eval").mkdir()
+    (tmp_path / "eval" / "results.json").write_bytes(bytes(range(256)))
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.yaml").write_text("steps: 2\n")
+    (tmp_path / "run" / "metrics.jsonl").write_text("")
+    run("report", "--eval", tmp_path / "eval", "--run", tmp_path / "run", "--out", tmp_path / "report", code=1,
+        message="results.json: not a results file")
+
+
+# the store's index, its lock and the run folder --------------------------------------------------------
+
+def test_an_index_without_its_images_group_is_named_everywhere(store, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with h5py.File(store, "a") as f:
+        del f["images"]
+    for args in (["labels", "inspect", store], ["labels", "preview", store, "--out", tmp_path / "png"],
+                 ["train", "--store", store, "--name", "x", *TINY_TRAIN]):
+        run(*args, code=1, message="the index has no /images group")
+    result = run("labels", "verify", store, code=1, message="the index has no /images group")
+    assert "no damage" not in result.output
+    run("labels", "--images", label_source_folder_of_segments(store), "--size", "96x128", "-n", "2", "--out", store.parent,
+        "--quiet", "--device", "cpu", code=0)
+    run("labels", "verify", store, code=0, message="5 images read back, no damage")
+
+
+def label_source_folder_of_segments(store: Path) -> Path:
+    segment = sorted(store_paths(store)[0].glob("*.h5"))[0]
+    with h5py.File(segment, "r") as f:
+        return Path(f[sorted(f)[0]].attrs["source_path"]).parent
+
+
+@pytest.mark.parametrize("kind", ["symlink", "folder"])
+def test_a_lock_that_is_no_plain_file_is_refused_and_never_written_through(store, tmp_path, kind):
+    lock = store_paths(store)[1]
+    lock.unlink(missing_ok=True)
+    target = tmp_path / "precious.txt"
+    target.write_text("keep me")
+    if kind == "symlink":
+        lock.symlink_to(target)
+    else:
+        lock.mkdir()
+    before = fingerprint(store.parent)
+    run("labels", "--images", label_source_folder(store), "--size", "96x128", "-n", "2", "--out", store.parent, "--quiet",
+        "--device", "cpu", code=1, message=f"{lock.name}: the store's lock file is {'a symbolic link' if kind == 'symlink' else 'a folder'}")
+    assert target.read_text() == "keep me" and fingerprint(store.parent) == before
+
+
+def test_a_run_folder_without_a_checkpoint_is_no_trap(store, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "runs" / "r"
+    folder.mkdir(parents=True)
+    (folder / "config.yaml").write_text("steps: 2\n")
+    (folder / "metrics.jsonl").write_text('{"kind": "train", "step": 1}\n')
+    run("train", "--store", store, "--name", "r", *TINY_TRAIN, code=2, message="stopped before its first checkpoint: pass --overwrite")
+    run("train", "--store", store, "--name", "r", "--resume", *TINY_TRAIN, code=2,
+        message="pass --overwrite instead of --resume")
+    run("train", "--store", store, "--name", "r", "--overwrite", *TINY_TRAIN, code=0)
+    assert (folder / "last.pt").is_file()
+
+
+def test_ctrl_c_during_training_says_what_was_kept(store, tmp_path, monkeypatch):
+    from distill.student import trainer
+
+    monkeypatch.chdir(tmp_path)
+    real, calls = trainer.compute_losses, {"n": 0}
+
+    def interrupted_at_the_third_step(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(trainer, "compute_losses", interrupted_at_the_third_step)
+    tiny = [a for a in TINY_TRAIN if a not in ("--steps", "2")]
+    run("train", "--store", store, "--name", "c", "--steps", "4", *tiny, code=130,
+        message="interrupted at step 2: runs/c/last.pt keeps step 2 (the last validation); `--resume` continues")
+    monkeypatch.setattr(trainer, "compute_losses", real)
+    run("train", "--store", store, "--name", "c", "--steps", "4", "--resume", *tiny, code=0)
+    assert torch.load(tmp_path / "runs" / "c" / "last.pt", weights_only=True)["step"] == 4
+
+
+# the Python API names bad input -------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def harris():
+    import distill
+
+    return distill.Detector.classical("harris")
+
+
+@pytest.mark.parametrize("image,error,message", [
+    (None, TypeError, "got None"),
+    ([1, 2, 3], TypeError, "image 0 of the list is int 1, not an image"),
+    ([], ValueError, "an empty list"),
+    ({"image": 1}, TypeError, "got dict {'image': 1}"),
+    (np.zeros((0, 0), np.uint8), ValueError, r"the image is empty \(0 x 0\)"),
+    (np.zeros((0, 5, 3), np.uint8), ValueError, "the image is empty"),
+    (np.full((32, 32), np.nan, np.float32), ValueError, "1024 values that are NaN or infinite"),
+    (np.where(np.arange(32 * 32).reshape(32, 32) % 2, np.nan, 0.5).astype(np.float32), ValueError, "512 values that are NaN"),
+    (np.zeros((32, 32, 2), np.uint8), ValueError, "for a batch of grey images pass a list"),
+    (np.zeros((5, 32, 32), np.uint8), ValueError, "for a batch of grey images pass a list"),
+    (torch.zeros(2, 32, 32), ValueError, "with C 1, 3 or 4"),
+])
+def test_the_api_names_bad_images(harris, image, error, message):
+    with pytest.raises(error, match=message):
+        harris(image)
+
+
+def test_the_api_reads_paths_and_never_takes_a_colour_image_for_a_batch(harris, images):
+    grey = cv2.imread(str(images / "a.png"), cv2.IMREAD_GRAYSCALE)
+    reference = harris(grey)
+    assert np.array_equal(harris(str(images / "a.png")).keypoints, reference.keypoints)
+    assert np.array_equal(harris(images / "a.png").keypoints, reference.keypoints)
+    with pytest.raises(Exception, match="none.png"):
+        harris(str(images / "none.png"))
+    rgb = np.repeat(grey[..., None], 3, axis=2)
+    rgba = np.concatenate([rgb, np.full_like(grey[..., None], 7)], axis=2)
+    assert np.array_equal(harris(rgba).keypoints, harris(rgb).keypoints)  # alpha dropped, one image
+    assert np.array_equal(harris(torch.from_numpy(rgba).permute(2, 0, 1)).keypoints, harris(rgb).keypoints)
+    small = np.random.default_rng(0).integers(0, 256, (4, 4, 3), dtype=np.uint8)
+    assert not isinstance(harris(small), list)  # a 4 x 4 x 3 image is one image, not four 4 x 3 ones
+    with pytest.raises(ValueError, match="threshold must be a finite number"):
+        harris(grey, threshold=float("nan"))

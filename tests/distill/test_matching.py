@@ -51,4 +51,4 @@ def test_match_command_draws_inliers_of_a_real_warp(hpatches_root, tmp_path):
     assert int(counts["matches"]) > 50 and int(counts["inliers"]) > 0.8 * int(counts["matches"])
     assert out.stat().st_size > 10_000
     missing = CliRunner().invoke(app, ["match", str(tmp_path / "nope.png"), str(hpatches_root / "v_photo" / "3.ppm")])
-    assert missing.exit_code == 1 and "nope.png" in missing.output
+    assert missing.exit_code == 2 and "nope.png" in missing.output and "does not exist" in missing.output

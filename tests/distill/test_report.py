@@ -57,4 +57,7 @@ def test_report_numbers_come_from_the_fixture_files(tmp_path):
     for expected in ("0.642", "0.571", "1.09", "0.093", "0.669", "0.651", "9f75f921cf", "0.604", "0.616 ± 0.004", "26.9 ± 0.5"):
         assert expected in markdown
     missing = CliRunner().invoke(app, ["report", "--eval", str(tmp_path / "none"), "--run", str(run), "--out", str(tmp_path / "r2")])
+    assert missing.exit_code == 2 and "does not exist" in missing.output
+    (tmp_path / "empty").mkdir()
+    missing = CliRunner().invoke(app, ["report", "--eval", str(tmp_path / "empty"), "--run", str(run), "--out", str(tmp_path / "r2")])
     assert missing.exit_code == 1 and "results.json: missing" in missing.output

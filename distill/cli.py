@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import typer
 
+from distill import __version__
 from distill.commands import evaluate, labels
 from distill.commands.detect import detect_command
 from distill.commands.export import export_command
@@ -15,6 +16,20 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+
+def show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"distill {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(version: bool = typer.Option(False, "--version", callback=show_version, is_eager=True,
+                                      help="Print the version and exit.")) -> None:
+    """Distil SuperPoint into small interest-point detectors: label once, train many students, evaluate on HPatches."""
+
+
 app.add_typer(labels.app, name="labels")
 app.add_typer(evaluate.app, name="eval")
 app.command(name="detect")(detect_command)

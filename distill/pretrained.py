@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from distill.student.checkpoint import CheckpointError
+from distill.student.errors import CheckpointError
 from teachers.weights import sha256_of
 
 

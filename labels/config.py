@@ -8,8 +8,7 @@ from dataclasses import dataclass, field
 from typing import Optional, Tuple
 
 from labels.configuration import plain
-from teachers.adaptation import AdaptationConfig
-from teachers.lightglue import PairConfig
+from teachers.config import AdaptationConfig, PairConfig
 
 SCHEMA_VERSION = 1
 

@@ -33,18 +33,11 @@ import torch
 import yaml
 
 from labels.config import SCHEMA_VERSION
+from labels.errors import StoreError, StoreLockedError
 from teachers.keypoints import extract_keypoints
 from teachers.lightglue import PairMatches
 
 IMAGES = "images"
-
-
-class StoreLockedError(RuntimeError):
-    """Another process is writing the store."""
-
-
-class StoreError(RuntimeError):
-    """The store is missing, unreadable or of another schema version."""
 
 
 @dataclass

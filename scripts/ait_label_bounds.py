@@ -27,7 +27,9 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 
-from distill.eval.detectors import ScoreMapDetector, build_detectors, classical, score_map_at, to_tensor
+from distill.detection.by_name import build_detectors
+from distill.detection.classical import classical
+from distill.detection.detector import ScoreMapDetector, score_map_at, to_tensor
 from distill.eval.protocol import Protocol, evaluate
 from distill.eval.sequences import load_hpatches
 from distill.pretrained import released_checkpoint

@@ -31,7 +31,10 @@ import cv2
 import numpy as np
 from scipy.spatial import cKDTree
 
-from distill.eval.detectors import AVAILABLE, ScoreMapDetector, build_detectors, detect_at_size, nearest_pixels, score_map_at
+from distill.choices import AVAILABLE
+from distill.detection.by_name import build_detectors
+from distill.detection.detector import ScoreMapDetector, detect_at_size, score_map_at
+from distill.detection.maps import nearest_pixels
 from distill.eval.protocol import Protocol, resized_sequence
 from distill.eval.repeatability import covisible_match, inside
 from distill.eval.sequences import load_hpatches

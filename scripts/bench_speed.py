@@ -24,7 +24,8 @@ from pathlib import Path
 import cv2
 import torch
 
-from distill.eval.detectors import ScoreMapDetector, build_detectors, to_tensor
+from distill.detection.by_name import build_detectors
+from distill.detection.detector import ScoreMapDetector, to_tensor
 from distill.eval.protocol import Protocol, evaluate
 from distill.eval.sequences import load_hpatches
 from distill.eval.speed import interleaved_median_ms
@@ -33,7 +34,7 @@ from distill.student.detector import checkpoint_detector, student_detector
 from distill.student.onnx_model import export_graph, onnx_detector
 from distill.student.quantize import quantize_int8
 from labels.images import embedded_images, read_grey, resize_image
-from teachers.keypoints import DetectionConfig
+from teachers.config import DetectionConfig
 from teachers.superpoint import SuperPoint
 
 

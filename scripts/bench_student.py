@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from distill.eval.detectors import build_detectors
+from distill.detection.by_name import build_detectors
 from distill.eval.protocol import Protocol, evaluate
 from distill.eval.sequences import load_hpatches
 from distill.eval.speed import interleaved_median_ms

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from distill.eval.detectors import build_detectors
+from distill.detection.by_name import build_detectors
 from distill.eval.matching import MatchingProtocol, evaluate_matching, lightglue_matcher, network_extractor
 from distill.eval.sequences import load_hpatches
 from distill.student.detector import checkpoint_detector

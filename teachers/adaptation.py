@@ -2,33 +2,16 @@
 warped copies of an image, with its per-pixel spread as the teacher's uncertainty."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from kornia.geometry.transform import warp_perspective
 from kornia.morphology import erosion
 
-from teachers.homographies import HomographyConfig, sample_homographies, warp_with_validity
+from teachers.config import AdaptationConfig
+from teachers.homographies import sample_homographies, warp_with_validity
 from teachers.keypoints import Keypoints, extract_keypoints
 from teachers.superpoint import SuperPoint
-
-
-@dataclass(frozen=True)
-class AdaptationConfig:
-    """Every field changes the labels (and so the label store's name)."""
-
-    num_homographies: int = 100  # N, the identity included
-    aggregation: str = "mean"  # "mean" or "max" over the valid views
-    border_margin: int = 3  # pixels eroded from each warp's content boundary (black-border artefacts)
-    threshold: float = 0.015  # keypoint threshold on the aggregated heatmap
-    nms_radius: int = 4
-    homographies: HomographyConfig = field(default_factory=HomographyConfig)
-
-    def __post_init__(self) -> None:
-        if self.aggregation not in ("mean", "max"):
-            raise ValueError(f"adaptation.aggregation must be 'mean' or 'max', got {self.aggregation!r}")
-        if self.num_homographies < 1:
-            raise ValueError(f"adaptation.num_homographies must be at least 1 (the identity), got {self.num_homographies}")
 
 
 @dataclass

@@ -12,25 +12,13 @@ then scaled, translated and rotated).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 from kornia.geometry.linalg import transform_points
 from kornia.geometry.transform import get_perspective_transform, warp_perspective
 
-# pi/2 and pi/8 to 7 decimals: label stores name themselves by a hash of these exact digits
-HALF_PI = 1.5707963
-EIGHTH_PI = 0.3926991
-
-
-@dataclass(frozen=True)
-class HomographyConfig:
-    patch_ratio: float = 0.85  # side of the centred patch that becomes the warped frame
-    scaling_amplitude: float = 0.2  # std of the scale factor around 1 (truncated at 2 std)
-    perspective_amplitude: float = 0.2  # std of the corner displacement, as a fraction of the side
-    max_angle: float = HALF_PI  # rotation drawn uniformly in [-max_angle, max_angle] (radians)
-    translation: bool = True  # shift the patch uniformly within the image (artefacts allowed)
+from teachers.config import HomographyConfig
 
 
 def _truncated_normal(rng: np.random.Generator, std: float, size=None) -> np.ndarray:

@@ -12,22 +12,6 @@ import torch
 import torch.nn.functional as F
 
 
-@dataclass(frozen=True)
-class DetectionConfig:
-    """How a network's probability map becomes keypoints when it is used (eval, detect, validation).
-    A trained student carries its own in its checkpoint; label stores use the labelling threshold of
-    their homographic adaptation instead (part of the store's hash)."""
-
-    threshold: float = 0.001  # keep NMS maxima with probability above this
-    nms_radius: int = 4
-
-    def __post_init__(self) -> None:
-        if self.threshold < 0:
-            raise ValueError(f"detection.threshold must be >= 0, got {self.threshold}")
-        if self.nms_radius < 0:
-            raise ValueError(f"detection.nms_radius must be >= 0, got {self.nms_radius}")
-
-
 @dataclass
 class Keypoints:
     xy: torch.Tensor  # N x 2 float32, (x, y) pixel centres, strongest first

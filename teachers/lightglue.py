@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -12,7 +12,8 @@ from kornia.feature import LightGlue
 from kornia.geometry.transform import warp_perspective
 
 from teachers import weights
-from teachers.homographies import EIGHTH_PI, HomographyConfig, sample_homography, warp_points
+from teachers.config import PairConfig
+from teachers.homographies import sample_homography, warp_points
 from teachers.keypoints import extract_keypoints
 from teachers.superpoint import SuperPoint, sample_descriptors
 
@@ -33,19 +34,6 @@ def load_lightglue(weights_path: str | os.PathLike | None = None, device: str | 
     if wrong:
         raise weights.WeightsError(f"{path} does not fit kornia's LightGlue: {wrong[:5]}")
     return model.eval().requires_grad_(False).to(device)
-
-
-@dataclass(frozen=True)
-class PairConfig:
-    top_k: int = 1024  # SuperPoint keypoints per image
-    detection_threshold: float = 0.005
-    filter_threshold: float = 0.1  # LightGlue match confidence
-    consistency_px: float = 3.0  # a match is consistent if H maps its first point within this of the second
-    homography: HomographyConfig = field(default_factory=lambda: HomographyConfig(max_angle=EIGHTH_PI))
-
-    def __post_init__(self) -> None:
-        if self.top_k < 1:
-            raise ValueError(f"lightglue.top_k must be at least 1, got {self.top_k}")
 
 
 @dataclass

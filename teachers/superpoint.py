@@ -14,7 +14,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from teachers import weights
-from teachers.keypoints import DetectionConfig, Keypoints, cell_logits_to_probability, extract_keypoints
+from teachers.config import DetectionConfig
+from teachers.keypoints import Keypoints, cell_logits_to_probability, extract_keypoints
 
 
 @dataclass

@@ -7,18 +7,15 @@ from enum import Enum
 from pathlib import Path
 from typing import TypeVar
 
-import torch
 import typer
 
+from distill.choices import AVAILABLE, RUNTIMES
 from labels.configuration import ConfigError, load_config, to_yaml
 
 T = TypeVar("T")
 
 
-class Runtime(str, Enum):
-    torch = "torch"
-    onnx = "onnx"
-    onnx_int8 = "onnx-int8"
+Runtime = Enum("Runtime", {name.replace("-", "_"): name for name in RUNTIMES}, type=str)  # --runtime torch | onnx | onnx-int8
 
 
 RUNTIME_HELP = ("Run students with PyTorch, or with ONNX Runtime (needs the \\[onnx] extra): a released student runs the "
@@ -28,12 +25,50 @@ RUNTIME_HELP = ("Run students with PyTorch, or with ONNX Runtime (needs the \\[o
 
 
 def resolve_device(device: str) -> str:
-    """``auto`` -> ``cuda`` when available, else ``cpu``; anything else is checked to exist."""
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise typer.BadParameter(f"device {device!r} asked for, but CUDA is not available here")
-    return device
+    """``auto`` -> ``cuda`` when available, else ``cpu``; anything else is checked to exist (a usage error if not)."""
+    from distill.api import resolve_device as resolve
+
+    try:
+        return resolve(device)
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
+
+
+CHECKPOINT_HELP = ("A student: a checkpoint (runs/NAME/last.pt, an exported .onnx), or pretrained / pretrained:NAME "
+                   "(a released student: default, fast).")
+
+
+def checkpoint_argument(spec: str | Path) -> str:
+    """A ``--checkpoint`` value: ``pretrained`` / ``pretrained:NAME``, or a file that exists; else a usage error (exit 2)."""
+    from distill.pretrained import RELEASES
+
+    text = str(spec)
+    if text == "pretrained" or text.startswith("pretrained:"):
+        name = text.partition(":")[2] or "default"
+        if name not in RELEASES:
+            fail(f"--checkpoint {text}: no released student {name!r}; the releases are {', '.join(RELEASES)}", code=2)
+    elif not Path(text).is_file():
+        fail(f"--checkpoint {text}: the file does not exist (a checkpoint file, or pretrained / pretrained:NAME)", code=2)
+    return text
+
+
+def load_or_fail(names: Iterable[str] = (), checkpoints: Iterable[str | Path] = (), device: str = "auto",
+                 runtime: str = "torch", ha_homographies: int = 100) -> list:
+    """``distill.api.load_detectors`` of detector ``names`` then ``checkpoints``: an unknown name or a missing
+    checkpoint is a usage error (exit 2), an unreadable weight file or checkpoint an input error (exit 1)."""
+    names, checkpoints = list(names), [checkpoint_argument(c) for c in checkpoints]
+    unknown = [name for name in names if name not in AVAILABLE]
+    if unknown:
+        fail(f"unknown detector(s) {', '.join(unknown)}; available: {', '.join(AVAILABLE)}", code=2)
+    from distill.api import load_detectors
+    from distill.student.errors import CheckpointError
+    from distill.student.onnx_model import OnnxUnavailableError
+    from teachers.weights import WeightsError
+
+    try:
+        return load_detectors(names + checkpoints, resolve_device(device), runtime, ha_homographies)
+    except (WeightsError, CheckpointError, OnnxUnavailableError) as error:
+        fail(str(error))
 
 
 def parse_size(text: str) -> tuple[int, int]:

@@ -11,13 +11,11 @@ import numpy as np
 import typer
 from tqdm import tqdm
 
-from distill.commands.common import OVERWRITE_HELP, RUNTIME_HELP, Runtime, fail, parse_size, resolve_device, usable_out_folder
-from distill.eval.detectors import AVAILABLE, UnknownDetectorError, build_detectors, describe, detect_at_size, points_to_map
-from distill.pretrained import RELEASES, released_checkpoint
-from distill.student.checkpoint import CheckpointError
-from distill.student.onnx_model import OnnxUnavailableError
+from distill.choices import AVAILABLE
+from distill.commands.common import (CHECKPOINT_HELP, OVERWRITE_HELP, RUNTIME_HELP, Runtime, fail, load_or_fail, parse_size,
+                                     usable_out_folder)
+from distill.pretrained import RELEASES
 from labels.images import IMAGE_SUFFIXES, ImageError, read_grey
-from teachers.weights import WeightsError
 
 
 Release = Enum("Release", {name: name for name in RELEASES}, type=str)  # the packaged students, distill/pretrained.py
@@ -62,7 +60,7 @@ def detect_command(
     images: List[Path] = typer.Argument(..., help="Images or folders (searched recursively; the output mirrors their structure)."),
     out: Path = typer.Option(..., help="Output folder."),
     detector: Optional[str] = typer.Option(None, "--detector", "-d", help=f"ScoreMapDetector: {', '.join(AVAILABLE)}."),
-    checkpoint: Optional[Path] = typer.Option(None, exists=True, dir_okay=False, help="Student checkpoint or exported .onnx model (instead of --detector)."),
+    checkpoint: Optional[str] = typer.Option(None, help=f"{CHECKPOINT_HELP} Instead of --detector."),
     pretrained: bool = typer.Option(False, "--pretrained", help="A student that ships with the package (instead of --detector): see --release."),
     release: Release = typer.Option(Release.default, help="Which packaged student --pretrained loads: default (the most accurate) "
                                     "or fast (the fastest, with --runtime onnx-int8)."),
@@ -73,8 +71,12 @@ def detect_command(
     size: Optional[str] = typer.Option(None, help="Detect at HxW; points are mapped back to the original pixels "
                                        "(pixel centres at integer coordinates: x = (x' + 0.5) W / W' - 0.5)."),
     subpixel: bool = typer.Option(False, "--subpixel", help="Refine each point to the vertex of a parabola fit to its 3x3 neighbourhood."),
-    format: OutputFormat = typer.Option(OutputFormat.npz, help="npz: one NAME.npz per image with keypoints (x, y, score); "
+    format: OutputFormat = typer.Option(OutputFormat.npz, help="npz: one NAME.npz per image with keypoints (N x 2, x y), "
+                                        "scores (N), descriptors (N x 256, see --descriptors), image_size (H, W) and the detector's name; "
                                         "ait: one {k}_det.npy dense map per image k of each sequence folder."),
+    descriptors: bool = typer.Option(True, help="With --format npz: also write each point's descriptor (N x 256 float32) "
+                                     "for detectors that have them; --no-descriptors leaves them out (a student then never "
+                                     "runs its descriptor branch)."),
     device: str = typer.Option("auto", help="cpu, cuda, cuda:N or auto."),
     overwrite: bool = typer.Option(False, help=OVERWRITE_HELP),
     quiet: bool = typer.Option(False, help="No progress bar."),
@@ -89,20 +91,10 @@ def detect_command(
     inputs = _inputs(images)
     _refuse_collisions(inputs, format)
     usable_out_folder(out, [str(_output(relative, format)) for _, relative in inputs], overwrite)
-    device = resolve_device(device)
-    try:
-        if checkpoint is not None or pretrained:
-            from distill.student.detector import checkpoint_detector
+    spec = checkpoint or (f"pretrained:{release.value}" if pretrained else None)
+    model = load_or_fail([detector] if detector else [], [spec] if spec else [], device, runtime.value)[0]
+    from distill.detection.maps import points_to_map
 
-            model = checkpoint_detector(checkpoint or released_checkpoint(release.value), device, runtime.value)
-        else:
-            model = build_detectors([detector], device)[0]
-    except UnknownDetectorError as error:
-        fail(str(error), code=2)
-    except (WeightsError, CheckpointError, OnnxUnavailableError) as error:
-        fail(str(error))
-    if threshold is not None:
-        model.threshold = threshold
     written, failed = 0, []
     for path, relative in tqdm(inputs, desc="detecting", unit="img", disable=quiet):
         try:
@@ -110,18 +102,15 @@ def detect_command(
         except ImageError as error:
             failed.append(str(error))
             continue
-        h, w = grey.shape
-        xy, scores = detect_at_size(model, grey, target, nms_radius, top_k, subpixel)
+        found = model(grey, top_k, threshold, nms_radius, subpixel, target, descriptors=format == OutputFormat.npz and descriptors)
         destination = out / _output(relative, format)
         destination.parent.mkdir(parents=True, exist_ok=True)
-        if format == OutputFormat.npz:
-            extra = {}
-            if model.describe is not None:  # row i describes keypoint i (sampled in the image as given)
-                extra["descriptors"] = describe(model, grey, xy).astype(np.float32)
-            np.savez(destination, keypoints=np.column_stack([xy, scores]).astype(np.float32),
-                     image_size=np.array([h, w]), detector=model.name, **extra)
+        if format == OutputFormat.npz:  # row i of scores and descriptors is keypoint i (sampled in the image as given)
+            extra = {} if found.descriptors is None else {"descriptors": found.descriptors.astype(np.float32)}
+            np.savez(destination, keypoints=found.keypoints.astype(np.float32), scores=found.scores.astype(np.float32),
+                     image_size=np.array(grey.shape), detector=model.name, **extra)
         else:
-            np.save(destination, points_to_map(xy, np.maximum(scores, 1e-6), (h, w)))
+            np.save(destination, points_to_map(found.keypoints, np.maximum(found.scores, 1e-6), grey.shape))
         written += 1
     typer.echo(f"wrote {written} files to {out} ({format.value})")
     for message in failed:

@@ -6,27 +6,20 @@ import platform
 from dataclasses import replace
 from enum import Enum
 from pathlib import Path
-from typing import List, Optional
+from typing import TYPE_CHECKING, List, Optional
 
-import torch
 import typer
 
-from distill.commands.common import OVERWRITE_HELP, RUNTIME_HELP, Runtime, fail, parse_size, resolve_device, usable_out_folder
-from distill.eval.detectors import AVAILABLE, CLASSICAL, ScoreMapDetector, UnknownDetectorError, build_detectors
-from distill.student.checkpoint import CheckpointError
-from distill.student.onnx_model import OnnxUnavailableError
-from distill.eval.matching import METHODS, STUDENT_METHODS, MatchingProtocol, build_methods, evaluate_matching
-from distill.eval.matching_report import write_matching_outputs
-from distill.eval.best_scale import write_best_scales
-from distill.eval.protocol import DetectorResult, Protocol, evaluate
-from distill.eval.report import markdown, write_outputs
+from distill.choices import AVAILABLE, CLASSICAL, EVAL_SEED, METHODS, STUDENT_METHODS
+from distill.commands.common import (CHECKPOINT_HELP, OVERWRITE_HELP, RUNTIME_HELP, Runtime, fail, load_or_fail, parse_size,
+                                     resolve_device, usable_out_folder)
 from distill.eval.sequences import HPATCHES_HELP, HPatchesError, default_root, load_hpatches
-from distill.eval.speed import interleaved_median_ms
-from distill.eval.synthetic import EVAL_SEED, evaluate_synthetic, write_synthetic_outputs
-from distill.eval.synthetic_warps import warped_sequences
-from labels.images import EMBEDDED, resize_image
+from labels.images import EMBEDDED
 from labels.synthetic_shapes import ShapesConfig
-from teachers.weights import WeightsError
+
+if TYPE_CHECKING:  # the evaluation itself (torch) loads when a command runs, not for --help
+    from distill.detection.detector import ScoreMapDetector
+    from distill.eval.protocol import DetectorResult, Protocol
 
 SPEED_HELP = "Also time each detector on a 480x640 image (median of 15, detectors in turns so that machine drift weighs on all alike)."
 
@@ -47,21 +40,14 @@ class Kind(str, Enum):
     v = "v"
 
 
-def _build(detectors: list[str] | None, old_detectors: list[str] | None, checkpoints: list[Path] | None, device: str,
+def _build(detectors: list[str] | None, old_detectors: list[str] | None, checkpoints: list[str] | None, device: str,
            ha_homographies: int, runtime: Runtime = Runtime.torch) -> list[ScoreMapDetector]:
     """The named detectors (``--detector``, and the hidden ``--detectors`` of old; ``DEFAULT_DETECTORS`` when
-    neither is given), then a student per checkpoint; a bad name, weight file or checkpoint ends the command."""
-    try:
-        built = build_detectors((detectors or []) + (old_detectors or []) or DEFAULT_DETECTORS, device, ha_homographies)
-        if checkpoints:
-            from distill.student.detector import checkpoint_detector
-
-            built += [checkpoint_detector(path, device, runtime.value) for path in checkpoints]
-    except UnknownDetectorError as error:
-        fail(str(error), code=2)
-    except (WeightsError, CheckpointError, OnnxUnavailableError) as error:
-        fail(str(error))
-    return built
+    neither is given), then a student per checkpoint, built as ``distill.Detector`` builds them; a bad name,
+    weight file or checkpoint ends the command."""
+    built = load_or_fail((detectors or []) + (old_detectors or []) or DEFAULT_DETECTORS, checkpoints or [], device,
+                         runtime.value, ha_homographies)
+    return [detector.detector for detector in built]
 
 
 def _sequences(root: Path | None, only: Kind | None) -> list:
@@ -78,6 +64,13 @@ def _sequences(root: Path | None, only: Kind | None) -> list:
 
 def _run(sequences, title: str, built: list[ScoreMapDetector], protocol: Protocol, device: str, out: Path, speed: bool,
          quiet: bool) -> list[DetectorResult]:
+    import torch
+
+    from distill.eval.protocol import evaluate
+    from distill.eval.report import markdown, write_outputs
+    from distill.eval.speed import interleaved_median_ms
+    from labels.images import resize_image
+
     results = evaluate(built, sequences, protocol, progress=not quiet)
     if speed:
         probe = resize_image(sequences[0].images[0], (480, 640))
@@ -96,6 +89,8 @@ def _run(sequences, title: str, built: list[ScoreMapDetector], protocol: Protoco
 
 def _protocol(name: ProtocolName, size: Optional[str], top_k: Optional[int], epsilon: Optional[float],
               nms_radius: Optional[int], subpixel: bool) -> Protocol:
+    from distill.eval.protocol import Protocol
+
     base = Protocol.named(name.value)
     return Protocol(size=parse_size(size) if size else base.size, top_k=top_k or base.top_k,
                     epsilon=epsilon if epsilon is not None else base.epsilon,
@@ -115,7 +110,7 @@ def hpatches(
     root: Optional[Path] = typer.Option(None, help="HPatches sequences folder (default: $HPATCHES_ROOT, then data/hpatches)."),
     detectors: Optional[List[str]] = typer.Option(None, "--detector", "-d", help=DETECTORS_HELP),
     old_detectors: Optional[List[str]] = typer.Option(None, "--detectors", hidden=True),
-    checkpoint: Optional[List[Path]] = typer.Option(None, exists=True, dir_okay=False, help="Student checkpoint to evaluate too (repeatable)."),
+    checkpoint: Optional[List[str]] = typer.Option(None, help=f"{CHECKPOINT_HELP} Evaluated too (repeatable)."),
     runtime: Runtime = typer.Option(Runtime.torch, help=RUNTIME_HELP),
     protocol: ProtocolName = typer.Option(ProtocolName.standard, help=PROTOCOL_HELP),
     size: Optional[str] = typer.Option(None, help="Override the protocol's image size HxW."),
@@ -149,6 +144,8 @@ def hpatches(
                         out if len(scales) == 1 else out / f"scale-{scale:g}", speed and index == 0, quiet)
             for index, scale in enumerate(scales)}
     if len(scales) > 1:
+        from distill.eval.best_scale import write_best_scales
+
         paths = write_best_scales(out, runs, title, scored.describe())
         typer.echo(paths[1].read_text())
         typer.echo("wrote " + ", ".join(str(p) for p in paths))
@@ -158,7 +155,7 @@ def hpatches(
 def warped(
     detectors: Optional[List[str]] = typer.Option(None, "--detector", "-d", help=DETECTORS_HELP),
     old_detectors: Optional[List[str]] = typer.Option(None, "--detectors", hidden=True),
-    checkpoint: Optional[List[Path]] = typer.Option(None, exists=True, dir_okay=False, help="Student checkpoint to evaluate too (repeatable)."),
+    checkpoint: Optional[List[str]] = typer.Option(None, help=f"{CHECKPOINT_HELP} Evaluated too (repeatable)."),
     runtime: Runtime = typer.Option(Runtime.torch, help=RUNTIME_HELP),
     photos: int = typer.Option(8, min=1, max=len(EMBEDDED), help="Embedded photos to build sequences from (two sequences each)."),
     seed: int = typer.Option(0, help="Seed of the homographies and photometric changes."),
@@ -174,6 +171,8 @@ def warped(
     """The same protocol on SYNTHETIC sequences: embedded photos under seeded random homographies
     (v_*) and photometric changes (i_*). For a fresh machine without HPatches."""
     usable_out_folder(out, [RESULTS], overwrite)
+    from distill.eval.synthetic_warps import warped_sequences
+
     sequences = warped_sequences(photos, seed=seed)
     device = resolve_device(device)
     built = _build(detectors, old_detectors, checkpoint, device, ha_homographies, runtime)
@@ -185,7 +184,7 @@ def warped(
 def synthetic(
     detectors: Optional[List[str]] = typer.Option(None, "--detector", "-d", help=DETECTORS_HELP),
     old_detectors: Optional[List[str]] = typer.Option(None, "--detectors", hidden=True),
-    checkpoint: Optional[List[Path]] = typer.Option(None, exists=True, dir_okay=False, help="Student checkpoint to evaluate too (repeatable)."),
+    checkpoint: Optional[List[str]] = typer.Option(None, help=f"{CHECKPOINT_HELP} Evaluated too (repeatable)."),
     count: int = typer.Option(240, "--count", min=1, help="Images in the fixed set (30 of each primitive)."),
     old_count: Optional[int] = typer.Option(None, "--images", min=1, hidden=True),
     size: str = typer.Option("120x160", help="Image size HxW."),
@@ -204,6 +203,8 @@ def synthetic(
     shape = parse_size(size)
     built = _build(detectors, old_detectors, checkpoint, resolve_device(device), ha_homographies)
     count = old_count or count
+    from distill.eval.synthetic import evaluate_synthetic, write_synthetic_outputs
+
     results = evaluate_synthetic(built, count, ShapesConfig(size=shape), seed, epsilon, nms_radius, top_k, progress=not quiet)
     meta = {"title": f"SYNTHETIC shapes ({count} images)", "images": count, "size": list(shape), "seed": seed,
             "epsilon": epsilon, "nms_radius": nms_radius, "top_k": top_k}
@@ -217,11 +218,11 @@ def matching(
     root: Optional[Path] = typer.Option(None, help="HPatches sequences folder (default: $HPATCHES_ROOT, then data/hpatches)."),
     methods: Optional[List[str]] = typer.Option(None, "--method", "-m", help=f"extractor+matcher to evaluate (repeatable): "
                                                 f"{', '.join(METHODS + STUDENT_METHODS)} (student: with --checkpoint). Default: all."),
-    checkpoint: Optional[Path] = typer.Option(None, exists=True, dir_okay=False, help="A student with a descriptor head (student.descriptor_dim=256), "
+    checkpoint: Optional[str] = typer.Option(None, help="A student (a checkpoint, or pretrained / pretrained:NAME) with a descriptor head (student.descriptor_dim=256), "
                                               "matched with the stock SuperPoint LightGlue weights and by mutual nearest neighbours."),
     runtime: Runtime = typer.Option(Runtime.torch, help=RUNTIME_HELP),
     size: str = typer.Option("480x640", help="Image size HxW every image is resized to."),
-    max_keypoints: int = typer.Option(1024, min=1, help="Keypoints per image (SuperPoint: the best after NMS)."),
+    top_k: int = typer.Option(1024, "--top-k", "--max-keypoints", min=1, help="Keypoints per image (the best after NMS; --max-keypoints is the old name)."),
     only: Optional[Kind] = typer.Option(None, help="Only i (illumination) or v (viewpoint) sequences."),
     device: str = typer.Option("auto", help="cpu, cuda, cuda:N or auto."),
     out: Path = typer.Option(Path("out/eval-matching"), help="Folder for results.json, results.md, auc_time.png and matches.png."),
@@ -232,18 +233,20 @@ def matching(
     USAC_MAGSAC at 3 px), mean matching accuracy, matches per pair, extraction and matching time."""
     usable_out_folder(out, [RESULTS], overwrite)
     sequences = _sequences(root, only)
-    protocol = MatchingProtocol(size=parse_size(size), max_keypoints=max_keypoints)
-    device = resolve_device(device)
-    try:
-        student = None
-        if checkpoint is not None:
-            from distill.student.detector import checkpoint_detector
+    import torch
 
-            student = checkpoint_detector(checkpoint, device, runtime.value)
+    from distill.eval.matching import MatchingProtocol, build_methods, evaluate_matching
+    from distill.eval.matching_report import write_matching_outputs
+    from teachers.weights import WeightsError
+
+    protocol = MatchingProtocol(size=parse_size(size), max_keypoints=top_k)
+    device = resolve_device(device)
+    student = load_or_fail([], [checkpoint], device, runtime.value)[0].detector if checkpoint is not None else None
+    try:
         built = build_methods(methods or METHODS + (STUDENT_METHODS if student else []), device, protocol, student)
     except ValueError as error:
         fail(str(error), code=2)
-    except (WeightsError, CheckpointError, OnnxUnavailableError) as error:
+    except WeightsError as error:
         fail(str(error))
     results = evaluate_matching(built, sequences, protocol, progress=not quiet)
     title = f"HPatches matching ({len(sequences)} sequences)"

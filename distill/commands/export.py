@@ -7,8 +7,8 @@ from pathlib import Path
 
 import typer
 
-from distill.commands.common import OVERWRITE_HELP, fail, refuse_existing, writable_or_creatable
-from distill.student.checkpoint import CheckpointError, write_slim
+from distill.commands.common import OVERWRITE_HELP, checkpoint_argument, fail, refuse_existing, writable_or_creatable
+from distill.student.errors import CheckpointError
 
 
 class ExportFormat(str, Enum):
@@ -17,7 +17,7 @@ class ExportFormat(str, Enum):
 
 
 def export_command(
-    checkpoint: Path = typer.Option(..., exists=True, dir_okay=False, help="Checkpoint of a run, e.g. runs/NAME/last.pt."),
+    checkpoint: str = typer.Option(..., help="Checkpoint of a run, e.g. runs/NAME/last.pt, or pretrained / pretrained:NAME (a released student)."),
     out: Path = typer.Option(..., help="File to write (never the checkpoint itself)."),
     slim: bool = typer.Option(True, help="Weights and configuration only (no optimiser state): what detection needs."),
     fp16: bool = typer.Option(False, "--fp16", help="Store the weights as float16 (half the size; they load back as float32)."),
@@ -36,6 +36,12 @@ def export_command(
         fail("--int8 needs --format onnx", code=2)
     if out.exists() and out.is_dir():
         fail(f"--out {out} is a folder; give a file name", code=2)
+    from distill.api import checkpoint_path
+
+    try:
+        checkpoint = checkpoint_path(checkpoint_argument(checkpoint))
+    except CheckpointError as error:
+        fail(str(error))
     outputs = [out] + ([out.with_suffix(".int8.onnx")] if int8 else [])
     if any(path.exists() and path.samefile(checkpoint) for path in outputs):
         fail(f"--out {out} is the checkpoint being exported: write the export to another file", code=2)
@@ -54,6 +60,8 @@ def export_command(
         except (CheckpointError, OnnxUnavailableError) as error:
             fail(str(error))
         return
+    from distill.student.checkpoint import write_slim
+
     try:
         size = write_slim(checkpoint, out, fp16)
     except CheckpointError as error:

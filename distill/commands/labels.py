@@ -9,17 +9,11 @@ import typer
 
 from distill.commands.common import command_config, fail, parse_size, resolve_device, usable_out_folder
 from labels.config import LabelConfig
-from teachers.adaptation import AdaptationConfig
+from teachers.config import AdaptationConfig
+from labels.errors import StoreError, StoreLockedError
 from labels.images import embedded_images, list_images, parse_shard, shard
-from labels.inspect import summarise
-from labels.merge import merge_stores
-from labels.preview import write_previews
-from labels.run import label_images
-from labels.store import StoreError, StoreLockedError
-from labels.synthetic_run import write_synthetic_store
 from labels.synthetic_shapes import ShapesConfig
-from labels.verify import verify_store
-from distill.student.checkpoint import CheckpointError
+from distill.student.errors import CheckpointError
 from teachers.weights import WeightsError, sha256_of
 
 Aggregation = Enum("Aggregation", {name: name for name in ("mean", "max")}, type=str)
@@ -66,6 +60,9 @@ def label(
                 "descriptors": descriptors or None, "lightglue": {"enabled": True} if lightglue else None}
     cfg = command_config(LabelConfig, config, override, explicit, show_config)
     usable_out_folder(out)
+    from labels.run import label_images
+    from labels.synthetic_run import write_synthetic_store
+
     try:
         if synthetic is not None:
             summary = write_synthetic_store(synthetic, ShapesConfig(size=tuple(cfg.size)), cfg.seed, out,
@@ -112,6 +109,8 @@ def inspect(store: Path = typer.Argument(..., exists=True, dir_okay=False, help=
                 "threshold (repeatable): the density of a focal target re-extracted with --set losses.focal.threshold=T, "
                 "to match a student teacher's labels to SuperPoint's.")) -> None:
     """Summary of a store: images, configuration, size on disk, keypoints per image."""
+    from labels.inspect import summarise
+
     try:
         typer.echo("\n".join(summarise(store, tuple(threshold or ()))))
     except StoreError as error:
@@ -123,6 +122,8 @@ def verify(store: Path = typer.Argument(..., exists=True, dir_okay=False, help="
     """Read every dataset of a store (checksums included) and name each image and segment that does
     not read back. Exit status 1 when anything is damaged; the labelling command that made the store
     relabels the damaged images when run again."""
+    from labels.verify import verify_store
+
     try:
         intact, problems = verify_store(store)
     except StoreError as error:
@@ -141,6 +142,8 @@ def preview(
     limit: int = typer.Option(8, min=1, help="How many images to draw."),
 ) -> None:
     """PNGs of a few images with keypoints, heatmap, variance and valid-view count."""
+    from labels.preview import write_previews
+
     try:
         for path in write_previews(store, out, limit):
             typer.echo(str(path))
@@ -154,6 +157,8 @@ def merge(
     out: Path = typer.Option(Path("data/labels"), help="Folder of the merged store."),
 ) -> None:
     """Join shard stores (`--shard i/n`) into one store named without the shard suffix."""
+    from labels.merge import merge_stores
+
     usable_out_folder(out)
     try:
         index, total = merge_stores(stores, out)

@@ -7,7 +7,6 @@ from typing import Optional
 import typer
 
 from distill.commands.common import OVERWRITE_HELP, fail, usable_out_folder
-from distill.technical_report import ReportError, write_report
 
 
 def report_command(
@@ -21,6 +20,8 @@ def report_command(
 ) -> None:
     """Write report/report.md and report/report.pdf from saved results only (no number typed by hand)."""
     usable_out_folder(out, ["report.md", "report.pdf"], overwrite)
+    from distill.technical_report import ReportError, write_report
+
     try:
         paths = write_report(evaluation, run, out, matching, ablation)
     except ReportError as error:

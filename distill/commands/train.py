@@ -11,11 +11,10 @@ import typer
 
 from distill.commands.common import command_config, fail, resolve_device
 from distill.eval.sequences import HPatchesError
-from distill.student.backbone import BackboneWeightsError
-from distill.student.checkpoint import CheckpointError
+from distill.student.errors import CheckpointError
 from distill.student.config import HEADS, StudentConfig, TrainConfig
 from labels.configuration import ConfigError
-from labels.store import StoreError, StoreReader
+from labels.errors import StoreError
 from teachers.weights import sha256_of
 
 Head = Enum("Head", {name: name for name in HEADS}, type=str)
@@ -31,6 +30,8 @@ def newest_store(teacher: str = "superpoint", folder: Path = Path("data/labels")
     if kind == "student":
         if not Path(path).is_file():
             fail(f"--teacher {teacher}: checkpoint not found: {path}", code=2)
+        from labels.store import StoreReader
+
         checksum = sha256_of(Path(path))
         stores = [s for s in stores if StoreReader(s).config.get("weights_sha256") == checksum]
     if not stores:
@@ -76,7 +77,8 @@ def train_command(
     """Train a student: focal / KL / attentive / Huber / consistency losses on cached labels; writes
     runs/<name>/ with config.yaml (the full configuration: --config repeats the run), provenance.yaml
     (the label stores' hashes, processes), metrics.jsonl, metrics.png, last.pt and best.pt."""
-    from distill.student.trainer import NonFiniteLossError, TrainingInterrupted, train
+    from distill.student.backbone import BackboneWeightsError
+    from distill.training.trainer import NonFiniteLossError, TrainingInterrupted, train
 
     explicit = {"student": {"backbone": backbone, "backbone_weights": backbone_weights, "head": head.value if head else None},
                 "init": init, "steps": steps, "name": name, "val_hpatches": str(val_hpatches) if val_hpatches else None}

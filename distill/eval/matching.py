@@ -18,14 +18,14 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from distill.eval.detectors import ScoreMapDetector, build_detectors, describe, detect
+from distill.choices import METHODS, STUDENT_METHODS
+from distill.detection.by_name import build_detectors
+from distill.detection.detector import ScoreMapDetector, describe, detect
 from distill.eval.protocol import resized_sequence
 from distill.eval.sequences import Sequence
 from teachers.homographies import warp_points
 from teachers.lightglue import load_lightglue
 
-METHODS = ["superpoint+lightglue", "superpoint+mnn", "sift+ratio", "orb+hamming"]
-STUDENT_METHODS = ["student+lightglue", "student+mnn"]
 MMA_THRESHOLDS = tuple(range(1, 11))
 AUC_THRESHOLDS = (1, 3, 5)
 
@@ -140,43 +140,50 @@ def opencv_extractor(name: str, protocol: MatchingProtocol) -> Callable[[np.ndar
     return extract
 
 
-# matchers: (Features, Features, image size) -> K x 2 index pairs -------------------------------------
+# matchers: (Features, Features, image size) -> (K x 2 index pairs, K scores, higher is better) ---------------
 
-def mutual_nearest(a: Features, b: Features, _size=None) -> np.ndarray:
-    """Mutual nearest neighbours of L2-normalised descriptors (largest dot product)."""
+NO_MATCHES = (np.zeros((0, 2), np.int64), np.zeros(0, np.float32))
+
+
+def mutual_nearest(a: Features, b: Features, _size=None) -> tuple[np.ndarray, np.ndarray]:
+    """Mutual nearest neighbours of L2-normalised descriptors (largest dot product, which is each match's score)."""
     if len(a.keypoints) == 0 or len(b.keypoints) == 0:
-        return np.zeros((0, 2), np.int64)
+        return NO_MATCHES
     similarity = a.descriptors @ b.descriptors.T
     forward, backward = similarity.argmax(1), similarity.argmax(0)
     mutual = backward[forward] == np.arange(len(forward))
-    return np.column_stack([np.nonzero(mutual)[0], forward[mutual]])
+    pairs = np.column_stack([np.nonzero(mutual)[0], forward[mutual]])
+    return pairs, similarity[pairs[:, 0], pairs[:, 1]].astype(np.float32)
 
 
-def opencv_matcher(name: str) -> Callable[[Features, Features, tuple], np.ndarray]:
-    """``ratio``: SIFT with Lowe's ratio test at 0.8; ``hamming``: binary descriptors, cross-checked."""
-    def match(a: Features, b: Features, _size=None) -> np.ndarray:
+def opencv_matcher(name: str) -> Callable[[Features, Features, tuple], tuple[np.ndarray, np.ndarray]]:
+    """``ratio``: SIFT with Lowe's ratio test at 0.8; ``hamming``: binary descriptors, cross-checked; scores
+    are the descriptor distances negated."""
+    def match(a: Features, b: Features, _size=None) -> tuple[np.ndarray, np.ndarray]:
         if len(a.keypoints) < 2 or len(b.keypoints) < 2:
-            return np.zeros((0, 2), np.int64)
+            return NO_MATCHES
         if name == "ratio":
             pairs = cv2.BFMatcher(cv2.NORM_L2).knnMatch(a.descriptors, b.descriptors, k=2)
             kept = [m for m, n in (p for p in pairs if len(p) == 2) if m.distance < 0.8 * n.distance]
         else:
             kept = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True).match(a.descriptors, b.descriptors)
-        return np.array([[m.queryIdx, m.trainIdx] for m in kept], np.int64).reshape(-1, 2)
+        return (np.array([[m.queryIdx, m.trainIdx] for m in kept], np.int64).reshape(-1, 2),
+                -np.array([m.distance for m in kept], np.float32))
 
     return match
 
 
-def lightglue_matcher(device: str = "cpu") -> Callable[[Features, Features, tuple], np.ndarray]:
-    """kornia's LightGlue with the checksum-verified SuperPoint LightGlue weights."""
+def lightglue_matcher(device: str = "cpu") -> Callable[[Features, Features, tuple], tuple[np.ndarray, np.ndarray]]:
+    """kornia's LightGlue with the checksum-verified SuperPoint LightGlue weights; scores are its match confidences."""
     matcher = load_lightglue(device=device)
 
     @torch.inference_mode()
-    def match(a: Features, b: Features, size: tuple[int, int]) -> np.ndarray:
+    def match(a: Features, b: Features, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
         data = {f"image{i}": {"keypoints": torch.from_numpy(f.keypoints)[None].to(device),
                               "descriptors": torch.from_numpy(f.descriptors)[None].to(device),
                               "image_size": torch.tensor([(f.image_size or size)[::-1]], device=device)} for i, f in enumerate((a, b))}
-        return matcher(data)["matches"][0].cpu().numpy().astype(np.int64)
+        out = matcher(data)
+        return out["matches"][0].cpu().numpy().astype(np.int64), out["scores"][0].float().cpu().numpy()
 
     return match
 
@@ -213,7 +220,7 @@ def evaluate_matching(methods: dict, sequences: list[Sequence], protocol: Matchi
             extract_ms = 1000 * (time.perf_counter() - start) / len(images) * 2  # per pair: two images
             for k, truth in enumerate(truths, start=1):
                 start = time.perf_counter()
-                pairs = match(features[0], features[k], protocol.size)
+                pairs, _ = match(features[0], features[k], protocol.size)
                 match_ms = 1000 * (time.perf_counter() - start)
                 p0, p1 = features[0].keypoints[pairs[:, 0]], features[k].keypoints[pairs[:, 1]]
                 reprojection = np.linalg.norm(warp_points(p0, truth) - p1, axis=1) if len(pairs) else np.zeros(0)

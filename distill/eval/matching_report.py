@@ -49,7 +49,7 @@ def matches_figure(methods: dict, sequence: Sequence, protocol: MatchingProtocol
     fig, axes = plt.subplots(len(methods), 1, figsize=(9, 3.4 * len(methods)), squeeze=False, constrained_layout=True)
     for ax, (name, (extract, match)) in zip(axes[:, 0], methods.items()):
         a, b = extract(images[0]), extract(images[1])
-        pairs = match(a, b, protocol.size)
+        pairs, _ = match(a, b, protocol.size)
         p0, p1 = a.keypoints[pairs[:, 0]], b.keypoints[pairs[:, 1]]
         good = np.linalg.norm(warp_points(p0, truth) - p1, axis=1) <= protocol.ransac_px if len(pairs) else np.zeros(0, bool)
         draw_matches(ax, images[0], images[1], p0, p1, good)

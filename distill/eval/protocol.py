@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from tqdm import tqdm
 
-from distill.eval.detectors import ScoreMapDetector, detect_at_size
+from distill.detection.detector import ScoreMapDetector, detect_at_size
 from distill.eval.repeatability import PairResult, pair_repeatability
 from distill.eval.sequences import Sequence
 from labels.images import resize_image

@@ -8,7 +8,7 @@ import time
 import numpy as np
 import torch
 
-from distill.eval.detectors import ScoreMapDetector, detect
+from distill.detection.detector import ScoreMapDetector, detect
 
 
 def interleaved_median_ms(detectors: list[ScoreMapDetector], grey: np.ndarray, top_k: int, nms_radius: int = 4,

@@ -12,11 +12,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
+from distill.choices import EVAL_SEED  # noqa: E402
 from distill.eval.average_precision import DetectionResult, average_precision  # noqa: E402
-from distill.eval.detectors import ScoreMapDetector, detect  # noqa: E402
+from distill.detection.detector import ScoreMapDetector, detect# noqa: E402
 from labels.synthetic_shapes import ShapesConfig, generate  # noqa: E402
 
-EVAL_SEED = 1_000_003  # never the training seed: evaluation images are not training images
 
 
 def evaluate_synthetic(detectors: list[ScoreMapDetector], count: int = 240, config: ShapesConfig = ShapesConfig(),

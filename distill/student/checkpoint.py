@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from distill.student.config import TrainConfig
+from distill.student.errors import CheckpointError
 from distill.student.model import Student
 from labels.configuration import ConfigError, from_dict, plain
 
@@ -22,10 +23,6 @@ ARCHITECTURE = ("backbone", "backbone_weights", "head", "fpn_channels", "input_s
 FORMAT_1_ABSENT = {"pixel_shortcut": False, "detail_channels": 0, "head_channels": None, "detail_start": 4,
                    "input_scale": 1.0}
 RESUME_MAY_CHANGE = ("steps", "device", "workers", "val_every", "amp", "keep_checkpoints")
-
-
-class CheckpointError(RuntimeError):
-    """A file that is not a readable distill checkpoint; the message names it."""
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import List, Optional, Tuple
 
-from teachers.keypoints import DetectionConfig
+from teachers.config import DetectionConfig
 
 HEADS = ("cell", "map")
 DOWNSCALES = ("bilinear", "area")

@@ -13,7 +13,7 @@ import torch
 from kornia.geometry.transform import warp_perspective
 from torch.utils.data import Dataset
 
-from distill.eval.detectors import points_to_map
+from distill.detection.maps import points_to_map
 from distill.student.config import PhotometricConfig
 from distill.student.losses import gaussian_targets
 from distill.student.photometric import photometric

@@ -8,10 +8,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from distill.eval.detectors import ScoreMapDetector, describing, to_tensor
+from distill.choices import RUNTIMES
+from distill.detection.detector import ScoreMapDetector, describing, to_tensor
 from distill.student.checkpoint import CheckpointError, load_student
 from distill.student.model import Student
-from teachers.keypoints import DetectionConfig
+from teachers.config import DetectionConfig
 
 
 def student_detector(model: Student, name: str, detection: DetectionConfig, device: str = "cpu") -> ScoreMapDetector:
@@ -30,9 +31,6 @@ def student_detector(model: Student, name: str, detection: DetectionConfig, devi
     score, describe = describing(network, device)
     return ScoreMapDetector(name, score, threshold=detection.threshold, nms_radius=detection.nms_radius, device=device,
                             describe=describe)
-
-
-RUNTIMES = ("torch", "onnx", "onnx-int8")  # the command line's --runtime choices (distill.commands.common.Runtime)
 
 
 def checkpoint_detector(path: Path, device: str = "cpu", runtime: str = "torch") -> ScoreMapDetector:

@@ -30,10 +30,10 @@ MAY_DIFFER = ("backbone_weights", "descriptor_dim", "descriptor_channels", "sepa
 
 
 def init_checkpoint(source: str):
-    """``pretrained`` (the released student) or a checkpoint path -> its path."""
-    if source == "pretrained":
+    """``pretrained`` / ``pretrained:NAME`` (a released student) or a checkpoint path -> its path."""
+    if source == "pretrained" or source.startswith("pretrained:"):
         from distill.pretrained import released_checkpoint
-        return released_checkpoint()
+        return released_checkpoint(source.partition(":")[2] or "default")
     return source
 
 

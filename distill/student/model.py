@@ -29,7 +29,8 @@ from torchvision.ops import FeaturePyramidNetwork
 
 from distill.student.backbone import create_backbone
 from distill.student.config import StudentConfig
-from teachers.keypoints import DetectionConfig, Keypoints, cell_logits_to_probability, extract_keypoints
+from teachers.config import DetectionConfig
+from teachers.keypoints import Keypoints, cell_logits_to_probability, extract_keypoints
 
 
 def conv_bn_relu(inputs: int, outputs: int, stride: int = 1, kernel: int = 3) -> nn.Sequential:

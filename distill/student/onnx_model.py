@@ -6,7 +6,7 @@ stride (8 for the cell head, dynamic) and returns the ``B x H x W`` keypoint pro
 dustbin dropped, depth-to-space inside) and, for a student with a descriptor head, its ``B x D x H/8 x
 W/8`` L2-normalised descriptors as a second output (detection runs a copy of the graph without them).
 Padding, NMS, threshold, top-k and the sampling of descriptors at the keypoints are the shared
-post-processing (:func:`distill.eval.detectors.detect`, :func:`~distill.eval.detectors.describing`);
+post-processing (:func:`distill.detection.detector.detect`, :func:`~distill.detection.detector.describing`);
 the detection settings travel in the model's metadata.
 Exported with ``torch.onnx.export(..., dynamo=True)``: the legacy exporter rejects the student's
 antialiased input resize. Needs the ``[onnx]`` extra (onnx, onnxruntime, onnxscript).
@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from distill.eval.detectors import ScoreMapDetector, describing
+from distill.detection.detector import ScoreMapDetector, describing
 from distill.student.balance import balance_head_input, calibration_images
 from distill.student.checkpoint import CheckpointError, load_student
 from distill.student.onnx_cache import SOURCE_KEY

@@ -5,7 +5,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from distill.eval.detectors import build_detectors, detect
+from distill.detection.by_name import build_detectors
+from distill.detection.detector import detect
 from distill.eval.protocol import Protocol
 from tests.conftest import load_script, run_script
 

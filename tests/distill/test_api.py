@@ -1,11 +1,13 @@
-"""The Python API against the reference path (``distill.eval.detectors.detect`` on a grey uint8 image)."""
+"""The Python API against the reference path (``distill.detection.detector.detect`` on a grey uint8 image)."""
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
 import torch
 
 import distill
-from distill.eval.detectors import detect
+from distill.detection.detector import detect
 from tests.conftest import embedded
 
 
@@ -59,3 +61,62 @@ def test_options_and_bad_input(photo, superpoint):
     with pytest.raises(ValueError, match="top_k"):
         superpoint(grey, top_k=0)
     assert distill.Detector.classical("shi")(grey, top_k=5).keypoints.shape == (5, 2)
+
+
+@pytest.mark.parametrize("spec,runtime", [("harris", "torch"), ("superpoint", "torch"), ("pretrained:fast", "torch"),
+                                          ("pretrained:fast", "onnx-int8"), ("pretrained", "torch")])
+def test_distill_detect_gives_the_points_of_the_api(spec, runtime, tmp_path):
+    """The command and the API build detectors by one path and detect by one path: identical files."""
+    from typer.testing import CliRunner
+
+    from distill.cli import app
+
+    image = tmp_path / "photo.png"
+    cv2.imwrite(str(image), cv2.resize(cv2.imread(str(embedded("coffee"))), (200, 150), interpolation=cv2.INTER_AREA))
+    option = ["-d", spec] if spec in ("harris", "superpoint") else ["--checkpoint", spec, "--runtime", runtime]
+    result = CliRunner().invoke(app, ["detect", str(image), *option, "--top-k", "300", "--size", "120x160", "--out", str(tmp_path / "o"),
+                                      "--quiet", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    saved = np.load(tmp_path / "o" / "photo.npz")
+    features = distill.Detector.load(spec, "cpu", runtime)(str(image), top_k=300, size=(120, 160))
+    assert len(features) > 50 and np.array_equal(saved["keypoints"], features.keypoints)
+    assert np.array_equal(saved["scores"], features.scores) and str(saved["detector"]) == distill.Detector.load(spec, "cpu", runtime).name
+    if features.descriptors is not None:
+        assert np.array_equal(saved["descriptors"], features.descriptors)
+
+
+def test_features_read_as_lightglues_mapping_and_move_to_a_device(photo, superpoint):
+    features = superpoint(photo, top_k=100)
+    assert features["keypoints"] is features.keypoints and features["keypoint_scores"] is features.scores
+    assert list(dict(features)) == ["keypoints", "keypoint_scores", "descriptors", "image_size"]
+    assert tuple(features["image_size"]) == (131, 101)  # (width, height), as LightGlue's extractors give it
+    moved = features.to("cpu")
+    assert isinstance(moved["keypoints"], torch.Tensor) and torch.equal(moved.keypoints, torch.from_numpy(features.keypoints))
+    with pytest.raises(KeyError, match="Features holds keypoints"):
+        features["scores0"]
+    assert distill.Detector.load("harris", device="auto").name == "harris"
+
+
+def test_match_finds_the_known_homography_with_scores(hpatches_root):
+    from tests.conftest import viewpoint_homography
+
+    result = distill.match(hpatches_root / "v_photo" / "1.ppm", hpatches_root / "v_photo" / "3.ppm", device="cpu")
+    assert len(result.matches) > 50 and result.inliers.mean() > 0.8
+    assert len(result.scores) == len(result.matches) and ((result.scores > 0) & (result.scores <= 1)).all()
+    truth = viewpoint_homography(3)
+    corners = np.array([[0, 0], [319, 0], [319, 239], [0, 239]], np.float64)
+    from teachers.homographies import warp_points
+
+    assert np.abs(warp_points(corners, result.homography) - warp_points(corners, truth)).max() < 3
+    mnn = distill.Matcher("superpoint", "mnn", top_k=300, device="cpu")
+    rgb = cv2.imread(str(hpatches_root / "v_photo" / "1.ppm"))[..., ::-1].copy()
+    nearest = mnn(rgb, hpatches_root / "v_photo" / "2.ppm")
+    assert len(nearest.matches) > 50 and nearest.inliers.mean() > 0.5 and (nearest.scores <= 1 + 1e-6).all()
+    with pytest.raises(ValueError, match="has no descriptors"):
+        distill.Matcher("pretrained:fast", device="cpu")
+
+
+def test_torch_hub_loads_the_released_student_from_the_repository(photo):
+    repository = str(Path(__file__).resolve().parents[2])
+    student = torch.hub.load(repository, "student", source="local", name="fast", device="cpu")
+    assert isinstance(student, distill.Detector) and len(student(photo, top_k=50)) == 50

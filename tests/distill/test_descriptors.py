@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 import distill
 from distill.cli import app
 from distill.pretrained import RELEASES, released_checkpoint
-from distill.student.trainer import train
+from distill.training.trainer import train
 from labels.config import LabelConfig
 from distill.student.checkpoint import CheckpointError, load_student, read_checkpoint
 from labels.configuration import ConfigError, load_config
@@ -57,6 +57,9 @@ def test_descriptor_head_trains_and_every_path_returns_descriptors(described_sto
     assert result.exit_code == 0, result.output
     saved = np.load(tmp_path / "out" / "camera.npz")
     assert saved["descriptors"].shape == (len(saved["keypoints"]), 256)
+    bare = CliRunner().invoke(app, ["detect", str(folder / "camera.png"), "--checkpoint", str(run / "last.pt"), "--top-k", "40",
+                                    "--out", str(tmp_path / "bare"), "--quiet", "--no-descriptors"])
+    assert bare.exit_code == 0 and "descriptors" not in np.load(tmp_path / "bare" / "camera.npz")
     matched = CliRunner().invoke(app, ["eval", "matching", "--root", str(hpatches_root), "--only", "v", "--size", "96x128",
                                        "--checkpoint", str(run / "last.pt"), "-m", "student+mnn", "-m", "student+lightglue",
                                        "--out", str(tmp_path / "m"), "--quiet", "--device", "cpu"])

@@ -8,7 +8,8 @@ import torch
 from typer.testing import CliRunner
 
 from distill.cli import app
-from distill.eval.detectors import ScoreMapDetector, build_detectors
+from distill.detection.by_name import build_detectors
+from distill.detection.detector import ScoreMapDetector
 from distill.eval.best_scale import best_scale_markdown, best_scales
 from distill.eval.protocol import DetectorResult, Protocol, SequenceResult, evaluate, rescale_homography
 from distill.eval.repeatability import PairResult, pair_repeatability
@@ -113,7 +114,7 @@ def test_detect_writes_points_in_original_pixels(hpatches_root, tmp_path):
     assert full.exit_code == 0 and half.exit_code == 0, full.output + half.output
     a = np.load(tmp_path / "a" / "v_photo" / "1.npz")["keypoints"]
     b = np.load(tmp_path / "b" / "v_photo" / "1.npz")["keypoints"]
-    assert a.shape == (50, 3) and b[:, 0].max() > 160  # mapped back to the 320-wide original
+    assert a.shape == (50, 2) and b[:, 0].max() > 160  # mapped back to the 320-wide original
     ait = runner.invoke(app, ["detect", str(hpatches_root), "--out", str(tmp_path / "c"), "--detector", "fast",
                               "--format", "ait", "--top-k", "300"])
     assert ait.exit_code == 0

@@ -6,7 +6,7 @@ from typer.testing import CliRunner
 
 from distill.cli import app
 from distill.eval.average_precision import average_precision, match_image
-from distill.student.trainer import train
+from distill.training.trainer import train
 from distill.student.config import TrainConfig
 from labels.configuration import load_config
 from labels.synthetic_run import write_synthetic_store

@@ -10,13 +10,13 @@ import torch
 from typer.testing import CliRunner
 
 from distill.cli import app
-from distill.eval.detectors import detect
+from distill.detection.detector import detect
 from distill.student.checkpoint import read_checkpoint
 from distill.student.detector import checkpoint_detector
 from distill.student.onnx_cache import cached_paths
 from distill.student.onnx_model import RECIPE as EXPORT_RECIPE, let_batch_norms_fold, recipe_of
 from distill.student.quantize import RECIPE, quantize_int8
-from distill.student.trainer import train
+from distill.training.trainer import train
 from labels.config import LabelConfig
 from labels.configuration import load_config
 from labels.images import list_images
@@ -178,7 +178,7 @@ def test_onnx_runtime_gives_a_students_descriptors_and_detects_without_their_bra
     """A student with a descriptor head exports them as a second output: sampled at the same points they
     are PyTorch's; detection runs a graph cut down to the probability, without the descriptor branch."""
     onnx = pytest.importorskip("onnx")
-    from distill.eval.detectors import describe
+    from distill.detection.detector import describe
     from distill.student.checkpoint import save_checkpoint
     from distill.student.config import StudentConfig, TrainConfig
     from distill.student.model import Student

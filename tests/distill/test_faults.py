@@ -381,7 +381,7 @@ def test_a_run_folder_without_a_checkpoint_is_no_trap(store, tmp_path, monkeypat
 
 
 def test_ctrl_c_during_training_says_what_was_kept(store, tmp_path, monkeypatch):
-    from distill.student import trainer
+    from distill.training import trainer
 
     monkeypatch.chdir(tmp_path)
     real, calls = trainer.compute_losses, {"n": 0}

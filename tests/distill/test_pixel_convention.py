@@ -23,5 +23,5 @@ def test_a_known_corner_lands_on_the_same_original_pixel_at_any_detection_size(t
             "--top-k", "1", "--subpixel"] + (["--size", size] if size else [])
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
-    x, y, _ = np.load(tmp_path / "out" / "junction.npz")["keypoints"][0]
+    x, y = np.load(tmp_path / "out" / "junction.npz")["keypoints"][0]
     assert abs(x - 31.5) <= 0.1 and abs(y - 31.5) <= 0.1, (size, x, y)

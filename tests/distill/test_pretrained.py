@@ -5,7 +5,8 @@ from typer.testing import CliRunner
 
 import distill
 from distill.cli import app
-from distill.eval.detectors import build_detectors, describe
+from distill.detection.by_name import build_detectors
+from distill.detection.detector import describe
 from distill.eval.matching import MatchingProtocol, lightglue_matcher, network_extractor
 from distill.eval.protocol import Protocol, evaluate
 from distill.eval.sequences import load_hpatches
@@ -30,7 +31,8 @@ def test_released_students_are_the_pinned_files_and_detect_like_the_teacher(name
     result = CliRunner().invoke(app, ["detect", str(image), "--pretrained", "--release", name, "--top-k", "200", "--out",
                                       str(tmp_path / "out"), "--quiet"])
     assert result.exit_code == 0, result.output
-    assert np.load(tmp_path / "out" / "photo.npz")["keypoints"].shape == (200, 3)
+    saved = np.load(tmp_path / "out" / "photo.npz")
+    assert saved["keypoints"].shape == (200, 2) and saved["scores"].shape == (200,) and (np.diff(saved["scores"]) <= 0).all()
 
 
 def test_released_student_matches_a_warp_with_the_stock_lightglue(hpatches_root):
@@ -40,7 +42,8 @@ def test_released_student_matches_a_warp_with_the_stock_lightglue(hpatches_root)
     extract = network_extractor(student, MatchingProtocol(max_keypoints=512))
     images = [read_grey(hpatches_root / "v_photo" / f"{k}.ppm") for k in (1, 3)]
     a, b = extract(images[0]), extract(images[1])
-    pairs = lightglue_matcher()(a, b, images[0].shape)
+    pairs, scores = lightglue_matcher()(a, b, images[0].shape)
+    assert len(scores) == len(pairs) and ((scores > 0) & (scores <= 1)).all()
     truth = np.loadtxt(hpatches_root / "v_photo" / "H_1_3")
     error = np.linalg.norm(warp_points(a.keypoints[pairs[:, 0]], truth) - b.keypoints[pairs[:, 1]], axis=1)
     assert len(pairs) > 100 and (error < 3).mean() > 0.8, (len(pairs), (error < 3).mean())

@@ -11,7 +11,7 @@ import pytest
 
 import distill
 from distill import pretrained
-from distill.eval.detectors import describe, detect
+from distill.detection.detector import describe, detect
 from distill.student.checkpoint import CheckpointError
 from distill.student.detector import checkpoint_detector
 from distill.student.onnx_cache import SOURCE_KEY, metadata, recipes

@@ -18,19 +18,19 @@ from distill.eval.sequences import HPatchesError, load_hpatches
 import distill
 from distill.cli import app
 from distill.commands.train import newest_store
-from distill.eval.detectors import detect
+from distill.detection.detector import detect
 from distill.student.backbone import create_backbone
 from distill.student.checkpoint import CheckpointError, load_student, read_checkpoint, write_slim
 from distill.student.config import StudentConfig, TrainConfig
 from distill.student.detector import checkpoint_detector
 from distill.student.model import Student, detail_branch
-from distill.student.trainer import NonFiniteLossError, train
+from distill.training.trainer import NonFiniteLossError, train
 from labels.config import LabelConfig
 from labels.configuration import ConfigError, load_config, plain
 from labels.images import list_images
 from labels.run import label_images
 from labels.store import StoreReader
-from teachers.keypoints import DetectionConfig
+from teachers.config import DetectionConfig
 
 
 def test_packaged_lite0_weights_load_offline():

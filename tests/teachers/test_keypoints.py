@@ -2,7 +2,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from teachers.keypoints import DetectionConfig, extract_keypoints, strongest
+from teachers.config import DetectionConfig
+from teachers.keypoints import extract_keypoints, strongest
 
 
 def test_extraction_never_modifies_the_callers_map():

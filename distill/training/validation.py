@@ -15,7 +15,7 @@ from distill.student.data import LabelDataset
 from distill.student.detector import student_detector
 from distill.student.model import Student
 from teachers.homographies import HomographyConfig, sample_homography
-from teachers.keypoints import DetectionConfig
+from teachers.config import DetectionConfig
 
 # the warps of held-out images: a constant of their own, so that changing the training augmentation
 # never changes the metric that picks best.pt

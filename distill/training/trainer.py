@@ -28,7 +28,7 @@ from distill.student.initialise import frozen_parts, hold_frozen, init_checkpoin
 from distill.student.metrics_plot import plot_metrics
 from distill.student.model import Student
 from distill.student.objective import compute_losses
-from distill.student.validation import validation_repeatability
+from distill.training.validation import validation_repeatability
 from labels.configuration import to_yaml
 from labels.store import StoreReader
 from teachers.weights import sha256_of

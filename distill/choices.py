@@ -1,0 +1,10 @@
+"""What the command line offers and shows, apart from the code behind it (importing this costs no torch,
+so ``distill --help`` answers at once): detector names, matching methods, runtimes, the synthetic evaluation's seed."""
+
+CLASSICAL = ["fast", "harris", "shi", "sift", "orb"]
+AVAILABLE = ["superpoint", "superpoint-ha", *CLASSICAL, "random"]  # detectors by name (distill.detection.by_name)
+METHODS = ["superpoint+lightglue", "superpoint+mnn", "sift+ratio", "orb+hamming"]  # extractor+matcher (distill.eval.matching)
+STUDENT_METHODS = ["student+lightglue", "student+mnn"]
+MATCHERS = ["lightglue", "mnn"]  # of distill match and distill.Matcher
+RUNTIMES = ["torch", "onnx", "onnx-int8"]  # of students: PyTorch, ONNX Runtime, ONNX Runtime in int8
+EVAL_SEED = 1_000_003  # of the synthetic shapes evaluation: never the training seed, evaluation images are not training images

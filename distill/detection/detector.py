@@ -1,0 +1,93 @@
+"""Detectors under one interface: a dense score map per image, post-processed alike (max-pool NMS,
+threshold, strongest first) by :func:`detect`; descriptors sampled at the keypoints by :func:`describe`."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import cv2
+import numpy as np
+import torch
+
+from labels.images import resize_image
+from teachers.config import DetectionConfig
+from teachers.homographies import resize_transform, warp_points
+from teachers.keypoints import extract_keypoints
+from teachers.superpoint import sample_descriptors
+
+
+@dataclass
+class ScoreMapDetector:
+    name: str
+    score_map: Callable[[np.ndarray], torch.Tensor]  # grey uint8 H x W -> H x W float scores (0: no point)
+    threshold: float = 0.0  # keep scores strictly above it (networks: their DetectionConfig's)
+    nms_radius: int = DetectionConfig.nms_radius  # unless the caller (a protocol) sets one for all detectors
+    device: str = "cpu"
+    # (grey, N x 2 keypoints) -> N x 256 L2-normalised descriptors, for detectors that have them; called
+    # right after score_map on the same image, it may reuse that pass
+    describe: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
+
+
+def to_tensor(grey: np.ndarray, device: str) -> torch.Tensor:
+    """``H x W`` uint8 -> ``1 x 1 x H x W`` float in [0, 1] on ``device``."""
+    return torch.from_numpy(grey).to(device).float().div_(255)[None, None]
+
+
+def describing(network: Callable[[np.ndarray], tuple[torch.Tensor, Callable[[], torch.Tensor]]], device: str):
+    """``(score_map, describe)`` of a network that gives, for a grey image, its ``H x W`` probability and
+    a function returning its ``D x H'/8 x W'/8`` descriptors of the image padded to multiples of 8 (called
+    only when descriptors are asked for, so detection alone skips a student's descriptor branch).
+    ``describe`` reuses the pass of the image scored last and samples as SuperPoint does, in the padded
+    image's frame."""
+    last: dict = {}
+
+    @torch.inference_mode()
+    def score(grey: np.ndarray) -> torch.Tensor:
+        probability, descriptors = network(grey)
+        last.update(grey=grey, descriptors=descriptors)
+        return probability
+
+    @torch.inference_mode()
+    def describe(grey: np.ndarray, xy: np.ndarray) -> np.ndarray:
+        if last.get("grey") is not grey:
+            score(grey)
+        points = torch.from_numpy(np.asarray(xy, np.float32)).to(device)
+        descriptors = last["descriptors"]()
+        cells = descriptors.shape[-2:]
+        return sample_descriptors(descriptors, points, (8 * cells[0], 8 * cells[1])).cpu().numpy()
+
+    return score, describe
+
+
+def detect(detector: ScoreMapDetector, grey: np.ndarray, nms_radius: int | None = None, top_k: int | None = None,
+           subpixel: bool = False, border: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``(xy N x 2, scores N)`` of one grey uint8 image, strongest first, after NMS (``nms_radius``,
+    default the detector's own); points closer than ``border`` px to the edge dropped."""
+    scores = detector.score_map(grey)
+    radius = detector.nms_radius if nms_radius is None else nms_radius
+    keypoints = extract_keypoints(scores[None], detector.threshold, radius, top_k, border, subpixel)[0]
+    return keypoints.xy.cpu().numpy(), keypoints.scores.cpu().numpy()
+
+
+def detect_at_size(detector: ScoreMapDetector, grey: np.ndarray, size: tuple[int, int] | None, nms_radius: int | None = None,
+                   top_k: int | None = None, subpixel: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`detect` on ``grey`` resized to ``size`` (``H x W``; ``None``: as it is), points mapped back
+    to ``grey``'s pixels with the pixel-centre convention (:func:`teachers.homographies.resize_transform`)."""
+    if size is None or tuple(size) == grey.shape[:2]:
+        return detect(detector, grey, nms_radius, top_k, subpixel)
+    xy, scores = detect(detector, resize_image(grey, size), nms_radius, top_k, subpixel)
+    back = np.linalg.inv(resize_transform(grey.shape[:2], size))
+    return warp_points(xy, back).astype(np.float32), scores
+
+
+def score_map_at(detector: ScoreMapDetector, grey: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
+    """``detector``'s score map of ``grey`` resized to ``size`` (``H x W``; ``None``: as it is), its 3x3
+    maximum resized back to ``grey``'s pixels (bilinear): a coarse confidence at every pixel of ``grey``."""
+    scores = detector.score_map(grey if size is None else resize_image(grey, size)).numpy().astype(np.float32)
+    return cv2.resize(cv2.dilate(scores, np.ones((3, 3), np.uint8)), grey.shape[::-1], interpolation=cv2.INTER_LINEAR)
+
+
+def describe(detector: ScoreMapDetector, grey: np.ndarray, xy: np.ndarray) -> np.ndarray | None:
+    """``N x 256`` descriptors of ``xy`` in ``grey`` (bilinear at the pixel centres, as SuperPoint samples
+    them), or ``None`` for a detector without descriptors."""
+    return None if detector.describe is None else detector.describe(grey, xy)

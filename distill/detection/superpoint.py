@@ -1,0 +1,31 @@
+"""The SuperPoint teacher as a detector: its probability map and descriptors, raw or with homographic
+adaptation."""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+
+from distill.detection.detector import ScoreMapDetector, describing, to_tensor
+from teachers.adaptation import homographic_adaptation
+from teachers.config import AdaptationConfig, DetectionConfig
+from teachers.superpoint import SuperPoint
+
+
+def superpoint_detector(teacher: SuperPoint, device: str) -> ScoreMapDetector:
+    def network(grey: np.ndarray) -> tuple[torch.Tensor, Callable[[], torch.Tensor]]:
+        out = teacher(to_tensor(grey, device))
+        return out.probability[0], lambda: out.descriptors[0]
+
+    score, describe = describing(network, device)
+    return ScoreMapDetector("superpoint", score, threshold=DetectionConfig.threshold, device=device, describe=describe)
+
+
+def superpoint_ha_detector(teacher: SuperPoint, device: str, num_homographies: int = 100) -> ScoreMapDetector:
+    config = AdaptationConfig(num_homographies=num_homographies)
+
+    def score(grey: np.ndarray) -> torch.Tensor:
+        return homographic_adaptation(teacher, to_tensor(grey, device)[0], config, seed=0).heatmap
+
+    return ScoreMapDetector(f"superpoint-ha{num_homographies}", score, threshold=DetectionConfig.threshold, device=device)

@@ -1,0 +1,35 @@
+"""The command line answers --help and --version without loading torch (a subprocess, so that nothing the
+test session imported counts)."""
+import subprocess
+import sys
+
+COMMANDS = [[], ["detect"], ["match"], ["export"], ["report"], ["train"], ["labels"], ["labels", "inspect"], ["labels", "verify"],
+            ["labels", "preview"], ["labels", "merge"], ["eval"], ["eval", "hpatches"], ["eval", "warped"], ["eval", "synthetic"],
+            ["eval", "matching"]]
+
+PROBE = """
+import sys
+from typer.testing import CliRunner
+from distill.cli import app
+runner = CliRunner()
+for args in {commands}:
+    result = runner.invoke(app, args + ["--help"])
+    assert result.exit_code == 0 and "Usage" in result.output, (args, result.output)
+version = runner.invoke(app, ["--version"])
+assert version.exit_code == 0 and version.output.startswith("distill "), version.output
+print(sorted(name for name in ("torch", "torchvision", "timm", "kornia", "onnxruntime", "matplotlib") if name in sys.modules))
+"""
+
+
+def test_help_and_version_load_no_torch():
+    probe = subprocess.run([sys.executable, "-c", PROBE.format(commands=COMMANDS)], capture_output=True, text=True, timeout=120)
+    assert probe.returncode == 0, probe.stderr
+    assert probe.stdout.strip() == "[]", probe.stdout
+
+
+def test_the_api_loads_on_first_use():
+    probe = subprocess.run([sys.executable, "-c", "import sys, distill; print(distill.__version__, 'torch' in sys.modules); "
+                            "distill.Detector; print('torch' in sys.modules)"], capture_output=True, text=True, timeout=120)
+    assert probe.returncode == 0, probe.stderr
+    version, before, after = probe.stdout.split()
+    assert version.count(".") >= 2 and before == "False" and after == "True"

@@ -26,6 +26,9 @@ class ScoreMapDetector:
     # (grey, N x 2 keypoints) -> N x 256 L2-normalised descriptors, for detectors that have them; called
     # right after score_map on the same image, it may reuse that pass
     describe: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
+    # networks: a batch B x 1 x H x W float in [0, 1] on `device` -> (B x H x W probability, a function giving
+    # the B x D x H'/8 x W'/8 descriptors of the batch padded to multiples of 8, or None); one forward pass
+    network: Callable[[torch.Tensor], tuple[torch.Tensor, Callable[[], torch.Tensor] | None]] | None = None
 
 
 def to_tensor(grey: np.ndarray, device: str) -> torch.Tensor:
@@ -91,3 +94,18 @@ def describe(detector: ScoreMapDetector, grey: np.ndarray, xy: np.ndarray) -> np
     """``N x 256`` descriptors of ``xy`` in ``grey`` (bilinear at the pixel centres, as SuperPoint samples
     them), or ``None`` for a detector without descriptors."""
     return None if detector.describe is None else detector.describe(grey, xy)
+
+
+@torch.inference_mode()
+def detect_batch(detector: ScoreMapDetector, images: torch.Tensor, nms_radius: int | None = None, top_k: int | None = None,
+                 subpixel: bool = False, descriptors: bool = True) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]]:
+    """``(xy N x 2, scores N, descriptors N x D or None)`` of each image of a ``B x 1 x H x W`` batch (float in
+    [0, 1] on the detector's device), in one forward pass of its ``network``, on that device: the same points
+    as :func:`detect` and :func:`describe` give image by image."""
+    probability, later = detector.network(images)
+    radius = detector.nms_radius if nms_radius is None else nms_radius
+    found = extract_keypoints(probability, detector.threshold, radius, top_k, 0, subpixel)
+    described = later() if descriptors and later is not None else None
+    padded = None if described is None else (8 * described.shape[-2], 8 * described.shape[-1])
+    return [(k.xy, k.scores, None if described is None else sample_descriptors(described[i], k.xy, padded))
+            for i, k in enumerate(found)]

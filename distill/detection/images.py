@@ -81,3 +81,29 @@ def _kind(value) -> str:
 
 def _shape(value) -> str:
     return " x ".join(map(str, tuple(value.shape))) or "a scalar"
+
+
+def grey_levels(image: torch.Tensor) -> tuple[torch.Tensor, bool]:
+    """A torch image (``H x W``, ``C x H x W``) or batch (``B x C x H x W``), ``C`` 1, 3 or 4 (RGB, alpha dropped),
+    as a ``B x 1 x H x W`` float batch on its own device, and whether it was a batch: the grey levels
+    :func:`to_grey_uint8` gives, divided by 255 (OpenCV's fixed-point RGB to grey, ``(9798 R + 19235 G + 3735 B
+    + 16384) >> 15``, computed on the device), so a GPU image never goes through the CPU."""
+    if image.ndim not in (2, 3, 4) or (image.ndim > 2 and image.shape[-3] not in (1, 3, 4)):
+        raise ValueError(f"a torch image must be H x W, C x H x W or a batch B x C x H x W with C 1, 3 or 4, got {_shape(image)}")
+    batch = image[(None,) * (4 - image.ndim)] if image.ndim < 4 else image
+    if 0 in batch.shape:
+        raise ValueError(f"the image is empty ({_shape(image)})")
+    if batch.is_floating_point():
+        batch = batch if batch.dtype == torch.float64 else batch.float()
+        bad = int((~torch.isfinite(batch)).sum())
+        if bad:
+            raise ValueError(f"the image holds {bad} values that are NaN or infinite")
+        if batch.min() < 0 or batch.max() > 1:
+            raise ValueError(f"float images must lie in [0, 1], got values in [{batch.min():.3g}, {batch.max():.3g}]")
+        levels = torch.round(batch * 255).int()
+    elif batch.dtype == torch.uint8:
+        levels = batch.int()
+    else:
+        raise ValueError(f"image values must be uint8 grey levels or floats in [0, 1], got dtype {batch.dtype}")
+    grey = levels[:, 0] if levels.shape[1] == 1 else (9798 * levels[:, 0] + 19235 * levels[:, 1] + 3735 * levels[:, 2] + 16384) >> 15
+    return grey[:, None].float() / 255, image.ndim == 4

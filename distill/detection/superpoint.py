@@ -14,12 +14,16 @@ from teachers.superpoint import SuperPoint
 
 
 def superpoint_detector(teacher: SuperPoint, device: str) -> ScoreMapDetector:
+    def batch(images: torch.Tensor) -> tuple[torch.Tensor, Callable[[], torch.Tensor]]:
+        out = teacher(images)
+        return out.probability, lambda: out.descriptors
+
     def network(grey: np.ndarray) -> tuple[torch.Tensor, Callable[[], torch.Tensor]]:
-        out = teacher(to_tensor(grey, device))
-        return out.probability[0], lambda: out.descriptors[0]
+        probability, later = batch(to_tensor(grey, device))
+        return probability[0], lambda: later()[0]
 
     score, describe = describing(network, device)
-    return ScoreMapDetector("superpoint", score, threshold=DetectionConfig.threshold, device=device, describe=describe)
+    return ScoreMapDetector("superpoint", score, threshold=DetectionConfig.threshold, device=device, describe=describe, network=batch)
 
 
 def superpoint_ha_detector(teacher: SuperPoint, device: str, num_homographies: int = 100) -> ScoreMapDetector:

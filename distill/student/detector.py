@@ -18,19 +18,25 @@ from teachers.config import DetectionConfig
 def student_detector(model: Student, name: str, detection: DetectionConfig, device: str = "cpu") -> ScoreMapDetector:
     """Dense probability of a student (in eval mode) with ``detection``'s threshold and NMS radius, and
     its descriptors when it has a descriptor head (computed only when asked for)."""
+    def batch(images: torch.Tensor) -> tuple[torch.Tensor, Callable[[], torch.Tensor] | None]:
+        if model.descriptor_head is None:
+            return model.probability_map(images), None
+        return model.probability_then_descriptors(images)
+
+    settings = dict(threshold=detection.threshold, nms_radius=detection.nms_radius, device=device, network=batch)
     if model.descriptor_head is None:
         @torch.inference_mode()
         def score(grey: np.ndarray) -> torch.Tensor:
             return model.probability_map(to_tensor(grey, device))[0]
 
-        return ScoreMapDetector(name, score, threshold=detection.threshold, nms_radius=detection.nms_radius, device=device)
+        return ScoreMapDetector(name, score, **settings)
+
     def network(grey: np.ndarray) -> tuple[torch.Tensor, Callable[[], torch.Tensor]]:
-        probability, later = model.probability_then_descriptors(to_tensor(grey, device))
+        probability, later = batch(to_tensor(grey, device))
         return probability[0], lambda: later()[0]
 
     score, describe = describing(network, device)
-    return ScoreMapDetector(name, score, threshold=detection.threshold, nms_radius=detection.nms_radius, device=device,
-                            describe=describe)
+    return ScoreMapDetector(name, score, describe=describe, **settings)
 
 
 def checkpoint_detector(path: Path, device: str = "cpu", runtime: str = "torch") -> ScoreMapDetector:

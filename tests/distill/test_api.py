@@ -120,3 +120,41 @@ def test_torch_hub_loads_the_released_student_from_the_repository(photo):
     repository = str(Path(__file__).resolve().parents[2])
     student = torch.hub.load(repository, "student", source="local", name="fast", device="cpu")
     assert isinstance(student, distill.Detector) and len(student(photo, top_k=50)) == 50
+
+
+@pytest.mark.parametrize("spec", ["pretrained", "superpoint"])
+def test_a_batch_runs_the_network_per_batch_and_gives_each_images_points(spec):
+    images = [cv2.resize(cv2.imread(str(embedded(name)), cv2.IMREAD_GRAYSCALE), (160, 120), interpolation=cv2.INTER_AREA)
+              for name in ("astronaut", "camera", "coffee")]
+    detector = distill.Detector.load(spec, "cpu")
+    calls = []
+    network = detector.detector.network
+    detector.detector.network = lambda batch: calls.append(len(batch)) or network(batch)
+    single = [detector(image, top_k=200) for image in images]
+    assert calls == []  # one image: the reference path
+    for batch, sizes in (([*images], [2, 1]), (np.stack(images)[..., None], [2, 1]), (torch.from_numpy(np.stack(images))[:, None], [3])):
+        calls.clear()
+        found = detector(batch, top_k=200, batch_size=None if not isinstance(batch, torch.Tensor) else 3)
+        assert calls == sizes and len(found) == 3
+        for one, many in zip(single, found):
+            assert {tuple(p) for p in np.asarray(one.keypoints)} == {tuple(p) for p in np.asarray(many.keypoints)}
+            order = [np.flatnonzero((np.asarray(many.keypoints) == p).all(1))[0] for p in one.keypoints]
+            np.testing.assert_allclose(np.asarray(many.descriptors)[order], one.descriptors, atol=1e-5)
+            assert isinstance(many.keypoints, torch.Tensor) == isinstance(batch, torch.Tensor)
+
+
+def test_a_torch_image_gives_the_points_of_its_numpy_twin(photo):
+    student = distill.Detector.load("pretrained", "cpu")
+    reference = student(photo, top_k=300)
+    tensor = student(torch.from_numpy(photo).permute(2, 0, 1).float() / 255, top_k=300)
+    assert isinstance(tensor.keypoints, torch.Tensor) and tensor.keypoints.device.type == "cpu"
+    assert np.array_equal(tensor.keypoints.numpy(), reference.keypoints)
+    with pytest.raises(ValueError, match="NaN"):
+        student(torch.full((1, 16, 16), float("nan")))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_a_cuda_image_stays_on_the_gpu(photo):
+    student = distill.Detector.load("pretrained", "cuda")
+    found = student(torch.from_numpy(photo).permute(2, 0, 1).cuda())
+    assert found.keypoints.is_cuda and found.descriptors.is_cuda

@@ -45,10 +45,10 @@ report: $(STAMP)  ## the technical report of `make demo`'s results: report/repor
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
-bench: $(STAMP)
-	$(BIN)/python scripts/bench_labels.py
-	$(BIN)/python scripts/bench_student.py --checkpoint runs/demo/last.pt --subpixel
-	$(BIN)/python scripts/bench_speed.py --checkpoint runs/demo/last.pt
+bench: $(STAMP)  ## the benchmarks: labelling against its floor, the demo student against the teacher, speed in every runtime
+	$(BIN)/distill bench labels --overwrite
+	$(BIN)/distill bench students --checkpoint runs/demo/last.pt --checkpoint pretrained --subpixel --root "$(HPATCHES_ROOT)" --overwrite
+	$(BIN)/distill bench speed --checkpoint runs/demo/last.pt --checkpoint pretrained:fast --overwrite
 
 RELEASED := student-r3L-desc student-fast25l2h48c240
 

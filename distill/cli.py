@@ -4,7 +4,7 @@ from __future__ import annotations
 import typer
 
 from distill import __version__
-from distill.commands import evaluate, labels
+from distill.commands import bench, evaluate, labels
 from distill.commands.detect import detect_command
 from distill.commands.export import export_command
 from distill.commands.match import match_command
@@ -32,6 +32,7 @@ def main(version: bool = typer.Option(False, "--version", callback=show_version,
 
 app.add_typer(labels.app, name="labels")
 app.add_typer(evaluate.app, name="eval")
+app.add_typer(bench.app, name="bench")
 app.command(name="detect")(detect_command)
 app.command(name="train")(train_command)
 app.command(name="match")(match_command)

@@ -29,7 +29,7 @@ class Sources:
     provenance: dict  # runs/<name>/provenance.yaml
     metrics: list[dict]  # runs/<name>/metrics.jsonl
     matching: dict | None  # results.json of distill eval matching
-    ablation: dict | None  # the --json table of scripts/bench_student.py (scripts/ablation.sh)
+    ablation: dict | None  # results.json of distill bench students (scripts/experiments/ablation.sh)
     run: Path
     evaluation_dir: Path
 
@@ -82,7 +82,7 @@ def _load_ablation(path: Path | None) -> dict | None:
         return None
     table = _load_json(path)
     if table.get("kind") != "bench_student":
-        raise ReportError(f"{path}: not a table of scripts/bench_student.py --json")
+        raise ReportError(f"{path}: not the results.json of distill bench students")
     return table
 
 
@@ -181,7 +181,7 @@ def build_markdown(sources: Sources) -> str:
         lines += ["## Results: matching", ""] + table_md(MATCHING_HEADER, matching_rows(sources.matching)) + [""]
     if sources.ablation:
         lines += ["## Ablation", "", f"Students of the recipes below against the teacher on `{sources.ablation['root']}` "
-                  "(scripts/bench_student.py, one run; rows with ± are the mean and standard deviation over seeds).", ""]
+                  "(distill bench students, one run; rows with ± are the mean and standard deviation over seeds).", ""]
         lines += table_md(["detector", "recipe"] + sources.ablation["columns"], ablation_rows(sources.ablation)) + [""]
     lines += ["## Training run", "",
               f"Run `{sources.run.name}`: {train_rows[-1]['step'] if train_rows else 0} steps; validation repeatability "

@@ -19,7 +19,7 @@ from labels.images import embedded_images, resize_image
 from teachers.superpoint import SuperPoint
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts" / "experiments"
 
 torch.set_num_threads(2)
 
@@ -102,7 +102,7 @@ def hpatches_root(tmp_path: Path) -> Path:
 
 
 def load_script(name: str) -> ModuleType:
-    """``scripts/<name>.py`` imported as a module (scripts are not a package)."""
+    """``scripts/experiments/<name>.py`` imported as a module (scripts are not a package)."""
     spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -110,6 +110,6 @@ def load_script(name: str) -> ModuleType:
 
 
 def run_script(name: str, *args: str) -> subprocess.CompletedProcess:
-    """``python scripts/<name>.py args...`` from the repository root; its output as text."""
+    """``python scripts/experiments/<name>.py args...`` from the repository root; its output as text."""
     return subprocess.run([sys.executable, str(SCRIPTS / f"{name}.py"), *args], capture_output=True, text=True,
-                          timeout=300, env={**os.environ, "PYTHONPATH": str(SCRIPTS.parent)})
+                          timeout=300, env={**os.environ, "PYTHONPATH": str(SCRIPTS.parents[1])})

@@ -71,6 +71,20 @@ def load_or_fail(names: Iterable[str] = (), checkpoints: Iterable[str | Path] = 
         fail(str(error))
 
 
+def hpatches_sequences(root: Path | None, only: str | None = None) -> list:
+    """The HPatches sequences under ``root`` (default: $HPATCHES_ROOT, then data/hpatches; ``only`` ``i`` or ``v``):
+    a root that does not exist is a usage error (exit 2), a malformed sequence an input error (exit 1), each named."""
+    from distill.eval.sequences import HPATCHES_HELP, HPatchesError, default_root, load_hpatches
+
+    root = root or default_root()
+    if not root.is_dir():
+        fail(f"HPatches root {root} does not exist. {HPATCHES_HELP}", code=2)
+    try:
+        return load_hpatches(root, only)
+    except HPatchesError as error:
+        fail(str(error))
+
+
 def parse_size(text: str) -> tuple[int, int]:
     """``"240x320"`` -> ``(240, 320)`` (rows x columns)."""
     try:

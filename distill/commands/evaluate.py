@@ -12,8 +12,7 @@ import typer
 
 from distill.choices import AVAILABLE, CLASSICAL, EVAL_SEED, METHODS, STUDENT_METHODS
 from distill.commands.common import (CHECKPOINT_HELP, OVERWRITE_HELP, RUNTIME_HELP, Runtime, fail, load_or_fail, parse_size,
-                                     resolve_device, usable_out_folder)
-from distill.eval.sequences import HPATCHES_HELP, HPatchesError, default_root, load_hpatches
+                                     resolve_device, usable_out_folder, hpatches_sequences)
 from labels.images import EMBEDDED
 from labels.synthetic_shapes import ShapesConfig
 
@@ -50,31 +49,19 @@ def _build(detectors: list[str] | None, old_detectors: list[str] | None, checkpo
     return [detector.detector for detector in built]
 
 
-def _sequences(root: Path | None, only: Kind | None) -> list:
-    """The HPatches sequences under ``root`` (default :func:`default_root`): a root that does not exist is a
-    usage error (exit 2), a malformed sequence an input error (exit 1), each named."""
-    root = root or default_root()
-    if not root.is_dir():
-        fail(f"HPatches root {root} does not exist. {HPATCHES_HELP}", code=2)
-    try:
-        return load_hpatches(root, only.value if only else None)
-    except HPatchesError as error:
-        fail(str(error))
-
-
 def _run(sequences, title: str, built: list[ScoreMapDetector], protocol: Protocol, device: str, out: Path, speed: bool,
          quiet: bool) -> list[DetectorResult]:
     import torch
 
     from distill.eval.protocol import evaluate
     from distill.eval.report import markdown, write_outputs
-    from distill.eval.speed import interleaved_median_ms
+    from distill.eval.speed import detection_ms
     from labels.images import resize_image
 
     results = evaluate(built, sequences, protocol, progress=not quiet)
     if speed:
         probe = resize_image(sequences[0].images[0], (480, 640))
-        for result, ms in zip(results, interleaved_median_ms(built, probe, protocol.top_k, protocol.nms_radius)):
+        for result, ms in zip(results, detection_ms(built, probe, protocol.top_k, protocol.nms_radius)):
             result.ms_per_image = ms
         reference = next((r.ms_per_image for r in results if r.detector == "superpoint"), None)
         for result in results:
@@ -135,7 +122,7 @@ def hpatches(
     scales = list(dict.fromkeys(detect_scale or [1.0]))
     usable_out_folder(out, [RESULTS] if len(scales) == 1 else [f"scale-{scale:g}/{RESULTS}" for scale in scales] + ["best-scale.json"],
                       overwrite)
-    sequences = _sequences(root, only)
+    sequences = hpatches_sequences(root, only.value if only else None)
     device = resolve_device(device)
     built = _build(detectors, old_detectors, checkpoint, device, ha_homographies, runtime)
     title = f"HPatches ({len(sequences)} sequences)"
@@ -232,7 +219,7 @@ def matching(
     """Matching on HPatches, every method in one run: homography AUC at 1/3/5 px (mean corner error,
     USAC_MAGSAC at 3 px), mean matching accuracy, matches per pair, extraction and matching time."""
     usable_out_folder(out, [RESULTS], overwrite)
-    sequences = _sequences(root, only)
+    sequences = hpatches_sequences(root, only.value if only else None)
     import torch
 
     from distill.eval.matching import MatchingProtocol, build_methods, evaluate_matching

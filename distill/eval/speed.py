@@ -1,9 +1,10 @@
-"""Speed: median milliseconds per image, from the image to the final keypoints (NMS and top-k
-included), after warm-up, on the detector's device."""
+"""Speed: median milliseconds per call, after warm-up, timed in turns: one call of each per round, so that
+a shared machine's slow minutes weigh on every detector alike and their ratios stay comparable."""
 from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -11,20 +12,25 @@ import torch
 from distill.detection.detector import ScoreMapDetector, detect
 
 
-def interleaved_median_ms(detectors: list[ScoreMapDetector], grey: np.ndarray, top_k: int, nms_radius: int = 4,
-                          warmup: int = 3, rounds: int = 15) -> list[float]:
-    """Median ms per image of each detector, timed in turns (one image each per round), so that a
-    shared machine's slow minutes weigh on every detector alike and their ratios stay comparable."""
-    syncs = [torch.cuda.synchronize if d.device.startswith("cuda") else (lambda: None) for d in detectors]
+def interleaved_median_ms(calls: list[Callable[[], object]], warmup: int = 3, rounds: int = 15,
+                          sync: Callable[[], None] = lambda: None) -> list[float]:
+    """Median ms of each call over ``rounds`` rounds (``sync`` waits for a GPU before and after each call)."""
     for _ in range(warmup):
-        for detector in detectors:
-            detect(detector, grey, nms_radius, top_k)
-    times: list[list[float]] = [[] for _ in detectors]
+        for call in calls:
+            call()
+    times: list[list[float]] = [[] for _ in calls]
     for _ in range(rounds):
-        for detector, sync, spent in zip(detectors, syncs, times):
+        for call, spent in zip(calls, times):
             sync()
             start = time.perf_counter()
-            detect(detector, grey, nms_radius, top_k)
+            call()
             sync()
             spent.append(time.perf_counter() - start)
     return [1000 * statistics.median(spent) for spent in times]
+
+
+def detection_ms(detectors: list[ScoreMapDetector], grey: np.ndarray, top_k: int, nms_radius: int = 4,
+                 warmup: int = 3, rounds: int = 15) -> list[float]:
+    """Median ms per image of each detector, from the grey image to its final keypoints (NMS and top-k included)."""
+    sync = torch.cuda.synchronize if any(d.device.startswith("cuda") for d in detectors) else (lambda: None)
+    return interleaved_median_ms([lambda d=d: detect(d, grey, nms_radius, top_k) for d in detectors], warmup, rounds, sync)

@@ -14,7 +14,7 @@ from distill.eval.best_scale import best_scale_markdown, best_scales
 from distill.eval.protocol import DetectorResult, Protocol, SequenceResult, evaluate, rescale_homography
 from distill.eval.repeatability import PairResult, pair_repeatability
 from distill.eval.sequences import HPatchesError, load_hpatches
-from distill.eval.speed import interleaved_median_ms
+from distill.eval.speed import detection_ms
 from teachers.homographies import warp_points as warp
 from tests.conftest import HPATCHES_SIZE, shared_data, viewpoint_homography
 
@@ -142,7 +142,7 @@ def test_interleaved_timing_keeps_each_detector_apart():
     quick = ScoreMapDetector("quick", score)
     slow = ScoreMapDetector("slow", lambda grey: score(grey, 0.02))
     grey = np.random.default_rng(0).integers(0, 255, (48, 64), dtype=np.uint8)
-    slow_ms, quick_ms = interleaved_median_ms([slow, quick], grey, top_k=50, warmup=1, rounds=5)
+    slow_ms, quick_ms = detection_ms([slow, quick], grey, top_k=50, warmup=1, rounds=5)
     assert quick_ms < 15 and 19 < slow_ms < 60
 
 

@@ -1,7 +1,4 @@
 import json
-import os
-import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -31,6 +28,7 @@ from labels.images import list_images
 from labels.run import label_images
 from labels.store import StoreReader
 from teachers.config import DetectionConfig
+from tests.conftest import run_script
 
 
 def test_packaged_lite0_weights_load_offline():
@@ -306,7 +304,7 @@ def test_unreadable_checkpoints_are_named(tmp_path):
 
 
 def test_bench_groups_runs_that_differ_only_by_seed(tiny_store, tmp_path):
-    from scripts.bench_student import loss_label, recipe, seed_groups
+    from distill.bench.students import loss_label, recipe, seed_groups
 
     paths = []
     for name, extra in [("a", {"seed": 0}), ("b", {"seed": 1, "keep_checkpoints": True}), ("c", {"seed": 2, "lr": 0.001})]:
@@ -325,9 +323,7 @@ def test_kept_checkpoints_are_slim_and_ranked_against_hpatches(tiny_store, hpatc
     assert [p.name for p in kept] == ["step-000001.pt", "step-000002.pt", "step-000003.pt"]
     state = torch.load(kept[0], weights_only=True)
     assert "optimiser" not in state and read_checkpoint(kept[0]).step == 1
-    script = Path(__file__).resolve().parents[2] / "scripts" / "validation_agreement.py"
-    result = subprocess.run([sys.executable, str(script), str(run), "--root", str(hpatches_root)], capture_output=True, text=True,
-                            timeout=300, env={**os.environ, "PYTHONPATH": str(script.parents[1])})
+    result = run_script("validation_agreement", str(run), "--root", str(hpatches_root))
     assert result.returncode == 0, result.stderr
     assert "Spearman rank correlation" in result.stdout and "| 3 |" in result.stdout
 

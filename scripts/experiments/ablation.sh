@@ -3,7 +3,7 @@
 # with each loss switched on or off, the map head, homographic augmentation on, the detail branch
 # removed or started coarser, and full input scale; then one table of all of them against the
 # teacher on HPatches (about 70 minutes on 2 CPU cores at 500 steps).
-#   scripts/ablation.sh STORE [LIGHTGLUE_STORE]
+#   scripts/experiments/ablation.sh STORE [LIGHTGLUE_STORE]
 # STORE: labels of ../shared/data/train-photos + the embedded photos, e.g.
 #   distill labels --images ../shared/data/train-photos --embedded
 # LIGHTGLUE_STORE (optional): the same with --lightglue, for a pair-mode run.
@@ -31,4 +31,4 @@ run full-scale             "$STORE" $(losses 1 0 1 0 0) --set student.input_scal
 if [ -n "$LIGHTGLUE_STORE" ]; then run pair "$LIGHTGLUE_STORE" $(losses 1 0 1 0 0) --set pair.enabled=true; fi
 args=()  # last.pt: every row after equal training
 for name in "${names[@]}"; do args+=(--checkpoint "runs/abl-$name/last.pt"); done
-"$BIN/python" scripts/bench_student.py --root "$ROOT" --json out/ablation/table.json "${args[@]}"   # distill report --ablation out/ablation/table.json
+"$BIN/distill" bench students --root "$ROOT" --out out/ablation --overwrite "${args[@]}"   # distill report --ablation out/ablation/results.json

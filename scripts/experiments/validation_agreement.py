@@ -2,7 +2,7 @@
 ``--set keep_checkpoints=true``: each kept checkpoint's validation repeatability (``metrics.jsonl``)
 against its repeatability on HPatches (standard protocol), and their Spearman rank correlation.
 
-    python scripts/validation_agreement.py runs/NAME [--root ../shared/data/hpatches-real]
+    python scripts/experiments/validation_agreement.py runs/NAME [--root ../shared/data/hpatches-real]
 """
 from __future__ import annotations
 

@@ -1,0 +1,91 @@
+"""``distill bench``: the product's benchmarks, each writing results.json and results.md to --out (the
+README's and the report's figures come from them)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from distill.commands.common import OVERWRITE_HELP, checkpoint_argument, hpatches_sequences, parse_size, usable_out_folder
+
+app = typer.Typer(help="Benchmarks: students against the teacher, speed in every runtime, labelling cost.", no_args_is_help=True)
+
+ROOT_HELP = "HPatches sequences folder (default: $HPATCHES_ROOT, then data/hpatches)."
+
+
+def _finish(paths: list[Path]) -> None:
+    typer.echo(paths[1].read_text())
+    typer.echo("wrote " + ", ".join(str(p) for p in paths))
+
+
+@app.command()
+def students(
+    checkpoint: List[str] = typer.Option(..., help="Student checkpoint, or pretrained / pretrained:NAME (repeatable); runs that "
+                                         "differ only by seed also get a mean ± std row."),
+    root: Optional[Path] = typer.Option(None, help=ROOT_HELP),
+    subpixel: bool = typer.Option(False, "--subpixel", help="Also evaluate every detector with sub-pixel refinement."),
+    out: Path = typer.Option(Path("out/bench-students"), help="Folder for results.json (`distill report --ablation`) and results.md."),
+    overwrite: bool = typer.Option(False, help=OVERWRITE_HELP),
+) -> None:
+    """Students against SuperPoint on HPatches (standard protocol): repeatability, localisation error, time per
+    480x640 image end to end, each student's recipe; seed groups as mean ± std."""
+    checkpoints = [checkpoint_argument(c) for c in checkpoint]
+    usable_out_folder(out, ["results.json"], overwrite)
+    sequences = hpatches_sequences(root)
+    import torch
+
+    from distill.bench.results import write_results
+    from distill.bench.students import bench_students, markdown
+
+    table = bench_students(checkpoints, sequences, subpixel)
+    title = (f"HPatches ({len(sequences)} sequences), standard protocol (240x320, 300 points, eps 3 px); time per 480x640 "
+             f"image end to end through distill.Detector, {torch.get_num_threads()} CPU threads")
+    _finish(write_results(out, {**table, "title": title}, markdown(table, title)))
+
+
+@app.command()
+def speed(
+    checkpoint: List[str] = typer.Option(..., help="Student checkpoint, or pretrained / pretrained:NAME (repeatable)."),
+    root: Optional[Path] = typer.Option(None, help="HPatches folder: add every row's repeatability (standard protocol), so that "
+                                        "int8 competes for the headline only where it holds within 0.01."),
+    top_k: int = typer.Option(300, min=1, help="Keypoints kept per image."),
+    rounds: int = typer.Option(15, min=1, help="Timed rounds (detectors in turns, one image each per round)."),
+    repeat: int = typer.Option(1, min=1, help="Time everything this many times; each headline ratio is given with every value."),
+    out: Path = typer.Option(Path("out/bench-speed"), help="Folder for results.json and results.md."),
+    overwrite: bool = typer.Option(False, help=OVERWRITE_HELP),
+) -> None:
+    """SuperPoint and students in PyTorch, ONNX Runtime and ONNX Runtime int8, end to end through distill.Detector on
+    a 480x640 image (and each network's score map alone), in one run; the headline is each student's fastest
+    runtime against SuperPoint's fastest."""
+    checkpoints = [checkpoint_argument(c) for c in checkpoint]
+    usable_out_folder(out, ["results.json"], overwrite)
+    sequences = hpatches_sequences(root) if root else None
+    from distill.bench.results import write_results
+    from distill.bench.speed import bench_speed, markdown
+    from labels.images import embedded_images, read_grey, resize_image
+
+    table = bench_speed(checkpoints, resize_image(read_grey(embedded_images()[0]), (480, 640)), top_k, rounds, repeat, sequences)
+    _finish(write_results(out, table, markdown(table)))
+
+
+@app.command()
+def labels(
+    device: str = typer.Option("cpu", help="cpu, cuda, cuda:N or auto."),
+    images: int = typer.Option(3, min=1, help="Embedded photos to label."),
+    size: str = typer.Option("240x320", help="Labelling size HxW."),
+    homographies: Optional[List[int]] = typer.Option(None, "--homographies", "-n", min=1,
+                                                     help="N to time (repeatable) \\[default: 1, 10, 100]."),
+    out: Path = typer.Option(Path("out/bench-labels"), help="Folder for results.json and results.md."),
+    overwrite: bool = typer.Option(False, help=OVERWRITE_HELP),
+) -> None:
+    """Labelling time per image at N = 1, 10, 100 homographies against its floor, N single teacher passes measured
+    in the same run, and what --lightglue adds."""
+    shape = parse_size(size)
+    usable_out_folder(out, ["results.json"], overwrite)
+    from distill.bench.labelling import bench_labelling, markdown
+    from distill.bench.results import write_results
+    from distill.commands.common import resolve_device
+
+    table = bench_labelling(resolve_device(device), images, shape, tuple(homographies or (1, 10, 100)))
+    _finish(write_results(out, table, markdown(table)))

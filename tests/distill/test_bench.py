@@ -1,0 +1,42 @@
+"""The benchmarks as commands: each writes results.json and results.md with the rows it promises, measured
+on tiny real inputs (the figures themselves are machine-dependent and not asserted)."""
+import json
+
+from typer.testing import CliRunner
+
+from distill.cli import app
+
+runner = CliRunner()
+
+
+def test_bench_students_writes_the_ablation_table_the_report_reads(hpatches_root, tmp_path):
+    result = runner.invoke(app, ["bench", "students", "--checkpoint", "pretrained:fast", "--root", str(hpatches_root),
+                                 "--out", str(tmp_path / "students")])
+    assert result.exit_code == 0, result.output
+    table = json.loads((tmp_path / "students" / "results.json").read_text())
+    assert table["kind"] == "bench_student" and [r["detector"] for r in table["rows"]][0] == "superpoint"
+    assert len(table["rows"]) == 2 and all(len(r["values"]) == len(table["columns"]) for r in table["rows"])
+    assert table["rows"][0]["values"][-1] == 1.0  # SuperPoint's time against itself
+    assert "| superpoint |" in (tmp_path / "students" / "results.md").read_text()
+    again = runner.invoke(app, ["bench", "students", "--checkpoint", "pretrained:fast", "--root", str(hpatches_root),
+                                "--out", str(tmp_path / "students")])
+    assert again.exit_code == 2 and "exists already" in again.output
+
+
+def test_bench_speed_times_every_runtime_end_to_end(tmp_path):
+    result = runner.invoke(app, ["bench", "speed", "--checkpoint", "pretrained:fast", "--rounds", "2", "--out", str(tmp_path / "speed")])
+    assert result.exit_code == 0, result.output
+    table = json.loads((tmp_path / "speed" / "results.json").read_text())
+    assert [(r["runtime"]) for r in table["rows"]] == ["torch", "onnx", "onnx-int8"] * 2
+    assert all(r["ms"] > 0 and r["network_ms"] > 0 for r in table["rows"])
+    headline = table["headlines"][0]
+    assert headline["student"] == "pretrained:fast" and headline["runtime"] != "onnx-int8"  # int8 needs --root to compete
+    assert "fastest runtime" in result.output
+
+
+def test_bench_labels_compares_adaptation_with_its_floor(tmp_path):
+    result = runner.invoke(app, ["bench", "labels", "--images", "1", "--size", "48x64", "-n", "1", "-n", "2", "--out", str(tmp_path / "l")])
+    assert result.exit_code == 0, result.output
+    table = json.loads((tmp_path / "l" / "results.json").read_text())
+    assert [r["homographies"] for r in table["rows"]] == [1, 2] and all(r["ratio"] > 0.5 for r in table["rows"])
+    assert "--lightglue adds" in result.output

@@ -34,6 +34,7 @@ import yaml
 
 from labels.config import SCHEMA_VERSION
 from labels.errors import StoreError, StoreLockedError
+from teachers.config import AdaptationConfig
 from teachers.keypoints import extract_keypoints
 from teachers.lightglue import PairMatches
 
@@ -61,7 +62,7 @@ def heatmap_keypoints(labels: ImageLabels, threshold: float, adaptation: dict | 
     border margin of the store's ``adaptation`` settings (the store's own keypoints at another threshold)."""
     adaptation = adaptation or {}
     found = extract_keypoints(torch.from_numpy(labels.heatmap.astype(np.float32))[None], threshold,
-                              int(adaptation.get("nms_radius", 4)), border=int(adaptation.get("border_margin", 0)))[0]
+                              int(adaptation.get("nms_radius", AdaptationConfig.nms_radius)), border=int(adaptation.get("border_margin", 0)))[0]
     return found.xy.numpy()
 
 

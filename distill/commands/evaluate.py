@@ -15,6 +15,7 @@ from distill.commands.common import (CHECKPOINT_HELP, OVERWRITE_HELP, RUNTIME_HE
                                      resolve_device, usable_out_folder, hpatches_sequences)
 from labels.images import EMBEDDED
 from labels.synthetic_shapes import ShapesConfig
+from teachers.config import DetectionConfig
 
 if TYPE_CHECKING:  # the evaluation itself (torch) loads when a command runs, not for --help
     from distill.detection.detector import ScoreMapDetector
@@ -177,7 +178,7 @@ def synthetic(
     size: str = typer.Option("120x160", help="Image size HxW."),
     seed: int = typer.Option(EVAL_SEED, help="Seed of the set (the default is never used for training)."),
     epsilon: float = typer.Option(3.0, min=0.0, help="A detection is correct within this distance (px) of an unclaimed corner."),
-    nms_radius: int = typer.Option(4, min=0, help="NMS radius (px)."),
+    nms_radius: int = typer.Option(DetectionConfig.nms_radius, min=0, help="NMS radius (px)."),
     top_k: int = typer.Option(100, min=1, help="Best points kept per image."),
     ha_homographies: int = typer.Option(100, min=1, help="Homographies of the superpoint-ha detector."),
     device: str = typer.Option("auto", help="cpu, cuda, cuda:N or auto."),

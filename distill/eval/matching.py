@@ -23,6 +23,7 @@ from distill.detection.by_name import build_detectors
 from distill.detection.detector import ScoreMapDetector, describe, detect
 from distill.eval.protocol import resized_sequence
 from distill.eval.sequences import Sequence
+from teachers.config import DetectionConfig
 from teachers.homographies import warp_points
 from teachers.lightglue import load_lightglue
 
@@ -34,7 +35,7 @@ AUC_THRESHOLDS = (1, 3, 5)
 class MatchingProtocol:
     size: tuple[int, int] = (480, 640)  # H x W every image is resized to
     max_keypoints: int = 1024
-    nms_radius: int = 4
+    nms_radius: int = DetectionConfig.nms_radius
     ransac_px: float = 3.0
     seed: int = 0
 

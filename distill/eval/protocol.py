@@ -12,6 +12,7 @@ from distill.detection.detector import ScoreMapDetector, detect_at_size
 from distill.eval.repeatability import PairResult, pair_repeatability
 from distill.eval.sequences import Sequence
 from labels.images import resize_image
+from teachers.config import DetectionConfig
 from teachers.homographies import resize_transform
 
 
@@ -20,7 +21,7 @@ class Protocol:
     size: tuple[int, int] | None = (240, 320)  # H x W every image is resized to; None: full resolution
     top_k: int = 300
     epsilon: float = 3.0
-    nms_radius: int = 4
+    nms_radius: int = DetectionConfig.nms_radius
     subpixel: bool = False  # refine every detector's points to the vertex of a 3x3 parabola fit
     detect_scale: float = 1.0  # detect on each image resized by this factor, points mapped back to its pixels
 

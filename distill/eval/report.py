@@ -13,7 +13,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from distill.detection.detector import ScoreMapDetector# noqa: E402
+from distill.detection.detector import ScoreMapDetector  # noqa: E402
 from distill.eval.protocol import DetectorResult, Protocol, rescale_homography  # noqa: E402
 from distill.eval.repeatability import covisible_match  # noqa: E402
 from labels.images import resize_image  # noqa: E402

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from distill.detection.detector import ScoreMapDetector, detect
+from teachers.config import DetectionConfig
 
 
 def interleaved_median_ms(calls: list[Callable[[], object]], warmup: int = 3, rounds: int = 15,
@@ -29,7 +30,7 @@ def interleaved_median_ms(calls: list[Callable[[], object]], warmup: int = 3, ro
     return [1000 * statistics.median(spent) for spent in times]
 
 
-def detection_ms(detectors: list[ScoreMapDetector], grey: np.ndarray, top_k: int, nms_radius: int = 4,
+def detection_ms(detectors: list[ScoreMapDetector], grey: np.ndarray, top_k: int, nms_radius: int = DetectionConfig.nms_radius,
                  warmup: int = 3, rounds: int = 15) -> list[float]:
     """Median ms per image of each detector, from the grey image to its final keypoints (NMS and top-k included)."""
     sync = torch.cuda.synchronize if any(d.device.startswith("cuda") for d in detectors) else (lambda: None)

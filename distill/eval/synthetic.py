@@ -14,13 +14,14 @@ from tqdm import tqdm  # noqa: E402
 
 from distill.choices import EVAL_SEED  # noqa: E402
 from distill.eval.average_precision import DetectionResult, average_precision  # noqa: E402
-from distill.detection.detector import ScoreMapDetector, detect# noqa: E402
+from distill.detection.detector import ScoreMapDetector, detect  # noqa: E402
 from labels.synthetic_shapes import ShapesConfig, generate  # noqa: E402
+from teachers.config import DetectionConfig  # noqa: E402
 
 
 
 def evaluate_synthetic(detectors: list[ScoreMapDetector], count: int = 240, config: ShapesConfig = ShapesConfig(),
-                       seed: int = EVAL_SEED, epsilon: float = 3.0, nms_radius: int = 4, top_k: int = 100,
+                       seed: int = EVAL_SEED, epsilon: float = 3.0, nms_radius: int = DetectionConfig.nms_radius, top_k: int = 100,
                        progress: bool = True) -> dict[str, DetectionResult]:
     images, truths = zip(*[generate(i, seed, config)[:2] for i in range(count)])
     results = {}

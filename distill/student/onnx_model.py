@@ -28,6 +28,7 @@ from distill.student.balance import balance_head_input, calibration_images
 from distill.student.checkpoint import CheckpointError, load_student
 from distill.student.onnx_cache import SOURCE_KEY
 from labels.configuration import plain
+from teachers.config import DetectionConfig
 from teachers.weights import sha256_of
 
 EXTRA = "pip install 'distill[onnx]' (onnx, onnxruntime, onnxscript)"
@@ -158,7 +159,7 @@ def onnx_detector(path: Path, device: str = "cpu", name: str | None = None) -> S
         raise CheckpointError(f"{path}: not a readable ONNX model ({str(error).splitlines()[0][:200]})") from None
     meta = session.get_modelmeta().custom_metadata_map
     stride = int(meta.get("distill.stride", 8))
-    detection = json.loads(meta.get("distill.detection", '{"threshold": 0.001, "nms_radius": 4}'))
+    detection = json.loads(meta.get("distill.detection") or json.dumps(plain(DetectionConfig())))
     described = "descriptors" in [output.name for output in session.get_outputs()]
     # ONNX Runtime runs the whole graph whichever outputs are asked for (a descriptor branch nearly doubles
     # the fast student's int8 time): detection gets a copy of the graph cut down to the probability

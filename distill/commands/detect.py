@@ -7,6 +7,7 @@ from enum import Enum
 from pathlib import Path
 from typing import List, Optional
 
+import cv2
 import numpy as np
 import typer
 from tqdm import tqdm
@@ -45,6 +46,18 @@ def _output(relative: Path, format: OutputFormat) -> Path:
     return relative.parent / (f"{relative.stem}.npz" if format == OutputFormat.npz else f"{relative.stem}_det.npy")
 
 
+def _picture(relative: Path) -> Path:
+    return relative.parent / f"{relative.stem}_keypoints.png"
+
+
+def draw_keypoints(grey: np.ndarray, xy: np.ndarray) -> np.ndarray:
+    """The image in grey with a green circle (radius 3 px, antialiased) at each point: ``H x W x 3`` BGR."""
+    picture = cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)
+    for x, y in np.round(xy).astype(int):
+        cv2.circle(picture, (int(x), int(y)), 3, (0, 220, 0), 1, cv2.LINE_AA)
+    return picture
+
+
 def _refuse_collisions(inputs: list[tuple[Path, Path]], format: OutputFormat) -> None:
     """Two inputs that would write one output file (``x.jpg`` and ``x.png``) are a usage error, before any work."""
     seen: dict[Path, Path] = {}
@@ -77,6 +90,7 @@ def detect_command(
     descriptors: bool = typer.Option(True, help="With --format npz: also write each point's descriptor (N x 256 float32) "
                                      "for detectors that have them; --no-descriptors leaves them out (a student then never "
                                      "runs its descriptor branch)."),
+    draw: bool = typer.Option(False, "--draw", help="Also write NAME_keypoints.png: the image with its keypoints as green circles."),
     device: str = typer.Option("auto", help="cpu, cuda, cuda:N or auto."),
     overwrite: bool = typer.Option(False, help=OVERWRITE_HELP),
     quiet: bool = typer.Option(False, help="No progress bar."),
@@ -90,7 +104,8 @@ def detect_command(
     target = parse_size(size) if size else None
     inputs = _inputs(images)
     _refuse_collisions(inputs, format)
-    usable_out_folder(out, [str(_output(relative, format)) for _, relative in inputs], overwrite)
+    usable_out_folder(out, [str(name) for _, relative in inputs
+                            for name in [_output(relative, format)] + ([_picture(relative)] if draw else [])], overwrite)
     spec = checkpoint or (f"pretrained:{release.value}" if pretrained else None)
     model = load_or_fail([detector] if detector else [], [spec] if spec else [], device, runtime.value)[0]
     from distill.detection.maps import points_to_map
@@ -111,6 +126,8 @@ def detect_command(
                      image_size=np.array(grey.shape), detector=model.name, **extra)
         else:
             np.save(destination, points_to_map(found.keypoints, np.maximum(found.scores, 1e-6), grey.shape))
+        if draw:
+            cv2.imwrite(str(out / _picture(relative)), draw_keypoints(grey, found.keypoints))
         written += 1
     typer.echo(f"wrote {written} files to {out} ({format.value})")
     for message in failed:

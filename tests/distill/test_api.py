@@ -75,8 +75,10 @@ def test_distill_detect_gives_the_points_of_the_api(spec, runtime, tmp_path):
     cv2.imwrite(str(image), cv2.resize(cv2.imread(str(embedded("coffee"))), (200, 150), interpolation=cv2.INTER_AREA))
     option = ["-d", spec] if spec in ("harris", "superpoint") else ["--checkpoint", spec, "--runtime", runtime]
     result = CliRunner().invoke(app, ["detect", str(image), *option, "--top-k", "300", "--size", "120x160", "--out", str(tmp_path / "o"),
-                                      "--quiet", "--device", "cpu"])
+                                      "--quiet", "--device", "cpu", "--draw"])
     assert result.exit_code == 0, result.output
+    drawn = cv2.imread(str(tmp_path / "o" / "photo_keypoints.png"))
+    assert drawn.shape == (150, 200, 3) and (drawn[..., 1] > drawn[..., 2] + 100).sum() > 50  # green circles on grey
     saved = np.load(tmp_path / "o" / "photo.npz")
     features = distill.Detector.load(spec, "cpu", runtime)(str(image), top_k=300, size=(120, 160))
     assert len(features) > 50 and np.array_equal(saved["keypoints"], features.keypoints)

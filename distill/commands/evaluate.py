@@ -206,7 +206,7 @@ def matching(
     root: Optional[Path] = typer.Option(None, help="HPatches sequences folder (default: $HPATCHES_ROOT, then data/hpatches)."),
     methods: Optional[List[str]] = typer.Option(None, "--method", "-m", help=f"extractor+matcher to evaluate (repeatable): "
                                                 f"{', '.join(METHODS + STUDENT_METHODS)} (student: with --checkpoint). Default: all."),
-    checkpoint: Optional[str] = typer.Option(None, help="A student (a checkpoint, or pretrained / pretrained:NAME) with a descriptor head (student.descriptor_dim=256), "
+    checkpoint: Optional[List[str]] = typer.Option(None, help="A student (a checkpoint, or pretrained / pretrained:NAME; repeatable) with a descriptor head (student.descriptor_dim=256), "
                                               "matched with the stock SuperPoint LightGlue weights and by mutual nearest neighbours."),
     runtime: Runtime = typer.Option(Runtime.torch, help=RUNTIME_HELP),
     size: str = typer.Option("480x640", help="Image size HxW every image is resized to."),
@@ -229,9 +229,9 @@ def matching(
 
     protocol = MatchingProtocol(size=parse_size(size), max_keypoints=top_k)
     device = resolve_device(device)
-    student = load_or_fail([], [checkpoint], device, runtime.value)[0].detector if checkpoint is not None else None
+    students = [d.detector for d in load_or_fail([], checkpoint or [], device, runtime.value)]
     try:
-        built = build_methods(methods or METHODS + (STUDENT_METHODS if student else []), device, protocol, student)
+        built = build_methods(methods or METHODS + (STUDENT_METHODS if students else []), device, protocol, students)
     except ValueError as error:
         fail(str(error), code=2)
     except WeightsError as error:

@@ -190,22 +190,26 @@ def lightglue_matcher(device: str = "cpu") -> Callable[[Features, Features, tupl
 
 
 def build_methods(names: list[str], device: str = "cpu", protocol: MatchingProtocol = MatchingProtocol(),
-                  student: ScoreMapDetector | None = None) -> dict:
+                  students: list[ScoreMapDetector] = ()) -> dict:
     """``{name: (extract, match)}`` for ``extractor+matcher`` names (``METHODS``; ``STUDENT_METHODS`` with
-    ``student``, a detector with descriptors)."""
-    unknown = [n for n in names if n not in METHODS + (STUDENT_METHODS if student else [])]
+    ``students``, detectors with descriptors: one student's methods are named ``student+MATCHER``, several
+    students' ``<student name>+MATCHER``)."""
+    unknown = [n for n in names if n not in METHODS + (STUDENT_METHODS if students else [])]
     if unknown:
         raise ValueError(f"unknown matching method(s) {', '.join(unknown)}; available: {', '.join(METHODS)}"
                          f"{', ' + ', '.join(STUDENT_METHODS) + ' (with --checkpoint)'}")
-    networks = {"student": student}
+    networks = {"student": students[0]} if len(students) == 1 else {student.name: student for student in students}
     if any(n.startswith("superpoint") for n in names):
         networks["superpoint"] = build_detectors(["superpoint"], device)[0]
     lightglue = lightglue_matcher(device) if any(n.endswith("lightglue") for n in names) else None
     methods = {}
     for name in names:
         extractor, matcher = name.split("+")
-        extract = network_extractor(networks[extractor], protocol) if extractor in networks else opencv_extractor(extractor, protocol)
         match = {"lightglue": lightglue, "mnn": mutual_nearest}.get(matcher) or opencv_matcher(matcher)
+        if extractor == "student" and len(students) > 1:
+            methods.update({f"{student.name}+{matcher}": (network_extractor(student, protocol), match) for student in students})
+            continue
+        extract = network_extractor(networks[extractor], protocol) if extractor in networks else opencv_extractor(extractor, protocol)
         methods[name] = (extract, match)
     return methods
 

@@ -65,6 +65,12 @@ def test_descriptor_head_trains_and_every_path_returns_descriptors(described_sto
                                        "--out", str(tmp_path / "m"), "--quiet", "--device", "cpu"])
     assert matched.exit_code == 0, matched.output
     assert [m["method"] for m in json.loads((tmp_path / "m" / "results.json").read_text())["methods"]] == ["student+mnn", "student+lightglue"]
+    both = CliRunner().invoke(app, ["eval", "matching", "--root", str(hpatches_root), "--only", "v", "--size", "96x128",
+                                    "--checkpoint", str(run / "last.pt"), "--checkpoint", "pretrained", "-m", "student+mnn",
+                                    "--out", str(tmp_path / "m2"), "--quiet", "--device", "cpu"])
+    assert both.exit_code == 0, both.output
+    assert [m["method"] for m in json.loads((tmp_path / "m2" / "results.json").read_text())["methods"]] == \
+        [f"student:{run.name}/last+mnn", "student:weights/student-r3L-desc-fp16+mnn"]
 
 
 def test_superpoint_descriptors_through_the_api_match_the_teacher():

@@ -39,11 +39,11 @@ def resolve_device(device: str) -> str:
 def checkpoint_path(spec: str | Path) -> Path:
     """A student's checkpoint: ``pretrained`` or ``pretrained:NAME`` (a released student, checksum-verified),
     or a ``.pt`` / ``.onnx`` file, which must exist."""
-    from distill.pretrained import released_checkpoint
+    from distill.pretrained import release_named, released_checkpoint
 
     text = str(spec)
-    if text == "pretrained" or text.startswith("pretrained:"):
-        return released_checkpoint(text.partition(":")[2] or "default")
+    if release_named(text) is not None:
+        return released_checkpoint(release_named(text))
     if not Path(text).is_file():
         raise CheckpointError(f"{text}: no such checkpoint file (nor a detector name: {', '.join(AVAILABLE)}, "
                               f"nor pretrained / pretrained:NAME)")

@@ -55,6 +55,11 @@ def packaged(file: str, sha256: str) -> Path:
     return path
 
 
+def release_named(spec: str) -> str | None:
+    """The release a spec names: ``pretrained`` -> ``default``, ``pretrained:NAME`` -> ``NAME``; None for anything else."""
+    return (spec.partition(":")[2] or "default") if spec == "pretrained" or spec.startswith("pretrained:") else None
+
+
 def released_checkpoint(name: str = "default") -> Path:
     """The packaged checkpoint of the release ``name`` (``RELEASES``), checksum-verified."""
     if name not in RELEASES:

@@ -40,11 +40,11 @@ CHECKPOINT_HELP = ("A student: a checkpoint (runs/NAME/last.pt, an exported .onn
 
 def checkpoint_argument(spec: str | Path) -> str:
     """A ``--checkpoint`` value: ``pretrained`` / ``pretrained:NAME``, or a file that exists; else a usage error (exit 2)."""
-    from distill.pretrained import RELEASES
+    from distill.pretrained import RELEASES, release_named
 
     text = str(spec)
-    if text == "pretrained" or text.startswith("pretrained:"):
-        name = text.partition(":")[2] or "default"
+    name = release_named(text)
+    if name is not None:
         if name not in RELEASES:
             fail(f"--checkpoint {text}: no released student {name!r}; the releases are {', '.join(RELEASES)}", code=2)
     elif not Path(text).is_file():

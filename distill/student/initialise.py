@@ -31,10 +31,9 @@ MAY_DIFFER = ("backbone_weights", "descriptor_dim", "descriptor_channels", "sepa
 
 def init_checkpoint(source: str):
     """``pretrained`` / ``pretrained:NAME`` (a released student) or a checkpoint path -> its path."""
-    if source == "pretrained" or source.startswith("pretrained:"):
-        from distill.pretrained import released_checkpoint
-        return released_checkpoint(source.partition(":")[2] or "default")
-    return source
+    from distill.pretrained import release_named, released_checkpoint
+
+    return source if release_named(source) is None else released_checkpoint(release_named(source))
 
 
 def initialise_from(model: Student, source: str) -> list[str]:

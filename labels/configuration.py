@@ -61,17 +61,18 @@ def _dotlist(overrides: Iterable[str]) -> DictConfig:
 
 
 def load_config(schema: type[T], user_file: str | Path | None = None, overrides: Iterable[str] = (),
-                explicit: dict | None = None) -> T:
-    """An instance of ``schema``: its defaults, then ``user_file`` (YAML), then ``overrides``
-    (``["a.b=3", "crop=[64, 96]"]``), then ``explicit`` (nested command-line values; ``None`` values,
-    options not given, are left out). Raises :class:`ConfigError` naming the key and the problem."""
+                explicit: dict | None = None, base: tuple[str, dict] | None = None) -> T:
+    """An instance of ``schema``: its defaults, then ``base`` (``(name, values)``, a named preset such as an
+    evaluation protocol), then ``user_file`` (YAML), then ``overrides`` (``["a.b=3", "crop=[64, 96]"]``), then
+    ``explicit`` (nested command-line values; ``None`` values, options not given, are left out). Raises
+    :class:`ConfigError` naming the key and the problem."""
     overrides = list(overrides)
     given = _without_none(explicit or {})
     twice = sorted({item.split("=", 1)[0].strip() for item in overrides} & set(_flat_keys(given)))
     if twice:
         raise ConfigError(f"{', '.join(twice)} given twice, by a command-line option and by --set: give "
                           f"{'it' if len(twice) == 1 else 'each'} once")
-    layers = []
+    layers = [] if base is None else [(base[0], OmegaConf.create(base[1]))]
     if user_file is not None:
         layers.append((f"--config {user_file}", _read_yaml(Path(user_file))))
     layers.append(("--set", _dotlist(overrides)))

@@ -125,6 +125,9 @@ def refuse_existing(paths: Iterable[Path], overwrite: bool) -> None:
              f"{'it' if len(existing) == 1 else 'them'}, or write elsewhere", code=2)
 
 
+CONFIG_HELP = "YAML file of protocol keys (see --show-config), over the named --protocol's."
+SET_HELP = "key=value override of the protocol, e.g. top_k=1000 or size=[480,640] (repeatable)."
+SHOW_CONFIG_HELP = "Print the protocol this run would use, as YAML, and stop."
 OVERWRITE_HELP = "Replace outputs that exist already (without it, a command refuses them before any work)."
 
 
@@ -133,11 +136,12 @@ def fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
-def command_config(schema: type[T], config_file: Path | None, overrides: list[str] | None, explicit: dict, show: bool) -> T:
-    """A command's configuration (defaults, ``--config``, ``--set``, its options); a problem is a
-    usage error (exit 2). With ``show`` (``--show-config``), print it as YAML and exit 0."""
+def command_config(schema: type[T], config_file: Path | None, overrides: list[str] | None, explicit: dict, show: bool,
+                   base: tuple[str, dict] | None = None) -> T:
+    """A command's configuration (defaults, a named ``base``, ``--config``, ``--set``, its options); a problem is
+    a usage error (exit 2). With ``show`` (``--show-config``), print it as YAML and exit 0."""
     try:
-        config = load_config(schema, config_file, overrides or [], explicit)
+        config = load_config(schema, config_file, overrides or [], explicit, base)
     except ConfigError as error:
         fail(str(error), code=2)
     if show:

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, List, Optional
 import typer
 
 from distill.choices import AVAILABLE, CLASSICAL, EVAL_SEED, METHODS, STUDENT_METHODS
-from distill.commands.common import (CHECKPOINT_HELP, OVERWRITE_HELP, RUNTIME_HELP, Runtime, fail, load_or_fail, parse_size,
-                                     resolve_device, usable_out_folder, hpatches_sequences)
+from distill.commands.common import (CHECKPOINT_HELP, CONFIG_HELP, OVERWRITE_HELP, SET_HELP, SHOW_CONFIG_HELP, RUNTIME_HELP, Runtime, command_config, fail,
+                                     load_or_fail, parse_size, resolve_device, usable_out_folder, hpatches_sequences)
 from labels.images import EMBEDDED
 from labels.synthetic_shapes import ShapesConfig
 from teachers.config import DetectionConfig
@@ -75,14 +75,16 @@ def _run(sequences, title: str, built: list[ScoreMapDetector], protocol: Protoco
     return results
 
 
-def _protocol(name: ProtocolName, size: Optional[str], top_k: Optional[int], epsilon: Optional[float],
-              nms_radius: Optional[int], subpixel: bool) -> Protocol:
+def _protocol(name: ProtocolName | None, config: Optional[Path], override: Optional[List[str]], explicit: dict, show: bool):
+    """The evaluation protocol: the named preset (``standard``, ``large``, ``ait``; ``Protocol`` in
+    distill/eval/protocol.py), then ``--config``, ``--set`` and the command's own options, typed and checked
+    as train's and labels' configurations are (a problem is a usage error); ``--show-config`` prints it."""
     from distill.eval.protocol import Protocol
 
-    base = Protocol.named(name.value)
-    return Protocol(size=parse_size(size) if size else base.size, top_k=top_k or base.top_k,
-                    epsilon=epsilon if epsilon is not None else base.epsilon,
-                    nms_radius=nms_radius if nms_radius is not None else base.nms_radius, subpixel=subpixel)
+    named = (name or ProtocolName.standard).value
+    preset = Protocol.named(named)
+    values = {"size": None if preset.size is None else list(preset.size), "top_k": preset.top_k}
+    return command_config(Protocol, config, override, explicit, show, (f"--protocol {named}", values))
 
 
 PROTOCOL_HELP = ("standard (240x320, 300 points), large (480x640, 1000 points) or ait (the assignment's evaluator: "
@@ -111,6 +113,9 @@ def hpatches(
     top_k: Optional[int] = typer.Option(None, min=1, help="Override the number of best points kept per image."),
     epsilon: Optional[float] = typer.Option(None, min=0.0, help="Override the distance (px) under which a point is repeated."),
     nms_radius: Optional[int] = typer.Option(None, min=0, help="Override the NMS radius (px)."),
+    config: Optional[Path] = typer.Option(None, help=CONFIG_HELP),
+    override: Optional[List[str]] = typer.Option(None, "--set", help=SET_HELP),
+    show_config: bool = typer.Option(False, "--show-config", help=SHOW_CONFIG_HELP),
     only: Optional[Kind] = typer.Option(None, help="Only i (illumination) or v (viewpoint) sequences."),
     ha_homographies: int = typer.Option(100, min=1, help="Homographies of the superpoint-ha detector."),
     device: str = typer.Option("auto", help="cpu, cuda, cuda:N or auto."),
@@ -120,14 +125,16 @@ def hpatches(
     quiet: bool = typer.Option(False, help="No progress bar."),
 ) -> None:
     """Repeatability (i, v, all), localisation error and speed on HPatches, all detectors in one run."""
-    scales = list(dict.fromkeys(detect_scale or [1.0]))
+    scored = _protocol(protocol, config, override, {"size": list(parse_size(size)) if size else None, "top_k": top_k,
+                                                    "epsilon": epsilon, "nms_radius": nms_radius, "subpixel": subpixel or None},
+                       show_config)
+    scales = list(dict.fromkeys(detect_scale or [scored.detect_scale]))
     usable_out_folder(out, [RESULTS] if len(scales) == 1 else [f"scale-{scale:g}/{RESULTS}" for scale in scales] + ["best-scale.json"],
                       overwrite)
     sequences = hpatches_sequences(root, only.value if only else None)
     device = resolve_device(device)
     built = _build(detectors, old_detectors, checkpoint, device, ha_homographies, runtime)
     title = f"HPatches ({len(sequences)} sequences)"
-    scored = _protocol(protocol, size, top_k, epsilon, nms_radius, subpixel)
     runs = {scale: _run(sequences, title, built, replace(scored, detect_scale=scale), device,
                         out if len(scales) == 1 else out / f"scale-{scale:g}", speed and index == 0, quiet)
             for index, scale in enumerate(scales)}
@@ -149,6 +156,9 @@ def warped(
     seed: int = typer.Option(0, help="Seed of the homographies and photometric changes."),
     protocol: ProtocolName = typer.Option(ProtocolName.standard, help=PROTOCOL_HELP),
     subpixel: bool = typer.Option(False, "--subpixel", help=SUBPIXEL_HELP),
+    config: Optional[Path] = typer.Option(None, help=CONFIG_HELP),
+    override: Optional[List[str]] = typer.Option(None, "--set", help=SET_HELP),
+    show_config: bool = typer.Option(False, "--show-config", help=SHOW_CONFIG_HELP),
     ha_homographies: int = typer.Option(100, min=1, help="Homographies of the superpoint-ha detector."),
     device: str = typer.Option("auto", help="cpu, cuda, cuda:N or auto."),
     speed: bool = typer.Option(True, help=SPEED_HELP),
@@ -158,6 +168,7 @@ def warped(
 ) -> None:
     """The same protocol on SYNTHETIC sequences: embedded photos under seeded random homographies
     (v_*) and photometric changes (i_*). For a fresh machine without HPatches."""
+    scored = _protocol(protocol, config, override, {"subpixel": subpixel or None}, show_config)
     usable_out_folder(out, [RESULTS], overwrite)
     from distill.eval.synthetic_warps import warped_sequences
 
@@ -165,7 +176,7 @@ def warped(
     device = resolve_device(device)
     built = _build(detectors, old_detectors, checkpoint, device, ha_homographies, runtime)
     _run(sequences, f"SYNTHETIC warps of {photos} embedded photos (seed {seed}; not HPatches)", built,
-         _protocol(protocol, None, None, None, None, subpixel), device, out, speed, quiet)
+         scored, device, out, speed, quiet)
 
 
 @app.command()

@@ -214,3 +214,17 @@ def test_best_scale_takes_the_first_of_equal_scales_and_leaves_out_absent_kinds(
     assert best["i"] == {"repeatability": 0.7, "scale": 0.5} and best["all"]["scale"] == 0.5
     assert "v" not in best
     assert "| d | 0.700 (0.5) | – | 0.700 (0.5) |" in best_scale_markdown({"d": best}, [1.0, 0.5, 0.75], "t", "p")
+
+
+def test_eval_protocols_take_a_config_file_set_and_show_config(tmp_path):
+    """The named protocol is the base; --config, --set and the options override it, typed and checked."""
+    import yaml
+
+    (tmp_path / "protocol.yaml").write_text("epsilon: 1.5\ntop_k: 500\n")
+    result = CliRunner().invoke(app, ["eval", "hpatches", "--protocol", "large", "--config", str(tmp_path / "protocol.yaml"),
+                                      "--set", "nms_radius=2", "--subpixel", "--show-config"])
+    assert result.exit_code == 0, result.output
+    assert yaml.safe_load(result.output) == {"size": [480, 640], "top_k": 500, "epsilon": 1.5, "nms_radius": 2, "subpixel": True,
+                                             "detect_scale": 1.0}
+    ait = CliRunner().invoke(app, ["eval", "warped", "--protocol", "ait", "--show-config"])
+    assert ait.exit_code == 0 and yaml.safe_load(ait.output)["size"] is None

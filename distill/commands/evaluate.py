@@ -220,8 +220,12 @@ def matching(
     checkpoint: Optional[List[str]] = typer.Option(None, help="A student (a checkpoint, or pretrained / pretrained:NAME; repeatable) with a descriptor head (student.descriptor_dim=256), "
                                               "matched with the stock SuperPoint LightGlue weights and by mutual nearest neighbours."),
     runtime: Runtime = typer.Option(Runtime.torch, help=RUNTIME_HELP),
-    size: str = typer.Option("480x640", help="Image size HxW every image is resized to."),
-    top_k: int = typer.Option(1024, "--top-k", "--max-keypoints", min=1, help="Keypoints per image (the best after NMS; --max-keypoints is the old name)."),
+    size: Optional[str] = typer.Option(None, help="Image size HxW every image is resized to \\[default: 480x640]."),
+    top_k: Optional[int] = typer.Option(None, "--top-k", "--max-keypoints", min=1,
+                                        help="Keypoints per image (the best after NMS; --max-keypoints is the old name) \\[default: 1024]."),
+    config: Optional[Path] = typer.Option(None, help="YAML file of matching-protocol keys (see --show-config)."),
+    override: Optional[List[str]] = typer.Option(None, "--set", help="key=value override of the matching protocol, e.g. ransac_px=2 (repeatable)."),
+    show_config: bool = typer.Option(False, "--show-config", help="Print the matching protocol this run would use, as YAML, and stop."),
     only: Optional[Kind] = typer.Option(None, help="Only i (illumination) or v (viewpoint) sequences."),
     device: str = typer.Option("auto", help="cpu, cuda, cuda:N or auto."),
     out: Path = typer.Option(Path("out/eval-matching"), help="Folder for results.json, results.md, auc_time.png and matches.png."),
@@ -230,15 +234,18 @@ def matching(
 ) -> None:
     """Matching on HPatches, every method in one run: homography AUC at 1/3/5 px (mean corner error,
     USAC_MAGSAC at 3 px), mean matching accuracy, matches per pair, extraction and matching time."""
+    from distill.eval.matching import MatchingProtocol
+
+    protocol = command_config(MatchingProtocol, config, override, {"size": list(parse_size(size)) if size else None,
+                                                                   "max_keypoints": top_k}, show_config)
     usable_out_folder(out, [RESULTS], overwrite)
     sequences = hpatches_sequences(root, only.value if only else None)
     import torch
 
-    from distill.eval.matching import MatchingProtocol, build_methods, evaluate_matching
+    from distill.eval.matching import build_methods, evaluate_matching
     from distill.eval.matching_report import write_matching_outputs
     from teachers.weights import WeightsError
 
-    protocol = MatchingProtocol(size=parse_size(size), max_keypoints=top_k)
     device = resolve_device(device)
     students = [d.detector for d in load_or_fail([], checkpoint or [], device, runtime.value)]
     try:

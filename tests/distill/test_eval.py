@@ -228,3 +228,6 @@ def test_eval_protocols_take_a_config_file_set_and_show_config(tmp_path):
                                              "detect_scale": 1.0}
     ait = CliRunner().invoke(app, ["eval", "warped", "--protocol", "ait", "--show-config"])
     assert ait.exit_code == 0 and yaml.safe_load(ait.output)["size"] is None
+    matching = CliRunner().invoke(app, ["eval", "matching", "--max-keypoints", "512", "--set", "ransac_px=2", "--show-config"])
+    assert matching.exit_code == 0, matching.output
+    assert yaml.safe_load(matching.output) == {"size": [480, 640], "max_keypoints": 512, "nms_radius": 4, "ransac_px": 2.0, "seed": 0}

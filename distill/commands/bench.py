@@ -9,7 +9,7 @@ import typer
 
 from distill.commands.common import OVERWRITE_HELP, checkpoint_argument, hpatches_sequences, parse_size, usable_out_folder
 
-app = typer.Typer(help="Benchmarks: students against the teacher, speed in every runtime, labelling cost.", no_args_is_help=True)
+app = typer.Typer(help="Benchmarks: students against the teacher, speed in every runtime, labelling cost, the CLI's own start.", no_args_is_help=True)
 
 ROOT_HELP = "HPatches sequences folder (default: $HPATCHES_ROOT, then data/hpatches)."
 
@@ -88,4 +88,20 @@ def labels(
     from distill.commands.common import resolve_device
 
     table = bench_labelling(resolve_device(device), images, shape, tuple(homographies or (1, 10, 100)))
+    _finish(write_results(out, table, markdown(table)))
+
+
+@app.command()
+def cli(
+    runs: int = typer.Option(3, min=1, help="Runs of each command (the median is reported)."),
+    out: Path = typer.Option(Path("out/bench-cli"), help="Folder for results.json and results.md."),
+    overwrite: bool = typer.Option(False, help=OVERWRITE_HELP),
+) -> None:
+    """Wall time of `distill --help`, of two commands' --help and of `distill detect --pretrained` on one 480x640
+    image, each in a new process as a user runs them."""
+    usable_out_folder(out, ["results.json"], overwrite)
+    from distill.bench.cli import bench_cli, markdown
+    from distill.bench.results import write_results
+
+    table = bench_cli(runs)
     _finish(write_results(out, table, markdown(table)))

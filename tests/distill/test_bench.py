@@ -40,3 +40,12 @@ def test_bench_labels_compares_adaptation_with_its_floor(tmp_path):
     table = json.loads((tmp_path / "l" / "results.json").read_text())
     assert [r["homographies"] for r in table["rows"]] == [1, 2] and all(r["ratio"] > 0.5 for r in table["rows"])
     assert "--lightglue adds" in result.output
+
+
+def test_bench_cli_times_help_and_a_first_detection_in_new_processes(tmp_path):
+    result = runner.invoke(app, ["bench", "cli", "--runs", "1", "--out", str(tmp_path / "cli")])
+    assert result.exit_code == 0, result.output
+    rows = {row["command"]: row["seconds"] for row in json.loads((tmp_path / "cli" / "results.json").read_text())["rows"]}
+    assert set(rows) == {"distill --help", "distill detect --help", "distill eval hpatches --help",
+                         "distill detect --pretrained (one 480x640 image)"}
+    assert rows["distill --help"] < rows["distill detect --pretrained (one 480x640 image)"]  # help loads no network

@@ -3,7 +3,7 @@ test session imported counts)."""
 import subprocess
 import sys
 
-COMMANDS = [[], ["bench"], ["bench", "students"], ["bench", "speed"], ["bench", "labels"], ["detect"], ["match"], ["export"], ["report"], ["train"], ["labels"], ["labels", "inspect"], ["labels", "verify"],
+COMMANDS = [[], ["bench"], ["bench", "cli"], ["bench", "students"], ["bench", "speed"], ["bench", "labels"], ["detect"], ["match"], ["export"], ["report"], ["train"], ["labels"], ["labels", "inspect"], ["labels", "verify"],
             ["labels", "preview"], ["labels", "merge"], ["eval"], ["eval", "hpatches"], ["eval", "warped"], ["eval", "synthetic"],
             ["eval", "matching"]]
 

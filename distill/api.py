@@ -27,6 +27,7 @@ from distill.detection.detector import ScoreMapDetector, describe, detect_at_siz
 from distill.detection.images import Image, grey_levels, to_grey_uint8
 from distill.student.errors import CheckpointError
 
+
 def resolve_device(device: str) -> str:
     """``auto`` -> ``cuda`` when available, else ``cpu``; a CUDA device asked for where there is none is a ValueError."""
     if device == "auto":
@@ -106,10 +107,8 @@ class Features:
 
     def to(self, device: str | torch.device) -> "Features":
         """The same features as torch tensors on ``device`` (NumPy arrays are converted)."""
-        def move(value):
-            return None if value is None else torch.as_tensor(np.asarray(value) if not isinstance(value, torch.Tensor) else value).to(device)
-
-        return Features(*(move(getattr(self, field)) for field in self.KEYS.values()))
+        return Features(*(None if value is None else torch.as_tensor(value).to(device)
+                          for value in (getattr(self, field) for field in self.KEYS.values())))
 
 
 class Detector:

@@ -19,6 +19,7 @@ from distill.api import Detector, resolve_device
 from distill.choices import MATCHERS
 from distill.detection.images import Image, to_grey_uint8
 
+
 @dataclass
 class Matches:
     """The matches of a pair: ``keypoints0`` N0 x 2 and ``keypoints1`` N1 x 2 (x, y, each image's own pixels),

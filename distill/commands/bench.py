@@ -7,16 +7,12 @@ from typing import List, Optional
 
 import typer
 
-from distill.commands.common import OVERWRITE_HELP, checkpoint_argument, hpatches_sequences, parse_size, usable_out_folder
+from distill.commands.common import (OVERWRITE_HELP, checkpoint_argument, echo_results, hpatches_sequences, parse_size,
+                                     resolve_device, usable_out_folder)
 
 app = typer.Typer(help="Benchmarks: students against the teacher, speed in every runtime, labelling cost, the CLI's own start.", no_args_is_help=True)
 
 ROOT_HELP = "HPatches sequences folder (default: $HPATCHES_ROOT, then data/hpatches)."
-
-
-def _finish(paths: list[Path]) -> None:
-    typer.echo(paths[1].read_text())
-    typer.echo("wrote " + ", ".join(str(p) for p in paths))
 
 
 @app.command()
@@ -41,7 +37,7 @@ def students(
     table = bench_students(checkpoints, sequences, subpixel)
     title = (f"HPatches ({len(sequences)} sequences), standard protocol (240x320, 300 points, eps 3 px); time per 480x640 "
              f"image end to end through distill.Detector, {torch.get_num_threads()} CPU threads")
-    _finish(write_results(out, {**table, "title": title}, markdown(table, title)))
+    echo_results(write_results(out, {**table, "title": title}, markdown(table, title)))
 
 
 @app.command()
@@ -66,7 +62,7 @@ def speed(
     from labels.images import embedded_images, read_grey, resize_image
 
     table = bench_speed(checkpoints, resize_image(read_grey(embedded_images()[0]), (480, 640)), top_k, rounds, repeat, sequences)
-    _finish(write_results(out, table, markdown(table)))
+    echo_results(write_results(out, table, markdown(table)))
 
 
 @app.command()
@@ -85,10 +81,9 @@ def labels(
     usable_out_folder(out, ["results.json"], overwrite)
     from distill.bench.labelling import bench_labelling, markdown
     from distill.bench.results import write_results
-    from distill.commands.common import resolve_device
 
     table = bench_labelling(resolve_device(device), images, shape, tuple(homographies or (1, 10, 100)))
-    _finish(write_results(out, table, markdown(table)))
+    echo_results(write_results(out, table, markdown(table)))
 
 
 @app.command()
@@ -104,4 +99,4 @@ def cli(
     from distill.bench.results import write_results
 
     table = bench_cli(runs)
-    _finish(write_results(out, table, markdown(table)))
+    echo_results(write_results(out, table, markdown(table)))

@@ -131,6 +131,12 @@ SHOW_CONFIG_HELP = "Print the protocol this run would use, as YAML, and stop."
 OVERWRITE_HELP = "Replace outputs that exist already (without it, a command refuses them before any work)."
 
 
+def echo_results(paths: list[Path]) -> None:
+    """Print the results table (the second file written, its Markdown) and the files written."""
+    typer.echo(paths[1].read_text())
+    typer.echo("wrote " + ", ".join(str(p) for p in paths))
+
+
 def fail(message: str, code: int = 1) -> None:
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, List, Optional
 import typer
 
 from distill.choices import AVAILABLE, CLASSICAL, EVAL_SEED, METHODS, STUDENT_METHODS
-from distill.commands.common import (CHECKPOINT_HELP, CONFIG_HELP, OVERWRITE_HELP, SET_HELP, SHOW_CONFIG_HELP, RUNTIME_HELP, Runtime, command_config, fail,
+from distill.commands.common import (CHECKPOINT_HELP, CONFIG_HELP, OVERWRITE_HELP, SET_HELP, SHOW_CONFIG_HELP, RUNTIME_HELP, Runtime, command_config, echo_results, fail,
                                      load_or_fail, parse_size, resolve_device, usable_out_folder, hpatches_sequences)
 from labels.images import EMBEDDED
 from labels.synthetic_shapes import ShapesConfig
@@ -142,8 +142,7 @@ def hpatches(
         from distill.eval.best_scale import write_best_scales
 
         paths = write_best_scales(out, runs, title, scored.describe())
-        typer.echo(paths[1].read_text())
-        typer.echo("wrote " + ", ".join(str(p) for p in paths))
+        echo_results(paths)
 
 
 @app.command()
@@ -208,8 +207,7 @@ def synthetic(
     meta = {"title": f"SYNTHETIC shapes ({count} images)", "images": count, "size": list(shape), "seed": seed,
             "epsilon": epsilon, "nms_radius": nms_radius, "top_k": top_k}
     paths = write_synthetic_outputs(out, results, meta)
-    typer.echo(paths[1].read_text())
-    typer.echo("wrote " + ", ".join(str(p) for p in paths))
+    echo_results(paths)
 
 
 @app.command()
@@ -258,5 +256,4 @@ def matching(
     title = f"HPatches matching ({len(sequences)} sequences)"
     meta = {"device": device, "torch_threads": torch.get_num_threads(), "sequences": [s.name for s in sequences]}
     paths = write_matching_outputs(out, results, built, sequences, protocol, title, meta)
-    typer.echo(paths[1].read_text())
-    typer.echo("wrote " + ", ".join(str(p) for p in paths))
+    echo_results(paths)

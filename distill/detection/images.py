@@ -40,13 +40,9 @@ def to_grey_uint8(image: Image | list[Image], channels: str = "rgb") -> tuple[li
         return greys, True
     if isinstance(image, (str, Path)):
         return [read_grey(image)], False
-    if isinstance(image, torch.Tensor):
-        if image.ndim not in (2, 3, 4) or (image.ndim > 2 and image.shape[-3] not in (1, 3, 4)):
-            raise ValueError(f"a torch image must be H x W, C x H x W or a batch B x C x H x W with C 1, 3 or 4, got {_shape(image)}")
-        array = image.detach().cpu()
-        array = array.float() if array.is_floating_point() and array.dtype != torch.float64 else array  # NumPy has no bfloat16
-        array = array[(None,) * (4 - array.ndim)] if array.ndim < 4 else array
-        return _greys(array.permute(0, 2, 3, 1).numpy(), "rgb", image), image.ndim == 4
+    if isinstance(image, torch.Tensor):  # checked and turned grey by grey_levels, the same levels as OpenCV's
+        levels, batch = grey_levels(image.detach())
+        return list(levels[:, 0].mul(255).round().byte().cpu().numpy()), batch
     if not isinstance(image, np.ndarray):
         raise TypeError(f"an image must be a path, a NumPy array or a torch tensor (or a list of them), got {_kind(image)}")
     if image.ndim == 2:

@@ -132,13 +132,6 @@ def let_batch_norms_fold(graph) -> int:
     return moved
 
 
-def recipe_of(path: Path, key: str) -> str | None:
-    """The recipe that made the ONNX model at ``path`` (its ``key`` metadata: ``distill.export`` or
-    ``distill.int8``), None for a model from before recipes were recorded."""
-    import onnx
-    return {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}.get(key)
-
-
 def onnx_detector(path: Path, device: str = "cpu", name: str | None = None) -> ScoreMapDetector:
     """An exported student run by ONNX Runtime (the CUDA provider when ``device`` is CUDA and it is
     available, else the CPU), with its exported detection settings."""

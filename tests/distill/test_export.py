@@ -13,8 +13,8 @@ from distill.cli import app
 from distill.detection.detector import detect
 from distill.student.checkpoint import read_checkpoint
 from distill.student.detector import checkpoint_detector
-from distill.student.onnx_cache import cached_paths
-from distill.student.onnx_model import RECIPE as EXPORT_RECIPE, let_batch_norms_fold, recipe_of
+from distill.student.onnx_cache import cached_paths, metadata
+from distill.student.onnx_model import RECIPE as EXPORT_RECIPE, let_batch_norms_fold
 from distill.student.quantize import RECIPE, quantize_int8
 from distill.training.trainer import train
 from labels.config import LabelConfig
@@ -114,14 +114,14 @@ def test_a_cached_onnx_model_of_another_export_recipe_is_exported_again(trained,
     checkpoint.write_bytes(trained.read_bytes())
     checkpoint_detector(checkpoint, runtime="onnx")
     cached, _ = cached_paths(sha256_of(checkpoint))
-    assert recipe_of(cached, "distill.export") == EXPORT_RECIPE and not checkpoint.with_suffix(".onnx").exists()
+    assert metadata(cached).get("distill.export") == EXPORT_RECIPE and not checkpoint.with_suffix(".onnx").exists()
     model = onnx.load(str(cached))
     for prop in list(model.metadata_props):
         if prop.key == "distill.export":
             model.metadata_props.remove(prop)
     onnx.save(model, str(cached))  # as an export from before the recipe was recorded
     checkpoint_detector(checkpoint, runtime="onnx")
-    assert recipe_of(cached, "distill.export") == EXPORT_RECIPE
+    assert metadata(cached).get("distill.export") == EXPORT_RECIPE
 
 
 def test_runtime_onnx_in_detect_and_a_clear_message_without_the_extra(trained, photo, tmp_path, monkeypatch):
@@ -152,7 +152,7 @@ def test_int8_export_quantises_every_convolution_and_keeps_the_points_close(trai
     assert convolutions and all(c.input[0] in dequantized and c.input[1] in dequantized for c in convolutions)
     reference, exported = checkpoint_detector(model), checkpoint_detector(tmp_path / "student.int8.onnx")
     assert (exported.threshold, exported.nms_radius) == (reference.threshold, reference.nms_radius)  # metadata kept
-    assert recipe_of(tmp_path / "student.int8.onnx", "distill.int8") == RECIPE and recipe_of(model, "distill.int8") is None
+    assert metadata(tmp_path / "student.int8.onnx").get("distill.int8") == RECIPE and metadata(model).get("distill.int8") is None
     float_map, int8_map = reference.score_map(photo).numpy(), exported.score_map(photo).numpy()
     assert not np.array_equal(float_map, int8_map) and np.corrcoef(float_map.ravel(), int8_map.ravel())[0, 1] > 0.9
     refused = CliRunner().invoke(app, ["export", "--checkpoint", str(trained), "--out", str(tmp_path / "x.pt"), "--int8"])

@@ -90,6 +90,11 @@ class Features:
     def __len__(self) -> int:
         return len(self.keypoints)
 
+    def __repr__(self) -> str:
+        kind = type(self.keypoints).__module__.split(".")[0]
+        described = "with" if self.descriptors is not None else "without"
+        return f"Features({len(self)} keypoints, {described} descriptors, image_size={tuple(int(v) for v in self.image_size) if self.image_size is not None else None}, {kind})"
+
     def keys(self) -> list[str]:
         return [key for key, field in self.KEYS.items() if getattr(self, field) is not None]
 

@@ -34,6 +34,11 @@ class Matches:
     homography: np.ndarray | None
     inliers: np.ndarray
 
+    def __repr__(self) -> str:
+        found = "none" if self.homography is None else f"{int(self.inliers.sum())} inliers"
+        return (f"Matches({len(self.matches)} matches of {len(self.keypoints0)} and {len(self.keypoints1)} keypoints, "
+                f"homography: {found})")
+
     @property
     def points0(self) -> np.ndarray:
         """M x 2: the matched points of image 0."""

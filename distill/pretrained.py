@@ -8,10 +8,10 @@ and no network.
   padded ``efficientnet_lite0`` backbone cut after its stride-8 stage (``student.backbone_levels=2``),
   fine-tuned from ``default`` on its own relabelling of the training photos, on whole 240x320 label
   images rather than crops (``r4l2h48c240-s0``), the fastest in ONNX Runtime int8. Keypoints only: a
-  descriptor branch on a 120x160 backbone matched worse than SIFT (README, Students).
+  descriptor branch on a 120x160 backbone matched worse than SIFT (docs/models.md).
 
 Both were distilled from the MagicLeap SuperPoint weights and inherit their licence: non-commercial
-research use only. The README gives the commands that reproduce them.
+research use only. docs/models.md gives the commands that reproduce them.
 """
 from __future__ import annotations
 

@@ -151,7 +151,7 @@ APPROACH = [
 ]
 LIMITATIONS = [
     "Figures come from one evaluation run and one training run: differences between detectors smaller than the "
-    "spread between training seeds (see the README's benchmarks) are not findings.",
+    "spread between training seeds (see docs/benchmarks.md) are not findings.",
     "The evaluation set is small (the sequences listed above); timings are medians on a shared machine, so "
     "ratios measured in one run are the claim, not absolute times.",
 ]

@@ -1,7 +1,7 @@
 """Homographies: random sampling for homographic adaptation (SuperPoint paper, section 5), warping
 points and maps, and the transform of a resize.
 
-Convention (design guide, section 3): pixel centres at integer coordinates, the frame spans
+Convention (docs/api.md, "Pixel convention"): pixel centres at integer coordinates, the frame spans
 ``[0, W-1] x [0, H-1]``; a homography ``H`` maps pixels of one image to pixels of another. kornia's
 ``warp_perspective(..., align_corners=True)`` follows it.
 

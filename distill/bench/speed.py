@@ -1,4 +1,5 @@
-"""Speed of the SuperPoint teacher and of students in every runtime available here, timed in one run, end
+"""Speed of the SuperPoint teacher and of students in every runtime available here (and, for reference, of
+classical detectors in OpenCV), timed in one run, end
 to end as a user calls them: ``distill.Detector(grey)`` on a 480x640 grey uint8 image, to the ``top_k`` best
 keypoints after NMS (no descriptors), median ms, detectors in turns (one image each per round, so that a
 shared machine's drift weighs on all alike), after warm-up. Beside it, the network's score map alone, so
@@ -22,6 +23,7 @@ import numpy as np
 import torch
 
 from distill.api import Detector, load_detectors
+from distill.choices import RUNTIMES
 from distill.eval.protocol import Protocol, evaluate
 from distill.eval.sequences import Sequence
 from distill.eval.speed import interleaved_median_ms
@@ -30,12 +32,12 @@ from distill.student.quantize import quantize_int8
 from teachers.config import DetectionConfig
 from teachers.superpoint import SuperPoint
 
-RUNTIME_NAMES = {"torch": "PyTorch", "onnx": "ONNX Runtime", "onnx-int8": "ONNX Runtime int8"}
+RUNTIME_NAMES = {"torch": "PyTorch", "onnx": "ONNX Runtime", "onnx-int8": "ONNX Runtime int8", "opencv": "OpenCV"}
 
 
 @dataclass
 class Row:
-    group: str  # superpoint, or the student's spec
+    group: str  # superpoint, a classical detector's name, or the student's spec
     runtime: str
     detector: Detector
     ms: float = 0.0
@@ -63,14 +65,16 @@ def superpoint_rows(folder: Path) -> list[Row]:
 
 
 def bench_speed(students: list[str], grey: np.ndarray, top_k: int = 300, rounds: int = 15, repeat: int = 1,
-                sequences: list[Sequence] | None = None) -> dict:
+                sequences: list[Sequence] | None = None, classical: list[str] = ()) -> dict:
     """The table (``rows``: detector, runtime, ms, network ms, × SuperPoint's fastest, repeatability) and the
-    headline ratios, every detector on the CPU."""
+    headline ratios, every detector on the CPU; ``classical`` detectors (OpenCV, by name) are timed in the same
+    turns, for reference."""
     torch.set_flush_denormal(True)
     with tempfile.TemporaryDirectory() as folder:
         rows = superpoint_rows(Path(folder))
+        rows += [Row(name, "opencv", load_detectors([name], "cpu")[0]) for name in classical]
         for spec in students:
-            rows += [Row(spec, runtime, load_detectors([spec], "cpu", runtime)[0]) for runtime in RUNTIME_NAMES]
+            rows += [Row(spec, runtime, load_detectors([spec], "cpu", runtime)[0]) for runtime in RUNTIMES]
         calls = [lambda d=row.detector: d(grey, top_k=top_k, descriptors=False) for row in rows]
         networks = [lambda d=row.detector.detector: d.score_map(grey) for row in rows]
         timings = [interleaved_median_ms(calls + networks, rounds=rounds) for _ in range(repeat)]

@@ -1,5 +1,5 @@
 """``distill bench``: the product's benchmarks, each writing results.json and results.md to --out (the
-README's and the report's figures come from them)."""
+figures of docs/benchmarks.md and of the report come from them)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,7 +7,8 @@ from typing import List, Optional
 
 import typer
 
-from distill.commands.common import (OVERWRITE_HELP, checkpoint_argument, echo_results, hpatches_sequences, parse_size,
+from distill.choices import CLASSICAL
+from distill.commands.common import (OVERWRITE_HELP, checkpoint_argument, echo_results, fail, hpatches_sequences, parse_size,
                                      resolve_device, usable_out_folder)
 
 app = typer.Typer(help="Benchmarks: students against the teacher, speed in every runtime, labelling cost, the CLI's own start.", no_args_is_help=True)
@@ -45,6 +46,8 @@ def speed(
     checkpoint: List[str] = typer.Option(..., help="Student checkpoint, or pretrained / pretrained:NAME (repeatable)."),
     root: Optional[Path] = typer.Option(None, help="HPatches folder: add every row's repeatability (standard protocol), so that "
                                         "int8 competes for the headline only where it holds within 0.01."),
+    detector: Optional[List[str]] = typer.Option(None, "--detector", "-d", help=f"A classical detector to time in the same turns, "
+                                                 f"for reference (repeatable): {', '.join(CLASSICAL)}."),
     top_k: int = typer.Option(300, min=1, help="Keypoints kept per image."),
     rounds: int = typer.Option(15, min=1, help="Timed rounds (detectors in turns, one image each per round)."),
     repeat: int = typer.Option(1, min=1, help="Time everything this many times; each headline ratio is given with every value."),
@@ -55,13 +58,17 @@ def speed(
     a 480x640 image (and each network's score map alone), in one run; the headline is each student's fastest
     runtime against SuperPoint's fastest."""
     checkpoints = [checkpoint_argument(c) for c in checkpoint]
+    unknown = [name for name in detector or [] if name not in CLASSICAL]
+    if unknown:
+        fail(f"--detector {', '.join(unknown)}: not a classical detector; choose from {', '.join(CLASSICAL)}", code=2)
     usable_out_folder(out, ["results.json"], overwrite)
     sequences = hpatches_sequences(root) if root else None
     from distill.bench.results import write_results
     from distill.bench.speed import bench_speed, markdown
     from labels.images import embedded_images, read_grey, resize_image
 
-    table = bench_speed(checkpoints, resize_image(read_grey(embedded_images()[0]), (480, 640)), top_k, rounds, repeat, sequences)
+    table = bench_speed(checkpoints, resize_image(read_grey(embedded_images()[0]), (480, 640)), top_k, rounds, repeat, sequences,
+                        detector or [])
     echo_results(write_results(out, table, markdown(table)))
 
 

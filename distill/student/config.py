@@ -78,7 +78,7 @@ class FocalConfig:
 
 @dataclass
 class KLConfig:
-    weight: float = 0.0  # cell head: per-cell KL (off: focal alone learns faster, README); map head: spatial KL (turn it on)
+    weight: float = 0.0  # cell head: per-cell KL (off: focal alone learns faster, docs/experiments.md); map head: spatial KL (turn it on)
     temperature: float = 1.0
     focal_gamma: float = 0.0  # MQD-style weighting of each distribution by the student's error
 
@@ -192,7 +192,7 @@ class TrainConfig:
     device: str = "auto"
     amp: bool = True  # mixed precision on CUDA (ignored on CPU)
     augment: bool = True  # random crops, flips and photometric changes
-    warp: bool = False  # also a random homography per item (resampling blurs the image and rounds label peaks; README)
+    warp: bool = False  # also a random homography per item (resampling blurs the image and rounds label peaks; docs/experiments.md)
     photometric: PhotometricConfig = field(default_factory=PhotometricConfig)  # with augment: changes to the image alone
     losses: LossesConfig = field(default_factory=LossesConfig)
     pair: PairLossConfig = field(default_factory=PairLossConfig)

@@ -49,7 +49,7 @@ class LabelDataset(Dataset):
 
     ``augment``: random crop, horizontal and vertical flips (exact: labels stay on their pixels) and
     photometric changes. ``warp`` adds a random homography per item; resampling blurs the image and
-    moves the label peaks by up to a pixel (nearest sampling), which costs localisation (README)."""
+    moves the label peaks by up to a pixel (nearest sampling), which costs localisation (docs/experiments.md)."""
 
     def __init__(self, stores: list[Path], split: str = "train", val_fraction: float = 0.15, crop: tuple[int, int] = (192, 256),
                  augment: bool = True, seed: int = 0, pair_sigma: float | None = None, warp: bool = False,

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The student ablation of the README: short runs of the default recipe (TrainConfig in distill/student/config.py)
+# The student ablation of docs/experiments.md: short runs of the default recipe (TrainConfig in distill/student/config.py)
 # with each loss switched on or off, the map head, homographic augmentation on, the detail branch
 # removed or started coarser, and full input scale; then one table of all of them against the
 # teacher on HPatches (about 70 minutes on 2 CPU cores at 500 steps).

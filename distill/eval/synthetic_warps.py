@@ -1,15 +1,16 @@
-"""A benchmark without HPatches: sequences built from the embedded photos with seeded random
-homographies (``v_*``) or photometric changes under the identity (``i_*``). Synthetic: every output
-says so."""
+"""A benchmark without HPatches: sequences built from photos (by default the held-out photos that ship with
+scikit-image, which no shipped or demo student trains on) with seeded random homographies (``v_*``) or
+photometric changes under the identity (``i_*``). Synthetic: every output says so."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import cv2
 import numpy as np
 
 from distill.eval.sequences import Sequence
-from labels.images import embedded_images, read_grey, resize_image
+from labels.images import read_grey, resize_image
 from teachers.homographies import HomographyConfig, sample_homography
 
 VIEWPOINT = HomographyConfig(patch_ratio=0.8, scaling_amplitude=0.2, perspective_amplitude=0.2,
@@ -28,12 +29,12 @@ def photometric(grey: np.ndarray, rng: np.random.Generator, strength: float) -> 
     return (np.clip(image, 0, 1) * 255).astype(np.uint8)
 
 
-def warped_sequences(num_photos: int = 8, size: tuple[int, int] = (480, 640), seed: int = 0) -> list[Sequence]:
-    """``2 * num_photos`` sequences of 6 images each (``i_`` and ``v_`` per photo)."""
+def warped_sequences(photos: list[Path], size: tuple[int, int] = (480, 640), seed: int = 0) -> list[Sequence]:
+    """``2 * len(photos)`` sequences of 6 images each (``i_`` and ``v_`` per photo), each photo resized to ``size``."""
     rng = np.random.default_rng(seed)
     h, w = size
     sequences = []
-    for path in embedded_images()[:num_photos]:
+    for path in photos:
         grey = resize_image(read_grey(path), size)
         identities = [np.eye(3) for _ in range(5)]
         changed = [grey] + [photometric(grey, rng, k / 5) for k in range(1, 6)]

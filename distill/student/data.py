@@ -18,6 +18,7 @@ from distill.student.config import PhotometricConfig
 from distill.student.losses import gaussian_targets
 from distill.student.photometric import photometric
 from labels.store import ImageLabels, StoreError, StoreReader, heatmap_keypoints
+from labels.store_set import check_no_double_images
 from teachers.homographies import HomographyConfig, sample_homography, warp_with_validity
 
 AUGMENT_HOMOGRAPHY = HomographyConfig(patch_ratio=0.9, scaling_amplitude=0.15, perspective_amplitude=0.1,
@@ -56,6 +57,7 @@ class LabelDataset(Dataset):
                  descriptors: bool = False, target_threshold: float | None = None,
                  photometric: PhotometricConfig = PhotometricConfig()) -> None:
         self.readers = [StoreReader(s) for s in stores]
+        check_no_double_images(self.readers)
         for reader in self.readers:
             size = tuple(int(v) for v in reader.attrs.get("label_size", ()))
             if size and (size[0] < crop[0] or size[1] < crop[1]):

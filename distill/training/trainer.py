@@ -30,7 +30,7 @@ from distill.student.model import Student
 from distill.student.objective import compute_losses
 from distill.training.validation import validation_repeatability
 from labels.configuration import to_yaml
-from labels.store import StoreReader
+from labels.store_set import provenance as store_provenance
 from teachers.weights import sha256_of
 
 
@@ -89,8 +89,7 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, progress: bo
     if dist_info.main:
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.yaml").write_text(to_yaml(config))  # `distill train --config runs/<name>/config.yaml` repeats the run
-        stores_hashes = {str(s): str(StoreReader(s).attrs["store_hash"]) for s in stores}
-        provenance = {"label_stores": stores_hashes, "world_size": dist_info.world}
+        provenance = {"label_stores": store_provenance(train_set.readers), "world_size": dist_info.world}
         earlier = run_dir / "provenance.yaml"
         earlier = (yaml.safe_load(earlier.read_text()) or {}) if state is not None and earlier.is_file() else {}
         if "init" in earlier:  # a resumed run started where its first part recorded (and `pretrained` may have moved since)

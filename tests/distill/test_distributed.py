@@ -4,6 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -52,3 +53,34 @@ def test_two_forwards_under_ddp_give_a_single_process_gradients(image_folder, tm
         assert sum(float(g.abs().sum()) for g in single[mode].values()) > 0
         for name, grad in single[mode].items():
             assert torch.allclose(ddp[mode][name], grad, rtol=1e-4, atol=1e-7), (mode, name)
+
+
+def test_two_cpu_processes_label_the_store_one_process_labels(image_folder, tmp_path):
+    """``torchrun -m distill.labels``: each process labels its shard, process 0 merges them into the store a single
+    process writes, with the same name and the same labels image by image."""
+    from labels.store import StoreReader
+
+    common = ["--images", str(image_folder), "-n", "2", "--size", "48x64", "--device", "cpu", "--quiet"]
+    sharded = subprocess.run([*TORCHRUN, "-m", "distill.labels", *common, "--out", str(tmp_path / "two")],
+                             cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=300)
+    assert sharded.returncode == 0, sharded.stdout + sharded.stderr
+    assert "merged 2 shard stores" in sharded.stdout
+    single = subprocess.run([sys.executable, "-m", "distill.labels", *common, "--out", str(tmp_path / "one")],
+                            cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=300)
+    assert single.returncode == 0, single.stdout + single.stderr
+    [one] = list((tmp_path / "one").glob("*.h5"))
+    stores = sorted(p.name for p in (tmp_path / "two").glob("*.h5"))
+    assert stores == sorted([one.name, one.stem + "-shard1of2.h5", one.stem + "-shard2of2.h5"])
+    shards = [len(StoreReader(tmp_path / "two" / f"{one.stem}-shard{i}of2.h5")) for i in (1, 2)]
+    merged, reference = StoreReader(tmp_path / "two" / one.name), StoreReader(one)
+    assert shards == [2, 2] and len(merged) == len(reference) == 4
+    for key, labels in reference:
+        other = merged[key]
+        for field in ("heatmap", "variance", "count", "keypoints", "scores", "image"):
+            assert np.array_equal(getattr(labels, field), getattr(other, field)), (key, field)
+
+
+def test_labelling_under_torchrun_refuses_a_shard_of_its_own(image_folder, tmp_path):
+    result = subprocess.run([*TORCHRUN, "-m", "distill.labels", "--images", str(image_folder), "--shard", "1/2", "--quiet"],
+                            cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0 and "--shard and torchrun" in result.stdout + result.stderr

@@ -106,6 +106,22 @@ def test_eval_warped_is_labelled_synthetic(tmp_path):
     assert "SYNTHETIC" in json.loads((tmp_path / "results.json").read_text())["title"]
 
 
+def test_eval_warped_defaults_to_photos_no_student_trains_on(tmp_path):
+    from labels.images import embedded_images, held_out_images
+
+    held_out = held_out_images()
+    assert len(held_out) == 3 and not {p.read_bytes() for p in held_out} & {p.read_bytes() for p in embedded_images()}
+    result = CliRunner().invoke(app, ["eval", "warped", "-d", "harris", "--no-speed", "--out", str(tmp_path / "a"), "--quiet"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads((tmp_path / "a" / "results.json").read_text())
+    assert "3 held-out photos" in payload["title"]
+    assert payload["sequences"] == [f"{kind}_{p.stem}" for p in held_out for kind in "iv"]
+    given = CliRunner().invoke(app, ["eval", "warped", "--images", str(held_out[0]), "-d", "harris", "--no-speed",
+                                     "--out", str(tmp_path / "b"), "--quiet"])
+    assert given.exit_code == 0, given.output
+    assert json.loads((tmp_path / "b" / "results.json").read_text())["sequences"] == ["i_text", "v_text"]
+
+
 def test_detect_writes_points_in_original_pixels(hpatches_root, tmp_path):
     runner = CliRunner()
     full = runner.invoke(app, ["detect", str(hpatches_root), "--out", str(tmp_path / "a"), "--detector", "harris", "--top-k", "50"])

@@ -32,9 +32,7 @@ def merge_stores(shards: Sequence[Path], out_dir: Path) -> tuple[Path, int]:
     if any(Path(s).resolve() == index.resolve() for s in shards):
         raise StoreError(f"the merged store {index} is one of the inputs; choose another --out")
     with StoreWriter(index, attrs_list[0]) as writer:
-        for shard in shards:
-            parts, _ = store_paths(Path(shard))
-            for segment in sorted(parts.glob("*.h5")):
-                writer.adopt_segment(segment, prefix=Path(shard).stem)
+        writer.adopt_segments([(segment, Path(shard).stem) for shard in shards
+                               for segment in sorted(store_paths(Path(shard))[0].glob("*.h5"))])
         total = len(writer.keys)
     return index, total

@@ -165,6 +165,10 @@ def indexed_keys(index: Path) -> set[str]:
         return set()
 
 
+# a store's index is rebuilt at most once per this many times the rebuild's own cost (5% of a run's time at most)
+INDEX_COST_FACTOR = 20
+
+
 def write_index(index: Path, keys: dict[str, str], attrs: dict) -> None:
     """Rebuild the index atomically: write ``NAME.h5.tmp`` and rename it over ``NAME.h5``."""
     parts, _ = store_paths(index)
@@ -201,6 +205,7 @@ class StoreWriter:
         self.keys: dict[str, str] = {}
         self.damage: list[Damage] = []  # what the last open found unreadable (left out of the index)
         self.missing: set[str] = set()  # images the index listed that no segment holds readable: relabel them
+        self._index_stale, self._last_index, self._index_seconds = False, 0.0, 0.0
 
     def __enter__(self) -> "StoreWriter":
         self.index.parent.mkdir(parents=True, exist_ok=True)
@@ -227,6 +232,7 @@ class StoreWriter:
             check_schema(self.index)
             listed = indexed_keys(self.index)
         self.keys, self.damage = scan_segments(self.parts)
+        self._segments_made = len(set(self.keys.values()))
         self.missing = listed - set(self.keys)
         for damage in self.damage:
             if damage.key is None:  # kept for inspection under another name, no longer scanned
@@ -241,7 +247,8 @@ class StoreWriter:
         if key in self:
             return
         if self._segment is None:
-            stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{len(list(self.parts.glob('*.h5'))):05d}"
+            self._segments_made += 1  # not a listing of the folder per segment: that is O(n) for a store of n segments
+            stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{self._segments_made:05d}"
             self._segment_path = self.parts / f"seg-{stamp}.h5.partial"
             self._segment = h5py.File(self._segment_path, "w")
             self._segment_count = 0
@@ -250,22 +257,29 @@ class StoreWriter:
         if time.monotonic() - self._last_commit >= self.commit_seconds:
             self.commit()
 
-    def adopt_segment(self, segment: Path, prefix: str) -> int:
-        """Copy a committed segment of another store into this one (atomically); returns the
-        number of its images that were new here."""
-        final = self.parts / f"{prefix}-{segment.name}"
-        partial = final.with_name(final.name + ".partial")
-        shutil.copyfile(segment, partial)
-        os.replace(partial, final)
-        with h5py.File(final, "r") as f:
-            new = [key for key in f if key not in self.keys]
-        for key in new:
-            self.keys[key] = final.name
+    def adopt_segments(self, segments: list[tuple[Path, str]]) -> int:
+        """Copy committed segments of other stores (``(segment, prefix for its name here)``) into this one, each
+        atomically, then rebuild the index once (per segment, a merge of n images would be O(n^2)); returns the
+        number of images that were new here. Interrupted, it leaves the index as it was; run it again."""
+        new = 0
+        for segment, prefix in segments:
+            final = self.parts / f"{prefix}-{segment.name}"
+            partial = final.with_name(final.name + ".partial")
+            shutil.copyfile(segment, partial)
+            os.replace(partial, final)
+            with h5py.File(final, "r") as f:
+                keys = [key for key in f if key not in self.keys]
+            for key in keys:
+                self.keys[key] = final.name
+            new += len(keys)
         write_index(self.index, self.keys, self.attrs)
-        return len(new)
+        return new
 
-    def commit(self) -> None:
-        """Close the open segment, rename it into place and rebuild the index."""
+    def commit(self, final_index: bool = False) -> None:
+        """Close the open segment and rename it into place: from then on it survives a crash (the next writer
+        scans the segments). The index, which readers open, is rebuilt too, but at most once per
+        ``INDEX_COST_FACTOR`` times its own cost (100k images: about 2 s a rebuild) so that a large store's
+        commits stay cheap; ``final_index`` rebuilds it whatever the cost (on close)."""
         if self._segment is not None:
             new_keys = list(self._segment.keys())
             self._segment.flush()
@@ -276,12 +290,16 @@ class StoreWriter:
             for key in new_keys:
                 self.keys.setdefault(key, final.name)
             self._segment = None
+            self._index_stale = True
+        now = time.monotonic()
+        if self._index_stale and (final_index or now - self._last_index >= INDEX_COST_FACTOR * self._index_seconds):
             write_index(self.index, self.keys, self.attrs)
+            self._last_index, self._index_seconds, self._index_stale = time.monotonic(), time.monotonic() - now, False
         self._last_commit = time.monotonic()
 
     def __exit__(self, *exc) -> None:
         try:
-            self.commit()
+            self.commit(final_index=True)
         finally:
             fcntl.flock(self._lock_file, fcntl.LOCK_UN)
             self._lock_file.close()

@@ -79,17 +79,38 @@ def labels(
     size: str = typer.Option("240x320", help="Labelling size HxW."),
     homographies: Optional[List[int]] = typer.Option(None, "--homographies", "-n", min=1,
                                                      help="N to time (repeatable) \\[default: 1, 10, 100]."),
+    batch_size: Optional[List[int]] = typer.Option(None, "--batch-size", min=1, help="Warps per teacher forward to time at each N "
+                                                   "(repeatable; runtime.batch_size of distill labels) \\[default: 1, 8]."),
     out: Path = typer.Option(Path("out/bench-labels"), help="Folder for results.json and results.md."),
     overwrite: bool = typer.Option(False, help=OVERWRITE_HELP),
 ) -> None:
-    """Labelling time per image at N = 1, 10, 100 homographies against its floor, N single teacher passes measured
-    in the same run, and what --lightglue adds."""
+    """Labelling time per image at N = 1, 10, 100 homographies, one warp per teacher forward and in batches, against
+    its floor, N single teacher passes measured in the same run, and what --lightglue adds."""
     shape = parse_size(size)
     usable_out_folder(out, ["results.json"], overwrite)
     from distill.bench.labelling import bench_labelling, markdown
     from distill.bench.results import write_results
 
-    table = bench_labelling(resolve_device(device), images, shape, tuple(homographies or (1, 10, 100)))
+    table = bench_labelling(resolve_device(device), images, shape, tuple(homographies or (1, 10, 100)), tuple(batch_size or (1, 8)))
+    echo_results(write_results(out, table, markdown(table)))
+
+
+@app.command()
+def stores(
+    images: int = typer.Option(1000, min=1, help="Stand-in images (240x320 labels) split across the shard stores."),
+    shards: Optional[List[int]] = typer.Option(None, "--shards", min=1, help="Shard counts to merge (repeatable) \\[default: 2, 4, 8]."),
+    index_size: Optional[List[int]] = typer.Option(None, "--index-size", min=1, help="Images in an index to rebuild (repeatable) "
+                                                   "\\[default: 1000, 10000, 100000]."),
+    out: Path = typer.Option(Path("out/bench-stores"), help="Folder for results.json and results.md."),
+    overwrite: bool = typer.Option(False, help=OVERWRITE_HELP),
+) -> None:
+    """What the label store's single-writer design costs at scale: merging 2, 4 and 8 shard stores, and rebuilding
+    an index of 1k, 10k and 100k images (each labelling commit and each merge does it)."""
+    usable_out_folder(out, ["results.json"], overwrite)
+    from distill.bench.results import write_results
+    from distill.bench.stores import bench_stores, markdown
+
+    table = bench_stores(images, tuple(shards or (2, 4, 8)), tuple(index_size or (1_000, 10_000, 100_000)))
     echo_results(write_results(out, table, markdown(table)))
 
 

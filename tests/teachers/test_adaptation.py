@@ -78,3 +78,16 @@ def test_max_aggregation_dominates_mean(teacher, photo):
     mean = homographic_adaptation(teacher, photo, AdaptationConfig(num_homographies=4), seed=0).heatmap
     top = homographic_adaptation(teacher, photo, AdaptationConfig(num_homographies=4, aggregation="max"), seed=0).heatmap
     assert np.all((top - mean).numpy() >= -1e-6)
+
+
+def test_batched_views_give_the_labels_of_one_view_at_a_time(teacher, photo):
+    """Batches of warps (``runtime.batch_size``; 4 leaves a partial last batch of 9 views, 9 is one batch) give the
+    one-at-a-time loop's labels up to float rounding, and the same keypoints."""
+    config = AdaptationConfig(num_homographies=9)
+    loop = homographic_adaptation(teacher, photo, config, seed=3, batch_size=1)
+    for batch_size in (4, 9):
+        batched = homographic_adaptation(teacher, photo, config, seed=3, batch_size=batch_size)
+        assert torch.allclose(batched.heatmap, loop.heatmap, atol=1e-5)
+        assert torch.allclose(batched.variance, loop.variance, atol=1e-5)
+        assert torch.equal(batched.count, loop.count)
+        assert torch.equal(batched.keypoints.xy, loop.keypoints.xy)

@@ -1,5 +1,5 @@
 """What the label store's single-writer design costs as a data set grows: merging the shard stores of a sharded
-labelling run (2, 4, 8 shards of one image set), and rebuilding a store's index (written at every commit of a
+labelling run (2, 4, 8 shards of one image set), re-opening a store for writing, and rebuilding a store's index (written at every commit of a
 labelling run and at every merge), timed on stores of stand-in labels of the real size and format (240x320,
 SuperPoint-like sparse heatmaps, gzip as the store writes them). A labelling run on a CPU commits about every image
 (N = 100 takes longer than ``runtime.commit_seconds``), so its segments hold one image each, as here."""
@@ -41,7 +41,8 @@ def write_shards(folder: Path, images: int, shards: int, size: tuple[int, int]) 
 
 def bench_stores(images: int = 1000, shards: tuple[int, ...] = (2, 4, 8),
                  index_sizes: tuple[int, ...] = (1_000, 10_000, 100_000), size: tuple[int, int] = (240, 320)) -> dict:
-    """``{"merge": [{shards, seconds, megabytes}], "index": [{images, seconds}]}``."""
+    """``{"merge": [{shards, seconds, megabytes, images, open_seconds}], "index": [{images, seconds}]}``: each merge, and
+    then opening the merged store for writing, which re-reads every segment (what a resumed labelling run does)."""
     merges = []
     for count in shards:
         with tempfile.TemporaryDirectory() as folder:
@@ -49,7 +50,11 @@ def bench_stores(images: int = 1000, shards: tuple[int, ...] = (2, 4, 8),
             megabytes = sum(p.stat().st_size for path in paths for p in path.with_suffix(".parts").glob("*.h5")) / 1e6
             start = time.perf_counter()
             merged, total = merge_stores(paths, Path(folder) / "merged")
-            merges.append({"shards": count, "seconds": time.perf_counter() - start, "megabytes": megabytes, "images": total})
+            seconds = time.perf_counter() - start
+            start = time.perf_counter()
+            with StoreWriter(merged, {"store_hash": "stand-in"}):  # a writer re-reads every committed segment on opening
+                opened = time.perf_counter() - start
+            merges.append({"shards": count, "seconds": seconds, "megabytes": megabytes, "images": total, "open_seconds": opened})
     indexes = []
     for count in index_sizes:
         with tempfile.TemporaryDirectory() as folder:
@@ -64,8 +69,9 @@ def bench_stores(images: int = 1000, shards: tuple[int, ...] = (2, 4, 8),
 def markdown(table: dict) -> str:
     h, w = table["size"]
     lines = [f"Merging the shard stores of {table['images']} stand-in images ({h}x{w}, one per segment):", "",
-             "| shards | seconds | MB copied | images / s |", "|---|---|---|---|"]
-    lines += [f"| {m['shards']} | {m['seconds']:.2f} | {m['megabytes']:.0f} | {m['images'] / m['seconds']:.0f} |" for m in table["merge"]]
+             "| shards | seconds | MB copied | images / s | opening the merged store for writing (s) |", "|---|---|---|---|---|"]
+    lines += [f"| {m['shards']} | {m['seconds']:.2f} | {m['megabytes']:.0f} | {m['images'] / m['seconds']:.0f} | {m['open_seconds']:.2f} |"
+              for m in table["merge"]]
     lines += ["", "Rebuilding a store's index (every commit of a labelling run, every merge):", "",
               "| images in the store | seconds |", "|---|---|"]
     lines += [f"| {i['images']} | {i['seconds']:.3f} |" for i in table["index"]]

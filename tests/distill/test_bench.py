@@ -53,3 +53,13 @@ def test_bench_cli_times_help_and_a_first_detection_in_new_processes(tmp_path):
     assert set(rows) == {"distill --help", "distill detect --help", "distill eval hpatches --help",
                          "distill detect --pretrained (one 480x640 image)"}
     assert rows["distill --help"] < rows["distill detect --pretrained (one 480x640 image)"]  # help loads no network
+
+
+def test_bench_stores_merges_shards_and_rebuilds_indexes(tmp_path):
+    result = runner.invoke(app, ["bench", "stores", "--images", "6", "--shards", "2", "--shards", "3", "--index-size", "10",
+                                 "--out", str(tmp_path / "s")])
+    assert result.exit_code == 0, result.output
+    table = json.loads((tmp_path / "s" / "results.json").read_text())
+    assert [(m["shards"], m["images"]) for m in table["merge"]] == [(2, 6), (3, 6)]
+    assert all(m["seconds"] > 0 and m["open_seconds"] > 0 and m["megabytes"] > 0 for m in table["merge"])
+    assert [i["images"] for i in table["index"]] == [10]

@@ -21,11 +21,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from distill.choices import AVAILABLE, CLASSICAL
+from distill.choices import AVAILABLE, CLASSICAL, RESIZE
 from distill.detection.by_name import build_detectors
-from distill.detection.detector import ScoreMapDetector, describe, detect_at_size, detect_batch
+from distill.detection.detector import ScoreMapDetector, describe, detect, detect_batch, to_original_pixels, working_size
 from distill.detection.images import Image, grey_levels, to_grey_uint8
 from distill.student.errors import CheckpointError
+from labels.images import resize_image
 
 
 def resolve_device(device: str) -> str:
@@ -161,12 +162,15 @@ class Detector:
 
     def __call__(self, image: Image | list[Image], top_k: int | None = None, threshold: float | None = None,
                  nms_radius: int | None = None, subpixel: bool = False, size: tuple[int, int] | None = None,
-                 channels: str = "rgb", descriptors: bool = True, batch_size: int | None = None) -> Features | list[Features]:
+                 resize: int | None = RESIZE, channels: str = "rgb", descriptors: bool = True,
+                 batch_size: int | None = None) -> Features | list[Features]:
         """Features of one image, or a list for a batch (:func:`distill.detection.images.to_grey_uint8` says what
         an image and a batch are). ``threshold`` and ``nms_radius`` default to the detector's own (a student's
         come from its checkpoint); ``subpixel`` refines each point to the vertex of a parabola fit to its 3x3
-        neighbourhood; ``size``: detect at ``(H, W)``, points returned in the image's own pixels (pixel centres at
-        integer coordinates: ``x = (x' + 0.5) W / W' - 0.5``); ``channels``: order of 3-channel NumPy images;
+        neighbourhood; ``resize``: the working resolution, an image whose long side exceeds ``resize`` pixels is
+        detected (and described) at that long side (``None``: at full resolution; ``distill.choices.RESIZE`` by
+        default); ``size``: detect at ``(H, W)`` instead; either way points are returned in the image's own pixels
+        (pixel centres at integer coordinates: ``x = (x' + 0.5) W / W' - 0.5``); ``channels``: order of 3-channel NumPy images;
         ``descriptors=False`` skips them (a student then never runs its descriptor branch).
 
         A network (a student in PyTorch, SuperPoint) runs a torch image on the image's own device end to end
@@ -180,21 +184,29 @@ class Detector:
             raise ValueError(f"nms_radius must be >= 0, got {nms_radius}")
         if threshold is not None and not (math.isfinite(threshold) and threshold >= 0):
             raise ValueError(f"threshold must be a finite number >= 0, got {threshold}")
+        if resize is not None and (isinstance(resize, bool) or not isinstance(resize, int) or resize < 8):
+            raise ValueError(f"resize must be a whole number of pixels >= 8 (the long side), or None, got {resize!r}")
         detector = self.detector if threshold is None else replace(self.detector, threshold=threshold)
-        if detector.network is not None and size is None and isinstance(image, torch.Tensor):
+        if detector.network is not None and size is None and isinstance(image, torch.Tensor) and \
+                working_size(tuple(image.shape[-2:]), resize) is None:
             images, batch = grey_levels(image)  # on the image's device, never through the CPU
             features = self._batch(detector, images, image.device, nms_radius, top_k, subpixel, descriptors, batch_size)
             return features if batch else features[0]
         greys, batch = to_grey_uint8(image, channels)
         torch_out = all(isinstance(single, torch.Tensor) for single in (image if isinstance(image, (list, tuple)) else [image]))
-        if detector.network is not None and size is None and batch and len({grey.shape for grey in greys}) == 1:
+        if detector.network is not None and size is None and batch and len({grey.shape for grey in greys}) == 1 and \
+                working_size(greys[0].shape, resize) is None:
             images = torch.from_numpy(np.stack(greys))[:, None].float().div_(255)  # same-size images: one forward pass
             features = self._batch(detector, images, "cpu", nms_radius, top_k, subpixel, descriptors, batch_size)
             return features if torch_out else [f.numpy() for f in features]
         features = []
         for grey in greys:
-            xy, scores = detect_at_size(detector, grey, size, nms_radius, top_k, subpixel)
-            described = describe(detector, grey, xy) if descriptors else None
+            work = tuple(size) if size is not None else working_size(grey.shape, resize)
+            seen = grey if work is None or work == grey.shape else resize_image(grey, work)
+            xy, scores = detect(detector, seen, nms_radius, top_k, subpixel)
+            described = describe(detector, seen, xy) if descriptors else None  # at the working resolution, as detected
+            if seen is not grey:
+                xy = to_original_pixels(xy, grey.shape, seen.shape)
             found = Features(xy, scores, described, np.array(grey.shape[::-1]))
             features.append(found.to("cpu") if torch_out else found)
         return features if batch else features[0]

@@ -7,4 +7,7 @@ METHODS = ["superpoint+lightglue", "superpoint+mnn", "sift+ratio", "orb+hamming"
 STUDENT_METHODS = ["student+lightglue", "student+mnn"]
 MATCHERS = ["lightglue", "mnn"]  # of distill match and distill.Matcher
 RUNTIMES = ["torch", "onnx", "onnx-int8"]  # of students: PyTorch, ONNX Runtime, ONNX Runtime in int8
+# the working resolution by default (API, distill detect, the full-resolution protocol): an image whose long side
+# exceeds it is detected at that long side and its points mapped back; chosen on validation (docs/experiments.md)
+RESIZE = 512
 EVAL_SEED = 1_000_003  # of the synthetic shapes evaluation: never the training seed, evaluation images are not training images

@@ -1,7 +1,8 @@
 """Speed of the SuperPoint teacher and of students in every runtime available here (and, for reference, of
 classical detectors in OpenCV), timed in one run, end
-to end as a user calls them: ``distill.Detector(grey)`` on a 480x640 grey uint8 image, to the ``top_k`` best
-keypoints after NMS (no descriptors), median ms, detectors in turns (one image each per round, so that a
+to end as a user calls them: ``distill.Detector(grey, resize=None)`` on a 480x640 grey uint8 image (at its own
+480x640: the default working resolution would detect at 384x512), to the ``top_k`` best keypoints after NMS (no
+descriptors), median ms, detectors in turns (one image each per round, so that a
 shared machine's drift weighs on all alike), after warm-up. Beside it, the network's score map alone, so
 that what the API adds (input checks, NMS, top-k, conversions) is in the table. Denormal floats are flushed
 to zero in every runtime. SuperPoint's ONNX models are exported here, as a student's are.
@@ -75,7 +76,7 @@ def bench_speed(students: list[str], grey: np.ndarray, top_k: int = 300, rounds:
         rows += [Row(name, "opencv", load_detectors([name], "cpu")[0]) for name in classical]
         for spec in students:
             rows += [Row(spec, runtime, load_detectors([spec], "cpu", runtime)[0]) for runtime in RUNTIMES]
-        calls = [lambda d=row.detector: d(grey, top_k=top_k, descriptors=False) for row in rows]
+        calls = [lambda d=row.detector: d(grey, top_k=top_k, resize=None, descriptors=False) for row in rows]
         networks = [lambda d=row.detector.detector: d.score_map(grey) for row in rows]
         timings = [interleaved_median_ms(calls + networks, rounds=rounds) for _ in range(repeat)]
         for index, row in enumerate(rows):

@@ -108,8 +108,9 @@ def bench_students(checkpoints: list[str], sequences: list[Sequence], subpixel: 
 
 
 def end_to_end(detector: Detector, grey: np.ndarray, protocol: Protocol):
-    """One call as a user makes it: grey uint8 in, the protocol's best points out (NMS, top-k), no descriptors."""
-    return lambda: detector(grey, top_k=protocol.top_k, nms_radius=protocol.nms_radius, descriptors=False)
+    """One call as a user makes it: grey uint8 in, the protocol's best points out (NMS, top-k), no descriptors; at the
+    image's own 480x640 (no working resolution), so that every network is timed on the same pixels."""
+    return lambda: detector(grey, top_k=protocol.top_k, nms_radius=protocol.nms_radius, resize=None, descriptors=False)
 
 
 def markdown(table: dict, title: str) -> str:

@@ -12,7 +12,7 @@ import numpy as np
 import typer
 from tqdm import tqdm
 
-from distill.choices import AVAILABLE
+from distill.choices import AVAILABLE, RESIZE
 from distill.commands.common import (CHECKPOINT_HELP, OVERWRITE_HELP, RUNTIME_HELP, Runtime, fail, load_or_fail, parse_size,
                                      usable_out_folder)
 from distill.pretrained import RELEASES
@@ -81,8 +81,11 @@ def detect_command(
     top_k: Optional[int] = typer.Option(None, min=1, help="Keep at most K points per image (strongest first); default all."),
     nms_radius: Optional[int] = typer.Option(None, min=0, help="NMS radius in pixels, 0: none (default: the detector's own; 4, or a student checkpoint's)."),
     threshold: Optional[float] = typer.Option(None, min=0.0, help="Score threshold (default: the detector's own; a student checkpoint's)."),
-    size: Optional[str] = typer.Option(None, help="Detect at HxW; points are mapped back to the original pixels "
-                                       "(pixel centres at integer coordinates: x = (x' + 0.5) W / W' - 0.5)."),
+    resize: int = typer.Option(RESIZE, min=0, help="Working resolution: an image whose long side exceeds this many pixels is "
+                               "detected (and described) at that long side, its points mapped back to the original pixels; "
+                               "0: every image at full resolution."),
+    size: Optional[str] = typer.Option(None, help="Detect at HxW instead of --resize; points are mapped back to the original "
+                                       "pixels (pixel centres at integer coordinates: x = (x' + 0.5) W / W' - 0.5)."),
     subpixel: bool = typer.Option(False, "--subpixel", help="Refine each point to the vertex of a parabola fit to its 3x3 neighbourhood."),
     format: OutputFormat = typer.Option(OutputFormat.npz, help="npz: one NAME.npz per image with keypoints (N x 2, x y), "
                                         "scores (N), descriptors (N x 256, see --descriptors), image_size (H, W) and the detector's name; "
@@ -99,6 +102,8 @@ def detect_command(
     images could not be read (the others are written; the failures are listed)."""
     if (detector is not None) + (checkpoint is not None) + pretrained != 1:
         fail("give exactly one of --detector NAME, --checkpoint FILE or --pretrained", code=2)
+    if 0 < resize < 8:
+        fail(f"--resize {resize}: a long side of at least 8 pixels, or 0 for full resolution", code=2)
     if threshold is not None and not math.isfinite(threshold):
         fail(f"--threshold must be a number, got {threshold}", code=2)
     target = parse_size(size) if size else None
@@ -117,7 +122,8 @@ def detect_command(
         except ImageError as error:
             failed.append(str(error))
             continue
-        found = model(grey, top_k, threshold, nms_radius, subpixel, target, descriptors=format == OutputFormat.npz and descriptors)
+        found = model(grey, top_k, threshold, nms_radius, subpixel, target, resize=resize or None,
+                      descriptors=format == OutputFormat.npz and descriptors)
         destination = out / _output(relative, format)
         destination.parent.mkdir(parents=True, exist_ok=True)
         if format == OutputFormat.npz:  # row i of scores and descriptors is keypoint i (sampled in the image as given)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, List, Optional
 
 import typer
 
-from distill.choices import AVAILABLE, CLASSICAL, EVAL_SEED, METHODS, STUDENT_METHODS
+from distill.choices import AVAILABLE, CLASSICAL, EVAL_SEED, METHODS, RESIZE, STUDENT_METHODS
 from distill.commands.common import (CHECKPOINT_HELP, CONFIG_HELP, OVERWRITE_HELP, SET_HELP, SHOW_CONFIG_HELP, RUNTIME_HELP, Runtime, command_config, echo_results, fail,
                                      load_or_fail, parse_size, resolve_device, usable_out_folder, hpatches_sequences)
 from labels.images import EMBEDDED, HELD_OUT
@@ -83,12 +83,13 @@ def _protocol(name: ProtocolName | None, config: Optional[Path], override: Optio
 
     named = (name or ProtocolName.standard).value
     preset = Protocol.named(named)
-    values = {"size": None if preset.size is None else list(preset.size), "top_k": preset.top_k}
+    values = {"size": None if preset.size is None else list(preset.size), "top_k": preset.top_k, "resize": preset.resize}
     return command_config(Protocol, config, override, explicit, show, (f"--protocol {named}", values))
 
 
 PROTOCOL_HELP = ("standard (240x320, 300 points), large (480x640, 1000 points) or ait (the assignment's evaluator: "
-                 "full resolution, 300 points, 3 px).")
+                 f"full resolution, 300 points, 3 px; every detector at the working resolution, a long side of {RESIZE} px, "
+                 "as the API detects: --set resize=null for full resolution).")
 SUBPIXEL_HELP = "Refine every detector's points to the vertex of a parabola fit to its 3x3 neighbourhood."
 
 
@@ -128,6 +129,8 @@ def hpatches(
     scored = _protocol(protocol, config, override, {"size": list(parse_size(size)) if size else None, "top_k": top_k,
                                                     "epsilon": epsilon, "nms_radius": nms_radius, "subpixel": subpixel or None},
                        show_config)
+    if detect_scale:  # an explicit --detect-scale replaces the working resolution (scale 1: full resolution)
+        scored = replace(scored, resize=None)
     scales = list(dict.fromkeys(detect_scale or [scored.detect_scale]))
     usable_out_folder(out, [RESULTS] if len(scales) == 1 else [f"scale-{scale:g}/{RESULTS}" for scale in scales] + ["best-scale.json"],
                       overwrite)

@@ -72,15 +72,30 @@ def detect(detector: ScoreMapDetector, grey: np.ndarray, nms_radius: int | None 
     return keypoints.xy.cpu().numpy(), keypoints.scores.cpu().numpy()
 
 
+def working_size(shape: tuple[int, int], resize: int | None) -> tuple[int, int] | None:
+    """The ``H x W`` an image of ``shape`` is detected at under a working resolution of ``resize`` pixels on its long
+    side (as LightGlue's extractors take it, but never enlarging); ``None``: as it is (no ``resize``, or an image
+    whose long side is at most ``resize``)."""
+    if resize is None or max(shape[:2]) <= resize:
+        return None
+    scale = resize / max(shape[:2])
+    return max(8, round(shape[0] * scale)), max(8, round(shape[1] * scale))
+
+
+def to_original_pixels(xy: np.ndarray, shape: tuple[int, int], size: tuple[int, int]) -> np.ndarray:
+    """Points of an image resized from ``shape`` to ``size`` (both ``H x W``), back in its own pixels (pixel centres
+    at integer coordinates: ``x = (x' + 0.5) W / W' - 0.5``, :func:`teachers.homographies.resize_transform`)."""
+    return warp_points(xy, np.linalg.inv(resize_transform(shape[:2], size))).astype(np.float32)
+
+
 def detect_at_size(detector: ScoreMapDetector, grey: np.ndarray, size: tuple[int, int] | None, nms_radius: int | None = None,
                    top_k: int | None = None, subpixel: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """:func:`detect` on ``grey`` resized to ``size`` (``H x W``; ``None``: as it is), points mapped back
-    to ``grey``'s pixels with the pixel-centre convention (:func:`teachers.homographies.resize_transform`)."""
+    to ``grey``'s pixels with the pixel-centre convention (:func:`to_original_pixels`)."""
     if size is None or tuple(size) == grey.shape[:2]:
         return detect(detector, grey, nms_radius, top_k, subpixel)
     xy, scores = detect(detector, resize_image(grey, size), nms_radius, top_k, subpixel)
-    back = np.linalg.inv(resize_transform(grey.shape[:2], size))
-    return warp_points(xy, back).astype(np.float32), scores
+    return to_original_pixels(xy, grey.shape, size), scores
 
 
 def score_map_at(detector: ScoreMapDetector, grey: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:

@@ -8,7 +8,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from tqdm import tqdm
 
-from distill.detection.detector import ScoreMapDetector, detect_at_size
+from distill.choices import RESIZE
+from distill.detection.detector import ScoreMapDetector, detect_at_size, working_size
 from distill.eval.repeatability import PairResult, pair_repeatability
 from distill.eval.sequences import Sequence
 from labels.images import resize_image
@@ -24,12 +25,14 @@ class Protocol:
     nms_radius: int = DetectionConfig.nms_radius
     subpixel: bool = False  # refine every detector's points to the vertex of a 3x3 parabola fit
     detect_scale: float = 1.0  # detect on each image resized by this factor, points mapped back to its pixels
+    # working resolution (long side, px): a larger image is detected at it, points mapped back (unless detect_scale)
+    resize: int | None = None
 
     @classmethod
     def named(cls, name: str) -> "Protocol":
         """``standard`` (240x320, 300 points), ``large`` (480x640, 1000 points) or ``ait`` (the
-        assignment's evaluator: full resolution, 300 points, 3 px)."""
-        presets = {"standard": cls(), "large": cls(size=(480, 640), top_k=1000), "ait": cls(size=None)}
+        assignment's evaluator: full resolution, 300 points, 3 px; every detector at the API's working resolution)."""
+        presets = {"standard": cls(), "large": cls(size=(480, 640), top_k=1000), "ait": cls(size=None, resize=RESIZE)}
         if name not in presets:
             raise ValueError(f"unknown protocol {name!r}; available: {', '.join(presets)}")
         return presets[name]
@@ -40,12 +43,16 @@ class Protocol:
         return detect_at_size(detector, image, self.detection_size(image.shape[:2]), self.nms_radius, subpixel=self.subpixel)[0]
 
     def detection_size(self, shape: tuple[int, int]) -> tuple[int, int] | None:
-        """The ``H x W`` an image of ``shape`` is detected at (``detect_scale``, sides at least 8); ``None``: as it is."""
-        return None if self.detect_scale == 1.0 else tuple(max(8, round(side * self.detect_scale)) for side in shape)
+        """The ``H x W`` an image of ``shape`` is detected at (``detect_scale``, sides at least 8; else the working
+        resolution ``resize``); ``None``: as it is."""
+        if self.detect_scale != 1.0:
+            return tuple(max(8, round(side * self.detect_scale)) for side in shape)
+        return working_size(shape, self.resize)
 
     def describe(self) -> str:
         size = "full resolution" if self.size is None else f"{self.size[0]}x{self.size[1]}"
-        scale = "" if self.detect_scale == 1.0 else f", detected at {self.detect_scale:g}x and mapped back"
+        scale = (f", detected at {self.detect_scale:g}x and mapped back" if self.detect_scale != 1.0 else
+                 f", detected at a long side of at most {self.resize} px and mapped back" if self.resize else "")
         return (f"{size} grey{scale}, NMS radius {self.nms_radius}{', sub-pixel refinement' if self.subpixel else ''}, "
                 f"{self.top_k} best points after the covisibility filter, ε = {self.epsilon:g} px, "
                 f"repeatability (c1+c2)/(n1+n2) averaged over pairs")

@@ -170,3 +170,42 @@ def test_results_print_as_one_line_of_counts(photo, superpoint):
                               np.array([True, False]))
     assert repr(matches) == "Matches(2 matches of 3 and 4 keypoints, homography: 1 inliers)"
     assert "homography: none" in repr(distill.Matches(*[np.zeros((0, 2))] * 3, np.zeros(0), None, np.zeros(0, bool)))
+
+
+def test_large_images_are_detected_at_the_working_resolution(superpoint):
+    """An image whose long side exceeds ``resize`` is detected and described at that long side (the default,
+    distill.choices.RESIZE, as LightGlue's extractors resize) and its points come back in its own pixels."""
+    from distill.choices import RESIZE
+    from distill.detection.detector import describe, detect, to_original_pixels
+    from labels.images import resize_image
+
+    grey = cv2.resize(cv2.imread(str(embedded("camera")), cv2.IMREAD_GRAYSCALE), (RESIZE + 160, (RESIZE + 160) * 3 // 4))
+    small = resize_image(grey, (RESIZE * 3 // 4, RESIZE))
+    xy, scores = detect(superpoint.detector, small, top_k=200)
+    expected = describe(superpoint.detector, small, xy)
+    found = superpoint(grey, top_k=200)
+    assert np.allclose(found.keypoints, to_original_pixels(xy, grey.shape, small.shape)) and np.array_equal(found.scores, scores)
+    assert np.allclose(found.descriptors, expected, atol=1e-6)
+    assert found.keypoints[:, 0].max() > RESIZE and tuple(found.image_size) == grey.shape[::-1]
+    full = superpoint(grey, top_k=200, resize=None)
+    assert np.array_equal(full.keypoints, detect(superpoint.detector, grey, top_k=200)[0])
+    assert np.array_equal(superpoint(small, top_k=200).keypoints, xy)  # at or under the working resolution: as it is
+    with pytest.raises(ValueError, match="resize must be"):
+        superpoint(grey, resize=4)
+
+
+def test_distill_detect_takes_the_working_resolution_of_the_api(tmp_path):
+    from typer.testing import CliRunner
+
+    from distill.cli import app
+
+    image = tmp_path / "large.png"
+    cv2.imwrite(str(image), cv2.resize(cv2.imread(str(embedded("coffee"))), (900, 600)))
+    harris = distill.Detector.load("harris", "cpu")
+    for option, resize in [([], distill.choices.RESIZE), (["--resize", "0"], None), (["--resize", "300"], 300)]:
+        out = tmp_path / f"o{resize}"
+        result = CliRunner().invoke(app, ["detect", str(image), "-d", "harris", "--top-k", "300", *option, "--out", str(out), "--quiet"])
+        assert result.exit_code == 0, result.output
+        assert np.array_equal(np.load(out / "large.npz")["keypoints"], harris(str(image), top_k=300, resize=resize).keypoints)
+    refused = CliRunner().invoke(app, ["detect", str(image), "-d", "harris", "--resize", "3", "--out", str(tmp_path / "x")])
+    assert refused.exit_code == 2 and "--resize 3" in refused.output

@@ -7,6 +7,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from distill.choices import RESIZE
 from distill.cli import app
 from distill.detection.by_name import build_detectors
 from distill.detection.detector import ScoreMapDetector
@@ -241,9 +242,12 @@ def test_eval_protocols_take_a_config_file_set_and_show_config(tmp_path):
                                       "--set", "nms_radius=2", "--subpixel", "--show-config"])
     assert result.exit_code == 0, result.output
     assert yaml.safe_load(result.output) == {"size": [480, 640], "top_k": 500, "epsilon": 1.5, "nms_radius": 2, "subpixel": True,
-                                             "detect_scale": 1.0}
+                                             "detect_scale": 1.0, "resize": None}
     ait = CliRunner().invoke(app, ["eval", "warped", "--protocol", "ait", "--show-config"])
     assert ait.exit_code == 0 and yaml.safe_load(ait.output)["size"] is None
+    assert yaml.safe_load(ait.output)["resize"] == RESIZE  # the API's working resolution
+    full = CliRunner().invoke(app, ["eval", "warped", "--protocol", "ait", "--set", "resize=null", "--show-config"])
+    assert full.exit_code == 0 and yaml.safe_load(full.output)["resize"] is None
     matching = CliRunner().invoke(app, ["eval", "matching", "--max-keypoints", "512", "--set", "ransac_px=2", "--show-config"])
     assert matching.exit_code == 0, matching.output
     assert yaml.safe_load(matching.output) == {"size": [480, 640], "max_keypoints": 512, "nms_radius": 4, "ransac_px": 2.0, "seed": 0}

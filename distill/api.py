@@ -23,7 +23,8 @@ import torch
 
 from distill.choices import AVAILABLE, CLASSICAL, RESIZE
 from distill.detection.by_name import build_detectors
-from distill.detection.detector import ScoreMapDetector, describe, detect, detect_batch, to_original_pixels, working_size
+from distill.detection.detector import (ScoreMapDetector, describe, detect, detect_batch, multi_scale, to_original_pixels,
+                                       working_size)
 from distill.detection.images import Image, grey_levels, to_grey_uint8
 from distill.student.errors import CheckpointError
 from labels.images import resize_image
@@ -163,13 +164,15 @@ class Detector:
     def __call__(self, image: Image | list[Image], top_k: int | None = None, threshold: float | None = None,
                  nms_radius: int | None = None, subpixel: bool = False, size: tuple[int, int] | None = None,
                  resize: int | None = RESIZE, channels: str = "rgb", descriptors: bool = True,
-                 batch_size: int | None = None) -> Features | list[Features]:
+                 batch_size: int | None = None, scales: tuple[float, ...] = (1.0,)) -> Features | list[Features]:
         """Features of one image, or a list for a batch (:func:`distill.detection.images.to_grey_uint8` says what
         an image and a batch are). ``threshold`` and ``nms_radius`` default to the detector's own (a student's
         come from its checkpoint); ``subpixel`` refines each point to the vertex of a parabola fit to its 3x3
         neighbourhood; ``resize``: the working resolution, an image whose long side exceeds ``resize`` pixels is
         detected (and described) at that long side (``None``: at full resolution; ``distill.choices.RESIZE`` by
-        default); ``size``: detect at ``(H, W)`` instead; either way points are returned in the image's own pixels
+        default); ``scales``: also score the (working) image resized by each factor and average the maps before NMS
+        (``distill.choices.MULTISCALE``: 1, 0.78 and 0.625, about twice the cost); ``size``: detect at ``(H, W)``
+        instead; either way points are returned in the image's own pixels
         (pixel centres at integer coordinates: ``x = (x' + 0.5) W / W' - 0.5``); ``channels``: order of 3-channel NumPy images;
         ``descriptors=False`` skips them (a student then never runs its descriptor branch).
 
@@ -186,7 +189,10 @@ class Detector:
             raise ValueError(f"threshold must be a finite number >= 0, got {threshold}")
         if resize is not None and (isinstance(resize, bool) or not isinstance(resize, int) or resize < 8):
             raise ValueError(f"resize must be a whole number of pixels >= 8 (the long side), or None, got {resize!r}")
+        if not scales or not all(isinstance(f, (int, float)) and 0.05 <= f <= 4 for f in scales):
+            raise ValueError(f"scales must be factors between 0.05 and 4 (1: the image itself), got {scales!r}")
         detector = self.detector if threshold is None else replace(self.detector, threshold=threshold)
+        detector = multi_scale(detector, tuple(float(f) for f in scales))
         if detector.network is not None and size is None and isinstance(image, torch.Tensor) and \
                 working_size(tuple(image.shape[-2:]), resize) is None:
             images, batch = grey_levels(image)  # on the image's device, never through the CPU

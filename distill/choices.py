@@ -10,4 +10,7 @@ RUNTIMES = ["torch", "onnx", "onnx-int8"]  # of students: PyTorch, ONNX Runtime,
 # the working resolution by default (API, distill detect, the full-resolution protocol): an image whose long side
 # exceeds it is detected at that long side and its points mapped back; chosen on validation (docs/experiments.md)
 RESIZE = 512
+# multi-scale detection when asked for (Detector scales=, distill detect --multiscale): the working resolution and
+# long sides of 400 and 320 px, score maps averaged before NMS (validation in docs/experiments.md); 2x the pixels
+MULTISCALE = (1.0, 0.78, 0.625)
 EVAL_SEED = 1_000_003  # of the synthetic shapes evaluation: never the training seed, evaluation images are not training images

@@ -12,7 +12,7 @@ import numpy as np
 import typer
 from tqdm import tqdm
 
-from distill.choices import AVAILABLE, RESIZE
+from distill.choices import AVAILABLE, MULTISCALE, RESIZE
 from distill.commands.common import (CHECKPOINT_HELP, OVERWRITE_HELP, RUNTIME_HELP, Runtime, fail, load_or_fail, parse_size,
                                      usable_out_folder)
 from distill.pretrained import RELEASES
@@ -84,6 +84,9 @@ def detect_command(
     resize: int = typer.Option(RESIZE, min=0, help="Working resolution: an image whose long side exceeds this many pixels is "
                                "detected (and described) at that long side, its points mapped back to the original pixels; "
                                "0: every image at full resolution."),
+    multiscale: bool = typer.Option(False, "--multiscale", help="Also score the image at "
+                                    f"{', '.join(f'{f:g}' for f in MULTISCALE[1:])} of its (working) size and average the "
+                                    "score maps before NMS: more repeatable points for about twice the time."),
     size: Optional[str] = typer.Option(None, help="Detect at HxW instead of --resize; points are mapped back to the original "
                                        "pixels (pixel centres at integer coordinates: x = (x' + 0.5) W / W' - 0.5)."),
     subpixel: bool = typer.Option(False, "--subpixel", help="Refine each point to the vertex of a parabola fit to its 3x3 neighbourhood."),
@@ -123,7 +126,7 @@ def detect_command(
             failed.append(str(error))
             continue
         found = model(grey, top_k, threshold, nms_radius, subpixel, target, resize=resize or None,
-                      descriptors=format == OutputFormat.npz and descriptors)
+                      descriptors=format == OutputFormat.npz and descriptors, scales=MULTISCALE if multiscale else (1.0,))
         destination = out / _output(relative, format)
         destination.parent.mkdir(parents=True, exist_ok=True)
         if format == OutputFormat.npz:  # row i of scores and descriptors is keypoint i (sampled in the image as given)

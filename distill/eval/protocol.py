@@ -9,7 +9,7 @@ import numpy as np
 from tqdm import tqdm
 
 from distill.choices import RESIZE
-from distill.detection.detector import ScoreMapDetector, detect_at_size, working_size
+from distill.detection.detector import ScoreMapDetector, detect_at_size, multi_scale, working_size
 from distill.eval.repeatability import PairResult, pair_repeatability
 from distill.eval.sequences import Sequence
 from labels.images import resize_image
@@ -27,6 +27,11 @@ class Protocol:
     detect_scale: float = 1.0  # detect on each image resized by this factor, points mapped back to its pixels
     # working resolution (long side, px): a larger image is detected at it, points mapped back (unless detect_scale)
     resize: int | None = None
+    scales: tuple[float, ...] = (1.0,)  # also score each image resized by these factors, maps averaged before NMS
+
+    def __post_init__(self) -> None:
+        if not self.scales or not all(0.05 <= factor <= 4 for factor in self.scales):
+            raise ValueError(f"scales must be factors between 0.05 and 4 (1: the image itself), got {list(self.scales)}")
 
     @classmethod
     def named(cls, name: str) -> "Protocol":
@@ -40,7 +45,8 @@ class Protocol:
     def points(self, detector: ScoreMapDetector, image: np.ndarray) -> np.ndarray:
         """``N x 2`` points of ``detector`` on ``image`` as this protocol scores them: NMS, sub-pixel
         refinement if on, detected at ``detect_scale`` and mapped back to ``image``'s pixels."""
-        return detect_at_size(detector, image, self.detection_size(image.shape[:2]), self.nms_radius, subpixel=self.subpixel)[0]
+        return detect_at_size(multi_scale(detector, tuple(self.scales)), image, self.detection_size(image.shape[:2]), self.nms_radius,
+                              subpixel=self.subpixel)[0]
 
     def detection_size(self, shape: tuple[int, int]) -> tuple[int, int] | None:
         """The ``H x W`` an image of ``shape`` is detected at (``detect_scale``, sides at least 8; else the working
@@ -53,6 +59,8 @@ class Protocol:
         size = "full resolution" if self.size is None else f"{self.size[0]}x{self.size[1]}"
         scale = (f", detected at {self.detect_scale:g}x and mapped back" if self.detect_scale != 1.0 else
                  f", detected at a long side of at most {self.resize} px and mapped back" if self.resize else "")
+        if tuple(self.scales) != (1.0,):
+            scale += f", score maps at {', '.join(f'{f:g}' for f in self.scales)}x averaged"
         return (f"{size} grey{scale}, NMS radius {self.nms_radius}{', sub-pixel refinement' if self.subpixel else ''}, "
                 f"{self.top_k} best points after the covisibility filter, ε = {self.epsilon:g} px, "
                 f"repeatability (c1+c2)/(n1+n2) averaged over pairs")

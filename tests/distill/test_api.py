@@ -209,3 +209,30 @@ def test_distill_detect_takes_the_working_resolution_of_the_api(tmp_path):
         assert np.array_equal(np.load(out / "large.npz")["keypoints"], harris(str(image), top_k=300, resize=resize).keypoints)
     refused = CliRunner().invoke(app, ["detect", str(image), "-d", "harris", "--resize", "3", "--out", str(tmp_path / "x")])
     assert refused.exit_code == 2 and "--resize 3" in refused.output
+
+
+def test_multi_scale_detection_averages_the_score_maps_of_each_scale(tmp_path):
+    """scales=(1, f): the score map is the mean of the image's and of its map at f resized back; the command's
+    --multiscale is the API's MULTISCALE."""
+    from typer.testing import CliRunner
+
+    from distill.cli import app
+    from distill.detection.detector import detect, multi_scale
+    from labels.images import resize_image
+
+    grey = cv2.resize(cv2.imread(str(embedded("coffee")), cv2.IMREAD_GRAYSCALE), (320, 240))
+    harris = distill.Detector.load("harris", "cpu")
+    half = cv2.resize(harris.detector.score_map(resize_image(grey, (120, 160))).numpy().astype(np.float32), (320, 240))
+    fused = (harris.detector.score_map(grey).numpy().astype(np.float32) + half) / 2
+    assert np.allclose(multi_scale(harris.detector, (1.0, 0.5)).score_map(grey).numpy(), fused)
+    found = harris(grey, top_k=100, scales=(1.0, 0.5))
+    assert np.array_equal(found.keypoints, detect(multi_scale(harris.detector, (1.0, 0.5)), grey, top_k=100)[0])
+    assert not np.array_equal(found.keypoints, harris(grey, top_k=100).keypoints)
+    image = tmp_path / "coffee.png"
+    cv2.imwrite(str(image), grey)
+    result = CliRunner().invoke(app, ["detect", str(image), "-d", "harris", "--top-k", "100", "--multiscale", "--out", str(tmp_path / "o")])
+    assert result.exit_code == 0, result.output
+    assert np.array_equal(np.load(tmp_path / "o" / "coffee.npz")["keypoints"],
+                          harris(grey, top_k=100, scales=distill.choices.MULTISCALE).keypoints)
+    with pytest.raises(ValueError, match="scales must be"):
+        harris(grey, scales=(0.0,))

@@ -242,7 +242,7 @@ def test_eval_protocols_take_a_config_file_set_and_show_config(tmp_path):
                                       "--set", "nms_radius=2", "--subpixel", "--show-config"])
     assert result.exit_code == 0, result.output
     assert yaml.safe_load(result.output) == {"size": [480, 640], "top_k": 500, "epsilon": 1.5, "nms_radius": 2, "subpixel": True,
-                                             "detect_scale": 1.0, "resize": None}
+                                             "detect_scale": 1.0, "resize": None, "scales": [1.0]}
     ait = CliRunner().invoke(app, ["eval", "warped", "--protocol", "ait", "--show-config"])
     assert ait.exit_code == 0 and yaml.safe_load(ait.output)["size"] is None
     assert yaml.safe_load(ait.output)["resize"] == RESIZE  # the API's working resolution

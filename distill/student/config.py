@@ -193,6 +193,9 @@ class TrainConfig:
     amp: bool = True  # mixed precision on CUDA (ignored on CPU)
     augment: bool = True  # random crops, flips and photometric changes
     warp: bool = False  # also a random homography per item (resampling blurs the image and rounds label peaks; docs/experiments.md)
+    # each item's labels and image rescaled by a factor drawn log-uniformly in [low, high] before the crop (keypoints
+    # moved exactly, heatmaps resampled, what falls outside the image invalid): [1, 1] is off
+    scale_range: Tuple[float, float] = (1.0, 1.0)
     photometric: PhotometricConfig = field(default_factory=PhotometricConfig)  # with augment: changes to the image alone
     losses: LossesConfig = field(default_factory=LossesConfig)
     pair: PairLossConfig = field(default_factory=PairLossConfig)
@@ -206,5 +209,7 @@ class TrainConfig:
                 raise ValueError(f"{key} must be at least 1, got {getattr(self, key)}")
         if not 0 <= self.ema < 1:
             raise ValueError(f"ema is a decay per step, in [0, 1) (0: off), got {self.ema}")
+        if not 0.1 <= self.scale_range[0] <= self.scale_range[1] <= 10:
+            raise ValueError(f"scale_range must be [low, high] with 0.1 <= low <= high <= 10, got {list(self.scale_range)}")
         if not 0 <= self.val_fraction < 1:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from kornia.geometry.transform import warp_perspective
 from torch.utils.data import Dataset
 
@@ -36,6 +37,25 @@ def split_keys(keys: list[str], val_fraction: float) -> tuple[list[str], list[st
     return train, val
 
 
+def rescaled(stack: torch.Tensor, factor: float, crop: tuple[int, int]) -> torch.Tensor:
+    """An item's ``5 x H x W`` stack (image, heatmap, variance, validity, keypoint mask) rescaled by ``factor``
+    (pixel centres at integer coordinates: ``x' = (x + 0.5) s - 0.5``): image, heatmap and variance resampled
+    (antialiased when shrinking), validity by nearest neighbour, each keypoint moved to its rescaled pixel; padded
+    with invalid zeros to at least ``crop``."""
+    h, w = stack.shape[-2:]
+    size = (max(8, round(h * factor)), max(8, round(w * factor)))
+    dense = F.interpolate(stack[None, :3], size=size, mode="bilinear", align_corners=False, antialias=factor < 1)[0]
+    valid = F.interpolate(stack[None, 3:4], size=size, mode="nearest")[0]
+    mask = torch.zeros((1, *size))
+    ys, xs = torch.nonzero(stack[4] > 0.5, as_tuple=True)
+    ys = ((ys + 0.5) * size[0] / h - 0.5).round().long().clamp(0, size[0] - 1)
+    xs = ((xs + 0.5) * size[1] / w - 0.5).round().long().clamp(0, size[1] - 1)
+    mask[0, ys, xs] = 1
+    out = torch.cat([dense, valid, mask])
+    pad = (0, max(0, crop[1] - size[1]), 0, max(0, crop[0] - size[0]))
+    return F.pad(out, pad) if any(pad) else out
+
+
 def keypoint_mask(labels: ImageLabels, threshold: float | None = None, adaptation: dict | None = None) -> np.ndarray:
     """``H x W`` float32: 1 at the pixel of each of the store's keypoints, 0 elsewhere. With a
     ``threshold``, the keypoints are instead the maxima of the store's heatmap above it, under the NMS
@@ -55,7 +75,7 @@ class LabelDataset(Dataset):
     def __init__(self, stores: list[Path], split: str = "train", val_fraction: float = 0.15, crop: tuple[int, int] = (192, 256),
                  augment: bool = True, seed: int = 0, pair_sigma: float | None = None, warp: bool = False,
                  descriptors: bool = False, target_threshold: float | None = None,
-                 photometric: PhotometricConfig = PhotometricConfig()) -> None:
+                 photometric: PhotometricConfig = PhotometricConfig(), scale_range: tuple[float, float] = (1.0, 1.0)) -> None:
         self.readers = [StoreReader(s) for s in stores]
         check_no_double_images(self.readers)
         for reader in self.readers:
@@ -71,6 +91,7 @@ class LabelDataset(Dataset):
         if not self.items:
             raise StoreError(f"no {split} images in {', '.join(map(str, stores))} (val_fraction {val_fraction})")
         self.crop, self.augment, self.warp, self.seed, self.epoch = crop, augment, warp, seed, 0
+        self.scale_range = tuple(scale_range)
         self.photometric = photometric
         self.target_threshold = target_threshold  # None: the store's keypoints are the focal target
         self.pair_sigma = pair_sigma  # not None: pair mode (LightGlue matches of stores labelled with --lightglue)
@@ -121,6 +142,9 @@ class LabelDataset(Dataset):
             # the heatmap is a density of points: keep its peaks sharp with nearest sampling
             warped[1:] = warp_perspective(stack[None, 1:], homography[None], (h, w), mode="nearest", align_corners=True)[0]
             stack = warped
+        if self.augment and self.scale_range != (1.0, 1.0):
+            stack = rescaled(stack, float(np.exp(rng.uniform(*np.log(self.scale_range)))), self.crop)
+            h, w = stack.shape[-2:]
         if self.augment:
             flips = [dim for dim in (-1, -2) if rng.random() < 0.5]
             stack = stack.flip(flips) if flips else stack

@@ -65,7 +65,7 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, progress: bo
     describe = config.student.descriptor_dim > 0
     train_set = LabelDataset(stores, "train", config.val_fraction, tuple(config.crop), config.augment, config.seed, pair_sigma, config.warp,
                              descriptors=describe, target_threshold=config.losses.focal.threshold,
-                             photometric=config.photometric)
+                             photometric=config.photometric, scale_range=tuple(config.scale_range))
     val_set = LabelDataset(stores, "val", config.val_fraction, tuple(config.crop), False, config.seed)
     val_hpatches = load_hpatches(Path(config.val_hpatches)) if config.val_hpatches and dist_info.main else None
     core = Student(config.student)

@@ -138,3 +138,22 @@ def test_a_target_threshold_re_extracts_the_keypoints_from_the_heatmap(tmp_path)
     assert counts == ["threshold 0.1  2.0 keypoints per image (min 2, median 2, max 2)",
                       "threshold 0.01 3.0 keypoints per image (min 3, median 3, max 3)",
                       "threshold 0.0125 3.0 keypoints per image (min 3, median 3, max 3)"]
+
+
+def test_rescaling_an_item_moves_each_keypoint_to_its_pixel_and_pads_what_it_lacks():
+    """Scale augmentation: a keypoint at (x, y) lands at ((x + 0.5) s - 0.5, ...) rounded, a corner of the image
+    stays on the corner, and a shrunk item is padded to the crop with invalid pixels."""
+    from distill.student.data import rescaled
+
+    stack = torch.zeros(5, 64, 96)
+    stack[0] = torch.linspace(0, 1, 96)  # a horizontal ramp
+    stack[3] = 1
+    stack[4, 10, 20] = stack[4, 40, 90] = 1
+    up = rescaled(stack, 1.5, (64, 96))
+    assert up.shape == (5, 96, 144)
+    assert {tuple(p) for p in torch.nonzero(up[4]).tolist()} == {(15, 30), (60, 135)}
+    assert up[3].min() == 1 and torch.allclose(up[0, :, 0], up[0, 0, 0].expand(96))
+    down = rescaled(stack, 0.5, (48, 64))
+    assert down.shape == (5, 48, 64)  # 32 x 48, padded to the crop
+    assert down[3, :32, :48].min() == 1 and down[3, 32:].max() == 0 and down[3, :, 48:].max() == 0
+    assert {tuple(p) for p in torch.nonzero(down[4]).tolist()} == {(5, 10), (20, 45)}

@@ -193,17 +193,21 @@ class Detector:
             raise ValueError(f"scales must be factors between 0.05 and 4 (1: the image itself), got {scales!r}")
         detector = self.detector if threshold is None else replace(self.detector, threshold=threshold)
         detector = multi_scale(detector, tuple(float(f) for f in scales))
-        if detector.network is not None and size is None and isinstance(image, torch.Tensor) and \
-                working_size(tuple(image.shape[-2:]), resize) is None:
+        if detector.network is not None and size is None and isinstance(image, torch.Tensor):
             images, batch = grey_levels(image)  # on the image's device, never through the CPU
-            features = self._batch(detector, images, image.device, nms_radius, top_k, subpixel, descriptors, batch_size)
+            work = working_size(tuple(images.shape[-2:]), resize)
+            if work is not None:  # area averaging on the device, as OpenCV's INTER_AREA shrinks on the CPU
+                images = torch.nn.functional.interpolate(images, size=work, mode="area")
+            features = self._batch(detector, images, image.device, nms_radius, top_k, subpixel, descriptors, batch_size,
+                                   tuple(image.shape[-2:]))
             return features if batch else features[0]
         greys, batch = to_grey_uint8(image, channels)
         torch_out = all(isinstance(single, torch.Tensor) for single in (image if isinstance(image, (list, tuple)) else [image]))
-        if detector.network is not None and size is None and batch and len({grey.shape for grey in greys}) == 1 and \
-                working_size(greys[0].shape, resize) is None:
-            images = torch.from_numpy(np.stack(greys))[:, None].float().div_(255)  # same-size images: one forward pass
-            features = self._batch(detector, images, "cpu", nms_radius, top_k, subpixel, descriptors, batch_size)
+        if detector.network is not None and size is None and batch and len({grey.shape for grey in greys}) == 1:
+            work = working_size(greys[0].shape, resize)
+            seen = [resize_image(grey, work) for grey in greys] if work else greys  # as the loop below resizes
+            images = torch.from_numpy(np.stack(seen))[:, None].float().div_(255)  # same-size images: one forward pass
+            features = self._batch(detector, images, "cpu", nms_radius, top_k, subpixel, descriptors, batch_size, greys[0].shape)
             return features if torch_out else [f.numpy() for f in features]
         features = []
         for grey in greys:
@@ -219,11 +223,13 @@ class Detector:
 
     @staticmethod
     def _batch(detector: ScoreMapDetector, images: torch.Tensor, device, nms_radius: int | None, top_k: int | None,
-               subpixel: bool, descriptors: bool, batch_size: int | None) -> list[Features]:
-        """:func:`detect_batch` on ``B x 1 x H x W`` images, ``batch_size`` per forward pass, the features on ``device``."""
+               subpixel: bool, descriptors: bool, batch_size: int | None, original: tuple[int, int]) -> list[Features]:
+        """:func:`detect_batch` on ``B x 1 x H x W`` images, ``batch_size`` per forward pass, the features on ``device``
+        with their points in the pixels of the ``original`` (``H x W``) images that were resized to these."""
         step = batch_size or (2 if torch.device(detector.device).type == "cpu" else 16)
-        size = torch.tensor(images.shape[-1:-3:-1])
-        return [Features(xy, scores, described, size).to(device)
+        seen = tuple(images.shape[-2:])
+        back = (lambda xy: xy) if seen == tuple(original) else (lambda xy: to_original_pixels(xy, original, seen))
+        return [Features(back(xy), scores, described, torch.tensor(original[::-1])).to(device)
                 for start in range(0, len(images), step)
                 for xy, scores, described in detect_batch(detector, images[start:start + step].to(detector.device), nms_radius,
                                                           top_k, subpixel, descriptors)]

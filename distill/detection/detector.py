@@ -11,7 +11,6 @@ import torch
 
 from labels.images import resize_image
 from teachers.config import DetectionConfig
-from teachers.homographies import resize_transform, warp_points
 from teachers.keypoints import extract_keypoints
 from teachers.superpoint import sample_descriptors
 
@@ -104,10 +103,14 @@ def working_size(shape: tuple[int, int], resize: int | None) -> tuple[int, int] 
     return max(8, round(shape[0] * scale)), max(8, round(shape[1] * scale))
 
 
-def to_original_pixels(xy: np.ndarray, shape: tuple[int, int], size: tuple[int, int]) -> np.ndarray:
-    """Points of an image resized from ``shape`` to ``size`` (both ``H x W``), back in its own pixels (pixel centres
-    at integer coordinates: ``x = (x' + 0.5) W / W' - 0.5``, :func:`teachers.homographies.resize_transform`)."""
-    return warp_points(xy, np.linalg.inv(resize_transform(shape[:2], size))).astype(np.float32)
+def to_original_pixels(xy, shape: tuple[int, int], size: tuple[int, int]):
+    """Points (NumPy or torch, ``N x 2``) of an image resized from ``shape`` to ``size`` (both ``H x W``), back in its
+    own pixels (pixel centres at integer coordinates: ``x = (x' + 0.5) W / W' - 0.5``, the inverse of
+    :func:`teachers.homographies.resize_transform`)."""
+    scale = (shape[1] / size[1], shape[0] / size[0])
+    if isinstance(xy, torch.Tensor):
+        return (xy + 0.5) * torch.tensor(scale, dtype=xy.dtype, device=xy.device) - 0.5
+    return ((np.asarray(xy, np.float32) + 0.5) * np.array(scale, np.float32) - 0.5).astype(np.float32)
 
 
 def detect_at_size(detector: ScoreMapDetector, grey: np.ndarray, size: tuple[int, int] | None, nms_radius: int | None = None,

@@ -236,3 +236,21 @@ def test_multi_scale_detection_averages_the_score_maps_of_each_scale(tmp_path):
                           harris(grey, top_k=100, scales=distill.choices.MULTISCALE).keypoints)
     with pytest.raises(ValueError, match="scales must be"):
         harris(grey, scales=(0.0,))
+
+
+def test_a_batch_of_large_images_runs_at_the_working_resolution_in_one_pass():
+    """Same-size images larger than the working resolution are resized, detected in one batch and mapped back:
+    the points of the image-by-image call, NumPy or torch (area averaging on the torch image's device)."""
+    from distill.choices import RESIZE
+
+    student = distill.Detector.pretrained("fast", device="cpu")
+    greys = [cv2.resize(cv2.imread(str(embedded(name)), cv2.IMREAD_GRAYSCALE), (RESIZE + 128, (RESIZE + 128) * 3 // 4))
+             for name in ("coffee", "camera")]
+    batch = student(np.stack(greys)[..., None], top_k=300)
+    for grey, found in zip(greys, batch):
+        alone = student(grey, top_k=300)
+        assert np.allclose(found.keypoints, alone.keypoints) and tuple(found.image_size) == grey.shape[::-1]
+    tensors = student(torch.from_numpy(np.stack(greys))[:, None].float() / 255, top_k=300)
+    for grey, found in zip(greys, tensors):
+        assert isinstance(found.keypoints, torch.Tensor) and tuple(found.image_size.tolist()) == grey.shape[::-1]
+        assert found.keypoints[:, 0].max() > RESIZE  # back in the image's own pixels

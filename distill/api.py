@@ -23,8 +23,8 @@ import torch
 
 from distill.choices import AVAILABLE, CLASSICAL, RESIZE
 from distill.detection.by_name import build_detectors
-from distill.detection.detector import (ScoreMapDetector, describe, detect, detect_batch, multi_scale, to_original_pixels,
-                                       working_size)
+from distill.detection.detector import (ScoreMapDetector, check_scales, describe, detect, detect_batch, multi_scale,
+                                       to_original_pixels, working_size)
 from distill.detection.images import Image, grey_levels, to_grey_uint8
 from distill.student.errors import CheckpointError
 from labels.images import resize_image
@@ -189,8 +189,7 @@ class Detector:
             raise ValueError(f"threshold must be a finite number >= 0, got {threshold}")
         if resize is not None and (isinstance(resize, bool) or not isinstance(resize, int) or resize < 8):
             raise ValueError(f"resize must be a whole number of pixels >= 8 (the long side), or None, got {resize!r}")
-        if not scales or not all(isinstance(f, (int, float)) and 0.05 <= f <= 4 for f in scales):
-            raise ValueError(f"scales must be factors between 0.05 and 4 (1: the image itself), got {scales!r}")
+        check_scales(scales)
         detector = self.detector if threshold is None else replace(self.detector, threshold=threshold)
         detector = multi_scale(detector, tuple(float(f) for f in scales))
         if detector.network is not None and size is None and isinstance(image, torch.Tensor):

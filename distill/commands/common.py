@@ -154,3 +154,21 @@ def command_config(schema: type[T], config_file: Path | None, overrides: list[st
         typer.echo(to_yaml(config), nl=False)
         raise typer.Exit(0)
     return config
+
+
+def image_inputs(paths: list[Path]) -> list[tuple[Path, Path]]:
+    """``(image, path relative to the argument it came from)`` for every image file named or found (recursively) in
+    ``paths``; a path that does not exist, or no image at all, is a usage error (exit 2) naming them."""
+    from labels.images import IMAGE_SUFFIXES
+
+    found = []
+    for root in paths:
+        if root.is_file():
+            found.append((root, Path(root.name)))
+        elif root.is_dir():
+            found += [(p, p.relative_to(root)) for p in sorted(root.rglob("*")) if p.suffix.lower() in IMAGE_SUFFIXES]
+        else:
+            fail(f"{root}: the file or folder does not exist", code=2)
+    if not found:
+        fail(f"no images under {', '.join(map(str, paths))}", code=2)
+    return found

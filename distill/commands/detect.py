@@ -13,10 +13,10 @@ import typer
 from tqdm import tqdm
 
 from distill.choices import AVAILABLE, MULTISCALE, RESIZE
-from distill.commands.common import (CHECKPOINT_HELP, OVERWRITE_HELP, RUNTIME_HELP, Runtime, fail, load_or_fail, parse_size,
+from distill.commands.common import (CHECKPOINT_HELP, image_inputs, OVERWRITE_HELP, RUNTIME_HELP, Runtime, fail, load_or_fail, parse_size,
                                      usable_out_folder)
 from distill.pretrained import RELEASES
-from labels.images import IMAGE_SUFFIXES, ImageError, read_grey
+from labels.images import ImageError, read_grey
 
 
 Release = Enum("Release", {name: name for name in RELEASES}, type=str)  # the packaged students, distill/pretrained.py
@@ -25,21 +25,6 @@ Release = Enum("Release", {name: name for name in RELEASES}, type=str)  # the pa
 class OutputFormat(str, Enum):
     npz = "npz"
     ait = "ait"
-
-
-def _inputs(paths: list[Path]) -> list[tuple[Path, Path]]:
-    """``(image, path relative to the argument it came from)`` for every image named or found."""
-    found = []
-    for root in paths:
-        if root.is_file():
-            found.append((root, Path(root.name)))
-        elif root.is_dir():
-            found += [(p, p.relative_to(root)) for p in sorted(root.rglob("*")) if p.suffix.lower() in IMAGE_SUFFIXES]
-        else:
-            fail(f"{root}: the file or folder does not exist", code=2)
-    if not found:
-        fail(f"no images under {', '.join(map(str, paths))}", code=2)
-    return found
 
 
 def _output(relative: Path, format: OutputFormat) -> Path:
@@ -110,7 +95,7 @@ def detect_command(
     if threshold is not None and not math.isfinite(threshold):
         fail(f"--threshold must be a number, got {threshold}", code=2)
     target = parse_size(size) if size else None
-    inputs = _inputs(images)
+    inputs = image_inputs(images)
     _refuse_collisions(inputs, format)
     usable_out_folder(out, [str(name) for _, relative in inputs
                             for name in [_output(relative, format)] + ([_picture(relative)] if draw else [])], overwrite)

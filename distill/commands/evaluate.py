@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, List, Optional
 import typer
 
 from distill.choices import AVAILABLE, CLASSICAL, EVAL_SEED, METHODS, RESIZE, STUDENT_METHODS
-from distill.commands.common import (CHECKPOINT_HELP, CONFIG_HELP, OVERWRITE_HELP, SET_HELP, SHOW_CONFIG_HELP, RUNTIME_HELP, Runtime, command_config, echo_results, fail,
+from distill.commands.common import (CHECKPOINT_HELP, CONFIG_HELP, OVERWRITE_HELP, SET_HELP, SHOW_CONFIG_HELP, RUNTIME_HELP, Runtime, command_config, echo_results, fail, image_inputs,
                                      load_or_fail, parse_size, resolve_device, usable_out_folder, hpatches_sequences)
 from labels.images import EMBEDDED, HELD_OUT
 from labels.synthetic_shapes import ShapesConfig
@@ -178,23 +178,16 @@ def warped(
     if images and photos:
         fail("--images and --photos: choose one source of photos", code=2)
     scored = _protocol(protocol, config, override, {"subpixel": subpixel or None}, show_config)
-    from labels.images import embedded_images, held_out_images, list_images
+    from labels.images import ImageError, embedded_images, held_out_images
 
     if images:
-        missing = [str(path) for path in images if not path.exists()]
-        if missing:
-            fail(f"--images {', '.join(missing)}: the file or folder does not exist", code=2)
-        paths, source = list_images(images), "photos given with --images"
-        if not paths:
-            fail(f"--images: no images under {', '.join(map(str, images))}", code=2)
+        paths, source = [path for path, _ in image_inputs(images)], "photos given with --images"
     elif photos:
         paths, source = embedded_images()[:photos], "embedded photos (the demo's training photos)"
     else:
         paths, source = held_out_images(), "held-out photos no shipped or demo student trains on"
     usable_out_folder(out, [RESULTS], overwrite)
     from distill.eval.synthetic_warps import warped_sequences
-
-    from labels.images import ImageError
 
     try:
         sequences = warped_sequences(paths, seed=seed)

@@ -71,6 +71,17 @@ def detect(detector: ScoreMapDetector, grey: np.ndarray, nms_radius: int | None 
     return keypoints.xy.cpu().numpy(), keypoints.scores.cpu().numpy()
 
 
+def scaled_size(shape: tuple[int, int], factor: float) -> tuple[int, int]:
+    """``H x W`` of an image of ``shape`` resized by ``factor``, sides rounded and at least 8."""
+    return max(8, round(shape[0] * factor)), max(8, round(shape[1] * factor))
+
+
+def check_scales(scales) -> None:
+    """Multi-scale factors must be numbers between 0.05 and 4 (a ValueError names what was given)."""
+    if not scales or not all(isinstance(f, (int, float)) and 0.05 <= f <= 4 for f in scales):
+        raise ValueError(f"scales must be factors between 0.05 and 4 (1: the image itself), got {list(scales) if scales else scales!r}")
+
+
 def multi_scale(detector: ScoreMapDetector, factors: tuple[float, ...]) -> ScoreMapDetector:
     """``detector`` whose score map of an image is the mean of its maps of the image resized by each of ``factors``
     (1 among them, or added), each resized back to the image (bilinear), before the one NMS: points that hold
@@ -83,8 +94,7 @@ def multi_scale(detector: ScoreMapDetector, factors: tuple[float, ...]) -> Score
     def score_map(grey: np.ndarray) -> torch.Tensor:
         maps = []
         for factor in others:
-            size = (max(8, round(grey.shape[0] * factor)), max(8, round(grey.shape[1] * factor)))
-            scores = detector.score_map(resize_image(grey, size)).cpu().numpy().astype(np.float32)
+            scores = detector.score_map(resize_image(grey, scaled_size(grey.shape, factor))).cpu().numpy().astype(np.float32)
             maps.append(cv2.resize(scores, grey.shape[::-1], interpolation=cv2.INTER_LINEAR))
         base = detector.score_map(grey).cpu().numpy().astype(np.float32)
         return torch.from_numpy((base + sum(maps)) / (1 + len(maps)))
@@ -99,8 +109,7 @@ def working_size(shape: tuple[int, int], resize: int | None) -> tuple[int, int] 
     whose long side is at most ``resize``)."""
     if resize is None or max(shape[:2]) <= resize:
         return None
-    scale = resize / max(shape[:2])
-    return max(8, round(shape[0] * scale)), max(8, round(shape[1] * scale))
+    return scaled_size(shape, resize / max(shape[:2]))
 
 
 def to_original_pixels(xy, shape: tuple[int, int], size: tuple[int, int]):

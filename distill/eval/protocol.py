@@ -9,7 +9,7 @@ import numpy as np
 from tqdm import tqdm
 
 from distill.choices import RESIZE
-from distill.detection.detector import ScoreMapDetector, detect_at_size, multi_scale, working_size
+from distill.detection.detector import ScoreMapDetector, check_scales, detect_at_size, multi_scale, scaled_size, working_size
 from distill.eval.repeatability import PairResult, pair_repeatability
 from distill.eval.sequences import Sequence
 from labels.images import resize_image
@@ -30,8 +30,7 @@ class Protocol:
     scales: tuple[float, ...] = (1.0,)  # also score each image resized by these factors, maps averaged before NMS
 
     def __post_init__(self) -> None:
-        if not self.scales or not all(0.05 <= factor <= 4 for factor in self.scales):
-            raise ValueError(f"scales must be factors between 0.05 and 4 (1: the image itself), got {list(self.scales)}")
+        check_scales(self.scales)
 
     @classmethod
     def named(cls, name: str) -> "Protocol":
@@ -52,7 +51,7 @@ class Protocol:
         """The ``H x W`` an image of ``shape`` is detected at (``detect_scale``, sides at least 8; else the working
         resolution ``resize``); ``None``: as it is."""
         if self.detect_scale != 1.0:
-            return tuple(max(8, round(side * self.detect_scale)) for side in shape)
+            return scaled_size(shape, self.detect_scale)
         return working_size(shape, self.resize)
 
     def describe(self) -> str:

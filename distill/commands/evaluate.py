@@ -148,18 +148,62 @@ def hpatches(
         echo_results(paths)
 
 
+IMAGES_HELP = "Photos (files or folders, repeatable) to build synthetic sequences from."
+VALIDATION_HELP = ("Instead, the photos a training run on this label store holds out for validation (15% of its images, "
+                   "by hash): choose a lever there, never on the evaluation sequences.")
+
+
+def _photos(images: list[Path] | None, photos: int | None, validation: Path | None) -> tuple[list[Path], str] | None:
+    """The photos of synthetic sequences and what they are, from ``--images``, ``--photos`` or ``--validation``
+    (at most one); None when none is given."""
+    if sum(bool(x) for x in (images, photos, validation)) > 1:
+        fail("--images, --photos and --validation: choose one source of photos", code=2)
+    if images:
+        return [path for path, _ in image_inputs(images)], "photos given with --images"
+    if photos:
+        from labels.images import embedded_images
+
+        return embedded_images()[:photos], "embedded photos (the demo's training photos)"
+    if validation:
+        from distill.student.data import validation_photos
+        from labels.store import StoreError
+
+        try:
+            return validation_photos(validation), f"validation photos of {validation.name}"
+        except StoreError as error:
+            fail(str(error))
+    return None
+
+
+def _held_out() -> tuple[list[Path], str]:
+    from labels.images import held_out_images
+
+    return held_out_images(), "held-out photos no shipped or demo student trains on"
+
+
+def _warped(paths: list[Path], seed: int):
+    """Two synthetic sequences per photo (``warped_sequences``); an unreadable photo fails naming it."""
+    from distill.eval.synthetic_warps import warped_sequences
+    from labels.images import ImageError
+
+    try:
+        return warped_sequences(paths, seed=seed)
+    except ImageError as error:
+        fail(str(error))
+
+
 @app.command()
 def warped(
     detectors: Optional[List[str]] = typer.Option(None, "--detector", "-d", help=DETECTORS_HELP),
     old_detectors: Optional[List[str]] = typer.Option(None, "--detectors", hidden=True),
     checkpoint: Optional[List[str]] = typer.Option(None, help=f"{CHECKPOINT_HELP} Evaluated too (repeatable)."),
     runtime: Runtime = typer.Option(Runtime.torch, help=RUNTIME_HELP),
-    images: Optional[List[Path]] = typer.Option(None, "--images", help="Photos (files or folders, repeatable) to build the "
-                                                "sequences from. Default: the held-out photos that ship with scikit-image "
-                                                f"({', '.join(Path(inner).name for _, inner in HELD_OUT)}), which no released "
-                                                "or demo student trains on."),
+    images: Optional[List[Path]] = typer.Option(None, "--images", help=f"{IMAGES_HELP} Default: the held-out photos that ship "
+                                                f"with scikit-image ({', '.join(Path(inner).name for _, inner in HELD_OUT)}), "
+                                                "which no released or demo student trains on."),
     photos: Optional[int] = typer.Option(None, min=1, max=len(EMBEDDED), help="Instead, the first N embedded photos: the demo's "
                                          "training photos, which flatter a student trained on them."),
+    validation: Optional[Path] = typer.Option(None, "--validation", help=VALIDATION_HELP),
     seed: int = typer.Option(0, help="Seed of the homographies and photometric changes."),
     protocol: ProtocolName = typer.Option(ProtocolName.standard, help=PROTOCOL_HELP),
     subpixel: bool = typer.Option(False, "--subpixel", help=SUBPIXEL_HELP),
@@ -175,24 +219,10 @@ def warped(
 ) -> None:
     """The same protocol on SYNTHETIC sequences: photos under seeded random homographies (v_*) and photometric
     changes (i_*), two sequences per photo. For a fresh machine without HPatches."""
-    if images and photos:
-        fail("--images and --photos: choose one source of photos", code=2)
     scored = _protocol(protocol, config, override, {"subpixel": subpixel or None}, show_config)
-    from labels.images import ImageError, embedded_images, held_out_images
-
-    if images:
-        paths, source = [path for path, _ in image_inputs(images)], "photos given with --images"
-    elif photos:
-        paths, source = embedded_images()[:photos], "embedded photos (the demo's training photos)"
-    else:
-        paths, source = held_out_images(), "held-out photos no shipped or demo student trains on"
+    paths, source = _photos(images, photos, validation) or _held_out()
     usable_out_folder(out, [RESULTS], overwrite)
-    from distill.eval.synthetic_warps import warped_sequences
-
-    try:
-        sequences = warped_sequences(paths, seed=seed)
-    except ImageError as error:
-        fail(str(error))
+    sequences = _warped(paths, seed)
     device = resolve_device(device)
     built = _build(detectors, old_detectors, checkpoint, device, ha_homographies, runtime)
     _run(sequences, f"SYNTHETIC warps of {len(paths)} {source} (seed {seed}; not HPatches)", built,
@@ -246,6 +276,12 @@ def matching(
     override: Optional[List[str]] = typer.Option(None, "--set", help="key=value override of the matching protocol, e.g. ransac_px=2 (repeatable)."),
     show_config: bool = typer.Option(False, "--show-config", help="Print the matching protocol this run would use, as YAML, and stop."),
     only: Optional[Kind] = typer.Option(None, help="Only i (illumination) or v (viewpoint) sequences."),
+    subpixel: bool = typer.Option(False, "--subpixel", help="Refine the networks' keypoints to the vertex of a parabola fit "
+                                  "to their 3x3 neighbourhood (SuperPoint's and the students' alike)."),
+    images: Optional[List[Path]] = typer.Option(None, "--images", help=f"{IMAGES_HELP} Instead of HPatches: SYNTHETIC sequences, "
+                                                "seeded homographies (v_*) and photometric changes (i_*) of each photo."),
+    validation: Optional[Path] = typer.Option(None, "--validation", help=VALIDATION_HELP),
+    seed: int = typer.Option(0, help="Seed of the synthetic sequences' homographies and photometric changes."),
     device: str = typer.Option("auto", help="cpu, cuda, cuda:N or auto."),
     out: Path = typer.Option(Path("out/eval-matching"), help="Folder for results.json, results.md, auc_time.png and matches.png."),
     overwrite: bool = typer.Option(False, help=OVERWRITE_HELP),
@@ -256,9 +292,17 @@ def matching(
     from distill.eval.matching import MatchingProtocol
 
     protocol = command_config(MatchingProtocol, config, override, {"size": list(parse_size(size)) if size else None,
-                                                                   "max_keypoints": top_k}, show_config)
+                                                                   "max_keypoints": top_k, "subpixel": subpixel or None}, show_config)
+    photos = _photos(images, None, validation)
+    if photos and root:
+        fail("--root and --images / --validation: choose HPatches or synthetic sequences", code=2)
     usable_out_folder(out, [RESULTS], overwrite)
-    sequences = hpatches_sequences(root, only.value if only else None)
+    if photos:
+        sequences = [s for s in _warped(photos[0], seed) if not only or s.kind == only.value]
+        title = f"SYNTHETIC matching: warps of {len(photos[0])} {photos[1]} (seed {seed}; not HPatches)"
+    else:
+        sequences = hpatches_sequences(root, only.value if only else None)
+        title = f"HPatches matching ({len(sequences)} sequences)"
     import torch
 
     from distill.eval.matching import build_methods, evaluate_matching
@@ -274,7 +318,6 @@ def matching(
     except WeightsError as error:
         fail(str(error))
     results = evaluate_matching(built, sequences, protocol, progress=not quiet)
-    title = f"HPatches matching ({len(sequences)} sequences)"
     meta = {"device": device, "torch_threads": torch.get_num_threads(), "sequences": [s.name for s in sequences]}
     paths = write_matching_outputs(out, results, built, sequences, protocol, title, meta)
     echo_results(paths)

@@ -38,6 +38,7 @@ class MatchingProtocol:
     nms_radius: int = DetectionConfig.nms_radius
     ransac_px: float = 3.0
     seed: int = 0
+    subpixel: bool = False  # networks' keypoints refined to the vertex of a parabola through their 3x3 neighbourhood
 
 
 @dataclass
@@ -124,7 +125,7 @@ def network_extractor(detector: ScoreMapDetector, protocol: MatchingProtocol,
         raise ValueError(f"{describer.name} has no descriptors: train a student with --set student.descriptor_dim=256")
 
     def extract(grey: np.ndarray) -> Features:
-        xy, _ = detect(detector, grey, protocol.nms_radius, protocol.max_keypoints, border=4)
+        xy, _ = detect(detector, grey, protocol.nms_radius, protocol.max_keypoints, protocol.subpixel, border=4)
         return Features(xy, describe(describer, grey, xy), grey.shape[:2])
 
     return extract

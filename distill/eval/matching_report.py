@@ -22,7 +22,8 @@ from teachers.homographies import warp_points  # noqa: E402
 def markdown(results: list[MethodResult], protocol: MatchingProtocol, title: str) -> str:
     h, w = protocol.size
     lines = [f"## {title}", "",
-             f"{h}x{w} grey, up to {protocol.max_keypoints} keypoints (NMS radius {protocol.nms_radius} for SuperPoint), "
+             f"{h}x{w} grey, up to {protocol.max_keypoints} keypoints (NMS radius {protocol.nms_radius} for the networks"
+             f"{', refined to subpixel' if protocol.subpixel else ''}), "
              f"homography by USAC_MAGSAC at {protocol.ransac_px:g} px (seed {protocol.seed}); AUC of the mean corner error; "
              "MMA: share of matches within the threshold of the ground truth.", "",
              "| method | AUC@1px | AUC@3px | AUC@5px | AUC@3px i / v | MMA@3px | matches | extract ms / image | match ms / pair |",

@@ -185,6 +185,7 @@ class TrainConfig:
     val_every: int = 250  # steps between validations and checkpoints
     val_hpatches: Optional[str] = None  # HPatches folder: validate (and pick best.pt) there instead of on held-out store images
     init: Optional[str] = None  # start from the weights of this checkpoint ("pretrained": the released student); same architecture but the descriptor branch, separable, input_scale, downscale and head_kernel, and detail and head narrower
+    init_fresh: List[str] = field(default_factory=list)  # parts (as train_only's) that start fresh, not from init's weights
     train_only: List[str] = field(default_factory=list)  # train only these parts (backbone, fpn, detail, head, descriptor_fpn, descriptor_head); the rest stays frozen
     keep_checkpoints: bool = False  # also keep the weights at every validation: checkpoints/step-NNNNNN.pt (scripts/validation_agreement.py)
     workers: int = 0  # DataLoader workers

@@ -37,6 +37,24 @@ def split_keys(keys: list[str], val_fraction: float) -> tuple[list[str], list[st
     return train, val
 
 
+def validation_photos(store: Path, val_fraction: float = 0.15) -> list[Path]:
+    """The source photos of the images a training run on ``store`` holds out for validation
+    (:func:`split_keys`): the photos to choose a lever on without touching evaluation images. A photo
+    that is no longer where the store found it is an error naming it."""
+    reader = StoreReader(store)
+    try:
+        paths = [Path(reader[key].source_path) for key in split_keys(reader.keys, val_fraction)[1]]
+    finally:
+        reader.close()
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise StoreError(f"{store}: {len(missing)} of its {len(paths)} validation photos are not where it was labelled "
+                         f"from (run from the folder the labelling ran in): {', '.join(missing[:3])}")
+    if not paths:
+        raise StoreError(f"{store}: no validation images at val_fraction {val_fraction}")
+    return paths
+
+
 def rescaled(stack: torch.Tensor, factor: float, crop: tuple[int, int]) -> torch.Tensor:
     """An item's ``5 x H x W`` stack (image, heatmap, variance, validity, keypoint mask) rescaled by ``factor``
     (pixel centres at integer coordinates: ``x' = (x + 0.5) s - 0.5``): image, heatmap and variance resampled

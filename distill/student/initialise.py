@@ -3,7 +3,8 @@
 The use: give the released student a descriptor head without touching its detector,
 ``distill train --init pretrained --set student.descriptor_dim=256 --set 'train_only=[descriptor_head]'``:
 the frozen parts keep their weights and their batch-norm statistics, so the detector's keypoints stay
-exactly those of the checkpoint it started from."""
+exactly those of the checkpoint it started from. ``init_fresh`` names parts that start fresh even where
+the checkpoint has them (another seed of the released student's descriptor branch)."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -36,12 +37,16 @@ def init_checkpoint(source: str):
     return source if release_named(source) is None else released_checkpoint(release_named(source))
 
 
-def initialise_from(model: Student, source: str) -> list[str]:
+def initialise_from(model: Student, source: str, fresh: tuple[str, ...] = ()) -> list[str]:
     """Load the weights of the checkpoint ``source`` into ``model``, whose architecture must be the
     checkpoint's but for ``MAY_DIFFER`` and ``NARROWABLE`` (a narrower detail branch or head loads the
     checkpoint's most important channels, :func:`~distill.student.narrow.narrow`). Each part (``PARTS``)
-    whose weights all match the checkpoint's in name and shape is loaded; the others (a new descriptor
-    branch, a head made separable) keep their fresh initialisation. Returns the names of the loaded parts."""
+    whose weights all match the checkpoint's in name and shape is loaded, but those named in ``fresh``; the
+    others (a new descriptor branch, a head made separable) keep their fresh initialisation. Returns the
+    names of the loaded parts."""
+    unknown = [name for name in fresh if name not in PARTS]
+    if unknown:
+        raise ConfigError(f"init_fresh: unknown part(s) {', '.join(unknown)}; the student's parts are {', '.join(PARTS)}")
     path = init_checkpoint(source)
     checkpoint = read_checkpoint(path)
     ours, before = model.config, checkpoint.config.student
@@ -72,7 +77,7 @@ def initialise_from(model: Student, source: str) -> list[str]:
 
     # a part loads when each of its tensors is in the checkpoint with its shape (the checkpoint may hold
     # more: the deeper levels of a backbone and pyramid that keep fewer)
-    loaded = [part for part in PARTS if keys(own, part) and keys(own, part).items() <= keys(saved, part).items()]
+    loaded = [part for part in PARTS if part not in fresh and keys(own, part) and keys(own, part).items() <= keys(saved, part).items()]
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in saved.items() if k.split(".")[0] in loaded},
                           strict=False)
     return loaded

@@ -69,7 +69,7 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, progress: bo
     val_set = LabelDataset(stores, "val", config.val_fraction, tuple(config.crop), False, config.seed)
     val_hpatches = load_hpatches(Path(config.val_hpatches)) if config.val_hpatches and dist_info.main else None
     core = Student(config.student)
-    loaded = initialise_from(core, config.init) if config.init and state is None else None
+    loaded = initialise_from(core, config.init, tuple(config.init_fresh)) if config.init and state is None else None
     core = core.to(device).train()
     frozen = frozen_parts(core, list(config.train_only))
     optimiser = torch.optim.AdamW([p for p in core.parameters() if p.requires_grad], lr=config.lr, weight_decay=config.weight_decay)

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from distill.student.data import LabelDataset, split_keys
+from distill.student.data import LabelDataset, split_keys, validation_photos
 from labels.inspect import summarise
-from labels.store import ImageLabels, StoreWriter
+from labels.store import ImageLabels, StoreError, StoreWriter
 
 SIZE = (48, 64)
 CROP = (32, 48)
@@ -157,3 +157,24 @@ def test_rescaling_an_item_moves_each_keypoint_to_its_pixel_and_pads_what_it_lac
     assert down.shape == (5, 48, 64)  # 32 x 48, padded to the crop
     assert down[3, :32, :48].min() == 1 and down[3, 32:].max() == 0 and down[3, :, 48:].max() == 0
     assert {tuple(p) for p in torch.nonzero(down[4]).tolist()} == {(5, 10), (20, 45)}
+
+
+def test_validation_photos_are_the_split_training_holds_out_and_must_still_exist(tmp_path):
+    """The photos behind a store's validation keys, in key order; a moved photo is named."""
+    index = tmp_path / "photos.h5"
+    paths = {}
+    with StoreWriter(index, {"store_hash": "v", "config_yaml": "{}"}) as writer:
+        for i in range(40):
+            path = tmp_path / f"photo{i}.png"
+            path.write_bytes(b"not read here")
+            key = hashlib.sha1(str(i).encode()).hexdigest()[:16]
+            paths[key] = path
+            image, heatmap, variance = planes(i)
+            writer.add(key, ImageLabels(heatmap, variance, np.ones(SIZE, np.uint8), np.zeros((0, 2), np.float32),
+                                        np.zeros(0, np.float32), str(path), SIZE, image=image))
+    held_out = split_keys(sorted(paths), 0.15)[1]
+    assert 0 < len(held_out) < 20
+    assert validation_photos(index) == [paths[key] for key in held_out]
+    paths[held_out[0]].unlink()
+    with pytest.raises(StoreError, match=f"1 of its {len(held_out)} validation photos.*{paths[held_out[0]].name}"):
+        validation_photos(index)

@@ -52,3 +52,21 @@ def test_match_command_draws_inliers_of_a_real_warp(hpatches_root, tmp_path):
     assert out.stat().st_size > 10_000
     missing = CliRunner().invoke(app, ["match", str(tmp_path / "nope.png"), str(hpatches_root / "v_photo" / "3.ppm")])
     assert missing.exit_code == 2 and "nope.png" in missing.output and "does not exist" in missing.output
+
+
+def test_matching_on_synthetic_warps_of_photos_with_subpixel_points(image_folder, tmp_path):
+    """``--images``: synthetic sequences of the photos, scored as HPatches; ``--subpixel`` moves SuperPoint's points
+    off the pixel grid; HPatches and photos together, or two sources of photos, are refused."""
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["eval", "matching", "--images", str(image_folder / "camera.png"), "--size", "120x160",
+                                      "-m", "superpoint+mnn", "--subpixel", "--out", str(out), "--quiet", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads((out / "results.json").read_text())
+    assert [p["sequence"] for p in payload["methods"][0]["pairs"]] == ["i_camera"] * 5 + ["v_camera"] * 5
+    assert payload["methods"][0]["auc"]["5px"] > 0.3 and payload["protocol"]["subpixel"] is True
+    assert "SYNTHETIC" in (out / "results.md").read_text() and "subpixel" in (out / "results.md").read_text()
+    both = CliRunner().invoke(app, ["eval", "matching", "--images", str(image_folder), "--root", str(tmp_path), "--out", str(tmp_path / "x")])
+    assert both.exit_code == 2 and "choose HPatches or synthetic" in both.output
+    two = CliRunner().invoke(app, ["eval", "matching", "--images", str(image_folder), "--validation", str(tmp_path / "s.h5"),
+                                   "--out", str(tmp_path / "y")])
+    assert two.exit_code == 2 and "choose one source of photos" in two.output

@@ -8,6 +8,7 @@ from distill.student.config import StudentConfig, TrainConfig
 from distill.student.initialise import initialise_from
 from distill.student.model import Student
 from distill.student.narrow import narrow
+from labels.configuration import ConfigError
 
 WIDE = StudentConfig(backbone_weights="none", fpn_channels=16, detail_channels=32, head_channels=32)
 
@@ -101,3 +102,18 @@ def test_fewer_backbone_levels_cut_the_deepest_stage_and_load_the_rest_from_a_ch
     save_checkpoint(shallow, three, None, None, 0, -1.0, TrainConfig(student=replace(WIDE, backbone_levels=3)))
     with pytest.raises(CheckpointError, match="backbone_levels differ"):
         initialise_from(Student(WIDE), str(shallow))
+
+
+def test_init_fresh_parts_keep_their_fresh_weights(tmp_path):
+    """``init_fresh``: a part the checkpoint holds starts fresh (another seed of it); the rest load."""
+    checkpoint = tmp_path / "trained.pt"
+    save_checkpoint(checkpoint, student_with_dead_channels(), None, None, 0, -1.0, TrainConfig(student=WIDE))
+    torch.manual_seed(1)
+    model = Student(WIDE)
+    fresh_head = {k: v.clone() for k, v in model.head.state_dict().items()}
+    assert initialise_from(model, str(checkpoint), fresh=("head",)) == ["backbone", "fpn", "detail"]
+    assert all(torch.equal(v, fresh_head[k]) for k, v in model.head.state_dict().items())
+    saved = read_checkpoint(checkpoint).model
+    assert all(torch.equal(v, saved[f"detail.{k}"]) for k, v in model.detail.state_dict().items())
+    with pytest.raises(ConfigError, match="init_fresh: unknown part"):
+        initialise_from(model, str(checkpoint), fresh=("heads",))

@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from distill.eval.matching import AUC_THRESHOLDS, MatchingProtocol, MethodResult  # noqa: E402
+from distill.eval.matching import AUC_THRESHOLDS, MatchingProtocol, MethodResult, pose_auc  # noqa: E402
 from distill.eval.protocol import rescale_homography  # noqa: E402
 from distill.eval.report import quality_cost_chart  # noqa: E402
 from distill.eval.sequences import Sequence  # noqa: E402
@@ -33,7 +33,19 @@ def markdown(results: list[MethodResult], protocol: MatchingProtocol, title: str
         lines.append(f"| {r.method} | {d['auc']['1px']:.3f} | {d['auc']['3px']:.3f} | {d['auc']['5px']:.3f} | "
                      f"{d['auc_i']['3px']:.3f} / {d['auc_v']['3px']:.3f} | {d['mma']['3px']:.3f} | {d['matches']:.1f} | "
                      f"{d['extract_ms_per_image']:.1f} | {d['match_ms_per_pair']:.1f} |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + ["", *per_sequence(results)]) + "\n"
+
+
+def per_sequence(results: list[MethodResult]) -> list[str]:
+    """AUC@3px of each sequence's pairs, a column per method: a gain on one kind of change bought with a loss
+    on another shows."""
+    sequences = list(dict.fromkeys(p.sequence for p in results[0].pairs)) if results else []
+    lines = ["AUC@3px per sequence:", "", f"| sequence | {' | '.join(r.method for r in results)} |",
+             f"|---|{'---|' * len(results)}"]
+    for name in sequences:
+        aucs = [pose_auc([p.corner_error for p in r.pairs if p.sequence == name], 3) for r in results]
+        lines.append(f"| {name} | {' | '.join(f'{a:.3f}' for a in aucs)} |")
+    return lines
 
 
 def auc_time_chart(results: list[MethodResult], path: Path, title: str) -> None:

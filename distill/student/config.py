@@ -193,7 +193,7 @@ class TrainConfig:
     device: str = "auto"
     amp: bool = True  # mixed precision on CUDA (ignored on CPU)
     augment: bool = True  # random crops, flips and photometric changes
-    warp: bool = False  # also a random homography per item (resampling blurs the image and rounds label peaks; docs/experiments.md)
+    warp: bool = False  # also a random homography per item (resampling blurs the image and rounds label peaks; docs/experiments.md); with a descriptor head, the teacher's descriptors of the warped points
     # each item's labels and image rescaled by a factor drawn log-uniformly in [low, high] before the crop (keypoints
     # moved exactly, heatmaps resampled, what falls outside the image invalid): [1, 1] is off
     scale_range: Tuple[float, float] = (1.0, 1.0)

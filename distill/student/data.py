@@ -21,6 +21,7 @@ from distill.student.photometric import photometric
 from labels.store import ImageLabels, StoreError, StoreReader, heatmap_keypoints
 from labels.store_set import check_no_double_images
 from teachers.homographies import HomographyConfig, sample_homography, warp_with_validity
+from teachers.superpoint import sample_descriptors
 
 AUGMENT_HOMOGRAPHY = HomographyConfig(patch_ratio=0.9, scaling_amplitude=0.15, perspective_amplitude=0.1,
                                       max_angle=math.pi / 12, translation=True)
@@ -74,6 +75,22 @@ def rescaled(stack: torch.Tensor, factor: float, crop: tuple[int, int]) -> torch
     return F.pad(out, pad) if any(pad) else out
 
 
+def warped_descriptor_crop(stack: torch.Tensor, teacher: torch.Tensor, homography: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """A crop's ``5 x h x w`` stack warped by ``homography`` (crop pixels to warped pixels; validity 0 where the
+    warp leaves the crop) and the teacher's ``D x h/8 x w/8`` descriptors of what each warped cell shows: the
+    descriptor at ``H^-1`` of its centre, sampled bilinearly and L2-normalised. The student then learns the
+    teacher's descriptor of a point under a change of view, not only in the view the teacher saw."""
+    h, w = stack.shape[-2:]
+    warped = warp_perspective(stack[None], homography[None], (h, w), align_corners=True)[0]
+    warped[1:] = warp_perspective(stack[None, 1:], homography[None], (h, w), mode="nearest", align_corners=True)[0]
+    ys, xs = torch.meshgrid(torch.arange(h // 8) * 8 + 3.5, torch.arange(w // 8) * 8 + 3.5, indexing="ij")
+    centres = torch.stack([xs.ravel(), ys.ravel(), torch.ones(xs.numel())])
+    source = torch.linalg.inv(homography) @ centres
+    source = (source[:2] / source[2]).t()
+    described = sample_descriptors(teacher, source, (h, w)).t().reshape(-1, h // 8, w // 8)
+    return warped, described
+
+
 def keypoint_mask(labels: ImageLabels, threshold: float | None = None, adaptation: dict | None = None) -> np.ndarray:
     """``H x W`` float32: 1 at the pixel of each of the store's keypoints, 0 elsewhere. With a
     ``threshold``, the keypoints are instead the maxima of the store's heatmap above it, under the NMS
@@ -113,8 +130,8 @@ class LabelDataset(Dataset):
         self.photometric = photometric
         self.target_threshold = target_threshold  # None: the store's keypoints are the focal target
         self.pair_sigma = pair_sigma  # not None: pair mode (LightGlue matches of stores labelled with --lightglue)
-        # the teacher's descriptors of each crop (descriptor head): crops on the 8x8 cell grid, no flip or warp
-        # (a flipped image's descriptors are not its descriptors flipped)
+        # the teacher's descriptors of each crop (descriptor head): crops on the 8x8 cell grid, no flip (a flipped
+        # image's descriptors are not its descriptors flipped); with warp, the teacher's descriptors of the warped points
         self.descriptors = descriptors
         if descriptors and (crop[0] % 8 or crop[1] % 8):
             raise StoreError(f"the descriptor head needs a crop of multiples of 8, got {crop[0]}x{crop[1]}")
@@ -185,6 +202,8 @@ class LabelDataset(Dataset):
         left = 8 * int(rng.integers(0, (w - cw) // 8 + 1)) if self.augment else 8 * ((w - cw) // 16)
         stack = stack[:, top:top + ch, left:left + cw]
         teacher = torch.from_numpy(labels.descriptors.astype(np.float32))[:, top // 8:(top + ch) // 8, left // 8:(left + cw) // 8]
+        if self.augment and self.warp:
+            stack, teacher = warped_descriptor_crop(stack, teacher, torch.from_numpy(sample_homography(rng, ch, cw, AUGMENT_HOMOGRAPHY)).float())
         return {"image": self._photometric(stack[:1], rng), "heatmap": stack[1], "variance": stack[2],
                 "valid": (stack[3] > 0.5).float(), "mask": stack[4], "descriptors": teacher}
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from distill.student.data import LabelDataset, split_keys, validation_photos
+from distill.student.data import LabelDataset, split_keys, validation_photos, warped_descriptor_crop
 from labels.inspect import summarise
 from labels.store import ImageLabels, StoreError, StoreWriter
 
@@ -178,3 +178,21 @@ def test_validation_photos_are_the_split_training_holds_out_and_must_still_exist
     paths[held_out[0]].unlink()
     with pytest.raises(StoreError, match=f"1 of its {len(held_out)} validation photos.*{paths[held_out[0]].name}"):
         validation_photos(index)
+
+
+def test_a_warped_descriptor_crop_carries_the_teachers_descriptor_of_each_cells_source_point():
+    """Descriptors that encode their own position, ``(x, y, 1000)`` normalised: after a warp, each cell's target
+    decodes to ``H^-1`` of the cell's centre; cells the warp fills from outside the crop are invalid."""
+    h, w = 64, 96
+    ys, xs = torch.meshgrid(torch.arange(h // 8) * 8 + 3.5, torch.arange(w // 8) * 8 + 3.5, indexing="ij")
+    teacher = torch.nn.functional.normalize(torch.stack([xs, ys, torch.full_like(xs, 1000.0)]), dim=0)
+    stack = torch.ones(5, h, w)
+    homography = torch.tensor([[0.9, 0.1, 6.0], [-0.05, 0.95, 4.0], [1e-4, 0, 1.0]])
+    warped, target = warped_descriptor_crop(stack, teacher, homography)
+    decoded = target[:2] / target[2] * 1000
+    source = torch.linalg.inv(homography) @ torch.stack([xs.ravel(), ys.ravel(), torch.ones(xs.numel())])
+    source = (source[:2] / source[2]).reshape(2, h // 8, w // 8)
+    inside = (source[0] > 3.5) & (source[0] < w - 4.5) & (source[1] > 3.5) & (source[1] < h - 4.5)  # between cell centres
+    assert inside.sum() > 40
+    assert torch.allclose(decoded[:, inside], source[:, inside], atol=0.05)
+    assert warped[3].min() == 0 and warped[3, h // 2, w // 2] == 1  # the warp's edge: validity 0 where nothing came from the crop

@@ -181,13 +181,21 @@ def _held_out() -> tuple[list[Path], str]:
     return held_out_images(), "held-out photos no shipped or demo student trains on"
 
 
-def _warped(paths: list[Path], seed: int):
+WARP_STRENGTH_HELP = ("Scale the v_* warps' scaling, perspective and rotation amplitudes by this factor (2: rotations up to "
+                      "30 degrees, twice the scale and perspective changes).")
+
+
+def strength_note(strength: float) -> str:
+    return f", warp strength {strength:g}" if strength != 1 else ""
+
+
+def _warped(paths: list[Path], seed: int, strength: float = 1.0):
     """Two synthetic sequences per photo (``warped_sequences``); an unreadable photo fails naming it."""
     from distill.eval.synthetic_warps import warped_sequences
     from labels.images import ImageError
 
     try:
-        return warped_sequences(paths, seed=seed)
+        return warped_sequences(paths, seed=seed, strength=strength)
     except ImageError as error:
         fail(str(error))
 
@@ -205,6 +213,7 @@ def warped(
                                          "training photos, which flatter a student trained on them."),
     validation: Optional[Path] = typer.Option(None, "--validation", help=VALIDATION_HELP),
     seed: int = typer.Option(0, help="Seed of the homographies and photometric changes."),
+    warp_strength: float = typer.Option(1.0, min=0.1, max=3.0, help=WARP_STRENGTH_HELP),
     protocol: ProtocolName = typer.Option(ProtocolName.standard, help=PROTOCOL_HELP),
     subpixel: bool = typer.Option(False, "--subpixel", help=SUBPIXEL_HELP),
     config: Optional[Path] = typer.Option(None, help=CONFIG_HELP),
@@ -222,10 +231,10 @@ def warped(
     scored = _protocol(protocol, config, override, {"subpixel": subpixel or None}, show_config)
     paths, source = _photos(images, photos, validation) or _held_out()
     usable_out_folder(out, [RESULTS], overwrite)
-    sequences = _warped(paths, seed)
+    sequences = _warped(paths, seed, warp_strength)
     device = resolve_device(device)
     built = _build(detectors, old_detectors, checkpoint, device, ha_homographies, runtime)
-    _run(sequences, f"SYNTHETIC warps of {len(paths)} {source} (seed {seed}; not HPatches)", built,
+    _run(sequences, f"SYNTHETIC warps of {len(paths)} {source} (seed {seed}{strength_note(warp_strength)}; not HPatches)", built,
          scored, device, out, speed, quiet)
 
 
@@ -282,6 +291,7 @@ def matching(
                                                 "seeded homographies (v_*) and photometric changes (i_*) of each photo."),
     validation: Optional[Path] = typer.Option(None, "--validation", help=VALIDATION_HELP),
     seed: int = typer.Option(0, help="Seed of the synthetic sequences' homographies and photometric changes."),
+    warp_strength: float = typer.Option(1.0, min=0.1, max=3.0, help=WARP_STRENGTH_HELP),
     device: str = typer.Option("auto", help="cpu, cuda, cuda:N or auto."),
     out: Path = typer.Option(Path("out/eval-matching"), help="Folder for results.json, results.md, auc_time.png and matches.png."),
     overwrite: bool = typer.Option(False, help=OVERWRITE_HELP),
@@ -298,8 +308,8 @@ def matching(
         fail("--root and --images / --validation: choose HPatches or synthetic sequences", code=2)
     usable_out_folder(out, [RESULTS], overwrite)
     if photos:
-        sequences = [s for s in _warped(photos[0], seed) if not only or s.kind == only.value]
-        title = f"SYNTHETIC matching: warps of {len(photos[0])} {photos[1]} (seed {seed}; not HPatches)"
+        sequences = [s for s in _warped(photos[0], seed, warp_strength) if not only or s.kind == only.value]
+        title = f"SYNTHETIC matching: warps of {len(photos[0])} {photos[1]} (seed {seed}{strength_note(warp_strength)}; not HPatches)"
     else:
         sequences = hpatches_sequences(root, only.value if only else None)
         title = f"HPatches matching ({len(sequences)} sequences)"

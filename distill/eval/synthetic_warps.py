@@ -17,6 +17,16 @@ VIEWPOINT = HomographyConfig(patch_ratio=0.8, scaling_amplitude=0.2, perspective
                              max_angle=math.pi / 12, translation=True)
 
 
+def viewpoint(strength: float = 1.0) -> HomographyConfig:
+    """``VIEWPOINT`` with its scaling, perspective and rotation amplitudes times ``strength`` (2: scale std 0.4,
+    corner displacement std 0.4, rotations up to 30 degrees); the zoom of the centred patch stays."""
+    if strength <= 0:
+        raise ValueError(f"the warp strength must be positive, got {strength}")
+    return HomographyConfig(patch_ratio=VIEWPOINT.patch_ratio, scaling_amplitude=VIEWPOINT.scaling_amplitude * strength,
+                            perspective_amplitude=VIEWPOINT.perspective_amplitude * strength,
+                            max_angle=VIEWPOINT.max_angle * strength, translation=True)
+
+
 def photometric(grey: np.ndarray, rng: np.random.Generator, strength: float) -> np.ndarray:
     """Gain, gamma, blur and Gaussian noise, growing with ``strength`` in (0, 1]."""
     image = grey.astype(np.float32) / 255
@@ -29,8 +39,11 @@ def photometric(grey: np.ndarray, rng: np.random.Generator, strength: float) -> 
     return (np.clip(image, 0, 1) * 255).astype(np.uint8)
 
 
-def warped_sequences(photos: list[Path], size: tuple[int, int] = (480, 640), seed: int = 0) -> list[Sequence]:
-    """``2 * len(photos)`` sequences of 6 images each (``i_`` and ``v_`` per photo), each photo resized to ``size``."""
+def warped_sequences(photos: list[Path], size: tuple[int, int] = (480, 640), seed: int = 0,
+                     strength: float = 1.0) -> list[Sequence]:
+    """``2 * len(photos)`` sequences of 6 images each (``i_`` and ``v_`` per photo), each photo resized to ``size``;
+    the ``v_`` homographies drawn from :func:`viewpoint` at ``strength``."""
+    warps = viewpoint(strength)
     rng = np.random.default_rng(seed)
     h, w = size
     sequences = []
@@ -39,7 +52,7 @@ def warped_sequences(photos: list[Path], size: tuple[int, int] = (480, 640), see
         identities = [np.eye(3) for _ in range(5)]
         changed = [grey] + [photometric(grey, rng, k / 5) for k in range(1, 6)]
         sequences.append(Sequence(f"i_{path.stem}", changed, identities))
-        homographies = [sample_homography(rng, h, w, VIEWPOINT) for _ in range(5)]
+        homographies = [sample_homography(rng, h, w, warps) for _ in range(5)]
         warped = [grey] + [photometric(cv2.warpPerspective(grey, hk, (w, h)), rng, 0.2) for hk in homographies]
         sequences.append(Sequence(f"v_{path.stem}", warped, homographies))
     return sequences

@@ -73,3 +73,17 @@ def test_matching_on_synthetic_warps_of_photos_with_subpixel_points(image_folder
     two = CliRunner().invoke(app, ["eval", "matching", "--images", str(image_folder), "--validation", str(tmp_path / "s.h5"),
                                    "--out", str(tmp_path / "y")])
     assert two.exit_code == 2 and "choose one source of photos" in two.output
+
+
+def test_stronger_synthetic_warps_move_the_corners_further():
+    """``strength`` scales the viewpoint warps: at 2 the image corners move further than at 1, on the same seed."""
+    from distill.eval.synthetic_warps import warped_sequences
+    from tests.conftest import embedded
+    from teachers.homographies import warp_points
+
+    def corner_shift(strength: float) -> float:
+        v = [s for s in warped_sequences([embedded("camera")], (120, 160), seed=0, strength=strength) if s.kind == "v"][0]
+        corners = np.array([[0, 0], [159, 0], [159, 119], [0, 119]], float)
+        return float(np.mean([np.linalg.norm(warp_points(corners, h) - corners, axis=1).mean() for h in v.homographies]))
+
+    assert corner_shift(2.0) > 1.2 * corner_shift(1.0)

@@ -65,8 +65,10 @@ class MethodResult:
     method: str
     pairs: list[PairMatch] = field(default_factory=list)
 
-    def auc(self, threshold: float, kind: str | None = None) -> float:
-        return pose_auc([p.corner_error for p in self.pairs if kind in (None, p.kind)], threshold)
+    def auc(self, threshold: float, kind: str | None = None) -> float | None:
+        """AUC over the pairs (of ``kind``, ``i`` or ``v``); None when there are none."""
+        errors = [p.corner_error for p in self.pairs if kind in (None, p.kind)]
+        return pose_auc(errors, threshold) if errors else None
 
     def as_dict(self) -> dict:
         ms = [p.extract_ms for p in self.pairs]

@@ -31,9 +31,14 @@ def markdown(results: list[MethodResult], protocol: MatchingProtocol, title: str
     for r in results:
         d = r.as_dict()
         lines.append(f"| {r.method} | {d['auc']['1px']:.3f} | {d['auc']['3px']:.3f} | {d['auc']['5px']:.3f} | "
-                     f"{d['auc_i']['3px']:.3f} / {d['auc_v']['3px']:.3f} | {d['mma']['3px']:.3f} | {d['matches']:.1f} | "
+                     f"{kind_auc(d['auc_i'])} / {kind_auc(d['auc_v'])} | {d['mma']['3px']:.3f} | {d['matches']:.1f} | "
                      f"{d['extract_ms_per_image']:.1f} | {d['match_ms_per_pair']:.1f} |")
     return "\n".join(lines + ["", *per_sequence(results)]) + "\n"
+
+
+def kind_auc(aucs: dict) -> str:
+    """AUC@3px of one kind of sequence, ``—`` when the run had none (``--only``)."""
+    return "—" if aucs["3px"] is None else f"{aucs['3px']:.3f}"
 
 
 def per_sequence(results: list[MethodResult]) -> list[str]:

@@ -35,6 +35,7 @@ def test_matching_cli_with_lightglue_on_a_known_homography(hpatches_root, tmp_pa
     lightglue = payload["methods"][0]
     assert lightglue["method"] == "superpoint+lightglue" and lightglue["matches"] > 50
     assert lightglue["auc"]["5px"] > 0.5 and lightglue["mma"]["3px"] > 0.8
+    assert lightglue["auc_i"]["3px"] is None and "| — / " in (out / "results.md").read_text()  # --only v: no i pairs, no i figure
     assert all((out / name).is_file() for name in ("results.md", "auc_time.png", "matches.png"))
     bad = CliRunner().invoke(app, ["eval", "matching", "--root", str(hpatches_root), "-m", "sift+lightglue", "--out", str(tmp_path / "x")])
     assert bad.exit_code == 2 and "unknown matching method" in bad.output

@@ -23,7 +23,7 @@ import torch
 
 from distill.choices import AVAILABLE, CLASSICAL, RESIZE
 from distill.detection.by_name import build_detectors
-from distill.detection.detector import (ScoreMapDetector, check_scales, describe, detect, detect_batch, multi_scale,
+from distill.detection.detector import (ScoreMapDetector, check_resize, check_scales, describe, detect, detect_batch, multi_scale,
                                        to_original_pixels, working_size)
 from distill.detection.images import Image, grey_levels, to_grey_uint8
 from distill.student.errors import CheckpointError
@@ -187,8 +187,7 @@ class Detector:
             raise ValueError(f"nms_radius must be >= 0, got {nms_radius}")
         if threshold is not None and not (math.isfinite(threshold) and threshold >= 0):
             raise ValueError(f"threshold must be a finite number >= 0, got {threshold}")
-        if resize is not None and (isinstance(resize, bool) or not isinstance(resize, int) or resize < 8):
-            raise ValueError(f"resize must be a whole number of pixels >= 8 (the long side), or None, got {resize!r}")
+        check_resize(resize)
         check_scales(scales)
         detector = self.detector if threshold is None else replace(self.detector, threshold=threshold)
         detector = multi_scale(detector, tuple(float(f) for f in scales))

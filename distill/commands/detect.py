@@ -90,8 +90,12 @@ def detect_command(
     images could not be read (the others are written; the failures are listed)."""
     if (detector is not None) + (checkpoint is not None) + pretrained != 1:
         fail("give exactly one of --detector NAME, --checkpoint FILE or --pretrained", code=2)
-    if 0 < resize < 8:
-        fail(f"--resize {resize}: a long side of at least 8 pixels, or 0 for full resolution", code=2)
+    from distill.detection.detector import check_resize  # torch: not loaded for --help
+
+    try:
+        check_resize(resize or None)
+    except ValueError as error:
+        fail(f"--resize {resize}: {error} (0: full resolution)", code=2)
     if threshold is not None and not math.isfinite(threshold):
         fail(f"--threshold must be a number, got {threshold}", code=2)
     target = parse_size(size) if size else None

@@ -82,6 +82,13 @@ def check_scales(scales) -> None:
         raise ValueError(f"scales must be factors between 0.05 and 4 (1: the image itself), got {list(scales) if scales else scales!r}")
 
 
+def check_resize(resize) -> None:
+    """A working resolution is a whole number of pixels of at least 8 (the long side), or None (a ValueError names
+    what was given)."""
+    if resize is not None and (isinstance(resize, bool) or not isinstance(resize, int) or resize < 8):
+        raise ValueError(f"resize must be a whole number of pixels >= 8 (the long side), or None, got {resize!r}")
+
+
 def multi_scale(detector: ScoreMapDetector, factors: tuple[float, ...]) -> ScoreMapDetector:
     """``detector`` whose score map of an image is the mean of its maps of the image resized by each of ``factors``
     (1 among them, or added), each resized back to the image (bilinear), before the one NMS: points that hold

@@ -9,7 +9,7 @@ import numpy as np
 from tqdm import tqdm
 
 from distill.choices import RESIZE
-from distill.detection.detector import ScoreMapDetector, check_scales, detect_at_size, multi_scale, scaled_size, working_size
+from distill.detection.detector import ScoreMapDetector, check_resize, check_scales, detect_at_size, multi_scale, scaled_size, working_size
 from distill.eval.repeatability import PairResult, pair_repeatability
 from distill.eval.sequences import Sequence
 from labels.images import resize_image
@@ -30,6 +30,7 @@ class Protocol:
     scales: tuple[float, ...] = (1.0,)  # also score each image resized by these factors, maps averaged before NMS
 
     def __post_init__(self) -> None:
+        check_resize(self.resize)
         check_scales(self.scales)
 
     @classmethod

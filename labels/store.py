@@ -359,8 +359,16 @@ class StoreReader:
         return len(self.keys)
 
     def __getitem__(self, key: str) -> ImageLabels:
+        return self._read(key, read_group)
+
+    def source_path(self, key: str) -> str:
+        """The path image ``key`` was labelled from: its group's attribute alone, no array read."""
+        return self._read(key, lambda group: str(group.attrs["source_path"]))
+
+    def _read(self, key: str, read):
+        """``read(group)`` of image ``key``'s group; a missing or damaged segment is a StoreError naming it."""
         try:
-            return read_group(self.file[IMAGES][key])
+            return read(self.file[IMAGES][key])
         except (OSError, KeyError, RuntimeError) as error:  # a missing or damaged segment behind the link
             link = self.file[IMAGES].get(key, getlink=True)
             segment = getattr(link, "filename", "?")

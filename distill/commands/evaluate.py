@@ -308,8 +308,9 @@ def matching(
         fail("--root and --images / --validation: choose HPatches or synthetic sequences", code=2)
     usable_out_folder(out, [RESULTS], overwrite)
     if photos:
-        sequences = [s for s in _warped(photos[0], seed, warp_strength) if not only or s.kind == only.value]
-        title = f"SYNTHETIC matching: warps of {len(photos[0])} {photos[1]} (seed {seed}{strength_note(warp_strength)}; not HPatches)"
+        paths, source = photos
+        sequences = [s for s in _warped(paths, seed, warp_strength) if not only or s.kind == only.value]
+        title = f"SYNTHETIC matching: warps of {len(paths)} {source} (seed {seed}{strength_note(warp_strength)}; not HPatches)"
     else:
         sequences = hpatches_sequences(root, only.value if only else None)
         title = f"HPatches matching ({len(sequences)} sequences)"

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from kornia.geometry.transform import warp_perspective
 from torch.utils.data import Dataset
 
+from distill.detection.detector import scaled_size
 from distill.detection.maps import points_to_map
 from distill.student.config import PhotometricConfig
 from distill.student.losses import gaussian_targets
@@ -44,7 +45,7 @@ def validation_photos(store: Path, val_fraction: float = 0.15) -> list[Path]:
     that is no longer where the store found it is an error naming it."""
     reader = StoreReader(store)
     try:
-        paths = [Path(reader[key].source_path) for key in split_keys(reader.keys, val_fraction)[1]]
+        paths = [Path(reader.source_path(key)) for key in split_keys(reader.keys, val_fraction)[1]]
     finally:
         reader.close()
     missing = [str(p) for p in paths if not p.is_file()]
@@ -62,7 +63,7 @@ def rescaled(stack: torch.Tensor, factor: float, crop: tuple[int, int]) -> torch
     (antialiased when shrinking), validity by nearest neighbour, each keypoint moved to its rescaled pixel; padded
     with invalid zeros to at least ``crop``."""
     h, w = stack.shape[-2:]
-    size = (max(8, round(h * factor)), max(8, round(w * factor)))
+    size = scaled_size((h, w), factor)
     dense = F.interpolate(stack[None, :3], size=size, mode="bilinear", align_corners=False, antialias=factor < 1)[0]
     valid = F.interpolate(stack[None, 3:4], size=size, mode="nearest")[0]
     mask = torch.zeros((1, *size))
@@ -75,14 +76,23 @@ def rescaled(stack: torch.Tensor, factor: float, crop: tuple[int, int]) -> torch
     return F.pad(out, pad) if any(pad) else out
 
 
+def warped_stack(stack: torch.Tensor, homography: torch.Tensor) -> torch.Tensor:
+    """An item's ``5 x H x W`` stack warped by ``homography`` into a frame of its size: the image bilinearly, the
+    labels by nearest sampling (the heatmap is a density of points: its peaks stay sharp); what the warp brings
+    in from outside is 0, so invalid."""
+    size = tuple(stack.shape[-2:])
+    warped = warp_perspective(stack[None], homography[None], size, align_corners=True)[0]
+    warped[1:] = warp_perspective(stack[None, 1:], homography[None], size, mode="nearest", align_corners=True)[0]
+    return warped
+
+
 def warped_descriptor_crop(stack: torch.Tensor, teacher: torch.Tensor, homography: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """A crop's ``5 x h x w`` stack warped by ``homography`` (crop pixels to warped pixels; validity 0 where the
     warp leaves the crop) and the teacher's ``D x h/8 x w/8`` descriptors of what each warped cell shows: the
     descriptor at ``H^-1`` of its centre, sampled bilinearly and L2-normalised. The student then learns the
     teacher's descriptor of a point under a change of view, not only in the view the teacher saw."""
     h, w = stack.shape[-2:]
-    warped = warp_perspective(stack[None], homography[None], (h, w), align_corners=True)[0]
-    warped[1:] = warp_perspective(stack[None, 1:], homography[None], (h, w), mode="nearest", align_corners=True)[0]
+    warped = warped_stack(stack, homography)
     ys, xs = torch.meshgrid(torch.arange(h // 8) * 8 + 3.5, torch.arange(w // 8) * 8 + 3.5, indexing="ij")
     centres = torch.stack([xs.ravel(), ys.ravel(), torch.ones(xs.numel())])
     source = torch.linalg.inv(homography) @ centres
@@ -172,11 +182,7 @@ class LabelDataset(Dataset):
         if self.descriptors:
             return self._descriptor_item(labels, stack, rng, self.readers[store].index, key)
         if self.augment and self.warp:
-            homography = torch.from_numpy(sample_homography(rng, h, w, AUGMENT_HOMOGRAPHY)).float()
-            warped = warp_perspective(stack[None], homography[None], (h, w), align_corners=True)[0]
-            # the heatmap is a density of points: keep its peaks sharp with nearest sampling
-            warped[1:] = warp_perspective(stack[None, 1:], homography[None], (h, w), mode="nearest", align_corners=True)[0]
-            stack = warped
+            stack = warped_stack(stack, torch.from_numpy(sample_homography(rng, h, w, AUGMENT_HOMOGRAPHY)).float())
         if self.augment and self.scale_range != (1.0, 1.0):
             stack = rescaled(stack, float(np.exp(rng.uniform(*np.log(self.scale_range)))), self.crop)
             h, w = stack.shape[-2:]

@@ -79,6 +79,13 @@ class SuperPoint(nn.Module):
         return extract_keypoints(self(image).probability, threshold, nms_radius, top_k, border)
 
 
+def cell_centres(height: int, width: int) -> torch.Tensor:
+    """``3 x (H/8 * W/8)`` homogeneous pixel coordinates ``(x, y, 1)`` of the 8x8 cells' centres, row by row
+    (cell ``(i, j)``: ``x = 8 j + 3.5``, ``y = 8 i + 3.5``), the positions a descriptor cell describes."""
+    ys, xs = torch.meshgrid(torch.arange(height // 8) * 8 + 3.5, torch.arange(width // 8) * 8 + 3.5, indexing="ij")
+    return torch.stack([xs.ravel(), ys.ravel(), torch.ones(xs.numel())])
+
+
 def sample_descriptors(descriptors: torch.Tensor, keypoints_xy: torch.Tensor, image_hw: tuple[int, int]) -> torch.Tensor:
     """Bilinearly sample ``256 x H/8 x W/8`` descriptors at ``N x 2`` pixel positions -> ``N x 256``.
 

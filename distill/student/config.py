@@ -173,6 +173,10 @@ class TrainConfig:
     name: Optional[str] = None  # run folder runs/<name>; default: <backbone>-<head>-<time>
     stores: List[str] = field(default_factory=list)  # label stores (index files); default: the newest data/labels/superpoint-*.h5
     store_weights: List[float] = field(default_factory=list)  # optional sampling weight per store (e.g. [1, 0.3])
+    # descriptor head: the teacher's descriptors of every image of the stores come from this store (the same images,
+    # labelled with --descriptors) instead of from the stores themselves, so that a detector learns its store's
+    # keypoints while the whole network learns SuperPoint's descriptors (joint training, with train_only empty)
+    descriptor_store: Optional[str] = None
     student: StudentConfig = field(default_factory=StudentConfig)
     crop: Tuple[int, int] = (192, 256)  # training crop H x W (multiples of 8)
     batch_size: int = 16

@@ -22,7 +22,7 @@ from distill.student.photometric import photometric
 from labels.store import ImageLabels, StoreError, StoreReader, heatmap_keypoints
 from labels.store_set import check_no_double_images
 from teachers.homographies import HomographyConfig, sample_homography, warp_with_validity
-from teachers.superpoint import sample_descriptors
+from teachers.superpoint import cell_centres, sample_descriptors
 
 AUGMENT_HOMOGRAPHY = HomographyConfig(patch_ratio=0.9, scaling_amplitude=0.15, perspective_amplitude=0.1,
                                       max_angle=math.pi / 12, translation=True)
@@ -93,9 +93,7 @@ def warped_descriptor_crop(stack: torch.Tensor, teacher: torch.Tensor, homograph
     teacher's descriptor of a point under a change of view, not only in the view the teacher saw."""
     h, w = stack.shape[-2:]
     warped = warped_stack(stack, homography)
-    ys, xs = torch.meshgrid(torch.arange(h // 8) * 8 + 3.5, torch.arange(w // 8) * 8 + 3.5, indexing="ij")
-    centres = torch.stack([xs.ravel(), ys.ravel(), torch.ones(xs.numel())])
-    source = torch.linalg.inv(homography) @ centres
+    source = torch.linalg.inv(homography) @ cell_centres(h, w)
     source = (source[:2] / source[2]).t()
     described = sample_descriptors(teacher, source, (h, w)).t().reshape(-1, h // 8, w // 8)
     return warped, described
@@ -110,6 +108,20 @@ def keypoint_mask(labels: ImageLabels, threshold: float | None = None, adaptatio
     return points_to_map(points, np.ones(len(points), np.float32), labels.heatmap.shape)
 
 
+def check_descriptor_store(described: StoreReader, readers: list[StoreReader], keys: set[str]) -> None:
+    """A descriptor store serves the stores ``readers`` if it holds each of their images ``keys`` at their label size."""
+    missing = sorted(keys - set(described.keys))
+    if missing:
+        raise StoreError(f"{described.index} has no descriptors of {len(missing)} of the training images (first: {missing[0]}); "
+                         f"a descriptor store must be labelled from the same photos: `distill labels --descriptors -n 1` on them")
+    size = tuple(int(v) for v in described.attrs.get("label_size", ()))
+    for reader in readers:
+        other = tuple(int(v) for v in reader.attrs.get("label_size", ()))
+        if size and other and size != other:
+            raise StoreError(f"{described.index} holds labels of {size[0]}x{size[1]} pixels and {reader.index} of "
+                             f"{other[0]}x{other[1]}: a descriptor store must be labelled at the training stores' --size")
+
+
 class LabelDataset(Dataset):
     """Items: ``image`` 1 x h x w float, ``heatmap``, ``variance``, ``valid``, ``mask`` h x w float (``h x w`` = crop).
 
@@ -120,7 +132,8 @@ class LabelDataset(Dataset):
     def __init__(self, stores: list[Path], split: str = "train", val_fraction: float = 0.15, crop: tuple[int, int] = (192, 256),
                  augment: bool = True, seed: int = 0, pair_sigma: float | None = None, warp: bool = False,
                  descriptors: bool = False, target_threshold: float | None = None,
-                 photometric: PhotometricConfig = PhotometricConfig(), scale_range: tuple[float, float] = (1.0, 1.0)) -> None:
+                 photometric: PhotometricConfig = PhotometricConfig(), scale_range: tuple[float, float] = (1.0, 1.0),
+                 descriptor_store: Path | None = None) -> None:
         self.readers = [StoreReader(s) for s in stores]
         check_no_double_images(self.readers)
         for reader in self.readers:
@@ -145,10 +158,14 @@ class LabelDataset(Dataset):
         self.descriptors = descriptors
         if descriptors and (crop[0] % 8 or crop[1] % 8):
             raise StoreError(f"the descriptor head needs a crop of multiples of 8, got {crop[0]}x{crop[1]}")
-        for reader in self.readers if descriptors else []:
+        # where each item's teacher descriptors come from: its own store, or one descriptor store for all
+        self.described = StoreReader(descriptor_store) if descriptors and descriptor_store is not None else None
+        for reader in ([self.described] if self.described else self.readers) if descriptors else []:
             if not reader.config.get("descriptors"):
                 raise StoreError(f"{reader.index} holds no teacher descriptors; the descriptor head (student.descriptor_dim) "
                                  f"learns from stores labelled with `distill labels --descriptors`")
+        if self.described is not None:
+            check_descriptor_store(self.described, self.readers, {key for _, key in self.items})
 
     def __len__(self) -> int:
         return len(self.items)
@@ -179,6 +196,8 @@ class LabelDataset(Dataset):
                                            labels.variance.astype(np.float32), (labels.count > 0).astype(np.float32),
                                            self._target_mask(store, labels)]))
         h, w = stack.shape[-2:]
+        if self.descriptors and self.described is not None:
+            return self._descriptor_item(self.described[key], stack, rng, self.described.index, key)
         if self.descriptors:
             return self._descriptor_item(labels, stack, rng, self.readers[store].index, key)
         if self.augment and self.warp:

@@ -65,7 +65,8 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, progress: bo
     describe = config.student.descriptor_dim > 0
     train_set = LabelDataset(stores, "train", config.val_fraction, tuple(config.crop), config.augment, config.seed, pair_sigma, config.warp,
                              descriptors=describe, target_threshold=config.losses.focal.threshold,
-                             photometric=config.photometric, scale_range=tuple(config.scale_range))
+                             photometric=config.photometric, scale_range=tuple(config.scale_range),
+                             descriptor_store=Path(config.descriptor_store) if config.descriptor_store else None)
     val_set = LabelDataset(stores, "val", config.val_fraction, tuple(config.crop), False, config.seed)
     val_hpatches = load_hpatches(Path(config.val_hpatches)) if config.val_hpatches and dist_info.main else None
     core = Student(config.student)
@@ -90,6 +91,8 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, progress: bo
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.yaml").write_text(to_yaml(config))  # `distill train --config runs/<name>/config.yaml` repeats the run
         provenance = {"label_stores": store_provenance(train_set.readers), "world_size": dist_info.world}
+        if train_set.described is not None:
+            provenance["descriptor_store"] = store_provenance([train_set.described])
         earlier = run_dir / "provenance.yaml"
         earlier = (yaml.safe_load(earlier.read_text()) or {}) if state is not None and earlier.is_file() else {}
         if "init" in earlier:  # a resumed run started where its first part recorded (and `pretrained` may have moved since)

@@ -10,13 +10,14 @@ from typer.testing import CliRunner
 import distill
 from distill.cli import app
 from distill.pretrained import RELEASES, released_checkpoint
+from distill.student.data import LabelDataset
 from distill.training.trainer import train
 from labels.config import LabelConfig
 from distill.student.checkpoint import CheckpointError, load_student, read_checkpoint
 from labels.configuration import ConfigError, load_config
 from labels.images import list_images
 from labels.run import label_images
-from labels.store import StoreError
+from labels.store import StoreError, StoreReader
 from teachers.superpoint import sample_descriptors
 from tests.conftest import write_photos
 from tests.distill.test_student import tiny_config
@@ -97,6 +98,37 @@ def test_detection_alone_skips_the_descriptor_branch_and_describing_later_reuses
         assert calls == [1]
         once_probability, once_described = model.probability_map(image, descriptors=True)
     assert torch.equal(probability, once_probability) and torch.equal(described, once_described)
+
+
+def test_joint_training_takes_the_descriptors_of_each_image_from_a_descriptor_store(described_store, tmp_path):
+    """descriptor_store: each item's detector targets come from its training store and its teacher
+    descriptors from the descriptor store's labels of the same image; the whole network trains on both,
+    provenance records the store, and a descriptor store that lacks training images is refused by name."""
+    store, folder = described_store
+    config = load_config(LabelConfig, overrides=["size=[96, 128]", "adaptation.num_homographies=3"])  # other labels of the photos
+    plain = label_images(list_images([folder]), config, tmp_path / "labels", progress=False).store
+    data = LabelDataset([plain], "train", 0.3, (64, 96), augment=False, descriptors=True, descriptor_store=store)
+    key = data.items[0][1]
+    own, described = StoreReader(plain)[key], StoreReader(store)[key]
+    assert not np.array_equal(own.heatmap, described.heatmap)
+    item = data[0]  # the centred crop on the cell grid: rows 16..80, columns 16..112, cells 2..10 and 2..14
+    assert torch.equal(item["heatmap"], torch.from_numpy(own.heatmap[16:80, 16:112].astype(np.float32)))
+    assert torch.equal(item["descriptors"], torch.from_numpy(described.descriptors[:, 2:10, 2:14].astype(np.float32)))
+    run = tmp_path / "run"
+    joint = tiny_config(plain, steps=1, val_every=1, descriptor_store=str(store))
+    joint.student.descriptor_dim = 256
+    train(joint, run, progress=False)
+    row = json.loads((run / "metrics.jsonl").read_text().splitlines()[0])
+    assert row["descriptor"] > 0 and row["focal"] > 0
+    assert list(yaml.safe_load((run / "provenance.yaml").read_text())["descriptor_store"]) == [str(store)]
+    two = tmp_path / "two"
+    two.mkdir()
+    for name in ("camera", "coffee"):
+        (two / f"{name}.png").write_bytes((folder / f"{name}.png").read_bytes())
+    config = load_config(LabelConfig, overrides=["size=[96, 128]", "adaptation.num_homographies=1", "descriptors=true"])
+    partial = label_images(list_images([two]), config, tmp_path / "partial", progress=False).store
+    with pytest.raises(StoreError, match=f"{partial}.* has no descriptors of 2 of the training images"):
+        LabelDataset([plain], "train", 0.0, (64, 96), descriptors=True, descriptor_store=partial)
 
 
 def test_a_store_without_descriptors_names_the_flag(tmp_path, image_folder):

@@ -40,6 +40,9 @@ class LabelConfig:
     size: Tuple[int, int] = (240, 320)  # labelling size H x W (rows, columns); images are resized to it
     seed: int = 0  # per-image homographies are drawn from (seed, image hash)
     descriptors: bool = False  # also store SuperPoint's 256 x H/8 x W/8 descriptors of the unwarped image
+    # with descriptors: each cell's descriptor averaged over the adaptation's views of its centre (L2-normalised)
+    # instead of the unwarped image's (changes the hash only when on)
+    adapt_descriptors: bool = False
     adaptation: AdaptationConfig = field(default_factory=AdaptationConfig)
     lightglue: LightGlueConfig = field(default_factory=LightGlueConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
@@ -49,6 +52,8 @@ class LabelConfig:
             raise ValueError(f"teacher: unknown teacher {self.teacher!r}; available: superpoint, student:PATH (a student checkpoint)")
         if self.teacher != "superpoint" and (self.descriptors or self.lightglue.enabled):
             raise ValueError("descriptors and lightglue need the superpoint teacher (a student has no descriptors)")
+        if self.adapt_descriptors and not self.descriptors:
+            raise ValueError("adapt_descriptors averages the stored descriptors over the views: it needs descriptors (--descriptors)")
         if min(self.size) < 16:
             raise ValueError(f"size: {self.size[0]}x{self.size[1]} is too small (at least 16x16)")
 
@@ -65,6 +70,8 @@ def label_defining(config: LabelConfig, weights_sha256: str) -> dict:
     defining["teacher"] = teacher_kind(config)  # a student teacher is named by its checkpoint's checksum, not its path
     if not config.lightglue.enabled:
         defining.pop("lightglue")  # stores made without LightGlue keep the name they always had
+    if not config.adapt_descriptors:
+        defining.pop("adapt_descriptors")  # and those with the unwarped image's descriptors too
     defining["weights_sha256"] = weights_sha256
     defining["schema_version"] = SCHEMA_VERSION
     return defining

@@ -120,7 +120,8 @@ def label_images(
                 matcher = load_lightglue(device=device, filter_threshold=config.lightglue.filter_threshold) if use_lightglue else None
             resized = resize_image(grey, size)
             image = torch.from_numpy(resized.astype(np.float32) / 255.0)[None]
-            result = homographic_adaptation(teacher, image, adaptation, image_seed(config.seed, key), config.runtime.batch_size)
+            result = homographic_adaptation(teacher, image, adaptation, image_seed(config.seed, key), config.runtime.batch_size,
+                                            config.adapt_descriptors)
             pair = match_warped_pair(teacher, matcher, image, config.lightglue, image_seed(config.seed, key, 1)) if matcher else None
             count_dtype = np.uint8 if adaptation.num_homographies <= 255 else np.uint16
             store.add(key, ImageLabels(

@@ -5,13 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from kornia.geometry.transform import warp_perspective
 from kornia.morphology import erosion
 
 from teachers.config import AdaptationConfig
 from teachers.homographies import sample_homographies, warp_with_validity
 from teachers.keypoints import Keypoints, extract_keypoints
-from teachers.superpoint import SuperPoint
+from teachers.superpoint import SuperPoint, cell_centres, sample_descriptors
 
 
 @dataclass
@@ -20,7 +21,7 @@ class AdaptationResult:
     variance: torch.Tensor  # H x W variance across valid views
     count: torch.Tensor  # H x W number of valid views
     keypoints: Keypoints
-    descriptors: torch.Tensor | None  # 256 x H/8 x W/8 of the unwarped image (None for a teacher without descriptors)
+    descriptors: torch.Tensor | None  # 256 x H/8 x W/8 of the unwarped image, or adapted (None for a teacher without descriptors)
 
 
 def valid_views(homographies: torch.Tensor, height: int, width: int, margin: int) -> torch.Tensor:
@@ -41,13 +42,16 @@ def valid_views(homographies: torch.Tensor, height: int, width: int, margin: int
 
 @torch.inference_mode()
 def homographic_adaptation(teacher: SuperPoint, image: torch.Tensor, config: AdaptationConfig, seed: int,
-                           batch_size: int | None = None) -> AdaptationResult:
+                           batch_size: int | None = None, adapt_descriptors: bool = False) -> AdaptationResult:
     """Aggregate the teacher over ``config.num_homographies`` warps of one ``1 x H x W`` image, run
     ``batch_size`` warps per teacher forward (``None``: 1 on the CPU, fastest there; 16 on CUDA).
 
     For each view ``k`` with homography ``H_k`` (original -> warped): ``p_k = warp(teacher(warp(I, H_k)), H_k^-1)``,
     valid mask ``m_k``. Per pixel, ``count = sum m_k``, ``mean = sum m_k p_k / count``,
     ``variance = sum m_k (p_k - mean)^2 / count``; the heatmap is the mean, or ``max_k m_k p_k``.
+    ``adapt_descriptors``: each cell's descriptor is ``normalise(sum_k m_k(c) d_k(H_k c))``, the views' descriptors
+    of its centre ``c`` (sampled bilinearly where ``H_k`` takes it) over the views that see it, instead of the
+    unwarped image's.
     """
     _, height, width = image.shape
     device = next(teacher.parameters()).device
@@ -58,6 +62,10 @@ def homographic_adaptation(teacher: SuperPoint, image: torch.Tensor, config: Ada
     maximum = image.new_zeros(height, width)
     count = image.new_zeros(height, width)
     descriptors = None
+    cells = (-(-height // 8), -(-width // 8))  # the teacher's descriptors cover the image padded to a multiple of 8
+    centres = cell_centres(8 * cells[0], 8 * cells[1]).to(device)
+    centre_pixels = (centres[0].floor().long().clamp(max=width - 1), centres[1].floor().long().clamp(max=height - 1))
+    described = None  # adapt_descriptors: C x 256, the sum of the views' descriptors of each cell centre
     batch_size = batch_size or (16 if device.type == "cuda" else 1)
     for start in range(0, len(homographies), batch_size):
         hs = homographies[start:start + batch_size]
@@ -67,6 +75,12 @@ def homographic_adaptation(teacher: SuperPoint, image: torch.Tensor, config: Ada
             descriptors = out.descriptors[0]  # the first view is the identity
         back = warp_perspective(out.probability[:, None], torch.linalg.inv(hs), (height, width), align_corners=True)
         valid = valid_views(hs, height, width, config.border_margin).float()
+        if adapt_descriptors:
+            for view, homography in enumerate(hs):
+                seen = homography @ centres
+                sampled = sample_descriptors(out.descriptors[view], (seen[:2] / seen[2]).t(), (8 * cells[0], 8 * cells[1]))
+                weight = valid[view, 0, centre_pixels[1], centre_pixels[0]][:, None]
+                described = sampled * weight if described is None else described + sampled * weight
         back = (back * valid)[:, 0]
         total += back.sum(0)
         total_sq += (back * back).sum(0)
@@ -76,4 +90,6 @@ def homographic_adaptation(teacher: SuperPoint, image: torch.Tensor, config: Ada
     variance = (total_sq / count.clamp(min=1) - mean * mean).clamp(min=0)
     heatmap = mean if config.aggregation == "mean" else maximum
     keypoints = extract_keypoints(heatmap[None], config.threshold, config.nms_radius)[0]
+    if described is not None:
+        descriptors = F.normalize(described, dim=1).t().reshape(-1, *cells)
     return AdaptationResult(heatmap=heatmap, variance=variance, count=count, keypoints=keypoints, descriptors=descriptors)

@@ -15,6 +15,8 @@ def test_store_names_are_those_of_existing_stores():
     with_lightglue = sha + "+lightglue:" + weights.sha256_of(weights.locate(weights.LIGHTGLUE))
     assert store_name(LabelConfig(), sha) == "superpoint-9f75f921cf"
     assert store_name(load_config(LabelConfig, overrides=["descriptors=true"]), sha) == "superpoint-fff251e94f"
+    adapted = store_name(load_config(LabelConfig, overrides=["descriptors=true", "adapt_descriptors=true"]), sha)
+    assert adapted.startswith("superpoint-") and adapted != "superpoint-fff251e94f"
     assert store_name(load_config(LabelConfig, overrides=["lightglue.enabled=true"]), with_lightglue) == "superpoint-46cc60a6e6"
     small = load_config(LabelConfig, overrides=["size=[96, 128]", "adaptation.num_homographies=2", "runtime.batch_size=4"])
     assert store_name(small, sha) == "superpoint-677cf994b0"  # runtime settings do not change the labels
@@ -33,6 +35,7 @@ def test_store_names_are_those_of_existing_stores():
     (LabelConfig, "adaptation.num_homographies=abc", r"adaptation.num_homographies: .*'abc'.* Integer"),
     (LabelConfig, "adaptation.aggregation=median", r"adaptation.aggregation must be 'mean' or 'max'"),
     (LabelConfig, "lr", r"--set 'lr': expected key=value"),
+    (LabelConfig, "adapt_descriptors=true", r"adapt_descriptors averages the stored descriptors .* needs descriptors"),
 ])
 def test_config_errors_name_the_key_and_the_problem(schema, override, message):
     with pytest.raises(ConfigError, match=message):

@@ -91,3 +91,24 @@ def test_batched_views_give_the_labels_of_one_view_at_a_time(teacher, photo):
         assert torch.allclose(batched.variance, loop.variance, atol=1e-5)
         assert torch.equal(batched.count, loop.count)
         assert torch.equal(batched.keypoints.xy, loop.keypoints.xy)
+
+
+def test_adapted_descriptors_sample_each_view_where_its_homography_takes_the_cell(teacher, photo, monkeypatch):
+    """adapt_descriptors with the identity alone gives the cells' own descriptors. With the identity and a shift of
+    the image by one cell to the right, cell ``(i, j)`` averages its own descriptor with the shifted view's cell
+    ``(i, j + 1)``, which shows the same content: inside the image (away from the strip the shift brings in) the
+    average is the cell's own descriptor, as a convolutional teacher is equivariant to shifts by its stride."""
+    raw = teacher(photo[None]).descriptors[0]
+    alone = homographic_adaptation(teacher, photo, AdaptationConfig(num_homographies=1), seed=0, adapt_descriptors=True)
+    assert torch.allclose(alone.descriptors, raw, atol=1e-4)  # the identity warp resamples at pixel centres up to rounding
+    shift = torch.stack([torch.eye(3), torch.tensor([[1.0, 0, 8], [0, 1, 0], [0, 0, 1]])])
+    monkeypatch.setattr("teachers.adaptation.sample_homographies", lambda *args: shift)
+    adapted = homographic_adaptation(teacher, photo, AdaptationConfig(num_homographies=2), seed=0, adapt_descriptors=True)
+    assert adapted.descriptors.shape == raw.shape
+    assert torch.allclose(adapted.descriptors.norm(dim=0), torch.ones(raw.shape[1:]), atol=1e-5)
+    inner = (slice(4, -4), slice(6, -4))  # cells whose receptive field neither the new strip nor the frame reaches much
+    agreement = (adapted.descriptors * raw).sum(0)[inner]
+    assert agreement.mean() > 0.99
+    opposite = (raw[:, :, 4:-6] * raw[:, :, 6:-4]).sum(0)[4:-4].mean()  # what sampling at H^-1 instead would average in
+    assert opposite < 0.8
+    assert not torch.equal(adapted.descriptors, raw)

@@ -218,3 +218,5 @@ class TrainConfig:
             raise ValueError(f"scale_range must be [low, high] with 0.1 <= low <= high <= 10, got {list(self.scale_range)}")
         if not 0 <= self.val_fraction < 1:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+        if self.descriptor_store and not self.student.descriptor_dim:
+            raise ValueError("descriptor_store feeds a descriptor head: set student.descriptor_dim=256 (and student.descriptor_channels)")

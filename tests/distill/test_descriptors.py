@@ -115,8 +115,8 @@ def test_joint_training_takes_the_descriptors_of_each_image_from_a_descriptor_st
     assert torch.equal(item["heatmap"], torch.from_numpy(own.heatmap[16:80, 16:112].astype(np.float32)))
     assert torch.equal(item["descriptors"], torch.from_numpy(described.descriptors[:, 2:10, 2:14].astype(np.float32)))
     run = tmp_path / "run"
-    joint = tiny_config(plain, steps=1, val_every=1, descriptor_store=str(store))
-    joint.student.descriptor_dim = 256
+    joint = tiny_config(plain, steps=1, val_every=1)
+    joint.student.descriptor_dim, joint.descriptor_store = 256, str(store)
     train(joint, run, progress=False)
     row = json.loads((run / "metrics.jsonl").read_text().splitlines()[0])
     assert row["descriptor"] > 0 and row["focal"] > 0

@@ -4,6 +4,7 @@ photometric changes under the identity (``i_*``). Synthetic: every output says s
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -22,9 +23,8 @@ def viewpoint(strength: float = 1.0) -> HomographyConfig:
     corner displacement std 0.4, rotations up to 30 degrees); the zoom of the centred patch stays."""
     if strength <= 0:
         raise ValueError(f"the warp strength must be positive, got {strength}")
-    return HomographyConfig(patch_ratio=VIEWPOINT.patch_ratio, scaling_amplitude=VIEWPOINT.scaling_amplitude * strength,
-                            perspective_amplitude=VIEWPOINT.perspective_amplitude * strength,
-                            max_angle=VIEWPOINT.max_angle * strength, translation=True)
+    return replace(VIEWPOINT, scaling_amplitude=VIEWPOINT.scaling_amplitude * strength,
+                   perspective_amplitude=VIEWPOINT.perspective_amplitude * strength, max_angle=VIEWPOINT.max_angle * strength)
 
 
 def photometric(grey: np.ndarray, rng: np.random.Generator, strength: float) -> np.ndarray:

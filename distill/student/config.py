@@ -139,7 +139,13 @@ class PairLossConfig:
     enabled: bool = False
     huber: float = 1.0  # Huber to Gaussian blobs (sigma below, in [0.1, 0.9]) at consistently matched points, both images
     consistency: float = 1.0  # the image's map against the warped copy's map warped back by the known homography
+    # focal loss (losses.focal's alpha and gamma) of each image's map against its consistently matched points alone:
+    # the points SuperPoint + LightGlue match across the warp are the positives, every other pixel a negative
+    focal: float = 0.0
     sigma: float = 1.0
+    # each image's LightGlue pair from this store of the same photos (labelled with --lightglue) instead of from the
+    # training stores, whose heatmaps stay the targets: SuperPoint + LightGlue's matchable points for a student's labels
+    store: Optional[str] = None
 
 
 @dataclass
@@ -220,3 +226,5 @@ class TrainConfig:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
         if self.descriptor_store and not self.student.descriptor_dim:
             raise ValueError("descriptor_store feeds a descriptor head: set student.descriptor_dim=256 (and student.descriptor_channels)")
+        if self.pair.store and not self.pair.enabled:
+            raise ValueError("pair.store feeds pair mode: set pair.enabled=true")

@@ -22,6 +22,7 @@ from distill.student.photometric import photometric
 from labels.store import ImageLabels, StoreError, StoreReader, heatmap_keypoints
 from labels.store_set import check_no_double_images
 from teachers.homographies import HomographyConfig, sample_homography, warp_with_validity
+from teachers.lightglue import PairMatches
 from teachers.superpoint import cell_centres, sample_descriptors
 
 AUGMENT_HOMOGRAPHY = HomographyConfig(patch_ratio=0.9, scaling_amplitude=0.15, perspective_amplitude=0.1,
@@ -108,18 +109,19 @@ def keypoint_mask(labels: ImageLabels, threshold: float | None = None, adaptatio
     return points_to_map(points, np.ones(len(points), np.float32), labels.heatmap.shape)
 
 
-def check_descriptor_store(described: StoreReader, readers: list[StoreReader], keys: set[str]) -> None:
-    """A descriptor store serves the stores ``readers`` if it holds each of their images ``keys`` at their label size."""
-    missing = sorted(keys - set(described.keys))
+def check_side_store(side: StoreReader, readers: list[StoreReader], keys: set[str], what: str, how: str) -> None:
+    """A side store (``what`` it gives: descriptors, LightGlue pairs) serves the training stores ``readers`` if
+    it holds each of their images ``keys`` at their label size; ``how`` names the command that labels one."""
+    missing = sorted(keys - set(side.keys))
     if missing:
-        raise StoreError(f"{described.index} has no descriptors of {len(missing)} of the training images (first: {missing[0]}); "
-                         f"a descriptor store must be labelled from the same photos: `distill labels --descriptors -n 1` on them")
-    size = tuple(int(v) for v in described.attrs.get("label_size", ()))
+        raise StoreError(f"{side.index} has no {what} of {len(missing)} of the training images (first: {missing[0]}); "
+                         f"it must be labelled from the same photos: {how} on them")
+    size = tuple(int(v) for v in side.attrs.get("label_size", ()))
     for reader in readers:
         other = tuple(int(v) for v in reader.attrs.get("label_size", ()))
         if size and other and size != other:
-            raise StoreError(f"{described.index} holds labels of {size[0]}x{size[1]} pixels and {reader.index} of "
-                             f"{other[0]}x{other[1]}: a descriptor store must be labelled at the training stores' --size")
+            raise StoreError(f"{side.index} holds labels of {size[0]}x{size[1]} pixels and {reader.index} of "
+                             f"{other[0]}x{other[1]}: a store of {what} must be labelled at the training stores' --size")
 
 
 class LabelDataset(Dataset):
@@ -133,7 +135,7 @@ class LabelDataset(Dataset):
                  augment: bool = True, seed: int = 0, pair_sigma: float | None = None, warp: bool = False,
                  descriptors: bool = False, target_threshold: float | None = None,
                  photometric: PhotometricConfig = PhotometricConfig(), scale_range: tuple[float, float] = (1.0, 1.0),
-                 descriptor_store: Path | None = None) -> None:
+                 descriptor_store: Path | None = None, pair_store: Path | None = None) -> None:
         self.readers = [StoreReader(s) for s in stores]
         check_no_double_images(self.readers)
         for reader in self.readers:
@@ -153,6 +155,11 @@ class LabelDataset(Dataset):
         self.photometric = photometric
         self.target_threshold = target_threshold  # None: the store's keypoints are the focal target
         self.pair_sigma = pair_sigma  # not None: pair mode (LightGlue matches of stores labelled with --lightglue)
+        # where each item's LightGlue pair comes from: its own store, or one pair store for all
+        self.paired = StoreReader(pair_store) if pair_sigma is not None and pair_store is not None else None
+        if self.paired is not None:
+            if not self.paired.config.get("lightglue", {}).get("enabled"):
+                raise StoreError(f"{self.paired.index} holds no LightGlue pairs; a pair store is labelled with `distill labels --lightglue`")
         # the teacher's descriptors of each crop (descriptor head): crops on the 8x8 cell grid, no flip (a flipped
         # image's descriptors are not its descriptors flipped); with warp, the teacher's descriptors of the warped points
         self.descriptors = descriptors
@@ -164,8 +171,11 @@ class LabelDataset(Dataset):
             if not reader.config.get("descriptors"):
                 raise StoreError(f"{reader.index} holds no teacher descriptors; the descriptor head (student.descriptor_dim) "
                                  f"learns from stores labelled with `distill labels --descriptors`")
+        keys = {key for _, key in self.items}
         if self.described is not None:
-            check_descriptor_store(self.described, self.readers, {key for _, key in self.items})
+            check_side_store(self.described, self.readers, keys, "descriptors", "`distill labels --descriptors -n 1`")
+        if self.paired is not None:
+            check_side_store(self.paired, self.readers, keys, "LightGlue pairs", "`distill labels --lightglue -n 1`")
 
     def __len__(self) -> int:
         return len(self.items)
@@ -189,9 +199,11 @@ class LabelDataset(Dataset):
             raise StoreError(f"{self.readers[store].index}: image {key} has no stored image (relabel with this version)")
         rng = np.random.default_rng([self.seed, self.epoch if self.augment else 0, index])
         if self.pair_sigma is not None:
-            if labels.pair is None:
-                raise StoreError(f"{self.readers[store].index}: image {key} has no LightGlue pair; label with --lightglue for pair mode")
-            return self._pair_item(labels, rng, self._target_mask(store, labels))
+            pair = (self.paired[key] if self.paired is not None else labels).pair
+            if pair is None:
+                index = self.paired.index if self.paired is not None else self.readers[store].index
+                raise StoreError(f"{index}: image {key} has no LightGlue pair; label with --lightglue for pair mode")
+            return self._pair_item(labels, pair, rng, self._target_mask(store, labels))
         stack = torch.from_numpy(np.stack([labels.image.astype(np.float32) / 255, labels.heatmap.astype(np.float32),
                                            labels.variance.astype(np.float32), (labels.count > 0).astype(np.float32),
                                            self._target_mask(store, labels)]))
@@ -239,11 +251,11 @@ class LabelDataset(Dataset):
         """The focal target's keypoint mask of an image of store ``store`` (:func:`keypoint_mask`)."""
         return keypoint_mask(labels, self.target_threshold, self.readers[store].config.get("adaptation"))
 
-    def _pair_item(self, labels, rng: np.random.Generator, target_mask: np.ndarray) -> dict[str, torch.Tensor]:
-        """Image ``a``, its stored warp ``b`` (homography ``H``), both cropped; targets are Gaussian
-        blobs in [0.1, 0.9] at the consistently matched keypoints of each; ``homography`` maps crop
-        ``a`` to crop ``b`` (``T_b · H · T_a^-1``)."""
-        pair = labels.pair
+    def _pair_item(self, labels: ImageLabels, pair: PairMatches, rng: np.random.Generator,
+                   target_mask: np.ndarray) -> dict[str, torch.Tensor]:
+        """Image ``a``, its warp ``b`` by the ``pair``'s homography ``H``, both cropped; ``matched_a`` / ``_b``
+        mark the pair's consistently matched keypoints of each, ``target_a`` / ``_b`` are Gaussian blobs in
+        [0.1, 0.9] at them; ``homography`` maps crop ``a`` to crop ``b`` (``T_b · H · T_a^-1``)."""
         h, w = labels.image.shape
         ch, cw = self.crop
         hom = torch.from_numpy(pair.homography).float()
@@ -275,5 +287,7 @@ class LabelDataset(Dataset):
             "valid_b": seen_b[tb:tb + ch, lb:lb + cw],
             "target_a": targets[0, ta:ta + ch, la:la + cw],
             "target_b": targets[1, tb:tb + ch, lb:lb + cw],
+            "matched_a": masks[0, ta:ta + ch, la:la + cw],
+            "matched_b": masks[1, tb:tb + ch, lb:lb + cw],
             "homography": shift_b @ hom @ shift_a,
         }

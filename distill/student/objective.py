@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from kornia.geometry.transform import warp_perspective
 
 from distill.student import losses as L
-from distill.student.config import PairLossConfig, TrainConfig
+from distill.student.config import FocalConfig, PairLossConfig, TrainConfig
 from distill.student.data import AUGMENT_HOMOGRAPHY
 from distill.student.model import Student
 from teachers.homographies import sample_homography, warp_with_validity
@@ -58,15 +58,17 @@ def compute_losses(model: torch.nn.Module, batch: dict, config: TrainConfig, rng
             terms["repeatability"] = w.repeatability.weight * L.repeatability_loss(p_a, p_b, both, w.repeatability.patch,
                                                                                   w.repeatability.peaky)
     if "image_b" in batch:
-        terms.update(pair_losses(model, pixels, batch, config.pair))
+        terms.update(pair_losses(model, pixels, batch, config.pair, w.focal))
     if not terms:
         raise ValueError("every loss has weight 0")
     terms["total"] = sum(terms.values())
     return terms
 
 
-def pair_losses(model: torch.nn.Module, logits_a: torch.Tensor, batch: dict, weights: PairLossConfig) -> dict[str, torch.Tensor]:
-    """Pair mode: Huber of each image's map to the blobs at its consistent LightGlue matches, and the
+def pair_losses(model: torch.nn.Module, logits_a: torch.Tensor, batch: dict, weights: PairLossConfig,
+                focal: FocalConfig) -> dict[str, torch.Tensor]:
+    """Pair mode: Huber of each image's map to the blobs at its consistent LightGlue matches, the focal
+    loss of each image's map against those matched points alone (``focal``'s alpha and gamma), and the
     consistency of image ``a``'s map with ``b``'s map warped back by the known homography.
     ``logits_a``: per-pixel logits of image ``a`` (:func:`pixel_logits`)."""
     core = getattr(model, "module", model)
@@ -75,6 +77,10 @@ def pair_losses(model: torch.nn.Module, logits_a: torch.Tensor, batch: dict, wei
     if weights.huber:
         terms["pair_huber"] = weights.huber * 0.5 * (L.huber_loss(logits_a, batch["target_a"], batch["valid"])
                                                      + L.huber_loss(logits_b, batch["target_b"], batch["valid_b"]))
+    if weights.focal:
+        terms["pair_focal"] = weights.focal * 0.5 * (
+            L.focal_loss(logits_a, batch["matched_a"], batch["valid"], focal.alpha, focal.gamma)
+            + L.focal_loss(logits_b, batch["matched_b"], batch["valid_b"], focal.alpha, focal.gamma))
     if weights.consistency:
         back, seen = warp_with_validity(torch.sigmoid(logits_b)[:, None], torch.linalg.inv(batch["homography"]),
                                         valid=batch["valid_b"][:, None])

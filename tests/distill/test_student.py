@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 import typer
+import yaml
 from typer.testing import CliRunner
 
 from distill.eval.protocol import Protocol, evaluate
@@ -234,6 +235,58 @@ def test_pair_mode_trains_on_lightglue_stores(image_folder, tmp_path):
     summary = train(cfg, tmp_path / "run", progress=False)
     rows = (tmp_path / "run" / "metrics.jsonl").read_text()
     assert summary["steps"] == 2 and "pair_huber" in rows and "pair_consistency" in rows
+
+
+def test_pair_mode_takes_each_images_pair_from_a_pair_store(image_folder, tiny_store, tmp_path):
+    """pair.store: the heatmaps come from the training store and the LightGlue pair from the pair store,
+    item for item as the pair store's own items; a store without pairs is refused by name."""
+    from distill.student.data import LabelDataset
+    from labels.store import StoreError
+
+    config = load_config(LabelConfig, overrides=["size=[96, 128]", "adaptation.num_homographies=1", "lightglue.enabled=true"])
+    paired = label_images(list_images([image_folder]), config, tmp_path / "paired", progress=False).store
+    mixed = LabelDataset([tiny_store], "train", 0.3, (64, 96), augment=False, pair_sigma=1.0, pair_store=paired)
+    own = LabelDataset([paired], "train", 0.3, (64, 96), augment=False, pair_sigma=1.0)
+    plain = LabelDataset([tiny_store], "train", 0.3, (64, 96), augment=False)
+    assert len(mixed) == len(own) == len(plain) > 0
+    for i in range(len(mixed)):
+        item, theirs, base = mixed[i], own[i], plain[i]
+        assert torch.equal(item["heatmap"], base["heatmap"]) and not torch.equal(item["heatmap"], theirs["heatmap"])
+        for name in ("target_a", "target_b", "homography", "image_b"):
+            assert torch.equal(item[name], theirs[name]), name
+        assert item["target_a"].max() > 0.5  # matched points of the pair store's pair
+    cfg = tiny_config(tiny_store, steps=1)
+    cfg.pair.enabled, cfg.pair.store = True, str(paired)
+    train(cfg, tmp_path / "run", progress=False)
+    assert list(yaml.safe_load((tmp_path / "run" / "provenance.yaml").read_text())["pair_store"]) == [str(paired)]
+    with pytest.raises(StoreError, match=f"{tiny_store}.* holds no LightGlue pairs"):
+        LabelDataset([paired], "train", 0.3, (64, 96), pair_sigma=1.0, pair_store=tiny_store)
+
+
+def test_a_detector_fine_tune_on_matched_points_keeps_the_descriptor_branch(image_folder, tmp_path):
+    """pair.focal with train_only=[fpn, head] on a student with descriptors: the focal term on the
+    matched points trains the detector's pyramid and head, the store needs no teacher descriptors, and
+    every part the descriptors are read from keeps its weights exactly."""
+    config = load_config(LabelConfig, overrides=["size=[96, 128]", "adaptation.num_homographies=1", "lightglue.enabled=true"])
+    store = label_images(list_images([image_folder]), config, tmp_path / "labels", progress=False).store
+    cfg = tiny_config(store, steps=2)
+    cfg.student.descriptor_dim, cfg.student.descriptor_channels = 256, 16
+    from distill.student.checkpoint import save_checkpoint
+    start = Student(cfg.student)
+    save_checkpoint(tmp_path / "start.pt", start, None, None, 0, 0.0, cfg)
+    cfg.init, cfg.train_only = str(tmp_path / "start.pt"), ["fpn", "head"]
+    cfg.pair.enabled, cfg.pair.focal, cfg.pair.huber, cfg.pair.consistency = True, 1.0, 0.0, 0.0
+    train(cfg, tmp_path / "run", progress=False)
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    names = set().union(*rows)
+    assert any("pair_focal" in name for name in names) and not any("pair_huber" in n or "descriptor" in n for n in names)
+    trained, _ = load_student(tmp_path / "run" / "last.pt")
+    before, after = start.state_dict(), trained.state_dict()
+    for name, value in after.items():
+        moved = not torch.equal(value.float(), before[name].float())
+        if name.split(".")[0] in ("backbone", "detail", "descriptor_fpn", "descriptor_head"):
+            assert not moved, name
+    assert any(not torch.equal(after[n], before[n]) for n in after if n.startswith("head.") and n.endswith("weight"))
 
 
 @pytest.mark.parametrize("head", ["map", "cell"])

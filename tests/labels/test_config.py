@@ -31,6 +31,7 @@ def test_store_names_are_those_of_existing_stores():
     (TrainConfig, "losses.focal.weight=[1]", r"losses.focal.weight"),
     (TrainConfig, "student.head=cone", r"student.head must be one of cell, map"),
     (TrainConfig, "descriptor_store=data/labels/superpoint-fff251e94f.h5", r"descriptor_store feeds a descriptor head: set student.descriptor_dim"),
+    (TrainConfig, "pair.store=data/labels/superpoint-fff251e94f.h5", r"pair.store feeds pair mode: set pair.enabled=true"),
     (TrainConfig, "lossses.kl.weight=1", r"unknown configuration key 'lossses'; known keys: .*losses"),
     (TrainConfig, "losses.kl.wieght=1", r"unknown configuration key 'losses.kl.wieght'; known keys of losses.kl: focal_gamma, temperature, weight"),
     (LabelConfig, "adaptation.num_homographies=abc", r"adaptation.num_homographies: .*'abc'.* Integer"),

@@ -29,7 +29,7 @@ from labels.images import list_images
 from labels.run import label_images
 from labels.store import StoreReader
 from teachers.config import DetectionConfig
-from tests.conftest import run_script
+from tests.conftest import run_script, write_photos
 
 
 def test_packaged_lite0_weights_load_offline():
@@ -227,24 +227,29 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tiny_store, tm
     assert torch.load(run / "last.pt", weights_only=True)["step"] == good
 
 
-def test_pair_mode_trains_on_lightglue_stores(image_folder, tmp_path):
-    config = load_config(LabelConfig, overrides=["size=[96, 128]", "adaptation.num_homographies=2", "lightglue.enabled=true"])
-    store = label_images(list_images([image_folder]), config, tmp_path / "labels", progress=False).store
-    cfg = tiny_config(store, steps=2)
+@pytest.fixture(scope="module")
+def lightglue_store(tmp_path_factory) -> Path:
+    """A store of the four photos labelled with --lightglue at one view (heatmaps unlike tiny_store's two)."""
+    folder = write_photos(tmp_path_factory.mktemp("lightglue") / "images")
+    config = load_config(LabelConfig, overrides=["size=[96, 128]", "adaptation.num_homographies=1", "lightglue.enabled=true"])
+    return label_images(list_images([folder]), config, folder.parent / "labels", progress=False).store
+
+
+def test_pair_mode_trains_on_lightglue_stores(lightglue_store, tmp_path):
+    cfg = tiny_config(lightglue_store, steps=2)
     cfg.pair.enabled = True
     summary = train(cfg, tmp_path / "run", progress=False)
     rows = (tmp_path / "run" / "metrics.jsonl").read_text()
     assert summary["steps"] == 2 and "pair_huber" in rows and "pair_consistency" in rows
 
 
-def test_pair_mode_takes_each_images_pair_from_a_pair_store(image_folder, tiny_store, tmp_path):
+def test_pair_mode_takes_each_images_pair_from_a_pair_store(lightglue_store, tiny_store, tmp_path):
     """pair.store: the heatmaps come from the training store and the LightGlue pair from the pair store,
     item for item as the pair store's own items; a store without pairs is refused by name."""
     from distill.student.data import LabelDataset
     from labels.store import StoreError
 
-    config = load_config(LabelConfig, overrides=["size=[96, 128]", "adaptation.num_homographies=1", "lightglue.enabled=true"])
-    paired = label_images(list_images([image_folder]), config, tmp_path / "paired", progress=False).store
+    paired = lightglue_store
     mixed = LabelDataset([tiny_store], "train", 0.3, (64, 96), augment=False, pair_sigma=1.0, pair_store=paired)
     own = LabelDataset([paired], "train", 0.3, (64, 96), augment=False, pair_sigma=1.0)
     plain = LabelDataset([tiny_store], "train", 0.3, (64, 96), augment=False)
@@ -263,13 +268,11 @@ def test_pair_mode_takes_each_images_pair_from_a_pair_store(image_folder, tiny_s
         LabelDataset([paired], "train", 0.3, (64, 96), pair_sigma=1.0, pair_store=tiny_store)
 
 
-def test_a_detector_fine_tune_on_matched_points_keeps_the_descriptor_branch(image_folder, tmp_path):
+def test_a_detector_fine_tune_on_matched_points_keeps_the_descriptor_branch(lightglue_store, tmp_path):
     """pair.focal with train_only=[fpn, head] on a student with descriptors: the focal term on the
     matched points trains the detector's pyramid and head, the store needs no teacher descriptors, and
     every part the descriptors are read from keeps its weights exactly."""
-    config = load_config(LabelConfig, overrides=["size=[96, 128]", "adaptation.num_homographies=1", "lightglue.enabled=true"])
-    store = label_images(list_images([image_folder]), config, tmp_path / "labels", progress=False).store
-    cfg = tiny_config(store, steps=2)
+    cfg = tiny_config(lightglue_store, steps=2)
     cfg.student.descriptor_dim, cfg.student.descriptor_channels = 256, 16
     from distill.student.checkpoint import save_checkpoint
     start = Student(cfg.student)

@@ -226,5 +226,17 @@ class TrainConfig:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
         if self.descriptor_store and not self.student.descriptor_dim:
             raise ValueError("descriptor_store feeds a descriptor head: set student.descriptor_dim=256 (and student.descriptor_channels)")
+        if self.descriptor_store and not self.trains_descriptors:
+            raise ValueError(f"descriptor_store feeds the descriptor branch, but train_only ({', '.join(self.train_only)}) "
+                             f"trains no part its descriptors are read from")
         if self.pair.store and not self.pair.enabled:
             raise ValueError("pair.store feeds pair mode: set pair.enabled=true")
+
+    @property
+    def trains_descriptors(self) -> bool:
+        """Whether the descriptor loss can move a part ``train_only`` trains: the descriptor head or a part its
+        descriptors are read from (the backbone, the detail branch, and its own pyramid or else the detector's)."""
+        if not self.student.descriptor_dim:
+            return False
+        reads = ("backbone", "detail", "descriptor_head") + (("descriptor_fpn",) if self.student.descriptor_channels else ("fpn",))
+        return not self.train_only or any(part in self.train_only for part in reads)

@@ -101,15 +101,6 @@ def frozen_parts(model: Student, train_only: list[str]) -> list[nn.Module]:
     return frozen
 
 
-def descriptors_trained(config: StudentConfig, train_only: list[str]) -> bool:
-    """Whether the descriptor loss can move a part ``train_only`` trains: the descriptor head or a part its
-    descriptors are read from (the backbone, the detail branch, and its own pyramid or else the detector's)."""
-    if not config.descriptor_dim:
-        return False
-    reads = ("backbone", "detail", "descriptor_head") + (("descriptor_fpn",) if config.descriptor_channels else ("fpn",))
-    return not train_only or any(part in train_only for part in reads)
-
-
 def hold_frozen(frozen: list[nn.Module]) -> None:
     """Frozen parts run in eval mode: their batch-norm statistics never move."""
     for part in frozen:

@@ -24,12 +24,12 @@ from distill.student.checkpoint import CheckpointError, check_resumable, read_ch
 from distill.student.config import TrainConfig
 from distill.student.data import LabelDataset
 from distill.student.distributed import setup_distributed
-from distill.student.initialise import descriptors_trained, frozen_parts, hold_frozen, init_checkpoint, initialise_from
+from distill.student.initialise import frozen_parts, hold_frozen, init_checkpoint, initialise_from
 from distill.student.metrics_plot import plot_metrics
 from distill.student.model import Student
 from distill.student.objective import compute_losses
 from distill.training.validation import validation_repeatability
-from labels.configuration import ConfigError, to_yaml
+from labels.configuration import to_yaml
 from labels.store_set import provenance as store_provenance
 from teachers.weights import sha256_of
 
@@ -62,10 +62,7 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, progress: bo
         check_resumable(state.config, config, last)
     # everything that can fail on bad input is built before the run folder is written
     pair_sigma = config.pair.sigma if config.pair.enabled else None
-    describe = descriptors_trained(config.student, list(config.train_only))  # else the descriptor branch stays as loaded
-    if config.descriptor_store and not describe:
-        raise ConfigError(f"descriptor_store feeds the descriptor branch, but train_only ({', '.join(config.train_only)}) "
-                          f"trains no part its descriptors are read from")
+    describe = config.trains_descriptors  # else the descriptor branch stays as loaded
     train_set = LabelDataset(stores, "train", config.val_fraction, tuple(config.crop), config.augment, config.seed, pair_sigma, config.warp,
                              descriptors=describe, target_threshold=config.losses.focal.threshold,
                              photometric=config.photometric, scale_range=tuple(config.scale_range),

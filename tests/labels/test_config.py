@@ -44,6 +44,12 @@ def test_config_errors_name_the_key_and_the_problem(schema, override, message):
         load_config(schema, overrides=[override])
 
 
+def test_a_descriptor_store_is_refused_where_no_descriptor_part_trains():
+    with pytest.raises(ConfigError, match=r"descriptor_store feeds the descriptor branch, but train_only \(fpn, head\) trains no part"):
+        load_config(TrainConfig, overrides=["student.descriptor_dim=256", "student.descriptor_channels=128", "train_only=[fpn,head]",
+                                            "descriptor_store=data/labels/superpoint-fff251e94f.h5"])
+
+
 def test_config_files_round_trip_and_bad_files_are_named(tmp_path):
     config = load_config(TrainConfig, overrides=["student.detail_start=4", "losses.kl.weight=0.5", "crop=[96, 128]"])
     path = tmp_path / "run.yaml"

@@ -120,6 +120,21 @@ class DescriptorLossConfig:
 
 
 @dataclass
+class LightGlueLossConfig:
+    # LightGlue (stock SuperPoint weights, frozen) on the student's points and descriptors of a crop and of a random
+    # warp of it: its negative log-likelihood of the true assignment trains the descriptors (distill/student/matcher_loss.py)
+    weight: float = 0.0
+    top_k: int = 160  # points per crop: 1024 on 480x640, the matching protocol's density, is 164 on 192x256
+    match_px: float = 3.0  # mutual nearest under the homography within this: a true match
+    unmatched_px: float = 5.0  # no point within this of a point's warp: it has no match
+
+    def __post_init__(self) -> None:
+        if self.top_k < 1 or not 0 < self.match_px <= self.unmatched_px:
+            raise ValueError(f"losses.lightglue needs top_k >= 1 and 0 < match_px <= unmatched_px, got {self.top_k}, "
+                             f"{self.match_px}, {self.unmatched_px}")
+
+
+@dataclass
 class LossesConfig:
     """Weights and parameters of each loss (``distill/student/losses.py``); weight 0 turns a loss off."""
 
@@ -130,6 +145,7 @@ class LossesConfig:
     consistency: ConsistencyConfig = field(default_factory=ConsistencyConfig)
     repeatability: RepeatabilityConfig = field(default_factory=RepeatabilityConfig)
     descriptor: DescriptorLossConfig = field(default_factory=DescriptorLossConfig)
+    lightglue: LightGlueLossConfig = field(default_factory=LightGlueLossConfig)
 
 
 @dataclass
@@ -229,6 +245,9 @@ class TrainConfig:
         if self.descriptor_store and not self.trains_descriptors:
             raise ValueError(f"descriptor_store feeds the descriptor branch, but train_only ({', '.join(self.train_only)}) "
                              f"trains no part its descriptors are read from")
+        if self.losses.lightglue.weight and (self.student.descriptor_dim != 256 or not self.trains_descriptors):
+            raise ValueError("losses.lightglue trains the descriptors for LightGlue's SuperPoint weights: it needs "
+                             "student.descriptor_dim=256 and train_only with a part the descriptors are read from")
         if self.pair.store and not self.pair.enabled:
             raise ValueError("pair.store feeds pair mode: set pair.enabled=true")
 

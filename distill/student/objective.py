@@ -10,6 +10,7 @@ from kornia.geometry.transform import warp_perspective
 from distill.student import losses as L
 from distill.student.config import FocalConfig, PairLossConfig, TrainConfig
 from distill.student.data import AUGMENT_HOMOGRAPHY
+from distill.student.matcher_loss import lightglue_loss
 from distill.student.model import Student
 from teachers.homographies import sample_homography, warp_with_validity
 
@@ -23,7 +24,7 @@ def pixel_logits(core: Student, logits: torch.Tensor) -> torch.Tensor:
 def compute_losses(model: torch.nn.Module, batch: dict, config: TrainConfig, rng: np.random.Generator) -> dict[str, torch.Tensor]:
     """Weighted loss terms of one batch; ``total`` is their sum. Focal, attentive and Huber act on the
     per-pixel map of either head; KL is spatial for the map head and per 8x8 cell for the cell head.
-    ``model`` may be wrapped in DistributedDataParallel; ``rng`` draws the consistency warps."""
+    ``model`` may be wrapped in DistributedDataParallel; ``rng`` draws the consistency and LightGlue warps."""
     w = config.losses
     core = getattr(model, "module", model)  # attributes of the student under DistributedDataParallel
     image, heat, var, valid, mask = batch["image"], batch["heatmap"], batch["variance"], batch["valid"], batch["mask"]
@@ -32,6 +33,10 @@ def compute_losses(model: torch.nn.Module, batch: dict, config: TrainConfig, rng
     if "descriptors" in batch:  # the descriptor head learns from the teacher's descriptors of the same crop
         logits, described = model(image, descriptors=True)
         terms["descriptor"] = w.descriptor.weight * L.descriptor_loss(described, batch["descriptors"], valid_cells)
+        if w.lightglue.weight:  # and LightGlue's loss on the student's matches of the crop and of a warp of it
+            terms["lightglue"] = w.lightglue.weight * lightglue_loss(
+                model, image, core.probability(logits), described, valid, rng, w.lightglue.top_k, w.lightglue.match_px,
+                w.lightglue.unmatched_px)
     else:
         logits = model(image)
     pixels = pixel_logits(core, logits)

@@ -1,0 +1,112 @@
+"""LightGlue's loss on the student's features: the true assignment under a known homography, the
+balanced negative log-likelihood, and the real frozen LightGlue training a real descriptor branch."""
+import json
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from kornia.geometry.linalg import transform_points
+
+from distill.pretrained import released_checkpoint
+from distill.student.checkpoint import load_student
+from distill.student.config import TrainConfig
+from distill.student.matcher_loss import assignment_nll, frozen_lightglue, lightglue_loss, log_assignment, true_assignment
+from distill.training.trainer import train
+from labels.configuration import load_config
+from teachers.lightglue import load_lightglue
+from tests.conftest import embedded
+from tests.distill.test_descriptors import described_store  # noqa: F401 (fixture)
+from tests.distill.test_student import tiny_config
+
+
+def test_the_true_assignment_follows_the_homography():
+    """Points of image 1: the warps of points 0..3 of image 0 in another order (point 1's 2 px off), one 4 px
+    from point 4's warp (neither a match nor unmatched), and one far from every warp."""
+    hom = torch.tensor([[[0.9, -0.2, 12.0], [0.25, 1.1, -5.0], [1e-4, 2e-4, 1.0]]])
+    xy0 = torch.tensor([[[20.0, 30.0], [60.0, 25.0], [40.0, 70.0], [90.0, 50.0], [70.0, 90.0], [10.0, 100.0]]])
+    warped = transform_points(hom, xy0)[0]
+    xy1 = torch.stack([warped[2], warped[0], warped[3], warped[1] + torch.tensor([2.0, 0.0]),
+                       warped[4] + torch.tensor([0.0, 4.0]), torch.tensor([300.0, 300.0])])[None]
+    matches, unmatched0, unmatched1 = true_assignment(xy0, xy1, hom, 3.0, 5.0)
+    expected = torch.zeros(1, 6, 6, dtype=torch.bool)
+    for i, j in [(0, 1), (1, 3), (2, 0), (3, 2)]:
+        expected[0, i, j] = True
+    assert torch.equal(matches, expected)
+    assert unmatched0[0].tolist() == [False, False, False, False, False, True]
+    assert unmatched1[0].tolist() == [False, False, False, False, False, True]
+
+
+def test_the_nll_is_zero_for_a_certain_truth_and_log_n_for_indifference():
+    matches = torch.eye(3, dtype=torch.bool)[None]
+    none = torch.zeros(1, 3, dtype=torch.bool)
+    certain = torch.full((1, 4, 4), -1e4)
+    certain[0, :3, :3] = torch.where(matches[0], 0.0, -1e4)
+    assert assignment_nll(certain, matches, none, none).item() == pytest.approx(0.0)
+    uniform = torch.full((1, 4, 4), -np.log(4.0))
+    everything = torch.ones(1, 3, dtype=torch.bool)
+    assert assignment_nll(uniform, matches, everything, everything).item() == pytest.approx(np.log(4.0))
+
+
+def test_the_log_assignment_is_kornias_with_gradients_to_the_descriptors():
+    """The same log-assignment as kornia's LightGlue forward (pruning and early stopping off), on real SuperPoint
+    features of a real photo and a shifted copy; unlike kornia's, it passes gradients to the descriptors."""
+    from teachers.superpoint import SuperPoint, sample_descriptors
+    from teachers.keypoints import extract_keypoints
+
+    grey = cv2.resize(cv2.imread(str(embedded("camera")), cv2.IMREAD_GRAYSCALE), (160, 120))
+    pair = torch.from_numpy(np.stack([grey, np.roll(grey, (3, 5), (0, 1))]).astype(np.float32) / 255)[:, None]
+    with torch.no_grad():
+        out = SuperPoint.pretrained()(pair)
+    points = extract_keypoints(out.probability, 0.005, 4, 64, border=4)
+    count = min(len(p) for p in points)
+    xy = [p.xy[:count][None] for p in points]
+    desc = [sample_descriptors(out.descriptors[i], xy[i][0], (120, 160))[None].requires_grad_(True) for i in range(2)]
+    size = torch.tensor([[160, 120]])
+    reference = load_lightglue()
+    reference.conf.depth_confidence = reference.conf.width_confidence = -1  # every layer, every point: log_assignment returned
+    expected = reference({"image0": {"keypoints": xy[0], "descriptors": desc[0], "image_size": size},
+                          "image1": {"keypoints": xy[1], "descriptors": desc[1], "image_size": size}})["log_assignment"]
+    scores = log_assignment(frozen_lightglue("cpu"), xy[0], desc[0], xy[1], desc[1], size)
+    assert scores.shape == (1, count + 1, count + 1) and torch.allclose(scores, expected, atol=1e-5)
+    scores[0, :-1, :-1].diagonal().sum().backward()
+    assert desc[0].grad.abs().sum() > 0 and desc[1].grad.abs().sum() > 0
+
+
+def test_lightglue_loss_trains_the_released_descriptors_and_leaves_the_keypoints_alone():
+    """The real LightGlue on the released student's points and descriptors of a real photo and of its warps:
+    a finite loss that falls as the descriptor branch learns it (the same warps at each step), and no gradient
+    through the keypoints: the detector's head gets none."""
+    student, _ = load_student(released_checkpoint("default"))
+    student = student.float().requires_grad_(True)
+    grey = cv2.resize(cv2.imread(str(embedded("astronaut")), cv2.IMREAD_GRAYSCALE), (256, 192))
+    image = torch.from_numpy(grey.astype(np.float32) / 255)[None, None].repeat(2, 1, 1, 1)
+    valid = torch.ones(2, 192, 256)
+    trained = [p for n, p in student.named_parameters() if n.startswith("descriptor_")]
+    optimiser = torch.optim.Adam(trained, lr=1e-3)
+    losses = []
+    for _ in range(4):
+        logits, described = student(image, descriptors=True)
+        loss = lightglue_loss(student, image, student.probability(logits), described, valid, np.random.default_rng(0), 160, 3.0, 5.0)
+        optimiser.zero_grad()
+        loss.backward()
+        assert all(p.grad is None for n, p in student.named_parameters() if n.startswith("head."))
+        assert all(p.grad is not None and p.grad.any() for p in trained)
+        optimiser.step()
+        losses.append(loss.item())
+    assert np.isfinite(losses).all() and 0 < losses[-1] < losses[0]
+    assert not any(p.requires_grad for p in frozen_lightglue("cpu").parameters())
+
+
+def test_a_run_with_lightglue_loss_logs_it_and_the_configuration_needs_descriptors(described_store, tmp_path):  # noqa: F811
+    store, _ = described_store
+    cfg = tiny_config(store, steps=1, val_every=1)
+    cfg.student.descriptor_dim, cfg.losses.lightglue.weight, cfg.losses.lightglue.top_k = 256, 1.0, 32
+    train(cfg, tmp_path / "run", progress=False)
+    row = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[0])
+    assert row["lightglue"] > 0 and row["descriptor"] > 0
+    with pytest.raises(ValueError, match="losses.lightglue .* student.descriptor_dim=256"):
+        load_config(TrainConfig, overrides=["losses.lightglue.weight=1"])
+    with pytest.raises(ValueError, match="losses.lightglue .* train_only"):
+        load_config(TrainConfig, overrides=["losses.lightglue.weight=1", "student.descriptor_dim=256",
+                                               "student.descriptor_channels=16", "train_only=[fpn,head]"])

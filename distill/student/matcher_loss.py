@@ -15,11 +15,12 @@ import numpy as np
 import torch
 from kornia.feature import LightGlue
 from kornia.feature.lightglue import normalize_keypoints
-from kornia.geometry.transform import warp_perspective
+from kornia.geometry.linalg import transform_points
 
 from teachers.config import PairConfig
 from teachers.homographies import sample_homography, warp_with_validity
 from teachers.keypoints import extract_keypoints
+from teachers.lightglue import load_lightglue
 from teachers.superpoint import sample_descriptors
 
 BORDER = 4  # px, as LightGlue's SuperPoint and the matching protocol
@@ -30,8 +31,6 @@ WARPS = PairConfig().homography  # the warps of the label stores' LightGlue pair
 @lru_cache(maxsize=2)
 def frozen_lightglue(device: str) -> LightGlue:
     """The stock LightGlue (its own weights never train), loaded once per device."""
-    from teachers.lightglue import load_lightglue
-
     return load_lightglue(device=device)
 
 
@@ -52,8 +51,6 @@ def true_assignment(xy0: torch.Tensor, xy1: torch.Tensor, homography: torch.Tens
                     unmatched_px: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``B x M x 2`` and ``B x N x 2`` keypoints of two images and ``B x 3 x 3`` homographies 0 -> 1 ->
     ``(B x M x N matches, B x M unmatched0, B x N unmatched1)``, booleans (module docstring)."""
-    from kornia.geometry.linalg import transform_points
-
     d01 = torch.cdist(transform_points(homography, xy0), xy1)  # B x M x N, in image 1
     d10 = torch.cdist(xy0, transform_points(torch.linalg.inv(homography), xy1))  # in image 0
     dist = torch.maximum(d01, d10)

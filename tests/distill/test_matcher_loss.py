@@ -14,7 +14,9 @@ from distill.student.config import TrainConfig
 from distill.student.matcher_loss import assignment_nll, frozen_lightglue, lightglue_loss, log_assignment, true_assignment
 from distill.training.trainer import train
 from labels.configuration import load_config
+from teachers.keypoints import extract_keypoints
 from teachers.lightglue import load_lightglue
+from teachers.superpoint import SuperPoint, sample_descriptors
 from tests.conftest import embedded
 from tests.distill.test_descriptors import described_store  # noqa: F401 (fixture)
 from tests.distill.test_student import tiny_config
@@ -51,9 +53,6 @@ def test_the_nll_is_zero_for_a_certain_truth_and_log_n_for_indifference():
 def test_the_log_assignment_is_kornias_with_gradients_to_the_descriptors():
     """The same log-assignment as kornia's LightGlue forward (pruning and early stopping off), on real SuperPoint
     features of a real photo and a shifted copy; unlike kornia's, it passes gradients to the descriptors."""
-    from teachers.superpoint import SuperPoint, sample_descriptors
-    from teachers.keypoints import extract_keypoints
-
     grey = cv2.resize(cv2.imread(str(embedded("camera")), cv2.IMREAD_GRAYSCALE), (160, 120))
     pair = torch.from_numpy(np.stack([grey, np.roll(grey, (3, 5), (0, 1))]).astype(np.float32) / 255)[:, None]
     with torch.no_grad():

@@ -135,6 +135,22 @@ class LightGlueLossConfig:
 
 
 @dataclass
+class MetricLossConfig:
+    # HardNet's triplet margin loss on the student's descriptors of a crop and of a random warp of it: true matches
+    # close, the hardest non-matching points of either image far (distill/student/metric_loss.py)
+    weight: float = 0.0
+    top_k: int = 160  # points per crop, as losses.lightglue
+    match_px: float = 3.0  # mutual nearest under the homography within this: a true match
+    negative_px: float = 5.0  # a point at least this far from where the other lands may serve as its negative
+    margin: float = 1.0  # on Euclidean distances of L2-normalised descriptors (0 to 2), HardNet's
+
+    def __post_init__(self) -> None:
+        if self.top_k < 1 or not 0 < self.match_px <= self.negative_px or self.margin <= 0:
+            raise ValueError(f"losses.metric needs top_k >= 1, 0 < match_px <= negative_px and margin > 0, got "
+                             f"{self.top_k}, {self.match_px}, {self.negative_px}, {self.margin}")
+
+
+@dataclass
 class LossesConfig:
     """Weights and parameters of each loss (``distill/student/losses.py``); weight 0 turns a loss off."""
 
@@ -146,6 +162,7 @@ class LossesConfig:
     repeatability: RepeatabilityConfig = field(default_factory=RepeatabilityConfig)
     descriptor: DescriptorLossConfig = field(default_factory=DescriptorLossConfig)
     lightglue: LightGlueLossConfig = field(default_factory=LightGlueLossConfig)
+    metric: MetricLossConfig = field(default_factory=MetricLossConfig)
 
 
 @dataclass
@@ -248,6 +265,9 @@ class TrainConfig:
         if self.losses.lightglue.weight and (self.student.descriptor_dim != 256 or not self.trains_descriptors):
             raise ValueError("losses.lightglue trains the descriptors for LightGlue's SuperPoint weights: it needs "
                              "student.descriptor_dim=256 and train_only with a part the descriptors are read from")
+        if self.losses.metric.weight and not self.trains_descriptors:
+            raise ValueError("losses.metric trains the descriptors: it needs student.descriptor_dim > 0 and train_only "
+                             "with a part the descriptors are read from")
         if self.pair.store and not self.pair.enabled:
             raise ValueError("pair.store feeds pair mode: set pair.enabled=true")
 

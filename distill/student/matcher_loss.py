@@ -15,17 +15,9 @@ import numpy as np
 import torch
 from kornia.feature import LightGlue
 from kornia.feature.lightglue import normalize_keypoints
-from kornia.geometry.linalg import transform_points
 
-from teachers.config import PairConfig
-from teachers.homographies import sample_homography, warp_with_validity
-from teachers.keypoints import extract_keypoints
+from distill.student.warped_views import true_assignment, warped_views
 from teachers.lightglue import load_lightglue
-from teachers.superpoint import sample_descriptors
-
-BORDER = 4  # px, as LightGlue's SuperPoint and the matching protocol
-NMS_RADIUS = 4
-WARPS = PairConfig().homography  # the warps of the label stores' LightGlue pairs: perspective 0.2, rotations to 22.5°
 
 
 @lru_cache(maxsize=2)
@@ -47,21 +39,6 @@ def log_assignment(matcher: LightGlue, xy0: torch.Tensor, desc0: torch.Tensor, x
     return matcher.log_assignment[-1](desc0, desc1)[0]
 
 
-def true_assignment(xy0: torch.Tensor, xy1: torch.Tensor, homography: torch.Tensor, match_px: float,
-                    unmatched_px: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``B x M x 2`` and ``B x N x 2`` keypoints of two images and ``B x 3 x 3`` homographies 0 -> 1 ->
-    ``(B x M x N matches, B x M unmatched0, B x N unmatched1)``, booleans (module docstring)."""
-    d01 = torch.cdist(transform_points(homography, xy0), xy1)  # B x M x N, in image 1
-    d10 = torch.cdist(xy0, transform_points(torch.linalg.inv(homography), xy1))  # in image 0
-    dist = torch.maximum(d01, d10)
-    nearest0 = dist.argmin(dim=2, keepdim=True)  # B x M x 1
-    nearest1 = dist.argmin(dim=1, keepdim=True)  # B x 1 x N
-    columns = torch.arange(dist.shape[2], device=dist.device)[None, None]
-    rows = torch.arange(dist.shape[1], device=dist.device)[None, :, None]
-    matches = (nearest0 == columns) & (nearest1 == rows) & (dist <= match_px)
-    return matches, d01.amin(dim=2) > unmatched_px, d10.amin(dim=1) > unmatched_px
-
-
 def assignment_nll(log_assignment: torch.Tensor, matches: torch.Tensor, unmatched0: torch.Tensor,
                    unmatched1: torch.Tensor) -> torch.Tensor:
     """LightGlue's balanced negative log-likelihood (module docstring) of a ``B x (M+1) x (N+1)`` log-assignment."""
@@ -73,34 +50,16 @@ def assignment_nll(log_assignment: torch.Tensor, matches: torch.Tensor, unmatche
     return (0.5 * positive + 0.25 * negative).mean()
 
 
-def keypoints_and_descriptors(probability: torch.Tensor, descriptors: torch.Tensor, valid: torch.Tensor,
-                              top_k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The ``top_k`` strongest NMS peaks of each ``H x W`` map inside ``valid`` (``B x H x W``), cut to the
-    batch's smallest count so the batch stays one tensor, and the descriptors sampled there: ``B x K x 2``
-    pixels (x, y) and ``B x K x D``. The points carry no gradient; the descriptors do."""
-    masked = probability.detach() * valid
-    points = extract_keypoints(masked, 0.0, NMS_RADIUS, top_k, border=BORDER)
-    count = min(len(p) for p in points)
-    xy = torch.stack([p.xy[:count] for p in points])
-    size = (8 * descriptors.shape[-2], 8 * descriptors.shape[-1])
-    return xy, torch.stack([sample_descriptors(d, p, size) for d, p in zip(descriptors, xy)])
-
-
 def lightglue_loss(model: torch.nn.Module, image: torch.Tensor, probability: torch.Tensor, descriptors: torch.Tensor,
                    valid: torch.Tensor, rng: np.random.Generator, top_k: int,
                    match_px: float, unmatched_px: float) -> torch.Tensor:
     """LightGlue's loss (module docstring) of the student's features on a ``B x 1 x H x W`` batch and on a
-    random warp of each crop (``WARPS``): ``probability`` ``B x H x W`` and ``descriptors``
+    random warp of each crop (``warped_views``): ``probability`` ``B x H x W`` and ``descriptors``
     ``B x D x H/8 x W/8`` are the student's on ``image``; ``valid`` its pixels with content."""
-    core = getattr(model, "module", model)
-    b, _, h, w = image.shape
-    hom = torch.from_numpy(np.stack([sample_homography(rng, h, w, WARPS) for _ in range(b)])).float().to(image.device)
-    warped, seen = warp_with_validity(image, hom, valid=valid[:, None])
-    logits_b, descriptors_b = model(warped, descriptors=True)
-    xy0, desc0 = keypoints_and_descriptors(probability, descriptors, valid, top_k)
-    xy1, desc1 = keypoints_and_descriptors(core.probability(logits_b), descriptors_b, seen[:, 0].float(), top_k)
-    if xy0.shape[1] == 0 or xy1.shape[1] == 0:
+    views = warped_views(model, image, probability, descriptors, valid, rng, top_k)
+    if views.empty:
         return descriptors.sum() * 0.0
-    size = torch.tensor([[w, h]], device=image.device).expand(b, 2)
-    scores = log_assignment(frozen_lightglue(str(image.device)), xy0, desc0, xy1, desc1, size)
-    return assignment_nll(scores, *true_assignment(xy0, xy1, hom, match_px, unmatched_px))
+    h, w = image.shape[-2:]
+    size = torch.tensor([[w, h]], device=image.device).expand(len(image), 2)
+    scores = log_assignment(frozen_lightglue(str(image.device)), views.xy0, views.desc0, views.xy1, views.desc1, size)
+    return assignment_nll(scores, *true_assignment(views.xy0, views.xy1, views.homography, match_px, unmatched_px))

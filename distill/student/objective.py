@@ -11,6 +11,7 @@ from distill.student import losses as L
 from distill.student.config import FocalConfig, PairLossConfig, TrainConfig
 from distill.student.data import AUGMENT_HOMOGRAPHY
 from distill.student.matcher_loss import lightglue_loss
+from distill.student.metric_loss import metric_loss
 from distill.student.model import Student
 from teachers.homographies import sample_homography, warp_with_validity
 
@@ -24,7 +25,7 @@ def pixel_logits(core: Student, logits: torch.Tensor) -> torch.Tensor:
 def compute_losses(model: torch.nn.Module, batch: dict, config: TrainConfig, rng: np.random.Generator) -> dict[str, torch.Tensor]:
     """Weighted loss terms of one batch; ``total`` is their sum. Focal, attentive and Huber act on the
     per-pixel map of either head; KL is spatial for the map head and per 8x8 cell for the cell head.
-    ``model`` may be wrapped in DistributedDataParallel; ``rng`` draws the consistency and LightGlue warps."""
+    ``model`` may be wrapped in DistributedDataParallel; ``rng`` draws the consistency, LightGlue and metric warps."""
     w = config.losses
     core = getattr(model, "module", model)  # attributes of the student under DistributedDataParallel
     image, heat, var, valid, mask = batch["image"], batch["heatmap"], batch["variance"], batch["valid"], batch["mask"]
@@ -37,6 +38,10 @@ def compute_losses(model: torch.nn.Module, batch: dict, config: TrainConfig, rng
             terms["lightglue"] = w.lightglue.weight * lightglue_loss(
                 model, image, core.probability(logits), described, valid, rng, w.lightglue.top_k, w.lightglue.match_px,
                 w.lightglue.unmatched_px)
+        if w.metric.weight:  # and the metric term on the same two views
+            terms["metric"] = w.metric.weight * metric_loss(
+                model, image, core.probability(logits), described, valid, rng, w.metric.top_k, w.metric.match_px,
+                w.metric.negative_px, w.metric.margin)
     else:
         logits = model(image)
     pixels = pixel_logits(core, logits)

@@ -6,12 +6,9 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from kornia.geometry.linalg import transform_points
 
-from distill.pretrained import released_checkpoint
-from distill.student.checkpoint import load_student
 from distill.student.config import TrainConfig
-from distill.student.matcher_loss import assignment_nll, frozen_lightglue, lightglue_loss, log_assignment, true_assignment
+from distill.student.matcher_loss import assignment_nll, frozen_lightglue, lightglue_loss, log_assignment
 from distill.training.trainer import train
 from labels.configuration import load_config
 from teachers.keypoints import extract_keypoints
@@ -20,23 +17,7 @@ from teachers.superpoint import SuperPoint, sample_descriptors
 from tests.conftest import embedded
 from tests.distill.test_descriptors import described_store  # noqa: F401 (fixture)
 from tests.distill.test_student import tiny_config
-
-
-def test_the_true_assignment_follows_the_homography():
-    """Points of image 1: the warps of points 0..3 of image 0 in another order (point 1's 2 px off), one 4 px
-    from point 4's warp (neither a match nor unmatched), and one far from every warp."""
-    hom = torch.tensor([[[0.9, -0.2, 12.0], [0.25, 1.1, -5.0], [1e-4, 2e-4, 1.0]]])
-    xy0 = torch.tensor([[[20.0, 30.0], [60.0, 25.0], [40.0, 70.0], [90.0, 50.0], [70.0, 90.0], [10.0, 100.0]]])
-    warped = transform_points(hom, xy0)[0]
-    xy1 = torch.stack([warped[2], warped[0], warped[3], warped[1] + torch.tensor([2.0, 0.0]),
-                       warped[4] + torch.tensor([0.0, 4.0]), torch.tensor([300.0, 300.0])])[None]
-    matches, unmatched0, unmatched1 = true_assignment(xy0, xy1, hom, 3.0, 5.0)
-    expected = torch.zeros(1, 6, 6, dtype=torch.bool)
-    for i, j in [(0, 1), (1, 3), (2, 0), (3, 2)]:
-        expected[0, i, j] = True
-    assert torch.equal(matches, expected)
-    assert unmatched0[0].tolist() == [False, False, False, False, False, True]
-    assert unmatched1[0].tolist() == [False, False, False, False, False, True]
+from tests.distill.test_warped_views import descriptor_steps
 
 
 def test_the_nll_is_zero_for_a_certain_truth_and_log_n_for_indifference():
@@ -76,23 +57,7 @@ def test_lightglue_loss_trains_the_released_descriptors_and_leaves_the_keypoints
     """The real LightGlue on the released student's points and descriptors of a real photo and of its warps:
     a finite loss that falls as the descriptor branch learns it (the same warps at each step), and no gradient
     through the keypoints: the detector's head gets none."""
-    student, _ = load_student(released_checkpoint("default"))
-    student = student.float().requires_grad_(True)
-    grey = cv2.resize(cv2.imread(str(embedded("astronaut")), cv2.IMREAD_GRAYSCALE), (256, 192))
-    image = torch.from_numpy(grey.astype(np.float32) / 255)[None, None].repeat(2, 1, 1, 1)
-    valid = torch.ones(2, 192, 256)
-    trained = [p for n, p in student.named_parameters() if n.startswith("descriptor_")]
-    optimiser = torch.optim.Adam(trained, lr=1e-3)
-    losses = []
-    for _ in range(4):
-        logits, described = student(image, descriptors=True)
-        loss = lightglue_loss(student, image, student.probability(logits), described, valid, np.random.default_rng(0), 160, 3.0, 5.0)
-        optimiser.zero_grad()
-        loss.backward()
-        assert all(p.grad is None for n, p in student.named_parameters() if n.startswith("head."))
-        assert all(p.grad is not None and p.grad.any() for p in trained)
-        optimiser.step()
-        losses.append(loss.item())
+    losses = descriptor_steps(lambda *args: lightglue_loss(*args, 160, 3.0, 5.0))
     assert np.isfinite(losses).all() and 0 < losses[-1] < losses[0]
     assert not any(p.requires_grad for p in frozen_lightglue("cpu").parameters())
 

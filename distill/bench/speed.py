@@ -2,22 +2,23 @@
 classical detectors in OpenCV), timed in one run, end
 to end as a user calls them: ``distill.Detector(grey, resize=None)`` on a 480x640 grey uint8 image (at its own
 480x640: the default working resolution would detect at 384x512), to the ``top_k`` best keypoints after NMS (no
-descriptors), median ms, detectors in turns (one image each per round, so that a
-shared machine's drift weighs on all alike), after warm-up. Beside it, the network's score map alone, so
-that what the API adds (input checks, NMS, top-k, conversions) is in the table. Denormal floats are flushed
-to zero in every runtime. SuperPoint's ONNX models are exported here, as a student's are.
+descriptors; with ``descriptors``, keypoints and their descriptors, as a matcher takes them), median ms, detectors
+in turns (one image each per round, so that a shared machine's drift weighs on all alike), after warm-up. Beside it,
+the network's score map alone, so that what the API adds (input checks, NMS, top-k, conversions, descriptors) is in
+the table. Denormal floats are flushed to zero in every runtime. SuperPoint runs its ONNX models
+(:mod:`distill.detection.superpoint_onnx`), exported as a student's are.
 
 The headline is the ratio of each student's fastest runtime to SuperPoint's fastest. int8 counts only where
-its accuracy holds: with HPatches sequences, every row also gets its repeatability (standard protocol), and
-a runtime competes for the headline when it stays within 0.01 of the same network in PyTorch; without them
-int8 rows are shown but left out of the headline. With ``repeat`` the timing is done that many times (the
-table shows the median of the medians) and each headline ratio is given with every value."""
+its accuracy holds: with HPatches sequences, every row also gets its accuracy, and a runtime competes for the
+headline when it stays within 0.01 of the same network in PyTorch; without them int8 rows are shown but left
+out of the headline. The accuracy is the repeatability (standard protocol), or with ``descriptors`` the homography
+AUC@3px of matching with the stock LightGlue (:mod:`distill.eval.matching`'s protocol: 480x640, 1024 points).
+With ``repeat`` the timing is done that many times (the table shows the median of the medians) and each headline
+ratio is given with every value."""
 from __future__ import annotations
 
 import statistics
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -25,15 +26,17 @@ import torch
 
 from distill.api import Detector, load_detectors
 from distill.choices import RUNTIMES
+from distill.detection.superpoint_onnx import SUPERPOINT_RUNTIMES, superpoint_onnx_detector
+from distill.eval.matching import MatchingProtocol, evaluate_matching, lightglue_matcher, network_extractor
 from distill.eval.protocol import Protocol, evaluate
 from distill.eval.sequences import Sequence
 from distill.eval.speed import interleaved_median_ms
-from distill.student.onnx_model import export_graph, onnx_detector
-from distill.student.quantize import quantize_int8
-from teachers.config import DetectionConfig
-from teachers.superpoint import SuperPoint
 
 RUNTIME_NAMES = {"torch": "PyTorch", "onnx": "ONNX Runtime", "onnx-int8": "ONNX Runtime int8", "opencv": "OpenCV"}
+
+
+class NoDescriptorsError(ValueError):
+    """A timing with descriptors was asked of a detector that has none."""
 
 
 @dataclass
@@ -43,56 +46,58 @@ class Row:
     detector: Detector
     ms: float = 0.0
     network_ms: float = 0.0
-    repeatability: float | None = None
+    accuracy: float | None = None  # repeatability, or with descriptors matching AUC@3px
 
 
-def superpoint_rows(folder: Path) -> list[Row]:
-    """SuperPoint in PyTorch and in ONNX Runtime, float and int8 (exported here, dynamic height and width)."""
-    teacher = SuperPoint.pretrained().eval()
-
-    class Probability(torch.nn.Module):
-        def forward(self, image):
-            return teacher(image).probability
-
-    path = folder / "superpoint.onnx"
-    export_graph(Probability().eval(), path, ["probability"], stride=8)
-    onnx_models = {"onnx": path, "onnx-int8": quantize_int8(path, folder / "superpoint.int8.onnx")}
+def superpoint_rows() -> list[Row]:
+    """SuperPoint in PyTorch and in ONNX Runtime, float and int8."""
     rows = [Row("superpoint", "torch", load_detectors(["superpoint"], "cpu")[0])]
-    for runtime, model in onnx_models.items():
-        detector = onnx_detector(model, name=f"superpoint ({runtime})")
-        detector.threshold = DetectionConfig.threshold  # SuperPoint's, as in the PyTorch detector
-        rows.append(Row("superpoint", runtime, Detector(detector)))
-    return rows
+    return rows + [Row("superpoint", runtime, Detector(superpoint_onnx_detector(runtime))) for runtime in SUPERPOINT_RUNTIMES]
+
+
+def matching_auc(rows: list[Row], sequences: list[Sequence]) -> list[float]:
+    """Homography AUC@3px of each row's keypoints and descriptors matched by the stock LightGlue."""
+    protocol = MatchingProtocol()
+    lightglue = lightglue_matcher("cpu")
+    methods = {str(i): (network_extractor(row.detector.detector, protocol), lightglue) for i, row in enumerate(rows)}
+    return [result.auc(3.0) for result in evaluate_matching(methods, sequences, protocol, progress=False)]
 
 
 def bench_speed(students: list[str], grey: np.ndarray, top_k: int = 300, rounds: int = 15, repeat: int = 1,
-                sequences: list[Sequence] | None = None, classical: list[str] = ()) -> dict:
-    """The table (``rows``: detector, runtime, ms, network ms, × SuperPoint's fastest, repeatability) and the
+                sequences: list[Sequence] | None = None, classical: list[str] = (), descriptors: bool = False) -> dict:
+    """The table (``rows``: detector, runtime, ms, network ms, × SuperPoint's fastest, accuracy) and the
     headline ratios, every detector on the CPU; ``classical`` detectors (OpenCV, by name) are timed in the same
-    turns, for reference."""
+    turns, for reference (keypoints only: not with ``descriptors``)."""
+    if descriptors and classical:
+        raise ValueError("classical detectors are timed for their keypoints only: leave them out of a timing with descriptors")
     torch.set_flush_denormal(True)
-    with tempfile.TemporaryDirectory() as folder:
-        rows = superpoint_rows(Path(folder))
-        rows += [Row(name, "opencv", load_detectors([name], "cpu")[0]) for name in classical]
-        for spec in students:
-            rows += [Row(spec, runtime, load_detectors([spec], "cpu", runtime)[0]) for runtime in RUNTIMES]
-        calls = [lambda d=row.detector: d(grey, top_k=top_k, resize=None, descriptors=False) for row in rows]
-        networks = [lambda d=row.detector.detector: d.score_map(grey) for row in rows]
-        timings = [interleaved_median_ms(calls + networks, rounds=rounds) for _ in range(repeat)]
-        for index, row in enumerate(rows):
-            row.ms = statistics.median(t[index] for t in timings)
-            row.network_ms = statistics.median(t[len(rows) + index] for t in timings)
-        if sequences:
-            results = evaluate([row.detector.detector for row in rows], sequences, Protocol(), progress=False)
-            for row, result in zip(rows, results):
-                row.repeatability = result.repeatability()
+    rows = superpoint_rows()
+    rows += [Row(name, "opencv", load_detectors([name], "cpu")[0]) for name in classical]
+    for spec in students:
+        rows += [Row(spec, runtime, load_detectors([spec], "cpu", runtime)[0]) for runtime in RUNTIMES]
+    undescribed = sorted({row.group for row in rows if descriptors and row.detector.detector.describe is None})
+    if undescribed:
+        raise NoDescriptorsError(f"{', '.join(undescribed)}: no descriptor head, so nothing to time with descriptors")
+    calls = [lambda d=row.detector: d(grey, top_k=top_k, resize=None, descriptors=descriptors) for row in rows]
+    networks = [lambda d=row.detector.detector: d.score_map(grey) for row in rows]
+    timings = [interleaved_median_ms(calls + networks, rounds=rounds) for _ in range(repeat)]
+    for index, row in enumerate(rows):
+        row.ms = statistics.median(t[index] for t in timings)
+        row.network_ms = statistics.median(t[len(rows) + index] for t in timings)
+    if sequences and descriptors:
+        for row, auc in zip(rows, matching_auc(rows, sequences)):
+            row.accuracy = auc
+    elif sequences:
+        results = evaluate([row.detector.detector for row in rows], sequences, Protocol(), progress=False)
+        for row, result in zip(rows, results):
+            row.accuracy = result.repeatability()
 
     def eligible(group: str) -> list[int]:
         """Rows of ``group`` whose accuracy holds (within 0.01 of PyTorch; int8 only when measured)."""
         members = [i for i, row in enumerate(rows) if row.group == group]
         if not sequences:
             return [i for i in members if rows[i].runtime != "onnx-int8"]
-        return [i for i in members if rows[i].repeatability >= rows[members[0]].repeatability - 0.01]
+        return [i for i in members if rows[i].accuracy >= rows[members[0]].accuracy - 0.01]
 
     teacher = min(eligible("superpoint"), key=lambda i: rows[i].ms)
     headlines = []
@@ -101,27 +106,31 @@ def bench_speed(students: list[str], grey: np.ndarray, top_k: int = 300, rounds:
         headlines.append({"student": spec, "runtime": rows[best].runtime, "ms": rows[best].ms,
                           "ratio": rows[best].ms / rows[teacher].ms,
                           "each": [t[best] / t[teacher] for t in timings]})
-    return {"kind": "bench_speed", "image": list(grey.shape), "top_k": top_k, "rounds": rounds, "repeat": repeat,
+    return {"kind": "bench_speed", "image": list(grey.shape), "top_k": top_k, "descriptors": descriptors,
+            "accuracy": None if not sequences else "matching AUC@3px" if descriptors else "repeatability",
+            "rounds": rounds, "repeat": repeat,
             "torch_threads": torch.get_num_threads(), "opencv_threads": cv2.getNumThreads(),
             "superpoint_fastest": {"runtime": rows[teacher].runtime, "ms": rows[teacher].ms},
             "rows": [{"detector": row.detector.name, "runtime": row.runtime, "ms": row.ms, "network_ms": row.network_ms,
-                      "ratio": row.ms / rows[teacher].ms, "repeatability": row.repeatability} for row in rows],
+                      "ratio": row.ms / rows[teacher].ms, "accuracy": row.accuracy} for row in rows],
             "headlines": headlines}
 
 
 def markdown(table: dict) -> str:
-    accuracy = table["rows"][0]["repeatability"] is not None
-    lines = [f"{table['image'][0]}x{table['image'][1]} grey uint8 in, the {table['top_k']} best keypoints out, through "
+    measure = table["accuracy"]
+    label = {"repeatability": "rep. (HPatches)", "matching AUC@3px": "AUC@3px (HPatches, LightGlue)"}.get(measure)
+    out = "keypoints and their descriptors" if table["descriptors"] else "keypoints"
+    lines = [f"{table['image'][0]}x{table['image'][1]} grey uint8 in, the {table['top_k']} best {out} out, through "
              f"distill.Detector; {table['torch_threads']} torch threads, {table['opencv_threads']} OpenCV threads, "
              f"flush-denormal on, median of {table['rounds']} rounds in turns"
              + (f", median of {table['repeat']} such timings" if table["repeat"] > 1 else ""), "",
-             "| detector | runtime | ms / image | network alone (ms) | × SuperPoint's fastest |" + (" rep. (HPatches) |" if accuracy else ""),
-             "|---|---|---|---|---|" + ("---|" if accuracy else "")]
+             "| detector | runtime | ms / image | score map alone (ms) | × SuperPoint's fastest |" + (f" {label} |" if measure else ""),
+             "|---|---|---|---|---|" + ("---|" if measure else "")]
     for row in table["rows"]:
         lines.append(f"| {row['detector']} | {RUNTIME_NAMES[row['runtime']]} | {row['ms']:.1f} | {row['network_ms']:.1f} | "
-                     f"{row['ratio']:.3f} |" + (f" {row['repeatability']:.3f} |" if accuracy else ""))
+                     f"{row['ratio']:.3f} |" + (f" {row['accuracy']:.3f} |" if measure else ""))
     fastest = table["superpoint_fastest"]
-    lines += ["", f"SuperPoint's fastest runtime{' where accuracy holds' if accuracy else ' (float)'}: "
+    lines += ["", f"SuperPoint's fastest runtime{' where accuracy holds' if measure else ' (float)'}: "
                   f"{RUNTIME_NAMES[fastest['runtime']]}, {fastest['ms']:.1f} ms"]
     for headline in table["headlines"]:
         each = ", ".join(f"{value:.3f}" for value in headline["each"])

@@ -44,11 +44,15 @@ def students(
 @app.command()
 def speed(
     checkpoint: List[str] = typer.Option(..., help="Student checkpoint, or pretrained / pretrained:NAME (repeatable)."),
-    root: Optional[Path] = typer.Option(None, help="HPatches folder: add every row's repeatability (standard protocol), so that "
-                                        "int8 competes for the headline only where it holds within 0.01."),
+    root: Optional[Path] = typer.Option(None, help="HPatches folder: add every row's accuracy (repeatability under the standard "
+                                        "protocol; with --descriptors, matching AUC@3px with the stock LightGlue), so that int8 "
+                                        "competes for the headline only where it holds within 0.01."),
+    descriptors: bool = typer.Option(False, "--descriptors", help="Time keypoints and their descriptors, as a matcher takes them "
+                                     "(SuperPoint's and students' with a descriptor head), instead of keypoints alone."),
     detector: Optional[List[str]] = typer.Option(None, "--detector", "-d", help=f"A classical detector to time in the same turns, "
-                                                 f"for reference (repeatable): {', '.join(CLASSICAL)}."),
-    top_k: int = typer.Option(300, min=1, help="Keypoints kept per image."),
+                                                 f"for reference (repeatable; keypoints only): {', '.join(CLASSICAL)}."),
+    top_k: Optional[int] = typer.Option(None, min=1, help="Keypoints kept per image \\[default: 300; 1024, the matching "
+                                        "protocol's, with --descriptors]."),
     rounds: int = typer.Option(15, min=1, help="Timed rounds (detectors in turns, one image each per round)."),
     repeat: int = typer.Option(1, min=1, help="Time everything this many times; each headline ratio is given with every value."),
     out: Path = typer.Option(Path("out/bench-speed"), help="Folder for results.json and results.md."),
@@ -61,14 +65,23 @@ def speed(
     unknown = [name for name in detector or [] if name not in CLASSICAL]
     if unknown:
         fail(f"--detector {', '.join(unknown)}: not a classical detector; choose from {', '.join(CLASSICAL)}", code=2)
+    if descriptors and detector:
+        fail("--detector times keypoints only: leave it out of a timing with --descriptors", code=2)
     usable_out_folder(out, ["results.json"], overwrite)
     sequences = hpatches_sequences(root) if root else None
     from distill.bench.results import write_results
     from distill.bench.speed import bench_speed, markdown
     from labels.images import embedded_images, read_grey, resize_image
 
-    table = bench_speed(checkpoints, resize_image(read_grey(embedded_images()[0]), (480, 640)), top_k, rounds, repeat, sequences,
-                        detector or [])
+    from distill.bench.speed import NoDescriptorsError
+    from distill.eval.matching import MatchingProtocol
+
+    top_k = top_k or (MatchingProtocol.max_keypoints if descriptors else 300)
+    try:
+        table = bench_speed(checkpoints, resize_image(read_grey(embedded_images()[0]), (480, 640)), top_k, rounds, repeat,
+                            sequences, detector or [], descriptors)
+    except NoDescriptorsError as error:
+        fail(str(error), code=2)
     echo_results(write_results(out, table, markdown(table)))
 
 

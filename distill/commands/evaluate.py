@@ -278,6 +278,9 @@ def matching(
     checkpoint: Optional[List[str]] = typer.Option(None, help="A student (a checkpoint, or pretrained / pretrained:NAME; repeatable) with a descriptor head (student.descriptor_dim=256), "
                                               "matched with the stock SuperPoint LightGlue weights and by mutual nearest neighbours."),
     runtime: Runtime = typer.Option(Runtime.torch, help=RUNTIME_HELP),
+    superpoint_runtime: Runtime = typer.Option(Runtime.torch, help="Run SuperPoint (the superpoint+ methods) with PyTorch, or "
+                                               "with ONNX Runtime, float or int8 (its export, cached in ~/.cache/distill/onnx; "
+                                               "needs the [onnx] extra), as `distill bench speed` times it."),
     size: Optional[str] = typer.Option(None, help="Image size HxW every image is resized to \\[default: 480x640]."),
     top_k: Optional[int] = typer.Option(None, "--top-k", "--max-keypoints", min=1,
                                         help="Keypoints per image (the best after NMS; --max-keypoints is the old name) \\[default: 1024]."),
@@ -322,13 +325,25 @@ def matching(
 
     device = resolve_device(device)
     students = [d.detector for d in load_or_fail([], checkpoint or [], device, runtime.value)]
+    names = methods or METHODS + (STUDENT_METHODS if students else [])
+    superpoint = None
+    if superpoint_runtime != Runtime.torch and any(n.startswith("superpoint+") for n in names):
+        from distill.detection.superpoint_onnx import superpoint_onnx_detector
+        from distill.student.onnx_model import OnnxUnavailableError
+
+        try:
+            superpoint = superpoint_onnx_detector(superpoint_runtime.value)
+        except OnnxUnavailableError as error:
+            fail(str(error))
+        title += f"; SuperPoint in ONNX Runtime{' int8' if superpoint_runtime == Runtime.onnx_int8 else ''}"
     try:
-        built = build_methods(methods or METHODS + (STUDENT_METHODS if students else []), device, protocol, students)
+        built = build_methods(names, device, protocol, students, superpoint)
     except ValueError as error:
         fail(str(error), code=2)
     except WeightsError as error:
         fail(str(error))
     results = evaluate_matching(built, sequences, protocol, progress=not quiet)
-    meta = {"device": device, "torch_threads": torch.get_num_threads(), "sequences": [s.name for s in sequences]}
+    meta = {"device": device, "torch_threads": torch.get_num_threads(), "superpoint_runtime": superpoint_runtime.value,
+            "sequences": [s.name for s in sequences]}
     paths = write_matching_outputs(out, results, built, sequences, protocol, title, meta)
     echo_results(paths)

@@ -193,17 +193,18 @@ def lightglue_matcher(device: str = "cpu") -> Callable[[Features, Features, tupl
 
 
 def build_methods(names: list[str], device: str = "cpu", protocol: MatchingProtocol = MatchingProtocol(),
-                  students: list[ScoreMapDetector] = ()) -> dict:
+                  students: list[ScoreMapDetector] = (), superpoint: ScoreMapDetector | None = None) -> dict:
     """``{name: (extract, match)}`` for ``extractor+matcher`` names (``METHODS``; ``STUDENT_METHODS`` with
     ``students``, detectors with descriptors: one student's methods are named ``student+MATCHER``, several
-    students' ``<student name>+MATCHER``)."""
+    students' ``<student name>+MATCHER``); ``superpoint``: the SuperPoint the ``superpoint+`` methods run
+    (default: in PyTorch on ``device``)."""
     unknown = [n for n in names if n not in METHODS + (STUDENT_METHODS if students else [])]
     if unknown:
         raise ValueError(f"unknown matching method(s) {', '.join(unknown)}; available: {', '.join(METHODS)}"
                          f"{', ' + ', '.join(STUDENT_METHODS) + ' (with --checkpoint)'}")
     networks = {"student": students[0]} if len(students) == 1 else {student.name: student for student in students}
     if any(n.startswith("superpoint") for n in names):
-        networks["superpoint"] = build_detectors(["superpoint"], device)[0]
+        networks["superpoint"] = superpoint or build_detectors(["superpoint"], device)[0]
     lightglue = lightglue_matcher(device) if any(n.endswith("lightglue") for n in names) else None
     methods = {}
     for name in names:

@@ -280,7 +280,7 @@ def matching(
     runtime: Runtime = typer.Option(Runtime.torch, help=RUNTIME_HELP),
     superpoint_runtime: Runtime = typer.Option(Runtime.torch, help="Run SuperPoint (the superpoint+ methods) with PyTorch, or "
                                                "with ONNX Runtime, float or int8 (its export, cached in ~/.cache/distill/onnx; "
-                                               "needs the [onnx] extra), as `distill bench speed` times it."),
+                                               "needs the \\[onnx] extra), as `distill bench speed` times it."),
     size: Optional[str] = typer.Option(None, help="Image size HxW every image is resized to \\[default: 480x640]."),
     top_k: Optional[int] = typer.Option(None, "--top-k", "--max-keypoints", min=1,
                                         help="Keypoints per image (the best after NMS; --max-keypoints is the old name) \\[default: 1024]."),

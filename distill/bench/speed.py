@@ -6,7 +6,7 @@ descriptors; with ``descriptors``, keypoints and their descriptors, as a matcher
 in turns (one image each per round, so that a shared machine's drift weighs on all alike), after warm-up. Beside it,
 the network's score map alone, so that what the API adds (input checks, NMS, top-k, conversions, descriptors) is in
 the table. Denormal floats are flushed to zero in every runtime. SuperPoint runs its ONNX models
-(:mod:`distill.detection.superpoint_onnx`), exported as a student's are.
+(:mod:`distill.student.superpoint_onnx`), exported as a student's are.
 
 The headline is the ratio of each student's fastest runtime to SuperPoint's fastest. int8 counts only where
 its accuracy holds: with HPatches sequences, every row also gets its accuracy, and a runtime competes for the
@@ -26,7 +26,7 @@ import torch
 
 from distill.api import Detector, load_detectors
 from distill.choices import RUNTIMES
-from distill.detection.superpoint_onnx import SUPERPOINT_RUNTIMES, superpoint_onnx_detector
+from distill.student.superpoint_onnx import SUPERPOINT_RUNTIMES, superpoint_onnx_detector
 from distill.eval.matching import MatchingProtocol, evaluate_matching, lightglue_matcher, network_extractor
 from distill.eval.protocol import Protocol, evaluate
 from distill.eval.sequences import Sequence

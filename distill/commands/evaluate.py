@@ -328,7 +328,7 @@ def matching(
     names = methods or METHODS + (STUDENT_METHODS if students else [])
     superpoint = None
     if superpoint_runtime != Runtime.torch and any(n.startswith("superpoint+") for n in names):
-        from distill.detection.superpoint_onnx import superpoint_onnx_detector
+        from distill.student.superpoint_onnx import superpoint_onnx_detector
         from distill.student.onnx_model import OnnxUnavailableError
 
         try:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from teachers.weights import sha256_of
@@ -65,21 +66,30 @@ def is_bound(path: Path, checkpoint_sha256: str, int8: bool) -> bool:
     return found.get("distill.export") == today["distill.export"] and found.get("distill.int8") == (today["distill.int8"] if int8 else None)
 
 
-def onnx_model_for(checkpoint: Path, int8: bool) -> Path:
-    """The ONNX model (float, or int8) that runs ``checkpoint``: a release's shipped file, or the cached
-    model bound to it, made (and cached) when missing or not bound (:func:`is_bound`)."""
-    from distill.pretrained import released_onnx
-    from distill.student import onnx_model, quantize
+def cached_model(checksum: str, export: Callable[[Path], object], int8: bool) -> Path:
+    """The cached ONNX model (float, or int8) bound to the source of sha256 ``checksum``: ``export(path)`` writes
+    the float model when it is missing or not bound (:func:`is_bound`), and the int8 model is quantised from it
+    likewise."""
+    from distill.student import quantize
 
-    checksum = sha256_of(checkpoint)
-    shipped = released_onnx(checksum, int8)
-    if shipped is not None:
-        return shipped
     float_model, int8_model = cached_paths(checksum)
     if not is_bound(float_model, checksum, int8=False):
-        onnx_model.export_onnx(checkpoint, float_model)
+        export(float_model)
     if not int8:
         return float_model
     if not is_bound(int8_model, checksum, int8=True):
         quantize.quantize_int8(float_model, int8_model)
     return int8_model
+
+
+def onnx_model_for(checkpoint: Path, int8: bool) -> Path:
+    """The ONNX model (float, or int8) that runs ``checkpoint``: a release's shipped file, or the cached
+    model bound to it, made (and cached) when missing or not bound (:func:`cached_model`)."""
+    from distill.pretrained import released_onnx
+    from distill.student import onnx_model
+
+    checksum = sha256_of(checkpoint)
+    shipped = released_onnx(checksum, int8)
+    if shipped is not None:
+        return shipped
+    return cached_model(checksum, lambda path: onnx_model.export_onnx(checkpoint, path), int8)

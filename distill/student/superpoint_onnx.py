@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from distill.detection.detector import ScoreMapDetector
-from distill.student.onnx_cache import SOURCE_KEY, cached_paths, is_bound
+from distill.student.onnx_cache import SOURCE_KEY, cached_model
 from labels.configuration import plain
 from teachers import weights
 from teachers.config import DetectionConfig
@@ -44,11 +44,8 @@ def superpoint_onnx_model(int8: bool) -> Path:
         import onnx
     except ImportError:
         raise OnnxUnavailableError(f"SuperPoint in ONNX Runtime needs the [onnx] extra: {EXTRA}") from None
-    from distill.student.quantize import quantize_int8
 
-    checksum = weights.sha256_of(weights.locate(weights.SUPERPOINT))
-    float_model, int8_model = cached_paths(checksum)
-    if not is_bound(float_model, checksum, int8=False):
+    def export(path: Path) -> None:
         with tempfile.TemporaryDirectory() as folder:  # the exporter may write its weights beside the model
             export_graph(SuperPointGraph(SuperPoint.pretrained()).eval(), Path(folder) / "superpoint.onnx",
                          ["probability", "descriptors"], stride=8)
@@ -56,12 +53,10 @@ def superpoint_onnx_model(int8: bool) -> Path:
         for key, value in {"distill.stride": "8", "distill.detection": json.dumps(plain(DetectionConfig())),
                            "distill.source": "superpoint", SOURCE_KEY: checksum, "distill.export": RECIPE}.items():
             graph.metadata_props.add(key=key, value=value)
-        save_atomically(graph, float_model)
-    if not int8:
-        return float_model
-    if not is_bound(int8_model, checksum, int8=True):
-        quantize_int8(float_model, int8_model)
-    return int8_model
+        save_atomically(graph, path)
+
+    checksum = weights.sha256_of(weights.locate(weights.SUPERPOINT))
+    return cached_model(checksum, export, int8)
 
 
 def superpoint_onnx_detector(runtime: str) -> ScoreMapDetector:

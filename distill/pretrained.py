@@ -3,7 +3,8 @@
 and no network.
 
 - ``default``: the most accurate student, the third-round detector at input scale 0.5 (``ft-r3t13L-s0``)
-  with a descriptor branch trained onto it.
+  with a descriptor branch trained onto it by cosine distillation of SuperPoint's descriptors, then 400
+  steps more with a metric term on warped pairs (``met1-s0``; the detector is unchanged).
 - ``fast``: the same detector recipe at input scale 0.25 with a head of 48 channels, the statically
   padded ``efficientnet_lite0`` backbone cut after its stride-8 stage (``student.backbone_levels=2``),
   fine-tuned from ``default`` on its own relabelling of the training photos, on whole 240x320 label
@@ -35,9 +36,9 @@ class Release:
 # the ONNX models: `make release-onnx` (distill export --format onnx --int8 of each .pt; it prints the sha256 to pin
 # here); tests/distill/test_release_onnx.py checks them against the .pt and a fresh export
 RELEASES = {
-    "default": Release("student-r3L-desc-fp16.pt", "b4d993363a9b5e737e647d5db38d5638052f9dcfa4a82bda672361ac71f39984",
-                       ("student-r3L-desc.onnx", "b02a6f8153031608e44fcd5aa38e8401c105f96e99e589ad422cdb551f0f81df"),
-                       ("student-r3L-desc.int8.onnx", "49fd650ba3cee3d41efd57d1f3ef88311a75d612faf5ab75c89a80a74a0af127")),
+    "default": Release("student-r3Lm-desc-fp16.pt", "fdff2a457e76dd2d1730201d28fcef7eb4a05a8ae2b76c8682eb14e682f2b120",
+                       ("student-r3Lm-desc.onnx", "43dac0e8621be274a7ab1c3dd0f5f70d07ff1466b45fdd2e29f7734837500962"),
+                       ("student-r3Lm-desc.int8.onnx", "d664b86ace05216dd53e8b99ec5d8b717a7d227ac9d9266e53ed6ec4ee493cad")),
     "fast": Release("student-fast25l2h48c240-fp16.pt", "243dffd1b8fbbceb818509c46ca2f0a68c3637f2ce311cf416df4a5c1d8ae741",
                     ("student-fast25l2h48c240.onnx", "05369050af57fc7825d3d4fa8924585b8cf3085ed0ad65dfa3bc1f271781ee29"),
                     ("student-fast25l2h48c240.int8.onnx", "da68ac6eab3b60e2d3372fd4bd58ccd00aa7adf6523c780f7756c4a7b57cba32")),

@@ -44,6 +44,7 @@ def superpoint_onnx_model(int8: bool) -> Path:
         import onnx
     except ImportError:
         raise OnnxUnavailableError(f"SuperPoint in ONNX Runtime needs the [onnx] extra: {EXTRA}") from None
+    checksum = weights.sha256_of(weights.locate(weights.SUPERPOINT))
 
     def export(path: Path) -> None:
         with tempfile.TemporaryDirectory() as folder:  # the exporter may write its weights beside the model
@@ -55,7 +56,6 @@ def superpoint_onnx_model(int8: bool) -> Path:
             graph.metadata_props.add(key=key, value=value)
         save_atomically(graph, path)
 
-    checksum = weights.sha256_of(weights.locate(weights.SUPERPOINT))
     return cached_model(checksum, export, int8)
 
 

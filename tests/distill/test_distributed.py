@@ -23,8 +23,9 @@ def small_store(folder: Path, out: Path, *extra: str) -> Path:
     return label_images(list_images([folder]), config, out, progress=False).store
 
 
-@pytest.mark.parametrize("recipe", [[], ["--set", "store_weights=[1]"], ["--set", "losses.consistency.weight=1"]],
-                         ids=["shuffle", "store-weights", "consistency"])
+# the plain shuffle, and the weighted sampler with the two forwards of the consistency loss before one backward
+@pytest.mark.parametrize("recipe", [[], ["--set", "store_weights=[1]", "--set", "losses.consistency.weight=1"]],
+                         ids=["shuffle", "store-weights-consistency"])
 def test_two_cpu_processes_train_with_one_writer(image_folder, tmp_path, recipe):
     store = small_store(image_folder, tmp_path / "labels")
     command = [*TORCHRUN, "-m", "distill.train", "--store", str(store), "--name", "ddp", "--steps", "4", "--device", "cpu", "--quiet",

@@ -34,10 +34,20 @@ def trained(tmp_path_factory) -> Path:
     config = load_config(LabelConfig, overrides=["size=[96, 128]", "adaptation.num_homographies=2"])
     store = label_images(list_images([folder]), config, root / "labels", progress=False).store
     config = tiny_config(store, steps=3, val_every=3)
-    # a small backbone by timm name (random initialisation, no download): a quick ONNX export
-    config = replace(config, student=replace(config.student, backbone="mobilenetv3_small_050", detail_channels=16, head_channels=16))
+    # timm's smallest EfficientNet, made for tests (random initialisation, no download): the quickest ONNX export
+    config = replace(config, student=replace(config.student, backbone="test_efficientnet", detail_channels=16, head_channels=16))
     train(config, root / "run", progress=False)
     return root / "run" / "last.pt"
+
+
+@pytest.fixture(scope="module")
+def exported(trained, tmp_path_factory) -> tuple[Path, Path]:
+    """``distill export --format onnx --int8`` of ``trained``: the float and the int8 model."""
+    pytest.importorskip("onnxruntime")
+    model = tmp_path_factory.mktemp("exported") / "student.onnx"
+    result = CliRunner().invoke(app, ["export", "--checkpoint", str(trained), "--out", str(model), "--format", "onnx", "--int8"])
+    assert result.exit_code == 0, result.output
+    return model, model.with_name("student.int8.onnx")
 
 
 @pytest.fixture(scope="module")
@@ -58,20 +68,17 @@ def test_slim_float16_export_keeps_the_points(trained, photo, tmp_path):
     assert len(shared) >= 0.95 * len(full)
 
 
-def test_onnx_runtime_gives_the_torch_points(trained, photo, tmp_path):
+def test_onnx_runtime_gives_the_torch_points(trained, exported, photo):
     onnx = pytest.importorskip("onnx")
-    pytest.importorskip("onnxruntime")
-    model = tmp_path / "student.onnx"
-    result = CliRunner().invoke(app, ["export", "--checkpoint", str(trained), "--out", str(model), "--format", "onnx"])
-    assert result.exit_code == 0, result.output
+    model, _ = exported
     reference = checkpoint_detector(trained)
-    exported = checkpoint_detector(model)
-    assert (exported.threshold, exported.nms_radius) == (reference.threshold, reference.nms_radius)
+    runtime = checkpoint_detector(model)
+    assert (runtime.threshold, runtime.nms_radius) == (reference.threshold, reference.nms_radius)
     xy, scores = detect(reference, photo, top_k=300)
-    onnx_xy, onnx_scores = detect(exported, photo, top_k=300)
+    onnx_xy, onnx_scores = detect(runtime, photo, top_k=300)
     assert len(xy) == 300 and np.array_equal(onnx_xy, xy)
     assert np.abs(onnx_scores - scores).max() < 1e-3
-    dense = (reference.score_map(photo) - exported.score_map(photo)).abs().max()
+    dense = (reference.score_map(photo) - runtime.score_map(photo)).abs().max()
     assert dense < 1e-5  # the probability maps themselves, with the head's input balanced for int8
     graph = [node.op_type for node in onnx.load(str(model)).graph.node]
     assert "SpaceToDepth" in graph  # the detail branch's pixel_unshuffle, in one ONNX node
@@ -107,21 +114,19 @@ def test_batch_norms_after_tf_same_padded_convolutions_fold_before_int8_quantisa
     assert let_batch_norms_fold(graph) >= 1 and norms_left_in_int8(graph) == 0
 
 
-def test_a_cached_onnx_model_of_another_export_recipe_is_exported_again(trained, tmp_path):
+def test_a_cached_onnx_model_of_another_export_recipe_is_exported_again(trained, exported, tmp_path):
     onnx = pytest.importorskip("onnx")
-    pytest.importorskip("onnxruntime")
     checkpoint = tmp_path / "last.pt"
     checkpoint.write_bytes(trained.read_bytes())
-    checkpoint_detector(checkpoint, runtime="onnx")
     cached, _ = cached_paths(sha256_of(checkpoint))
-    assert metadata(cached).get("distill.export") == EXPORT_RECIPE and not checkpoint.with_suffix(".onnx").exists()
-    model = onnx.load(str(cached))
+    model = onnx.load(str(exported[0]))  # this checkpoint's genuine export
     for prop in list(model.metadata_props):
         if prop.key == "distill.export":
             model.metadata_props.remove(prop)
-    onnx.save(model, str(cached))  # as an export from before the recipe was recorded
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(cached))  # cached as an export from before the recipe was recorded
     checkpoint_detector(checkpoint, runtime="onnx")
-    assert metadata(cached).get("distill.export") == EXPORT_RECIPE
+    assert metadata(cached).get("distill.export") == EXPORT_RECIPE and not checkpoint.with_suffix(".onnx").exists()
 
 
 def test_runtime_onnx_in_detect_and_a_clear_message_without_the_extra(trained, photo, tmp_path, monkeypatch):
@@ -140,37 +145,33 @@ def test_runtime_onnx_in_detect_and_a_clear_message_without_the_extra(trained, p
     assert result.exit_code == 1 and "[onnx] extra" in result.output
 
 
-def test_int8_export_quantises_every_convolution_and_keeps_the_points_close(trained, photo, tmp_path):
+def test_int8_export_quantises_every_convolution_and_keeps_the_points_close(trained, exported, photo, tmp_path):
     onnx = pytest.importorskip("onnx")
-    pytest.importorskip("onnxruntime")
-    model = tmp_path / "student.onnx"
-    result = CliRunner().invoke(app, ["export", "--checkpoint", str(trained), "--out", str(model), "--format", "onnx", "--int8"])
-    assert result.exit_code == 0, result.output
-    quantized = onnx.load(str(tmp_path / "student.int8.onnx"))
+    model, int8 = exported
+    quantized = onnx.load(str(int8))
     convolutions = [node for node in quantized.graph.node if node.op_type == "Conv"]
     dequantized = {output for node in quantized.graph.node if node.op_type == "DequantizeLinear" for output in node.output}
     assert convolutions and all(c.input[0] in dequantized and c.input[1] in dequantized for c in convolutions)
-    reference, exported = checkpoint_detector(model), checkpoint_detector(tmp_path / "student.int8.onnx")
-    assert (exported.threshold, exported.nms_radius) == (reference.threshold, reference.nms_radius)  # metadata kept
-    assert metadata(tmp_path / "student.int8.onnx").get("distill.int8") == RECIPE and metadata(model).get("distill.int8") is None
-    float_map, int8_map = reference.score_map(photo).numpy(), exported.score_map(photo).numpy()
+    reference, quantised = checkpoint_detector(model), checkpoint_detector(int8)
+    assert (quantised.threshold, quantised.nms_radius) == (reference.threshold, reference.nms_radius)  # metadata kept
+    assert metadata(int8).get("distill.int8") == RECIPE and metadata(model).get("distill.int8") is None
+    float_map, int8_map = reference.score_map(photo).numpy(), quantised.score_map(photo).numpy()
     assert not np.array_equal(float_map, int8_map) and np.corrcoef(float_map.ravel(), int8_map.ravel())[0, 1] > 0.9
     refused = CliRunner().invoke(app, ["export", "--checkpoint", str(trained), "--out", str(tmp_path / "x.pt"), "--int8"])
     assert refused.exit_code == 2 and "--format onnx" in refused.output
 
 
-def test_the_api_runs_a_checkpoint_in_onnx_runtime_from_the_users_cache(trained, photo, tmp_path, monkeypatch):
+def test_the_api_runs_a_checkpoint_in_onnx_runtime_from_the_users_cache(trained, photo, onnx_cache):
     pytest.importorskip("onnxruntime")
     import distill
 
     torch_points = distill.Detector.from_checkpoint(trained)(photo, top_k=100).keypoints
     with pytest.raises(ValueError, match="onnx-int8"):
         distill.Detector.from_checkpoint(trained, runtime="tensorrt")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     before = sorted(trained.parent.iterdir())
     assert np.array_equal(distill.Detector.from_checkpoint(trained, runtime="onnx")(photo, top_k=100).keypoints, torch_points)
     cached, _ = cached_paths(sha256_of(trained))
-    assert cached.parent == tmp_path / "cache" / "distill" / "onnx" and cached.is_file()
+    assert cached.parent == onnx_cache and cached.is_file()  # $XDG_CACHE_HOME/distill/onnx, shared with the other tests
     assert sorted(trained.parent.iterdir()) == before  # nothing is written (or read) beside the checkpoint
 
 
@@ -184,7 +185,7 @@ def test_onnx_runtime_gives_a_students_descriptors_and_detects_without_their_bra
     from distill.student.model import Student
     from distill.student.onnx_model import detection_graph
 
-    config = StudentConfig(backbone="mobilenetv3_small_050", backbone_weights="none", detail_channels=16, head_channels=16,
+    config = StudentConfig(backbone="test_efficientnet", backbone_weights="none", detail_channels=16, head_channels=16,
                            descriptor_dim=256, descriptor_channels=16)
     torch.manual_seed(0)
     checkpoint = tmp_path / "described.pt"

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from distill.student.checkpoint import load_student
+from distill.student.inference import inference_student
 from teachers.superpoint import SuperPointOutput
 
 
@@ -18,7 +18,7 @@ class StudentTeacher(nn.Module):
 
     def __init__(self, checkpoint: Path, device: str = "cpu") -> None:
         super().__init__()
-        self.student, _ = load_student(checkpoint, device)
+        self.student, _ = inference_student(checkpoint, device)
 
     @torch.inference_mode()
     def forward(self, image: torch.Tensor) -> SuperPointOutput:

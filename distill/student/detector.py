@@ -10,7 +10,8 @@ import torch
 
 from distill.choices import RUNTIMES
 from distill.detection.detector import ScoreMapDetector, describing, to_tensor
-from distill.student.checkpoint import CheckpointError, load_student
+from distill.student.checkpoint import CheckpointError
+from distill.student.inference import inference_student
 from distill.student.model import Student
 from teachers.config import DetectionConfig
 
@@ -59,5 +60,5 @@ def checkpoint_detector(path: Path, device: str = "cpu", runtime: str = "torch")
             raise CheckpointError(f"checkpoint not found: {path}")
         int8 = runtime == "onnx-int8"
         return onnx_detector(onnx_model_for(path, int8), device, name=f"{name} (onnx{' int8' if int8 else ''})")
-    model, config = load_student(path, device)
+    model, config = inference_student(path, device)
     return student_detector(model, name, config.detection, device)

@@ -21,6 +21,7 @@ from distill.student.backbone import create_backbone
 from distill.student.checkpoint import CheckpointError, load_student, read_checkpoint, write_slim
 from distill.student.config import StudentConfig, TrainConfig
 from distill.student.detector import checkpoint_detector
+from distill.student.inference import inference_student
 from distill.student.model import Student, detail_branch
 from distill.training.trainer import NonFiniteLossError, train
 from labels.config import LabelConfig
@@ -315,7 +316,7 @@ def test_student_detect_and_its_checkpoint_detector_give_the_same_points(tiny_st
     in the padding), the same points whether the student is called directly or as a detector."""
     run = tmp_path / "run"
     train(tiny_config(tiny_store, steps=2, val_every=2, detection=DetectionConfig(threshold=0.002, nms_radius=3)), run, progress=False)
-    model, config = load_student(run / "last.pt")
+    model, config = inference_student(run / "last.pt")  # the network the checkpoint's detector runs (tests/distill/test_inference.py)
     detector = checkpoint_detector(run / "last.pt")
     assert (detector.threshold, detector.nms_radius) == (0.002, 3)
     grey = (np.random.default_rng(0).random((100, 130)) * 255).astype(np.uint8)

@@ -5,12 +5,13 @@
   ``BatchNormAct2d`` keeps its activation. ONNX Runtime does the same to an exported graph.
 - **Channels-last memory** on the CPU: oneDNN's convolutions then read and write the layout they compute in,
   instead of reordering every tensor (about a quarter of a student's time and a third of SuperPoint's at
-  480x640 on 2 cores: ``docs/benchmarks.md``).
+  480x640 on 2 cores: ``docs/experiments.md``, "Folded batch norms and channels-last memory in PyTorch").
 """
 from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -54,7 +55,7 @@ def for_inference(model: nn.Module, outputs: Callable[[nn.Module], tuple[torch.T
     return channels_last(model.requires_grad_(False), device)
 
 
-def inference_student(path, device: str = "cpu") -> tuple[Student, TrainConfig]:
+def inference_student(path: Path, device: str = "cpu") -> tuple[Student, TrainConfig]:
     """The student of a checkpoint (:func:`distill.student.checkpoint.load_student`) made fast for inference
     (:func:`for_inference`, checked on a random ``1 x 1 x 128 x 160`` image, descriptors included), and its configuration."""
     model, config = load_student(path, device)

@@ -48,8 +48,8 @@ def superpoint_onnx_model(int8: bool) -> Path:
 
     def export(path: Path) -> None:
         with tempfile.TemporaryDirectory() as folder:  # the exporter may write its weights beside the model
-            export_graph(SuperPointGraph(SuperPoint.pretrained().to(memory_format=torch.contiguous_format)).eval(), Path(folder) / "superpoint.onnx",
-                         ["probability", "descriptors"], stride=8)
+            teacher = SuperPoint.pretrained().to(memory_format=torch.contiguous_format)  # the graph as trained
+            export_graph(SuperPointGraph(teacher).eval(), Path(folder) / "superpoint.onnx", ["probability", "descriptors"], stride=8)
             graph = onnx.load(str(Path(folder) / "superpoint.onnx"))
         for key, value in {"distill.stride": "8", "distill.detection": json.dumps(plain(DetectionConfig())),
                            "distill.source": "superpoint", SOURCE_KEY: checksum, "distill.export": RECIPE}.items():

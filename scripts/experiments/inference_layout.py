@@ -18,6 +18,7 @@ import time
 import numpy as np
 import torch
 
+from distill.commands.common import parse_size
 from distill.detection.detector import describe, detect
 from distill.detection.superpoint import superpoint_detector
 from distill.pretrained import released_checkpoint
@@ -31,16 +32,15 @@ from teachers.superpoint import SuperPoint
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--size", default="480x640", help="H x W of the timed images")
+    parser.add_argument("--size", type=parse_size, default="480x640", help="H x W of the timed images")
     parser.add_argument("--images", type=int, default=6, help="embedded photos timed per round")
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds (the first one more is a warm-up)")
     parser.add_argument("--top-k", type=int, default=1024)
     parser.add_argument("-n", "--homographies", type=int, default=10, help="warps of homographic adaptation")
-    parser.add_argument("--label-size", default="240x320", help="H x W of the adapted images (the label stores' default)")
+    parser.add_argument("--label-size", type=parse_size, default="240x320", help="H x W of the adapted images (the label stores' default)")
     args = parser.parse_args()
     torch.set_num_threads(2)
-    size = tuple(int(v) for v in args.size.split("x"))
-    greys = [resize_image(read_grey(path), size) for path in embedded_images()[:args.images]]
+    greys = [resize_image(read_grey(path), args.size) for path in embedded_images()[:args.images]]
 
     detectors = {}
     for release in ("default", "fast"):
@@ -53,8 +53,7 @@ def main() -> None:
     detectors[("superpoint", "before")] = superpoint_detector(before_teacher, "cpu")
     detectors[("superpoint", "now")] = superpoint_detector(teacher, "cpu")
     adaptation = AdaptationConfig(num_homographies=args.homographies)
-    label_size = tuple(int(v) for v in args.label_size.split("x"))
-    tensors = [torch.from_numpy(resize_image(g, label_size)).float()[None] / 255 for g in greys]
+    tensors = [torch.from_numpy(resize_image(g, args.label_size)).float()[None] / 255 for g in greys]
 
     def extract(detector, grey):
         xy, _ = detect(detector, grey, top_k=args.top_k)
@@ -79,13 +78,13 @@ def main() -> None:
     shared = {name: float(np.mean([kept(extract(detectors[(name, "before")], g), extract(detectors[(name, "now")], g)) for g in greys]))
               for name in ("default", "fast", "superpoint")}
 
-    print(f"{size[0]}x{size[1]}, 2 torch threads, median ms over {args.rounds} rounds of {len(greys)} photos, in turns")
+    print(f"{args.size[0]}x{args.size[1]}, 2 torch threads, median ms over {args.rounds} rounds of {len(greys)} photos, in turns")
     print("| network | before (contiguous, batch norms) | now (folded, channels-last) | now / before | points kept |")
     print("|---|---|---|---|---|")
     for name in ("default", "fast", "superpoint", "adaptation"):
         before, now = (1000 * float(np.median(times[(name, when)])) for when in ("before", "now"))
         label = {"default": "default release", "fast": "fast release", "superpoint": "SuperPoint",
-                 "adaptation": f"SuperPoint, homographic adaptation (N={args.homographies}, {args.label_size})"}[name]
+                 "adaptation": f"SuperPoint, homographic adaptation (N={args.homographies}, {args.label_size[0]}x{args.label_size[1]})"}[name]
         share = f"{shared[name]:.3f}" if name in shared else ""
         print(f"| {label} | {before:.1f} | {now:.1f} | {now / before:.3f} | {share} |")
 

@@ -16,6 +16,7 @@ from torch import nn
 from teachers import weights
 from teachers.config import DetectionConfig
 from teachers.keypoints import Keypoints, cell_logits_to_probability, extract_keypoints
+from teachers.layout import channels_last
 
 
 @dataclass
@@ -49,8 +50,7 @@ class SuperPoint(nn.Module):
         path = weights.locate(weights.SUPERPOINT, weights_path)
         model = cls()
         model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-        model = model.eval().requires_grad_(False).to(device)
-        return model.to(memory_format=torch.channels_last) if torch.device(device).type == "cpu" else model
+        return channels_last(model.eval().requires_grad_(False).to(device), device)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """``B x 1 x H x W`` -> ``B x 128 x H/8 x W/8`` shared features."""

@@ -3,9 +3,7 @@
 - **Batch norms folded** into the convolution before them: ``w' = w * g / sqrt(v + eps)``,
   ``b' = (b - m) * g / sqrt(v + eps) + beta`` (:func:`torch.nn.utils.fusion.fuse_conv_bn_eval`); timm's
   ``BatchNormAct2d`` keeps its activation. ONNX Runtime does the same to an exported graph.
-- **Channels-last memory** on the CPU: oneDNN's convolutions then read and write the layout they compute in,
-  instead of reordering every tensor (about a quarter of a student's time and a third of SuperPoint's at
-  480x640 on 2 cores: ``docs/experiments.md``, "Folded batch norms and channels-last memory in PyTorch").
+- **Channels-last memory** on the CPU (:func:`teachers.layout.channels_last`), as SuperPoint runs.
 """
 from __future__ import annotations
 
@@ -19,6 +17,7 @@ from torch import nn
 from distill.student.checkpoint import load_student
 from distill.student.config import TrainConfig
 from distill.student.model import Student
+from teachers.layout import channels_last
 
 
 def fold_batch_norms(model: nn.Module) -> int:
@@ -37,11 +36,6 @@ def fold_batch_norms(model: nn.Module) -> int:
                 setattr(parent, name, nn.Sequential(norm.drop, norm.act) if isinstance(norm, BatchNormAct2d) else nn.Identity())
                 folded += 1
     return folded
-
-
-def channels_last(model: nn.Module, device: str | torch.device) -> nn.Module:
-    """``model`` in channels-last memory on the CPU (unchanged elsewhere)."""
-    return model.to(memory_format=torch.channels_last) if torch.device(device).type == "cpu" else model
 
 
 @torch.no_grad()  # not inference_mode: the folded weights must stay usable wherever the model runs

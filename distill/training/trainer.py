@@ -24,7 +24,6 @@ from distill.student.checkpoint import CheckpointError, check_resumable, read_ch
 from distill.student.config import TrainConfig
 from distill.student.data import LabelDataset
 from distill.student.distributed import setup_distributed
-from distill.student.inference import channels_last
 from distill.student.initialise import frozen_parts, hold_frozen, init_checkpoint, initialise_from
 from distill.student.metrics_plot import plot_metrics
 from distill.student.model import Student
@@ -32,6 +31,7 @@ from distill.student.objective import compute_losses
 from distill.training.validation import validation_repeatability
 from labels.configuration import to_yaml
 from labels.store_set import provenance as store_provenance
+from teachers.layout import channels_last
 from teachers.weights import sha256_of
 
 

@@ -42,8 +42,10 @@ demo: labels  ## the main job: label the embedded photos, train a student in two
 report: $(STAMP)  ## the technical report of `make demo`'s results: report/report.md and report/report.pdf
 	$(BIN)/distill report --eval out/demo-eval --run runs/demo --out report --overwrite
 
+# two pytest-xdist workers, one torch thread each; a file's tests stay on one worker (module fixtures, the cached
+# SuperPoint int8 model); a plain `pytest` runs the same suite in one process
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 bench: $(STAMP)  ## the benchmarks: labelling against its floor, the demo student against the teacher, speed in every runtime
 	$(BIN)/distill bench labels --overwrite

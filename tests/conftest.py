@@ -21,7 +21,8 @@ from teachers.superpoint import SuperPoint
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts" / "experiments"
 
-torch.set_num_threads(2)
+# one thread per pytest-xdist worker (two workers share the two cores of CI), two in a plain run
+torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else 2)
 
 
 @pytest.fixture(scope="session", autouse=True)

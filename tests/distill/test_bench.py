@@ -23,19 +23,6 @@ def test_bench_students_writes_the_ablation_table_the_report_reads(hpatches_root
     assert again.exit_code == 2 and "exists already" in again.output
 
 
-def test_bench_speed_times_every_runtime_end_to_end(tmp_path):
-    result = runner.invoke(app, ["bench", "speed", "--checkpoint", "pretrained:fast", "-d", "shi", "--rounds", "2",
-                                 "--out", str(tmp_path / "speed")])
-    assert result.exit_code == 0, result.output
-    table = json.loads((tmp_path / "speed" / "results.json").read_text())
-    assert [(r["runtime"]) for r in table["rows"]] == ["torch", "onnx", "onnx-int8", "opencv", "torch", "onnx", "onnx-int8"]
-    assert table["rows"][3]["detector"] == "shi" and "| shi | OpenCV |" in result.output
-    assert all(r["ms"] > 0 and r["network_ms"] > 0 for r in table["rows"])
-    headline = table["headlines"][0]
-    assert headline["student"] == "pretrained:fast" and headline["runtime"] != "onnx-int8"  # int8 needs --root to compete
-    assert "fastest runtime" in result.output
-
-
 def test_bench_labels_compares_adaptation_with_its_floor(tmp_path):
     result = runner.invoke(app, ["bench", "labels", "--images", "1", "--size", "48x64", "-n", "1", "-n", "2", "--batch-size", "1",
                                  "--batch-size", "2", "--out", str(tmp_path / "l")])

@@ -1,4 +1,5 @@
 """Slim and ONNX exports of a trained student against the PyTorch path."""
+import shutil
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -14,7 +15,7 @@ from distill.detection.detector import detect
 from distill.student.checkpoint import read_checkpoint
 from distill.student.detector import checkpoint_detector
 from distill.student.onnx_cache import cached_paths, metadata
-from distill.student.onnx_model import RECIPE as EXPORT_RECIPE, let_batch_norms_fold
+from distill.student.onnx_model import let_batch_norms_fold
 from distill.student.quantize import RECIPE, quantize_int8
 from distill.training.trainer import train
 from labels.config import LabelConfig
@@ -42,12 +43,19 @@ def trained(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def exported(trained, tmp_path_factory) -> tuple[Path, Path]:
-    """``distill export --format onnx --int8`` of ``trained``: the float and the int8 model."""
+    """``distill export --format onnx --int8`` of ``trained``: the float and the int8 model. Both are also put
+    where ``--runtime onnx`` looks for them (they carry its checksum and today's recipes), so that the tests of
+    the runtime do not export the same checkpoint again (half a minute each); exporting into the cache is
+    tested on a checkpoint of its own (descriptors) and after damage (below)."""
     pytest.importorskip("onnxruntime")
     model = tmp_path_factory.mktemp("exported") / "student.onnx"
     result = CliRunner().invoke(app, ["export", "--checkpoint", str(trained), "--out", str(model), "--format", "onnx", "--int8"])
     assert result.exit_code == 0, result.output
-    return model, model.with_name("student.int8.onnx")
+    int8 = model.with_name("student.int8.onnx")
+    for made, cached in zip((model, int8), cached_paths(sha256_of(trained))):
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(made, cached)
+    return model, int8
 
 
 @pytest.fixture(scope="module")
@@ -114,22 +122,7 @@ def test_batch_norms_after_tf_same_padded_convolutions_fold_before_int8_quantisa
     assert let_batch_norms_fold(graph) >= 1 and norms_left_in_int8(graph) == 0
 
 
-def test_a_cached_onnx_model_of_another_export_recipe_is_exported_again(trained, exported, tmp_path):
-    onnx = pytest.importorskip("onnx")
-    checkpoint = tmp_path / "last.pt"
-    checkpoint.write_bytes(trained.read_bytes())
-    cached, _ = cached_paths(sha256_of(checkpoint))
-    model = onnx.load(str(exported[0]))  # this checkpoint's genuine export
-    for prop in list(model.metadata_props):
-        if prop.key == "distill.export":
-            model.metadata_props.remove(prop)
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(model, str(cached))  # cached as an export from before the recipe was recorded
-    checkpoint_detector(checkpoint, runtime="onnx")
-    assert metadata(cached).get("distill.export") == EXPORT_RECIPE and not checkpoint.with_suffix(".onnx").exists()
-
-
-def test_runtime_onnx_in_detect_and_a_clear_message_without_the_extra(trained, photo, tmp_path, monkeypatch):
+def test_runtime_onnx_in_detect_and_a_clear_message_without_the_extra(trained, exported, photo, tmp_path, monkeypatch):
     pytest.importorskip("onnxruntime")
     cv2.imwrite(str(tmp_path / "photo.png"), photo)
     outputs = {}
@@ -161,7 +154,7 @@ def test_int8_export_quantises_every_convolution_and_keeps_the_points_close(trai
     assert refused.exit_code == 2 and "--format onnx" in refused.output
 
 
-def test_the_api_runs_a_checkpoint_in_onnx_runtime_from_the_users_cache(trained, photo, onnx_cache):
+def test_the_api_runs_a_checkpoint_in_onnx_runtime_from_the_users_cache(trained, exported, photo, onnx_cache):
     pytest.importorskip("onnxruntime")
     import distill
 
@@ -223,9 +216,10 @@ def fake_model(genuine: Path, out: Path, metadata: dict | None = None) -> Path:
     return out
 
 
-def test_a_tampered_or_broken_cached_onnx_model_is_never_run(trained, photo, tmp_path):
+def test_a_tampered_or_broken_cached_onnx_model_is_never_run(trained, exported, photo, tmp_path):
     """What ONNX Runtime runs is bound to the checkpoint: a fake model beside it (tags copied in) is never
-    read; in the cache, a model of another checkpoint, a truncated one or random bytes are made again."""
+    read; in the cache, a model of another checkpoint, a truncated one, random bytes or a genuine export
+    from before the export recipe was recorded are made again."""
     onnx = pytest.importorskip("onnx")
     pytest.importorskip("onnxruntime")
     checkpoint = tmp_path / "run" / "last.pt"
@@ -241,11 +235,18 @@ def test_a_tampered_or_broken_cached_onnx_model_is_never_run(trained, photo, tmp
         return {p.key: p.value for p in onnx.load(str(path)).metadata_props if p.key != "distill.source"}
 
     tags = {runtime: tags_of(genuine) for runtime, genuine in cached.items()}
+    def without_recipe(path: Path) -> None:
+        model = onnx.load(str(path))
+        for prop in [p for p in model.metadata_props if p.key == "distill.export"]:
+            model.metadata_props.remove(prop)
+        onnx.save(model, str(path))
+
     damages = {"another checkpoint's": lambda path: fake_model(path, path, {**tags["onnx-int8"], "distill.source_sha256": "0" * 64}),
                "truncated": lambda path: path.write_bytes(path.read_bytes()[:483]),
-               "random": lambda path: path.write_bytes(np.random.default_rng(0).bytes(2048))}
-    # each damage to the int8 model (quantised again, seconds), one to the float model (exported again, a minute)
-    for runtime, damage in [("onnx-int8", name) for name in damages] + [("onnx", "random")]:
+               "random": lambda path: path.write_bytes(np.random.default_rng(0).bytes(2048)),
+               "another recipe's": without_recipe}
+    # three damages to the int8 model (quantised again, seconds), one to the float model (exported again, half a minute)
+    for runtime, damage in [("onnx-int8", name) for name in list(damages)[:3]] + [("onnx", "another recipe's")]:
         damages[damage](cached[runtime])
         assert np.array_equal(detect(checkpoint_detector(checkpoint, runtime=runtime), photo, top_k=100)[0], reference[runtime]), damage
         assert tags_of(cached[runtime]) == tags[runtime]  # made again

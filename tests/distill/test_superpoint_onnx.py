@@ -1,3 +1,5 @@
+"""SuperPoint in ONNX Runtime, and the speed benchmark that times it in every runtime. Every test that needs its int8
+model (about 70 s of calibration on 2 cores) lives in this file, so that ``pytest -n 2 --dist loadfile`` makes it once."""
 import json
 
 import cv2
@@ -36,6 +38,19 @@ def test_a_damaged_cached_superpoint_model_is_made_again():
     assert superpoint_onnx_model(int8=False) == path and metadata(path) is not None
     probability = superpoint_onnx_detector("onnx").score_map(np.zeros((64, 64), np.uint8))
     assert isinstance(probability, torch.Tensor) and probability.shape == (64, 64)
+
+
+def test_bench_speed_times_every_runtime_end_to_end(tmp_path):
+    result = CliRunner().invoke(app, ["bench", "speed", "--checkpoint", "pretrained:fast", "-d", "shi", "--rounds", "2",
+                                 "--out", str(tmp_path / "speed")])
+    assert result.exit_code == 0, result.output
+    table = json.loads((tmp_path / "speed" / "results.json").read_text())
+    assert [(r["runtime"]) for r in table["rows"]] == ["torch", "onnx", "onnx-int8", "opencv", "torch", "onnx", "onnx-int8"]
+    assert table["rows"][3]["detector"] == "shi" and "| shi | OpenCV |" in result.output
+    assert all(r["ms"] > 0 and r["network_ms"] > 0 for r in table["rows"])
+    headline = table["headlines"][0]
+    assert headline["student"] == "pretrained:fast" and headline["runtime"] != "onnx-int8"  # int8 needs --root to compete
+    assert "fastest runtime" in result.output
 
 
 def test_bench_speed_with_descriptors_times_what_a_matcher_takes(tmp_path):

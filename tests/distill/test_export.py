@@ -235,6 +235,7 @@ def test_a_tampered_or_broken_cached_onnx_model_is_never_run(trained, exported, 
         return {p.key: p.value for p in onnx.load(str(path)).metadata_props if p.key != "distill.source"}
 
     tags = {runtime: tags_of(genuine) for runtime, genuine in cached.items()}
+
     def without_recipe(path: Path) -> None:
         model = onnx.load(str(path))
         for prop in [p for p in model.metadata_props if p.key == "distill.export"]:

@@ -42,7 +42,7 @@ def test_a_damaged_cached_superpoint_model_is_made_again():
 
 def test_bench_speed_times_every_runtime_end_to_end(tmp_path):
     result = CliRunner().invoke(app, ["bench", "speed", "--checkpoint", "pretrained:fast", "-d", "shi", "--rounds", "2",
-                                 "--out", str(tmp_path / "speed")])
+                                      "--out", str(tmp_path / "speed")])
     assert result.exit_code == 0, result.output
     table = json.loads((tmp_path / "speed" / "results.json").read_text())
     assert [(r["runtime"]) for r in table["rows"]] == ["torch", "onnx", "onnx-int8", "opencv", "torch", "onnx", "onnx-int8"]

@@ -40,6 +40,32 @@ def drop_unused_stages(features: nn.Module) -> None:
         features.blocks = features.blocks[:max(stage_out)]
 
 
+class DeeperStages(nn.Module):
+    """The stages of a timm EfficientNet / MobileNet feature model beyond the ``levels`` a backbone
+    returns: its last level ``B x C x h x w`` -> the deeper levels (each half the size of the one before),
+    with the same weights as the backbone's (``create_backbone(..., deeper)``'s stages)."""
+
+    def __init__(self, name: str, weights: str, levels: int, deeper: int) -> None:
+        super().__init__()
+        deep = create_backbone(name, weights, deeper)
+        stage_out = getattr(deep, "_stage_out_idx", None)
+        if not stage_out or not hasattr(deep, "blocks"):
+            raise BackboneWeightsError(f"student.descriptor_levels needs a timm EfficientNet or MobileNet backbone, "
+                                       f"not {name!r}")
+        start = sorted(stage_out)[levels - 1]  # blocks before it make the backbone's last level
+        self.blocks = deep.blocks[start:]
+        self.outputs = [stage - start - 1 for stage in sorted(stage_out)[levels:]]  # indices into self.blocks
+        self.channels = deep.feature_info.channels()
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        levels = []
+        for i, block in enumerate(self.blocks):
+            x = block(x)
+            if i in self.outputs:
+                levels.append(x)
+        return levels
+
+
 def create_backbone(name: str, weights: str = "auto", levels: int = 4) -> nn.Module:
     """``features_only`` timm model returning ``levels`` levels (strides 4, 8, 16, 32 for most backbones;
     3: up to stride 16, 2: up to stride 8; the stages after the last level returned are not computed).

@@ -30,6 +30,7 @@ class StudentConfig:
     separable: bool = False  # depthwise-separable 3x3 convolutions in the head and the detail branch's stride-2 layers (speed)
     descriptor_dim: int = 0  # > 0: also a descriptor head, L2-normalised descriptors of this size at 1/8 (256: SuperPoint's)
     descriptor_channels: int = 0  # > 0: the descriptor head reads its own FPN of this width over the backbone (plus the detail branch); 0: the detector's features
+    descriptor_levels: int = 0  # > backbone_levels (up to 4): that pyramid also reads the backbone's deeper stages, computed for the descriptors alone; 0: the detector's levels
 
     def __post_init__(self) -> None:
         if self.head not in HEADS:
@@ -53,6 +54,10 @@ class StudentConfig:
             raise ValueError("student.descriptor_channels must be >= 0, and > 0 only with a descriptor head (student.descriptor_dim)")
         if self.backbone_levels not in (2, 3, 4):
             raise ValueError(f"student.backbone_levels must be 2, 3 or 4, got {self.backbone_levels}")
+        if self.descriptor_levels and not (self.descriptor_channels and self.backbone_levels < self.descriptor_levels <= 4):
+            raise ValueError(f"student.descriptor_levels must be 0, or more than student.backbone_levels "
+                             f"({self.backbone_levels}) and at most 4 with a descriptor pyramid (student.descriptor_channels), "
+                             f"got {self.descriptor_levels}")
         if self.fpn_channels < 1 or self.detail_channels < 0:
             raise ValueError("student.fpn_channels must be >= 1 and student.detail_channels >= 0")
 
@@ -229,7 +234,7 @@ class TrainConfig:
     val_hpatches: Optional[str] = None  # HPatches folder: validate (and pick best.pt) there instead of on held-out store images
     init: Optional[str] = None  # start from the weights of this checkpoint ("pretrained": the released student); same architecture but the descriptor branch, separable, input_scale, downscale and head_kernel, and detail and head narrower
     init_fresh: List[str] = field(default_factory=list)  # parts (as train_only's) that start fresh, not from init's weights
-    train_only: List[str] = field(default_factory=list)  # train only these parts (backbone, fpn, detail, head, descriptor_fpn, descriptor_head); the rest stays frozen
+    train_only: List[str] = field(default_factory=list)  # train only these parts (backbone, fpn, detail, head, descriptor_stages, descriptor_fpn, descriptor_head); the rest stays frozen
     keep_checkpoints: bool = False  # also keep the weights at every validation: checkpoints/step-NNNNNN.pt (scripts/validation_agreement.py)
     workers: int = 0  # DataLoader workers
     seed: int = 0
@@ -277,5 +282,6 @@ class TrainConfig:
         descriptors are read from (the backbone, the detail branch, and its own pyramid or else the detector's)."""
         if not self.student.descriptor_dim:
             return False
-        reads = ("backbone", "detail", "descriptor_head") + (("descriptor_fpn",) if self.student.descriptor_channels else ("fpn",))
+        reads = ("backbone", "detail", "descriptor_head", "descriptor_stages") + (("descriptor_fpn",) if self.student.descriptor_channels
+                                                                                 else ("fpn",))
         return not self.train_only or any(part in self.train_only for part in reads)

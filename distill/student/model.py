@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.ops import FeaturePyramidNetwork
 
-from distill.student.backbone import create_backbone
+from distill.student.backbone import DeeperStages, create_backbone
 from distill.student.config import StudentConfig
 from teachers.config import DetectionConfig
 from teachers.keypoints import Keypoints, cell_logits_to_probability, extract_keypoints
@@ -95,7 +95,11 @@ class Student(nn.Module):
         self.head = nn.Sequential(first, nn.Conv2d(width, 1 if config.head == "map" else 65, 1))
         # descriptors at 1/8: SuperPoint's head (3x3 convolution, 1x1 to the descriptor size) on the detector's
         # features, or (descriptor_channels) a pyramid of its own over the backbone with the detail branch, then 1x1, 1x1
-        self.descriptor_fpn = (FeaturePyramidNetwork(info.channels(), config.descriptor_channels)
+        # (descriptor_levels) over the backbone's deeper stages too, which the detector never computes
+        self.descriptor_stages = (DeeperStages(config.backbone, config.backbone_weights, config.backbone_levels,
+                                               config.descriptor_levels) if config.descriptor_levels else None)
+        described_levels = self.descriptor_stages.channels if self.descriptor_stages is not None else info.channels()
+        self.descriptor_fpn = (FeaturePyramidNetwork(described_levels, config.descriptor_channels)
                                if config.descriptor_dim and config.descriptor_channels else None)
         if self.descriptor_fpn is not None:
             described = config.descriptor_channels + config.detail_channels
@@ -146,7 +150,11 @@ class Student(nn.Module):
             raise ValueError("this student has no descriptor head (student.descriptor_dim is 0)")
         fused = encoding["fused"]
         if self.descriptor_fpn is not None:
-            fused = self._on_grid(self.descriptor_fpn(encoding["features"]), encoding["grid"])
+            levels = encoding["features"]
+            if self.descriptor_stages is not None:
+                deeper = self.descriptor_stages(next(reversed(levels.values())))
+                levels = OrderedDict([*levels.items(), *((str(len(levels) + i), f) for i, f in enumerate(deeper))])
+            fused = self._on_grid(self.descriptor_fpn(levels), encoding["grid"])
             fused = fused if encoding["detail"] is None else torch.cat([fused, encoding["detail"]], dim=1)
         described = self.descriptor_head(fused if self.stride == 8 else F.avg_pool2d(fused, 2))
         return F.normalize(described, dim=1)

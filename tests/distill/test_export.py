@@ -168,9 +168,11 @@ def test_the_api_runs_a_checkpoint_in_onnx_runtime_from_the_users_cache(trained,
     assert sorted(trained.parent.iterdir()) == before  # nothing is written (or read) beside the checkpoint
 
 
-def test_onnx_runtime_gives_a_students_descriptors_and_detects_without_their_branch(photo, tmp_path):
+@pytest.mark.parametrize("levels", [{}, {"backbone_levels": 2, "descriptor_levels": 4}], ids=["branch", "deeper-stages"])
+def test_onnx_runtime_gives_a_students_descriptors_and_detects_without_their_branch(photo, tmp_path, levels):
     """A student with a descriptor head exports them as a second output: sampled at the same points they
-    are PyTorch's; detection runs a graph cut down to the probability, without the descriptor branch."""
+    are PyTorch's; detection runs a graph cut down to the probability, without the descriptor branch (nor
+    the backbone stages computed for the descriptors alone)."""
     onnx = pytest.importorskip("onnx")
     from distill.detection.detector import describe
     from distill.student.checkpoint import save_checkpoint
@@ -179,7 +181,7 @@ def test_onnx_runtime_gives_a_students_descriptors_and_detects_without_their_bra
     from distill.student.onnx_model import detection_graph
 
     config = StudentConfig(backbone="test_efficientnet", backbone_weights="none", detail_channels=16, head_channels=16,
-                           descriptor_dim=256, descriptor_channels=16)
+                           descriptor_dim=256, descriptor_channels=16, **levels)
     torch.manual_seed(0)
     checkpoint = tmp_path / "described.pt"
     save_checkpoint(checkpoint, Student(config).eval(), None, None, 0, -1.0, TrainConfig(student=config))

@@ -41,6 +41,33 @@ def test_packaged_lite0_weights_load_offline():
     assert backbone.feature_info.reduction() == [4, 8, 16, 32]
 
 
+def test_deeper_descriptor_stages_continue_the_backbone_and_leave_the_keypoints_alone():
+    """descriptor_levels=4 on a backbone of 2 levels: the deeper stages, run on its last level, give the
+    packaged 4-level backbone's own levels 3 and 4 (strides 16 and 32), the descriptor pyramid reads all four,
+    and the keypoint logits are those of the same student without them."""
+    config = StudentConfig(backbone="tf_efficientnet_lite0", backbone_levels=2, fpn_channels=8, detail_channels=8,
+                           head_channels=8, descriptor_dim=256, descriptor_channels=8, descriptor_levels=4)
+    torch.manual_seed(0)
+    student = Student(config).eval()
+    image = torch.rand(1, 3, 64, 96)
+    with torch.no_grad():
+        shallow = student.backbone(image)
+        levels = shallow + student.descriptor_stages(shallow[-1])
+        expected = create_backbone("tf_efficientnet_lite0", "auto", 4).eval()(image)
+    assert [level.shape[-1] for level in levels] == [24, 12, 6, 3]
+    assert all(torch.allclose(ours, theirs, atol=1e-5) for ours, theirs in zip(levels, expected))
+    assert student.descriptor_fpn.inner_blocks[3][0].in_channels == 320
+    without = Student(replace(config, descriptor_levels=0)).eval()
+    without.load_state_dict({k: v for k, v in student.state_dict().items() if not k.startswith("descriptor_")}, strict=False)
+    grey = torch.rand(1, 1, 64, 96)
+    with torch.no_grad():
+        logits, descriptors = student(grey, descriptors=True)
+        assert torch.equal(logits, without(grey)) and descriptors.shape == (1, 256, 8, 12)
+    for wrong in ({"descriptor_levels": 2}, {"descriptor_levels": 5}, {"descriptor_channels": 0}):
+        with pytest.raises(ValueError, match="descriptor_levels"):
+            replace(config, **wrong)
+
+
 @pytest.mark.parametrize("head,shape", [("map", (2, 64, 96)), ("cell", (2, 65, 8, 12))])
 def test_student_heads(head, shape):
     model = Student(StudentConfig(head=head, backbone_weights="none")).eval()

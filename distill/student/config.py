@@ -279,9 +279,10 @@ class TrainConfig:
     @property
     def trains_descriptors(self) -> bool:
         """Whether the descriptor loss can move a part ``train_only`` trains: the descriptor head or a part its
-        descriptors are read from (the backbone, the detail branch, and its own pyramid or else the detector's)."""
+        descriptors are read from (the backbone, the detail branch, and its own pyramid with its deeper stages, or else the
+        detector's)."""
         if not self.student.descriptor_dim:
             return False
-        reads = ("backbone", "detail", "descriptor_head", "descriptor_stages") + (("descriptor_fpn",) if self.student.descriptor_channels
-                                                                                 else ("fpn",))
+        pyramid = ("descriptor_stages", "descriptor_fpn") if self.student.descriptor_channels else ("fpn",)
+        reads = ("backbone", "detail", "descriptor_head") + pyramid
         return not self.train_only or any(part in self.train_only for part in reads)

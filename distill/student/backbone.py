@@ -55,7 +55,7 @@ class DeeperStages(nn.Module):
         start = sorted(stage_out)[levels - 1]  # blocks before it make the backbone's last level
         self.blocks = deep.blocks[start:]
         self.outputs = [stage - start - 1 for stage in sorted(stage_out)[levels:]]  # indices into self.blocks
-        self.channels = deep.feature_info.channels()
+        self.channels = deep.feature_info.channels()  # of every level, the backbone's own first: what a pyramid over all reads
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         levels = []

@@ -152,8 +152,8 @@ class Student(nn.Module):
         if self.descriptor_fpn is not None:
             levels = encoding["features"]
             if self.descriptor_stages is not None:
-                deeper = self.descriptor_stages(next(reversed(levels.values())))
-                levels = OrderedDict([*levels.items(), *((str(len(levels) + i), f) for i, f in enumerate(deeper))])
+                shallow = list(levels.values())
+                levels = OrderedDict((str(i), f) for i, f in enumerate(shallow + self.descriptor_stages(shallow[-1])))
             fused = self._on_grid(self.descriptor_fpn(levels), encoding["grid"])
             fused = fused if encoding["detail"] is None else torch.cat([fused, encoding["detail"]], dim=1)
         described = self.descriptor_head(fused if self.stride == 8 else F.avg_pool2d(fused, 2))

@@ -31,6 +31,8 @@ class StudentConfig:
     descriptor_dim: int = 0  # > 0: also a descriptor head, L2-normalised descriptors of this size at 1/8 (256: SuperPoint's)
     descriptor_channels: int = 0  # > 0: the descriptor head reads its own FPN of this width over the backbone (plus the detail branch); 0: the detector's features
     descriptor_levels: int = 0  # > backbone_levels (up to 4): that pyramid also reads the backbone's deeper stages, computed for the descriptors alone; 0: the detector's levels
+    descriptor_separable: bool = False  # that pyramid's 3x3 convolutions depthwise-separable (speed; ~8x fewer multiply-adds at 128 channels)
+    descriptor_hidden: int = 256  # width of the descriptor head's hidden layer (speed: 128 halves its 1x1 layers)
 
     def __post_init__(self) -> None:
         if self.head not in HEADS:
@@ -52,6 +54,10 @@ class StudentConfig:
                              f"SuperPoint weights take), got {self.descriptor_dim}")
         if self.descriptor_channels < 0 or (self.descriptor_channels and not self.descriptor_dim):
             raise ValueError("student.descriptor_channels must be >= 0, and > 0 only with a descriptor head (student.descriptor_dim)")
+        if self.descriptor_separable and not self.descriptor_channels:
+            raise ValueError("student.descriptor_separable needs a descriptor pyramid (student.descriptor_channels > 0)")
+        if self.descriptor_hidden < 1:
+            raise ValueError(f"student.descriptor_hidden must be >= 1, got {self.descriptor_hidden}")
         if self.backbone_levels not in (2, 3, 4):
             raise ValueError(f"student.backbone_levels must be 2, 3 or 4, got {self.backbone_levels}")
         if self.descriptor_levels and not (self.descriptor_channels and self.backbone_levels < self.descriptor_levels <= 4):

@@ -168,7 +168,9 @@ def test_the_api_runs_a_checkpoint_in_onnx_runtime_from_the_users_cache(trained,
     assert sorted(trained.parent.iterdir()) == before  # nothing is written (or read) beside the checkpoint
 
 
-@pytest.mark.parametrize("levels", [{}, {"backbone_levels": 2, "descriptor_levels": 4}], ids=["branch", "deeper-stages"])
+@pytest.mark.parametrize("levels", [{}, {"backbone_levels": 2, "descriptor_levels": 4},
+                                    {"descriptor_separable": True, "descriptor_hidden": 32}],
+                         ids=["branch", "deeper-stages", "separable"])
 def test_onnx_runtime_gives_a_students_descriptors_and_detects_without_their_branch(photo, tmp_path, levels):
     """A student with a descriptor head exports them as a second output: sampled at the same points they
     are PyTorch's; detection runs a graph cut down to the probability, without the descriptor branch (nor

@@ -68,6 +68,42 @@ def test_deeper_descriptor_stages_continue_the_backbone_and_leave_the_keypoints_
             replace(config, **wrong)
 
 
+def test_a_cheaper_descriptor_branch_is_a_separable_pyramid_and_a_narrower_head(tmp_path):
+    """descriptor_separable: each 3x3 layer of the descriptor pyramid is a per-channel 3x3 then a 1x1, which is the
+    dense 3x3 convolution of weight ``P[o, i] D[i]`` and bias ``P b_D + b_P``; descriptor_hidden narrows the head's
+    middle layer. The keypoints are those of the same student without them, and ``--init`` from a dense branch loads
+    the detector but starts the changed parts fresh."""
+    from distill.student.checkpoint import save_checkpoint
+    from distill.student.initialise import initialise_from
+
+    dense = StudentConfig(backbone_weights="none", fpn_channels=8, detail_channels=8, head_channels=8, descriptor_dim=256,
+                          descriptor_channels=16)
+    cheap = replace(dense, descriptor_separable=True, descriptor_hidden=32)
+    torch.manual_seed(0)
+    student = Student(cheap).eval()
+    depthwise, pointwise = student.descriptor_fpn.layer_blocks[0]
+    assert depthwise.groups == 16 and pointwise.kernel_size == (1, 1) and student.descriptor_head[0].out_channels == 32
+    level = torch.randn(1, 16, 6, 7)
+    weight = pointwise.weight[:, :, 0, 0, None, None] * depthwise.weight[:, 0][None]  # P[o, i] D[i]
+    bias = pointwise.weight[:, :, 0, 0] @ depthwise.bias + pointwise.bias
+    with torch.no_grad():
+        torch.testing.assert_close(student.descriptor_fpn.layer_blocks[0](level), F.conv2d(level, weight, bias, padding=1))
+        grey = torch.rand(1, 1, 64, 96)
+        logits, descriptors = student(grey, descriptors=True)
+        without = Student(replace(cheap, descriptor_dim=0, descriptor_channels=0, descriptor_separable=False)).eval()
+        without.load_state_dict({k: v for k, v in student.state_dict().items() if not k.startswith("descriptor_")})
+        assert torch.equal(logits, without(grey)) and descriptors.shape == (1, 256, 8, 12)
+        torch.testing.assert_close(descriptors.norm(dim=1), torch.ones(1, 8, 12))
+    checkpoint = tmp_path / "dense.pt"
+    save_checkpoint(checkpoint, Student(dense), None, None, 0, -1.0, TrainConfig(student=dense))
+    assert initialise_from(Student(cheap), str(checkpoint)) == ["backbone", "fpn", "detail", "head"]
+    assert initialise_from(Student(replace(dense, descriptor_hidden=32)), str(checkpoint))[-1] == "descriptor_fpn"
+    with pytest.raises(ValueError, match="descriptor_separable"):
+        replace(dense, descriptor_channels=0, descriptor_separable=True)
+    with pytest.raises(ValueError, match="descriptor_hidden"):
+        replace(dense, descriptor_hidden=0)
+
+
 @pytest.mark.parametrize("head,shape", [("map", (2, 64, 96)), ("cell", (2, 65, 8, 12))])
 def test_student_heads(head, shape):
     model = Student(StudentConfig(head=head, backbone_weights="none")).eval()

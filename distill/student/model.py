@@ -38,17 +38,16 @@ def conv_bn_relu(inputs: int, outputs: int, stride: int = 1, kernel: int = 3) ->
                          nn.ReLU(inplace=True))
 
 
+def separable_conv(inputs: int, outputs: int, stride: int = 1) -> nn.Sequential:
+    """A 3x3 convolution made depthwise-separable, depthwise 3x3 then pointwise 1x1, still linear (as torchvision's
+    ``FeaturePyramidNetwork`` layer blocks): ``9 C_in + C_in C_out`` multiply-adds per output pixel instead of
+    ``9 C_in C_out`` (about 8x fewer at 128 channels)."""
+    return nn.Sequential(nn.Conv2d(inputs, inputs, 3, stride, padding=1, groups=inputs), nn.Conv2d(inputs, outputs, 1))
+
+
 def separable_bn_relu(inputs: int, outputs: int, stride: int = 1) -> nn.Sequential:
-    """Depthwise 3x3 then pointwise 1x1, batch norm, ReLU: ``9 C_in + C_in C_out`` multiply-adds per
-    output pixel instead of ``9 C_in C_out`` (about 8x fewer at 128 channels)."""
-    return nn.Sequential(nn.Conv2d(inputs, inputs, 3, stride, padding=1, groups=inputs), nn.Conv2d(inputs, outputs, 1),
-                         nn.BatchNorm2d(outputs), nn.ReLU(inplace=True))
-
-
-def separable_linear(channels: int) -> nn.Sequential:
-    """A pyramid's 3x3 output convolution made depthwise-separable, still linear (no norm, no activation, as
-    torchvision's ``FeaturePyramidNetwork`` layer blocks): ``9 C + C^2`` multiply-adds per pixel instead of ``9 C^2``."""
-    return nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1, groups=channels), nn.Conv2d(channels, channels, 1))
+    """:func:`separable_conv`, batch norm, ReLU."""
+    return nn.Sequential(*separable_conv(inputs, outputs, stride), nn.BatchNorm2d(outputs), nn.ReLU(inplace=True))
 
 
 def detail_branch(channels: int, stride: int, start: int = 4, separable: bool = False) -> nn.Sequential:
@@ -111,7 +110,7 @@ class Student(nn.Module):
         hidden = config.descriptor_hidden
         if self.descriptor_fpn is not None:
             if config.descriptor_separable:
-                self.descriptor_fpn.layer_blocks = nn.ModuleList(separable_linear(config.descriptor_channels)
+                self.descriptor_fpn.layer_blocks = nn.ModuleList(separable_conv(config.descriptor_channels, config.descriptor_channels)
                                                                  for _ in self.descriptor_fpn.layer_blocks)
             described = config.descriptor_channels + config.detail_channels
             self.descriptor_head = nn.Sequential(nn.Conv2d(described, hidden, 1), nn.BatchNorm2d(hidden), nn.ReLU(inplace=True),

@@ -171,7 +171,7 @@ class Detector:
         neighbourhood; ``resize``: the working resolution, an image whose long side exceeds ``resize`` pixels is
         detected (and described) at that long side (``None``: at full resolution; ``distill.choices.RESIZE`` by
         default); ``scales``: also score the (working) image resized by each factor and average the maps before NMS
-        (``distill.choices.MULTISCALE``: 1, 0.78 and 0.625, about twice the cost); ``size``: detect at ``(H, W)``
+        (``distill.choices.MULTISCALE``: 1, 0.78, 0.625 and 0.5, 2.25 times the pixels); ``size``: detect at ``(H, W)``
         instead; either way points are returned in the image's own pixels
         (pixel centres at integer coordinates: ``x = (x' + 0.5) W / W' - 0.5``); ``channels``: order of 3-channel NumPy images;
         ``descriptors=False`` skips them (a student then never runs its descriptor branch).

@@ -11,6 +11,7 @@ RUNTIMES = ["torch", "onnx", "onnx-int8"]  # of students: PyTorch, ONNX Runtime,
 # exceeds it is detected at that long side and its points mapped back; chosen on validation (docs/experiments.md)
 RESIZE = 512
 # multi-scale detection when asked for (Detector scales=, distill detect --multiscale): the working resolution and
-# long sides of 400 and 320 px, score maps averaged before NMS (validation in docs/experiments.md); 2x the pixels
-MULTISCALE = (1.0, 0.78, 0.625)
+# long sides of 400, 320 and 256 px, score maps averaged before NMS (chosen on validation photos, docs/experiments.md);
+# 2.25x the pixels
+MULTISCALE = (1.0, 0.78, 0.625, 0.5)
 EVAL_SEED = 1_000_003  # of the synthetic shapes evaluation: never the training seed, evaluation images are not training images

@@ -48,7 +48,9 @@ def test_the_log_assignment_is_kornias_with_gradients_to_the_descriptors():
     expected = reference({"image0": {"keypoints": xy[0], "descriptors": desc[0], "image_size": size},
                           "image1": {"keypoints": xy[1], "descriptors": desc[1], "image_size": size}})["log_assignment"]
     scores = log_assignment(frozen_lightglue("cpu"), xy[0], desc[0], xy[1], desc[1], size)
-    assert scores.shape == (1, count + 1, count + 1) and torch.allclose(scores, expected, atol=1e-5)
+    # float32 through nine attention layers in two code paths: log-scores of up to ~90 differ by up to 7e-5 of
+    # their size on some CPUs (AVX-512 kernels), 1e-5 on others; a wrong assignment differs by whole units
+    assert scores.shape == (1, count + 1, count + 1) and torch.allclose(scores, expected, rtol=1e-4, atol=1e-4)
     scores[0, :-1, :-1].diagonal().sum().backward()
     assert desc[0].grad.abs().sum() > 0 and desc[1].grad.abs().sum() > 0
 

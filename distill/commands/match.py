@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from distill.choices import MATCHERS
+from distill.choices import MATCHERS, MULTISCALE
 from distill.commands.common import CHECKPOINT_HELP, OVERWRITE_HELP, fail, load_or_fail, parse_size, refuse_existing, writable_or_creatable
 from distill.pretrained import RELEASES
 from labels.images import ImageError, read_grey, resize_image
@@ -34,6 +34,10 @@ def match_command(
     top_k: int = typer.Option(1024, "--top-k", "--max-keypoints", min=1, help="Keypoints per image (the best after NMS; --max-keypoints is the old name)."),
     size: Optional[str] = typer.Option(None, help="Resize both images to HxW first (default: as they are)."),
     ransac_px: float = typer.Option(3.0, min=0.0, help="USAC_MAGSAC inlier threshold of the homography (px)."),
+    multiscale: bool = typer.Option(False, "--multiscale", help="Keypoints from the score maps of each image at "
+                                    f"{', '.join(f'{f:g}' for f in MULTISCALE)} of its size averaged before NMS (the "
+                                    "descriptors stay the image's own): keypoints that hold across a change of view, "
+                                    "for about twice the extraction time."),
     out: Path = typer.Option(Path("match.png"), help=f"Picture of the matches: a file ending in {', '.join(PICTURES)}; beside it "
                              "OUT.npz (keypoints0/1, matches, scores, homography, inliers) and OUT.json (counts, homography)."),
     device: str = typer.Option("auto", help="cpu, cuda, cuda:N or auto."),
@@ -64,7 +68,7 @@ def match_command(
         greys = [read_grey(path) for path in (image1, image2)]
         if size:
             greys = [resize_image(grey, parse_size(size)) for grey in greys]
-        pair = Matcher(detector, matcher.value, top_k, ransac_px, device)
+        pair = Matcher(detector, matcher.value, top_k, ransac_px, device, MULTISCALE if multiscale else (1.0,))
     except (ImageError, WeightsError) as error:
         fail(str(error))
     except ValueError as error:  # a student without descriptors

@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from distill.choices import METHODS, STUDENT_METHODS
 from distill.detection.by_name import build_detectors
-from distill.detection.detector import ScoreMapDetector, describe, detect
+from distill.detection.detector import ScoreMapDetector, check_scales, describe, detect, multi_scale
 from distill.eval.protocol import resized_sequence
 from distill.eval.sequences import Sequence
 from teachers.config import DetectionConfig
@@ -39,6 +39,10 @@ class MatchingProtocol:
     ransac_px: float = 3.0
     seed: int = 0
     subpixel: bool = False  # networks' keypoints refined to the vertex of a parabola through their 3x3 neighbourhood
+    scales: tuple[float, ...] = (1.0,)  # networks' keypoints from their maps at these factors averaged before NMS
+
+    def __post_init__(self) -> None:
+        check_scales(self.scales)
 
 
 @dataclass
@@ -119,15 +123,17 @@ def homography_inliers(points0: np.ndarray, points1: np.ndarray, protocol: Match
 
 def network_extractor(detector: ScoreMapDetector, protocol: MatchingProtocol,
                       describer: ScoreMapDetector | None = None) -> Callable[[np.ndarray], Features]:
-    """Keypoints (the best after NMS, 4 px from the border as LightGlue's SuperPoint) and their descriptors:
-    the detector's own, or ``describer``'s sampled at the detector's keypoints (which separates what the
-    keypoints and what the descriptors of a method contribute to its matching)."""
+    """Keypoints (the best after NMS, 4 px from the border as LightGlue's SuperPoint; from the protocol's
+    ``scales``) and their descriptors: the detector's own, of the image itself, or ``describer``'s sampled at the
+    detector's keypoints (which separates what the keypoints and what the descriptors of a method contribute to
+    its matching)."""
     describer = describer or detector
     if describer.describe is None:
         raise ValueError(f"{describer.name} has no descriptors: train a student with --set student.descriptor_dim=256")
+    keypoints = multi_scale(detector, tuple(protocol.scales))
 
     def extract(grey: np.ndarray) -> Features:
-        xy, _ = detect(detector, grey, protocol.nms_radius, protocol.max_keypoints, protocol.subpixel, border=4)
+        xy, _ = detect(keypoints, grey, protocol.nms_radius, protocol.max_keypoints, protocol.subpixel, border=4)
         return Features(xy, describe(describer, grey, xy), grey.shape[:2])
 
     return extract

@@ -23,7 +23,8 @@ def markdown(results: list[MethodResult], protocol: MatchingProtocol, title: str
     h, w = protocol.size
     lines = [f"## {title}", "",
              f"{h}x{w} grey, up to {protocol.max_keypoints} keypoints (NMS radius {protocol.nms_radius} for the networks"
-             f"{', refined to subpixel' if protocol.subpixel else ''}), "
+             f"{', refined to subpixel' if protocol.subpixel else ''}"
+             f"{'; score maps at ' + ', '.join(f'{f:g}' for f in protocol.scales) + 'x averaged' if tuple(protocol.scales) != (1.0,) else ''}), "
              f"homography by USAC_MAGSAC at {protocol.ransac_px:g} px (seed {protocol.seed}); AUC of the mean corner error; "
              "MMA: share of matches within the threshold of the ground truth.", "",
              "| method | AUC@1px | AUC@3px | AUC@5px | AUC@3px i / v | MMA@3px | matches | extract ms / image | match ms / pair |",

@@ -51,6 +51,12 @@ def test_match_command_draws_inliers_of_a_real_warp(hpatches_root, tmp_path):
     counts = dict(line.split(None, 1) for line in result.output.splitlines())
     assert int(counts["matches"]) > 50 and int(counts["inliers"]) > 0.8 * int(counts["matches"])
     assert out.stat().st_size > 10_000
+    fused = CliRunner().invoke(app, ["match", str(hpatches_root / "v_photo" / "1.ppm"), str(hpatches_root / "v_photo" / "3.ppm"),
+                                     "--multiscale", "--out", str(tmp_path / "fused.png"), "--device", "cpu"])
+    assert fused.exit_code == 0, fused.output
+    fused_counts = dict(line.split(None, 1) for line in fused.output.splitlines())
+    assert int(fused_counts["inliers"]) > 0.8 * int(fused_counts["matches"])
+    assert not np.array_equal(np.load(tmp_path / "fused.npz")["keypoints0"], np.load(out.with_suffix(".npz"))["keypoints0"])
     missing = CliRunner().invoke(app, ["match", str(tmp_path / "nope.png"), str(hpatches_root / "v_photo" / "3.ppm")])
     assert missing.exit_code == 2 and "nope.png" in missing.output and "does not exist" in missing.output
 
@@ -88,3 +94,26 @@ def test_stronger_synthetic_warps_move_the_corners_further():
         return float(np.mean([np.linalg.norm(warp_points(corners, h) - corners, axis=1).mean() for h in v.homographies]))
 
     assert corner_shift(2.0) > 1.2 * corner_shift(1.0)
+
+
+def test_multi_scale_keypoints_keep_the_descriptors_of_the_image_itself():
+    """``MatchingProtocol(scales=...)``: a network's keypoints come from its maps fused over the scales (as
+    ``multi_scale`` detects them) and its descriptors are still sampled from the image's own pass; a bad factor is
+    refused when the protocol is made."""
+    import cv2
+
+    from distill.detection.by_name import build_detectors
+    from distill.detection.detector import describe, detect, multi_scale
+    from distill.eval.matching import MatchingProtocol, network_extractor
+    from tests.conftest import embedded
+
+    grey = cv2.resize(cv2.imread(str(embedded("camera")), cv2.IMREAD_GRAYSCALE), (160, 120), interpolation=cv2.INTER_AREA)
+    superpoint = build_detectors(["superpoint"], "cpu")[0]
+    protocol = MatchingProtocol(size=(120, 160), max_keypoints=100, scales=(1.0, 0.5))
+    features = network_extractor(superpoint, protocol)(grey)
+    fused, _ = detect(multi_scale(superpoint, (1.0, 0.5)), grey, protocol.nms_radius, 100, border=4)
+    single, _ = detect(superpoint, grey, protocol.nms_radius, 100, border=4)
+    assert np.array_equal(features.keypoints, fused) and not np.array_equal(fused, single)
+    assert np.allclose(features.descriptors, describe(superpoint, grey, fused), atol=1e-6)
+    with pytest.raises(ValueError, match="scales must be"):
+        MatchingProtocol(scales=(0.0,))

@@ -285,7 +285,9 @@ def matching(
     top_k: Optional[int] = typer.Option(None, "--top-k", "--max-keypoints", min=1,
                                         help="Keypoints per image (the best after NMS; --max-keypoints is the old name) \\[default: 1024]."),
     config: Optional[Path] = typer.Option(None, help="YAML file of matching-protocol keys (see --show-config)."),
-    override: Optional[List[str]] = typer.Option(None, "--set", help="key=value override of the matching protocol, e.g. ransac_px=2 (repeatable)."),
+    override: Optional[List[str]] = typer.Option(None, "--set", help="key=value override of the matching protocol, e.g. ransac_px=2, "
+                                                 "or \"scales=[1, 0.78, 0.625, 0.5]\" for the networks' keypoints from score maps "
+                                                 "averaged over those scales (repeatable)."),
     show_config: bool = typer.Option(False, "--show-config", help="Print the matching protocol this run would use, as YAML, and stop."),
     only: Optional[Kind] = typer.Option(None, help="Only i (illumination) or v (viewpoint) sequences."),
     subpixel: bool = typer.Option(False, "--subpixel", help="Refine the networks' keypoints to the vertex of a parabola fit "

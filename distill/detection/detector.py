@@ -82,6 +82,11 @@ def check_scales(scales) -> None:
         raise ValueError(f"scales must be factors between 0.05 and 4 (1: the image itself), got {list(scales) if scales else scales!r}")
 
 
+def fused_scales_note(scales) -> str:
+    """How a report names a multi-scale set (``score maps at 1, 0.5x averaged``); empty for the image alone."""
+    return "" if tuple(scales) == (1.0,) else f"score maps at {', '.join(f'{f:g}' for f in scales)}x averaged"
+
+
 def check_resize(resize) -> None:
     """A working resolution is a whole number of pixels of at least 8 (the long side), or None (a ValueError names
     what was given)."""

@@ -11,6 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from distill.detection.detector import fused_scales_note  # noqa: E402
 from distill.eval.matching import AUC_THRESHOLDS, MatchingProtocol, MethodResult, pose_auc  # noqa: E402
 from distill.eval.protocol import rescale_homography  # noqa: E402
 from distill.eval.report import quality_cost_chart  # noqa: E402
@@ -21,10 +22,11 @@ from teachers.homographies import warp_points  # noqa: E402
 
 def markdown(results: list[MethodResult], protocol: MatchingProtocol, title: str) -> str:
     h, w = protocol.size
+    fused = fused_scales_note(protocol.scales)
     lines = [f"## {title}", "",
              f"{h}x{w} grey, up to {protocol.max_keypoints} keypoints (NMS radius {protocol.nms_radius} for the networks"
              f"{', refined to subpixel' if protocol.subpixel else ''}"
-             f"{'; score maps at ' + ', '.join(f'{f:g}' for f in protocol.scales) + 'x averaged' if tuple(protocol.scales) != (1.0,) else ''}), "
+             f"{'; ' + fused if fused else ''}), "
              f"homography by USAC_MAGSAC at {protocol.ransac_px:g} px (seed {protocol.seed}); AUC of the mean corner error; "
              "MMA: share of matches within the threshold of the ground truth.", "",
              "| method | AUC@1px | AUC@3px | AUC@5px | AUC@3px i / v | MMA@3px | matches | extract ms / image | match ms / pair |",

@@ -9,7 +9,8 @@ import numpy as np
 from tqdm import tqdm
 
 from distill.choices import RESIZE
-from distill.detection.detector import ScoreMapDetector, check_resize, check_scales, detect_at_size, multi_scale, scaled_size, working_size
+from distill.detection.detector import (ScoreMapDetector, check_resize, check_scales, detect_at_size, fused_scales_note, multi_scale,
+                                       scaled_size, working_size)
 from distill.eval.repeatability import PairResult, pair_repeatability
 from distill.eval.sequences import Sequence
 from labels.images import resize_image
@@ -59,8 +60,8 @@ class Protocol:
         size = "full resolution" if self.size is None else f"{self.size[0]}x{self.size[1]}"
         scale = (f", detected at {self.detect_scale:g}x and mapped back" if self.detect_scale != 1.0 else
                  f", detected at a long side of at most {self.resize} px and mapped back" if self.resize else "")
-        if tuple(self.scales) != (1.0,):
-            scale += f", score maps at {', '.join(f'{f:g}' for f in self.scales)}x averaged"
+        fused = fused_scales_note(self.scales)
+        scale += f", {fused}" if fused else ""
         return (f"{size} grey{scale}, NMS radius {self.nms_radius}{', sub-pixel refinement' if self.subpixel else ''}, "
                 f"{self.top_k} best points after the covisibility filter, ε = {self.epsilon:g} px, "
                 f"repeatability (c1+c2)/(n1+n2) averaged over pairs")

@@ -39,7 +39,7 @@ class LabelConfig:
     teacher: str = "superpoint"  # or student:PATH, a trained student's checkpoint (a second labelling round)
     size: Tuple[int, int] = (240, 320)  # labelling size H x W (rows, columns); images are resized to it
     seed: int = 0  # per-image homographies are drawn from (seed, image hash)
-    descriptors: bool = False  # also store SuperPoint's 256 x H/8 x W/8 descriptors of the unwarped image
+    descriptors: bool = False  # also store the teacher's D x H/8 x W/8 descriptors of the unwarped image (SuperPoint: D = 256)
     # with descriptors: each cell's descriptor averaged over the adaptation's views of its centre (L2-normalised)
     # instead of the unwarped image's (changes the hash only when on)
     adapt_descriptors: bool = False
@@ -50,8 +50,8 @@ class LabelConfig:
     def __post_init__(self) -> None:
         if self.teacher != "superpoint" and not (self.teacher.startswith("student:") and len(self.teacher) > len("student:")):
             raise ValueError(f"teacher: unknown teacher {self.teacher!r}; available: superpoint, student:PATH (a student checkpoint)")
-        if self.teacher != "superpoint" and (self.descriptors or self.lightglue.enabled):
-            raise ValueError("descriptors and lightglue need the superpoint teacher (a student has no descriptors)")
+        if self.teacher != "superpoint" and self.lightglue.enabled:
+            raise ValueError("lightglue needs the superpoint teacher (the stock LightGlue weights match SuperPoint's descriptors)")
         if self.adapt_descriptors and not self.descriptors:
             raise ValueError("adapt_descriptors averages the stored descriptors over the views: it needs descriptors (--descriptors)")
         if min(self.size) < 16:

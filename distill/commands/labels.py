@@ -40,7 +40,8 @@ def label(
                                        f"\\[default: {LabelConfig.size[0]}x{LabelConfig.size[1]}]."),
     aggregation: Optional[Aggregation] = typer.Option(None, help=f"Aggregate the views by their mean or max \\[default: {AdaptationConfig.aggregation}]."),
     seed: Optional[int] = typer.Option(None, help=f"Seed of the homographies \\[default: {LabelConfig.seed}]."),
-    descriptors: bool = typer.Option(False, "--descriptors", help="Also store the 256 x H/8 x W/8 descriptors."),
+    descriptors: bool = typer.Option(False, "--descriptors", help="Also store the teacher's D x H/8 x W/8 descriptors "
+                                     "(SuperPoint's 256, or a student teacher's own when it has a descriptor head)."),
     lightglue: bool = typer.Option(False, "--lightglue", help="Also match each image with a seeded warp of itself (LightGlue) "
                                    "and store the homography, matches, confidences and per-keypoint matchability."),
     out: Path = typer.Option(Path("data/labels"), help="Folder of label stores; the store's file name carries the configuration hash."),
@@ -91,7 +92,7 @@ def label(
         if job and device.startswith("cuda"):
             device = f"cuda:{job.local_rank}"
         summary = label_images(paths, cfg, out, shard=shard_pair, device=device, weights_path=str(weights) if weights else None,
-                               progress=not quiet and (job is None or job.main), **student_teacher(cfg.teacher))
+                               progress=not quiet and (job is None or job.main), **student_teacher(cfg.teacher, cfg.descriptors))
         typer.echo("\n".join(summary.lines()))
         failed = summary.failed
         if job:
@@ -106,15 +107,20 @@ def label(
         raise typer.Exit(1)
 
 
-def student_teacher(teacher: str) -> dict:
-    """``label_images`` arguments for a ``student:PATH`` teacher (none for SuperPoint)."""
+def student_teacher(teacher: str, descriptors: bool) -> dict:
+    """``label_images`` arguments for a ``student:PATH`` teacher (none for SuperPoint); with ``descriptors``
+    the student must have a descriptor head."""
     if not teacher.startswith("student:"):
         return {}
     from distill.student.as_teacher import StudentTeacher
+    from distill.student.checkpoint import read_checkpoint
 
     path = Path(teacher.split(":", 1)[1])
     if not path.is_file():
         raise CheckpointError(f"--teacher {teacher}: checkpoint not found: {path}")
+    if descriptors and not read_checkpoint(path).config.student.descriptor_dim:
+        raise CheckpointError(f"--descriptors: the student {path} has no descriptor head (student.descriptor_dim is 0); "
+                              "label descriptors with a student that has one, or with --teacher superpoint")
     return {"load_teacher": lambda weights_path, device: StudentTeacher(path, device), "teacher_sha256": sha256_of(path)}
 
 

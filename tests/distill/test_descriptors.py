@@ -100,6 +100,26 @@ def test_detection_alone_skips_the_descriptor_branch_and_describing_later_reuses
     assert torch.equal(probability, once_probability) and torch.equal(described, once_described)
 
 
+def test_the_released_student_labels_its_own_descriptors_for_a_smaller_student(tmp_path):
+    """``distill labels --teacher student:PATH --descriptors`` with the default release: the store holds, per
+    image, the release's own descriptors of the stored image on the cells of the image (100 x 124 px: 13 x 16
+    cells, not those of the student's padding), the same as the release computes at detection."""
+    folder = write_photos(tmp_path / "images")
+    checkpoint = released_checkpoint()
+    result = CliRunner().invoke(app, ["labels", "--images", str(folder), "--teacher", f"student:{checkpoint}", "--descriptors",
+                                      "--size", "100x124", "-n", "1", "--out", str(tmp_path / "labels"), "--quiet", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    reader = StoreReader(next((tmp_path / "labels").glob("student-*.h5")))
+    model = load_student(checkpoint)[0].eval()
+    for key in reader.keys[:2]:
+        labels = reader[key]
+        assert labels.descriptors.shape == (256, 13, 16)
+        image = torch.from_numpy(labels.image).float().div(255)[None, None]
+        with torch.inference_mode():
+            own = model.probability_map(image, descriptors=True)[1][0, :, :13, :16]
+        assert torch.allclose(torch.from_numpy(labels.descriptors).float(), own, atol=2e-3)
+
+
 def test_joint_training_takes_the_descriptors_of_each_image_from_a_descriptor_store(described_store, tmp_path):
     """descriptor_store: each item's detector targets come from its training store and its teacher
     descriptors from the descriptor store's labels of the same image; the whole network trains on both,

@@ -490,4 +490,7 @@ def test_a_student_relabels_images_as_the_teacher_of_a_second_round(tiny_store, 
             newest_store(teacher, tmp_path / "a")
     refused = CliRunner().invoke(app, ["labels", "--images", str(image_folder), "--teacher", f"student:{copy}", "--descriptors",
                                        "--out", str(tmp_path / "c")])
-    assert refused.exit_code == 2 and "need the superpoint teacher" in refused.output
+    assert refused.exit_code == 1 and f"the student {copy} has no descriptor head" in refused.output
+    refused = CliRunner().invoke(app, ["labels", "--images", str(image_folder), "--teacher", f"student:{copy}", "--lightglue",
+                                       "--out", str(tmp_path / "c")])
+    assert refused.exit_code == 2 and "lightglue needs the superpoint teacher" in refused.output

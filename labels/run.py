@@ -30,7 +30,7 @@ class RunSummary:
     total: int = 0
     labelled: int = 0
     reused: int = 0
-    repaired: int = 0  # of the labelled: images whose stored labels were damaged or missing
+    repaired: int = 0  # of the labelled: images whose stored labels were damaged, missing or not finite
     duplicates: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     seconds: float = 0.0
@@ -43,8 +43,8 @@ class RunSummary:
             f"{self.duplicates} duplicate content, {len(self.failed)} failed",
         ]
         if self.repaired:
-            out.append(f"repaired   {self.repaired} of the labelled images were in the store but their segment was damaged "
-                       f"or missing (relabelled)")
+            out.append(f"repaired   {self.repaired} of the labelled images were in the store but their labels were damaged, "
+                       f"missing or not finite (relabelled)")
         out += [
             f"time       {self.seconds:.1f} s ({rate:.2f} images/s labelled)",
         ]

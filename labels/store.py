@@ -123,10 +123,13 @@ class Damage:
 
 
 def _read_all(group: h5py.Group) -> None:
-    """Read every dataset of ``group`` (HDF5 checks each chunk's checksum); raises on damage."""
+    """Read every dataset of ``group`` (HDF5 checks each chunk's checksum); raises on damage, and on a
+    floating-point label that is not finite (it would stop training with a NaN loss)."""
     def read(name: str, node) -> None:  # visititems stops at the first callback that returns a value
         if isinstance(node, h5py.Dataset):
-            node[()]
+            values = node[()]
+            if node.dtype.kind == "f" and not np.isfinite(values).all():
+                raise RuntimeError(f"{name}: {np.size(values) - np.isfinite(values).sum()} non-finite values (NaN or inf)")
 
     group.visititems(read)
 

@@ -146,7 +146,8 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, progress: bo
                 if not math.isfinite(values["total"]):
                     raise NonFiniteLossError(
                         f"non-finite loss at step {step} ({values}); stopped. "
-                        f"The last good checkpoint is {last if last.exists() else 'not written yet'}; lower lr or check the stores.")
+                        f"The last good checkpoint is {last if last.exists() else 'not written yet'}; lower lr, or check "
+                        f"the stores with `distill labels verify STORE` (it names labels that are not finite).")
                 optimiser.zero_grad(set_to_none=True)
                 scaler.scale(terms["total"]).backward()
                 scaler.unscale_(optimiser)

@@ -116,6 +116,20 @@ def test_a_damaged_segment_is_named_and_relabelling_repairs_it(store, store_temp
     run("labels", "verify", store, code=0, message="5 images read back, no damage")
 
 
+def test_a_label_that_is_not_finite_is_named_and_relabelling_repairs_it(store):
+    """A NaN in a stored heatmap (a warp's horizon once put one there) reads back without a checksum error but
+    would stop training with a NaN loss: verify names the image and the dataset, and relabelling replaces it."""
+    folder = label_source_folder(store)
+    segment = sorted(store_paths(store)[0].glob("*.h5"))[0]
+    with h5py.File(segment, "r+") as f:
+        key = sorted(f)[0]
+        f[key]["heatmap"][3, 4] = np.nan
+    run("labels", "verify", store, code=1, message=f"{segment.name}: image {key}: heatmap: 1 non-finite values (NaN or inf)")
+    run("labels", "--images", folder, "--size", "96x128", "-n", "2", "--out", store.parent, "--quiet", "--device", "cpu",
+        code=0, message="repaired   1 of the labelled images")
+    run("labels", "verify", store, code=0, message="5 images read back, no damage")
+
+
 def test_a_deleted_segment_folder_is_repaired_and_said_so(store):
     folder = label_source_folder(store)
     shutil.rmtree(store_paths(store)[0])

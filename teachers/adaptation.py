@@ -6,11 +6,10 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from kornia.geometry.transform import warp_perspective
 from kornia.morphology import erosion
 
 from teachers.config import AdaptationConfig
-from teachers.homographies import sample_homographies, warp_with_validity
+from teachers.homographies import sample_homographies, warp_maps, warp_with_validity
 from teachers.keypoints import Keypoints, extract_keypoints
 from teachers.superpoint import SuperPoint, cell_centres, sample_descriptors
 
@@ -69,21 +68,20 @@ def homographic_adaptation(teacher: SuperPoint, image: torch.Tensor, config: Ada
     batch_size = batch_size or (16 if device.type == "cuda" else 1)
     for start in range(0, len(homographies), batch_size):
         hs = homographies[start:start + batch_size]
-        warped = warp_perspective(image[None].expand(len(hs), -1, -1, -1), hs, (height, width), align_corners=True)
+        warped = warp_maps(image[None].expand(len(hs), -1, -1, -1), hs, (height, width))
         out = teacher(warped)
         if descriptors is None and out.descriptors is not None:
             descriptors = out.descriptors[0]  # the first view is the identity
-        back = warp_perspective(out.probability[:, None], torch.linalg.inv(hs), (height, width), align_corners=True)
+        back = warp_maps(out.probability[:, None], torch.linalg.inv(hs), (height, width))
         valid = valid_views(hs, height, width, config.border_margin).float()
         if adapt_descriptors:
             for view, homography in enumerate(hs):
                 seen = homography @ centres
                 sampled = sample_descriptors(out.descriptors[view], (seen[:2] / seen[2]).t(), (8 * cells[0], 8 * cells[1]))
                 seen_here = valid[view, 0, centre_pixels[1], centre_pixels[0]][:, None] > 0
-                sampled = torch.where(seen_here, sampled, 0)
+                sampled = torch.where(seen_here, sampled, 0)  # not a product: a centre on the view's horizon samples NaN
                 described = sampled if described is None else described + sampled
-        # where (not a product): a pixel whose ray the inverse warp sends to infinity comes back NaN, and NaN * 0 is NaN
-        back = torch.where(valid > 0, back, 0)[:, 0]
+        back = (back * valid)[:, 0]
         total += back.sum(0)
         total_sq += (back * back).sum(0)
         maximum = torch.maximum(maximum, back.amax(0))

@@ -3,7 +3,7 @@ points and maps, and the transform of a resize.
 
 Convention (docs/api.md, "Pixel convention"): pixel centres at integer coordinates, the frame spans
 ``[0, W-1] x [0, H-1]``; a homography ``H`` maps pixels of one image to pixels of another. kornia's
-``warp_perspective(..., align_corners=True)`` follows it.
+``warp_perspective(..., align_corners=True)`` follows it; :func:`warp_maps` wraps it for every warp of an image or a map.
 
 The sampler is written by hand: kornia's augmentations sample perspective and affine parameters
 separately and not in SuperPoint's parametrisation (a centred patch whose corners are perturbed,
@@ -78,15 +78,23 @@ def warp_points(points_xy, homography):
     return transform_points(homography[None].to(points_xy), points_xy[None])[0]
 
 
+def warp_maps(maps: torch.Tensor, homographies: torch.Tensor, size: tuple[int, int], mode: str = "bilinear") -> torch.Tensor:
+    """kornia's ``warp_perspective(maps, homographies, size, align_corners=True)`` with every NaN set to 0, the value
+    it gives any other pixel that comes from outside the source. A strong perspective warp has a horizon (``h_31 x +
+    h_32 y + h_33 = 0`` of the inverse): pixels on it come from infinity, and kornia returns NaN at some of them,
+    which one convolution spreads to a neighbourhood and one product with a 0 mask keeps."""
+    return torch.nan_to_num(warp_perspective(maps, homographies, size, mode=mode, align_corners=True), nan=0.0)
+
+
 def warp_with_validity(maps: torch.Tensor, homographies: torch.Tensor, valid: torch.Tensor | None = None,
                        mode: str = "bilinear") -> tuple[torch.Tensor, torch.Tensor]:
     """Warp ``B x C x H x W`` maps by ``B x 3 x 3`` homographies into a frame of the same size, with the
     ``B x 1 x H x W`` boolean mask of output pixels that came from inside the source (and from its
     ``valid`` pixels when given; nearest sampling, so the mask's edge stays sharp)."""
     size = maps.shape[-2:]
-    warped = warp_perspective(maps, homographies, size, mode=mode, align_corners=True)
+    warped = warp_maps(maps, homographies, size, mode)
     source = valid.to(maps.dtype) if valid is not None else maps.new_ones(maps.shape[0], 1, *size)
-    seen = warp_perspective(source, homographies, size, mode="nearest", align_corners=True) > 0.5
+    seen = warp_maps(source, homographies, size, "nearest") > 0.5
     return warped, seen
 
 

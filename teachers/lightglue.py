@@ -9,11 +9,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from kornia.feature import LightGlue
-from kornia.geometry.transform import warp_perspective
 
 from teachers import weights
 from teachers.config import PairConfig
-from teachers.homographies import sample_homography, warp_points
+from teachers.homographies import sample_homography, warp_maps, warp_points
 from teachers.keypoints import extract_keypoints
 from teachers.superpoint import SuperPoint, sample_descriptors
 
@@ -55,7 +54,7 @@ def match_warped_pair(teacher: SuperPoint, matcher: LightGlue, image: torch.Tens
     _, h, w = image.shape
     homography = sample_homography(np.random.default_rng(seed), h, w, config.homography)
     hom = torch.from_numpy(homography).float().to(device)
-    pair = torch.cat([image[None].to(device), warp_perspective(image[None].to(device), hom[None], (h, w), align_corners=True)])
+    pair = torch.cat([image[None].to(device), warp_maps(image[None].to(device), hom[None], (h, w))])
     out = teacher(pair)
     points = extract_keypoints(out.probability, config.detection_threshold, 4, config.top_k, border=4)
     padded = (8 * out.descriptors.shape[-2], 8 * out.descriptors.shape[-1])  # the descriptors cover the image padded to 8

@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from kornia.geometry.transform import warp_perspective
 from torch.utils.data import Dataset
 
 from distill.detection.detector import scaled_size
@@ -21,7 +20,7 @@ from distill.student.losses import gaussian_targets
 from distill.student.photometric import photometric
 from labels.store import ImageLabels, StoreError, StoreReader, heatmap_keypoints
 from labels.store_set import check_no_double_images
-from teachers.homographies import HomographyConfig, sample_homography, warp_with_validity
+from teachers.homographies import HomographyConfig, sample_homography, warp_maps, warp_with_validity
 from teachers.lightglue import PairMatches
 from teachers.superpoint import cell_centres, sample_descriptors
 
@@ -82,8 +81,8 @@ def warped_stack(stack: torch.Tensor, homography: torch.Tensor) -> torch.Tensor:
     labels by nearest sampling (the heatmap is a density of points: its peaks stay sharp); what the warp brings
     in from outside is 0, so invalid."""
     size = tuple(stack.shape[-2:])
-    warped = warp_perspective(stack[None], homography[None], size, align_corners=True)[0]
-    warped[1:] = warp_perspective(stack[None, 1:], homography[None], size, mode="nearest", align_corners=True)[0]
+    warped = warp_maps(stack[None], homography[None], size)[0]
+    warped[1:] = warp_maps(stack[None, 1:], homography[None], size, "nearest")[0]
     return warped
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
-from kornia.geometry.transform import warp_perspective
 
 from distill.student import losses as L
 from distill.student.config import FocalConfig, PairLossConfig, TrainConfig
@@ -13,7 +12,7 @@ from distill.student.data import AUGMENT_HOMOGRAPHY
 from distill.student.matcher_loss import lightglue_loss
 from distill.student.metric_loss import metric_loss
 from distill.student.model import Student
-from teachers.homographies import sample_homography, warp_with_validity
+from teachers.homographies import sample_homography, warp_maps, warp_with_validity
 
 
 def pixel_logits(core: Student, logits: torch.Tensor) -> torch.Tensor:
@@ -59,7 +58,7 @@ def compute_losses(model: torch.nn.Module, batch: dict, config: TrainConfig, rng
     if w.consistency.weight or w.repeatability.weight:  # one random warp of each crop, one more forward pass
         h, wd = image.shape[-2:]
         hom = torch.from_numpy(np.stack([sample_homography(rng, h, wd, AUGMENT_HOMOGRAPHY) for _ in range(len(image))])).float().to(image.device)
-        warped = warp_perspective(image, hom, (h, wd), align_corners=True)
+        warped = warp_maps(image, hom, (h, wd))
         back, seen = warp_with_validity(core.probability(model(warped))[:, None], torch.linalg.inv(hom))
         p_a, p_b, both = core.probability(logits), back[:, 0], valid * seen[:, 0]
         if w.consistency.weight:

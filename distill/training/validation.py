@@ -6,7 +6,6 @@ import math
 
 import numpy as np
 import torch
-from kornia.geometry.transform import warp_perspective
 
 from distill.eval.protocol import Protocol, evaluate
 from distill.eval.repeatability import pair_repeatability
@@ -14,7 +13,7 @@ from distill.eval.sequences import Sequence
 from distill.student.data import LabelDataset
 from distill.student.detector import student_detector
 from distill.student.model import Student
-from teachers.homographies import HomographyConfig, sample_homography
+from teachers.homographies import HomographyConfig, sample_homography, warp_maps
 from teachers.config import DetectionConfig
 
 # the warps of held-out images: a constant of their own, so that changing the training augmentation
@@ -47,7 +46,7 @@ def held_out_repeatability(model: Student, dataset: LabelDataset, detection: Det
         image = dataset[i]["image"][None].to(device)
         h, w = image.shape[-2:]
         hom = torch.from_numpy(sample_homography(rng, h, w, VALIDATION_HOMOGRAPHY)).float()
-        warped = warp_perspective(image, hom[None].to(device), (h, w), align_corners=True)
+        warped = warp_maps(image, hom[None].to(device), (h, w))
         k1, k2 = (model.detect(x, detection)[0] for x in (image, warped))
         scores.append(pair_repeatability(k1.xy.cpu().numpy(), k2.xy.cpu().numpy(), hom.double().numpy(), (h, w), (h, w)).repeatability)
     return float(np.mean(scores))

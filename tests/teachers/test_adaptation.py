@@ -5,7 +5,7 @@ import torch
 from kornia.geometry.transform import warp_perspective
 
 from teachers.adaptation import AdaptationConfig, homographic_adaptation, valid_views
-from teachers.homographies import HomographyConfig, sample_homographies, warp_points
+from teachers.homographies import HomographyConfig, sample_homographies, warp_maps, warp_points
 
 
 def test_first_homography_is_identity_and_seeds_reproduce():
@@ -129,3 +129,16 @@ def test_a_view_whose_horizon_crosses_the_image_leaves_no_nan(teacher, photo, mo
     result = homographic_adaptation(teacher, photo, AdaptationConfig(num_homographies=2), seed=0, adapt_descriptors=True)
     assert all(torch.isfinite(t).all() for t in (result.heatmap, result.variance, result.descriptors))
     assert (result.count[lost] == 1).all() and result.count.max() == 2
+
+
+def test_warp_maps_is_kornias_warp_with_the_horizons_nan_set_to_zero(photo):
+    """Every warp of an image or a map (adaptation, training crops and their warps, LightGlue pairs, validation)
+    goes through ``warp_maps``: where kornia's warp is finite it is the same, bit for bit; its NaN become 0."""
+    horizon = torch.tensor([[1.0, 0, 0], [0, 1, 0], [-1 / 256, -1 / 128, 1]])
+    for homography in (torch.linalg.inv(horizon), horizon):
+        raw = warp_perspective(photo[None], homography[None], (120, 160), align_corners=True)
+        safe = warp_maps(photo[None], homography[None], (120, 160))
+        assert torch.isfinite(safe).all()
+        finite = torch.isfinite(raw)
+        assert torch.equal(safe[finite], raw[finite]) and (safe[~finite] == 0).all()
+    assert torch.isnan(warp_perspective(photo[None], torch.linalg.inv(horizon)[None], (120, 160), align_corners=True)).any()

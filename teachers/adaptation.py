@@ -78,9 +78,8 @@ def homographic_adaptation(teacher: SuperPoint, image: torch.Tensor, config: Ada
             for view, homography in enumerate(hs):
                 seen = homography @ centres
                 sampled = sample_descriptors(out.descriptors[view], (seen[:2] / seen[2]).t(), (8 * cells[0], 8 * cells[1]))
-                seen_here = valid[view, 0, centre_pixels[1], centre_pixels[0]][:, None] > 0
-                sampled = torch.where(seen_here, sampled, 0)  # not a product: a centre on the view's horizon samples NaN
-                described = sampled if described is None else described + sampled
+                weight = valid[view, 0, centre_pixels[1], centre_pixels[0]][:, None]
+                described = sampled * weight if described is None else described + sampled * weight
         back = (back * valid)[:, 0]
         total += back.sum(0)
         total_sq += (back * back).sum(0)

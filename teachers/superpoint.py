@@ -91,11 +91,13 @@ def cell_centres(height: int, width: int) -> torch.Tensor:
 def sample_descriptors(descriptors: torch.Tensor, keypoints_xy: torch.Tensor, image_hw: tuple[int, int]) -> torch.Tensor:
     """Bilinearly sample ``256 x H/8 x W/8`` descriptors at ``N x 2`` pixel positions -> ``N x 256``.
 
-    Pixel centre ``(x, y)`` maps to normalised ``(2x + 1) / W - 1`` (``align_corners=False``).
+    Pixel centre ``(x, y)`` maps to normalised ``(2x + 1) / W - 1`` (``align_corners=False``). A position that is
+    not finite (a point a homography sends to infinity: one on its horizon) samples 0, as any point outside does.
     """
     h, w = image_hw
     grid = keypoints_xy.new_empty(keypoints_xy.shape)
     grid[:, 0] = (2 * keypoints_xy[:, 0] + 1) / w - 1
     grid[:, 1] = (2 * keypoints_xy[:, 1] + 1) / h - 1
+    grid = torch.nan_to_num(grid, nan=2.0, posinf=2.0, neginf=-2.0)  # outside [-1, 1]: zero padding
     sampled = F.grid_sample(descriptors[None], grid[None, None], mode="bilinear", align_corners=False)
     return F.normalize(sampled[0, :, 0].t(), dim=1)

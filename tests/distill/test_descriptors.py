@@ -33,6 +33,15 @@ def test_descriptors_are_sampled_bilinearly_at_pixel_centres():
     assert torch.allclose(sampled, expected, atol=1e-6)
 
 
+def test_a_position_at_infinity_samples_zero_as_outside_points_do():
+    """A cell centre on a homography's horizon lands at infinity (or 0/0): it samples 0, not NaN, so neither an
+    adapted descriptor nor a warped crop's teacher descriptor can become NaN."""
+    cells = torch.tensor([[[1.0, 0.0]], [[0.0, 1.0]]])
+    points = torch.tensor([[float("inf"), 3.5], [float("nan"), float("nan")], [-float("inf"), 3.5], [3.5, 3.5]])
+    sampled = sample_descriptors(cells, points, (8, 16))
+    assert torch.equal(sampled[:3], torch.zeros(3, 2)) and torch.allclose(sampled[3], torch.tensor([1.0, 0.0]))
+
+
 @pytest.fixture(scope="module")
 def described_store(tmp_path_factory):
     root = tmp_path_factory.mktemp("descriptors")

@@ -21,11 +21,10 @@ class StudentTeacher(nn.Module):
     def __init__(self, checkpoint: Path, device: str = "cpu") -> None:
         super().__init__()
         self.student, _ = inference_student(checkpoint, device)
-        self.describes = self.student.descriptor_head is not None
 
     @torch.inference_mode()
     def forward(self, image: torch.Tensor) -> SuperPointOutput:
-        if not self.describes:
+        if self.student.descriptor_head is None:
             return SuperPointOutput(probability=self.student.probability_map(image), descriptors=None)
         probability, descriptors = self.student.probability_map(image, descriptors=True)
         cells = (-(-image.shape[-2] // 8), -(-image.shape[-1] // 8))  # the cells of the image, not of the student's padding

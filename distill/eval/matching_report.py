@@ -13,6 +13,7 @@ import numpy as np  # noqa: E402
 
 from distill.detection.detector import fused_scales_note  # noqa: E402
 from distill.eval.matching import AUC_THRESHOLDS, MatchingProtocol, MethodResult, pose_auc  # noqa: E402
+from distill.eval.paired_bootstrap import Difference, difference_table, paired_difference  # noqa: E402
 from distill.eval.protocol import rescale_homography  # noqa: E402
 from distill.eval.report import quality_cost_chart  # noqa: E402
 from distill.eval.sequences import Sequence  # noqa: E402
@@ -36,7 +37,29 @@ def markdown(results: list[MethodResult], protocol: MatchingProtocol, title: str
         lines.append(f"| {r.method} | {d['auc']['1px']:.3f} | {d['auc']['3px']:.3f} | {d['auc']['5px']:.3f} | "
                      f"{kind_auc(d['auc_i'])} / {kind_auc(d['auc_v'])} | {d['mma']['3px']:.3f} | {d['matches']:.1f} | "
                      f"{d['extract_ms_per_image']:.1f} | {d['match_ms_per_pair']:.1f} |")
-    return "\n".join(lines + ["", *per_sequence(results)]) + "\n"
+    sequences = len({p.sequence for p in results[0].pairs}) if results else 0
+    table = difference_table(differences_from_teacher(results), REFERENCE, "AUC@3px", sequences)
+    return "\n".join(lines + ["", *per_sequence(results)] + ([""] + table if table else [])) + "\n"
+
+
+REFERENCE = "superpoint+lightglue"
+
+
+def differences_from_teacher(results: list[MethodResult]) -> dict[str, Difference]:
+    """Each other method's AUC@3px minus SuperPoint + LightGlue's over the same pairs, with its bootstrap interval
+    over sequences (:mod:`distill.eval.paired_bootstrap`); empty when SuperPoint + LightGlue is not in the run."""
+    reference = next((r for r in results if r.method == REFERENCE), None)
+    if reference is None:
+        return {}
+
+    def per_sequence_errors(result: MethodResult) -> list[list[float]]:
+        groups: dict[str, list[float]] = {}
+        for p in result.pairs:
+            groups.setdefault(p.sequence, []).append(p.corner_error)
+        return list(groups.values())
+
+    return {r.method: paired_difference(per_sequence_errors(r), per_sequence_errors(reference), lambda e: pose_auc(e, 3))
+            for r in results if r is not reference}
 
 
 def kind_auc(aucs: dict) -> str:
@@ -97,7 +120,8 @@ def write_matching_outputs(out: Path, results: list[MethodResult], methods: dict
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / "results.json", out / "results.md", out / "auc_time.png", out / "matches.png"]
     payload = {"title": title, "protocol": {**protocol.__dict__, "size": list(protocol.size)}, "auc_thresholds": list(AUC_THRESHOLDS),
-               **meta, "methods": [r.as_dict() for r in results]}
+               **meta, "methods": [r.as_dict() for r in results],
+               "difference_from_superpoint_lightglue": {k: d.as_dict() for k, d in differences_from_teacher(results).items()}}
     paths[0].write_text(json.dumps(payload, indent=2, default=float))
     paths[1].write_text(markdown(results, protocol, title))
     auc_time_chart(results, paths[2], title)

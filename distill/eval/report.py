@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from distill.detection.detector import ScoreMapDetector  # noqa: E402
+from distill.eval.paired_bootstrap import Difference, difference_table, paired_difference  # noqa: E402
 from distill.eval.protocol import DetectorResult, Protocol, rescale_homography  # noqa: E402
 from distill.eval.repeatability import covisible_match  # noqa: E402
 from labels.images import resize_image  # noqa: E402
@@ -43,7 +44,25 @@ def markdown(results: list[DetectorResult], protocol: Protocol, title: str) -> s
               "|---|" + "---|" * len(results)]
     for i, name in enumerate(names):
         lines.append(f"| {name} | " + " | ".join(_fmt(r.sequences[i].repeatability) for r in results) + " |")
-    return "\n".join(lines) + "\n"
+    table = difference_table(differences_from_teacher(results), REFERENCE, "Repeatability (all pairs)", len(names))
+    return "\n".join(lines + ([""] + table if table else [])) + "\n"
+
+
+REFERENCE = "superpoint"
+
+
+def differences_from_teacher(results: list[DetectorResult]) -> dict[str, Difference]:
+    """Each other detector's repeatability minus SuperPoint's over the same pairs, with its bootstrap interval
+    over sequences (:mod:`distill.eval.paired_bootstrap`); empty when SuperPoint is not in the run."""
+    reference = next((r for r in results if r.detector == REFERENCE), None)
+    if reference is None:
+        return {}
+
+    def per_sequence(result: DetectorResult) -> list[list[float]]:
+        return [[p.repeatability for p in s.pairs] for s in result.sequences]
+
+    return {r.detector: paired_difference(per_sequence(r), per_sequence(reference), np.mean)
+            for r in results if r is not reference}
 
 
 def bar_chart(results: list[DetectorResult], path: Path, title: str) -> None:
@@ -127,7 +146,8 @@ def write_outputs(out: Path, results: list[DetectorResult], detectors: list[Scor
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / "results.json", out / "results.md", out / "repeatability.png", out / "keypoints.png"]
     payload = {"title": title, "protocol": {**protocol.__dict__, "size": list(protocol.size) if protocol.size else None}, **meta,
-               "detectors": [r.as_dict() for r in results]}
+               "detectors": [r.as_dict() for r in results],
+               "difference_from_superpoint": {k: d.as_dict() for k, d in differences_from_teacher(results).items()}}
     paths[0].write_text(json.dumps(payload, indent=2, default=float))
     paths[1].write_text(markdown(results, protocol, title))
     bar_chart(results, paths[2], title)

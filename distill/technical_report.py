@@ -114,6 +114,21 @@ def matching_rows(matching: dict) -> list[list[str]]:
              fmt(m["matches"], 1)] for m in matching["methods"]]
 
 
+def difference_rows(differences: dict) -> list[list[str]]:
+    """Each method's difference from the reference with its bootstrap interval (``difference_from_*`` of results.json)."""
+    return [[name, f"{d['value']:+.3f}", f"[{d['low']:+.3f}, {d['high']:+.3f}]", f"{d['above']:.2f}"]
+            for name, d in differences.items()]
+
+
+def difference_lines(differences: dict | None, quantity: str, reference: str) -> list[str]:
+    """A table of :func:`difference_rows` with its explanation; nothing for results written before the intervals."""
+    if not differences:
+        return []
+    return ([f"{quantity} minus {reference}'s on the same pairs, with a 95% paired bootstrap interval over the sequences "
+             "(distill/eval/paired_bootstrap.py; the spread over training seeds is not in it):", ""]
+            + table_md(["method", "difference", "95% interval", f"draws above {reference}"], difference_rows(differences)) + [""])
+
+
 def student_lines(config: dict, provenance: dict) -> list[str]:
     """The student's architecture, losses and training, and the checkpoint it started from (``--init``)."""
     s = config["student"]
@@ -152,8 +167,9 @@ APPROACH = [
 LIMITATIONS = [
     "Figures come from one evaluation run and one training run: differences between detectors smaller than the "
     "spread between training seeds (see docs/benchmarks.md) are not findings.",
-    "The evaluation set is small (the sequences listed above); timings are medians on a shared machine, so "
-    "ratios measured in one run are the claim, not absolute times.",
+    "The evaluation set is small (the sequences listed above): a difference whose interval above reaches across 0 "
+    "is not resolved by it; timings are medians on a shared machine, so ratios measured in one run are the claim, "
+    "not absolute times.",
 ]
 
 
@@ -182,10 +198,12 @@ def build_markdown(sources: Sources) -> str:
               f"{'full resolution' if not size else f'{size[0]}×{size[1]}'} grey, {protocol.get('top_k')} best points, "
               f"ε = {protocol.get('epsilon')} px, NMS radius {protocol.get('nms_radius')}.", "",
               "## Results: detection", ""]
-    lines += table_md(DETECTION_HEADER, detection_rows(ev)) + ["", "![quality against cost](quality_cost.png)", "",
-                                                                "![repeatability](repeatability.png)", ""]
+    lines += table_md(DETECTION_HEADER, detection_rows(ev)) + [""]
+    lines += difference_lines(ev.get("difference_from_superpoint"), "Repeatability", "SuperPoint")
+    lines += ["![quality against cost](quality_cost.png)", "", "![repeatability](repeatability.png)", ""]
     if sources.matching:
         lines += ["## Results: matching", ""] + table_md(MATCHING_HEADER, matching_rows(sources.matching)) + [""]
+        lines += difference_lines(sources.matching.get("difference_from_superpoint_lightglue"), "AUC@3px", "SuperPoint + LightGlue")
     if sources.ablation:
         lines += ["## Ablation", "", f"Students of the recipes below against the teacher on `{sources.ablation['root']}` "
                   "(distill bench students, one run; rows with ± are the mean and standard deviation over seeds).", ""]

@@ -13,7 +13,7 @@ from labels.configuration import plain, to_yaml
 def fixture_numbers(*texts: str) -> set[str]:
     """Every number of the fixture files, as the report may print it."""
     values = {float(v) for text in texts for v in re.findall(r"-?\d+(?:\.\d+)?(?:e-?\d+)?", text)}
-    return {f"{v:.{d}f}" for v in values for d in (1, 2, 3)} | {f"{v:g}" for v in values}
+    return {f"{abs(v):.{d}f}" for v in values for d in (1, 2, 3)} | {f"{v:g}" for v in values}  # a sign is printed apart
 
 
 def test_report_numbers_come_from_the_fixture_files(tmp_path):
@@ -27,7 +27,8 @@ def test_report_numbers_come_from_the_fixture_files(tmp_path):
                               "speed_ratio_to_superpoint": 1.0},
                              {"detector": "student:demo/last", "repeatability": {"all": 0.6418, "i": 0.7122, "v": 0.5714},
                               "localisation_error": {"all": 1.0902, "i": 0.8876, "v": 1.2929}, "ms_per_image": 40.2,
-                              "speed_ratio_to_superpoint": 0.0931}]}
+                              "speed_ratio_to_superpoint": 0.0931}],
+               "difference_from_superpoint": {"student:demo/last": {"value": 0.0147, "low": -0.0213, "high": 0.0502, "above": 0.7815}}}
     (evaluation / "results.json").write_text(json.dumps(results))
     config = TrainConfig(name="demo", stores=["data/labels/superpoint-9f75f921cf.h5"], steps=40)
     (run / "config.yaml").write_text(to_yaml(config))
@@ -54,6 +55,8 @@ def test_report_numbers_come_from_the_fixture_files(tmp_path):
     printed = re.findall(r"(?<![\w.])\d+\.\d+(?![\w.])", markdown)
     assert printed and set(printed) <= allowed, set(printed) - allowed
     assert "started from `runs/demo-round1/last.pt` (sha256 53f835a8b00f…; loaded: backbone, fpn)" in markdown
+    assert "| student:demo/last | +0.015 | [-0.021, +0.050] | 0.78 |" in markdown  # the interval of the evaluation's results
+    assert "AUC@3px minus" not in markdown  # matching results written before the intervals: no table
     for expected in ("0.642", "0.571", "1.09", "0.093", "0.669", "0.651", "9f75f921cf", "0.604", "0.616 ± 0.004", "26.9 ± 0.5"):
         assert expected in markdown
     missing = CliRunner().invoke(app, ["report", "--eval", str(tmp_path / "none"), "--run", str(run), "--out", str(tmp_path / "r2")])

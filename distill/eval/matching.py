@@ -20,9 +20,11 @@ from tqdm import tqdm
 
 from distill.choices import METHODS, STUDENT_METHODS
 from distill.detection.by_name import build_detectors
-from distill.detection.detector import ScoreMapDetector, check_scales, describe, detect, multi_scale
+from distill.detection.detector import (ScoreMapDetector, check_resize, check_scales, describe, detect, multi_scale,
+                                       to_original_pixels, working_size)
 from distill.eval.protocol import resized_sequence
 from distill.eval.sequences import Sequence
+from labels.images import resize_image
 from teachers.config import DetectionConfig
 from teachers.homographies import warp_points
 from teachers.lightglue import load_lightglue
@@ -40,9 +42,13 @@ class MatchingProtocol:
     seed: int = 0
     subpixel: bool = False  # networks' keypoints refined to the vertex of a parabola through their 3x3 neighbourhood
     scales: tuple[float, ...] = (1.0,)  # networks' keypoints from their maps at these factors averaged before NMS
+    # working resolution (long side, px): a network detects and describes a larger image resized to it, its keypoints
+    # mapped back to the image's pixels (as distill.Detector); None: at the image's own size
+    resize: int | None = None
 
     def __post_init__(self) -> None:
         check_scales(self.scales)
+        check_resize(self.resize)
 
 
 @dataclass
@@ -133,8 +139,11 @@ def network_extractor(detector: ScoreMapDetector, protocol: MatchingProtocol,
     keypoints = multi_scale(detector, tuple(protocol.scales))
 
     def extract(grey: np.ndarray) -> Features:
-        xy, _ = detect(keypoints, grey, protocol.nms_radius, protocol.max_keypoints, protocol.subpixel, border=4)
-        return Features(xy, describe(describer, grey, xy), grey.shape[:2])
+        work = working_size(grey.shape, protocol.resize)
+        seen = grey if work is None else resize_image(grey, work)
+        xy, _ = detect(keypoints, seen, protocol.nms_radius, protocol.max_keypoints, protocol.subpixel, border=4)
+        described = describe(describer, seen, xy)
+        return Features(xy if work is None else to_original_pixels(xy, grey.shape, seen.shape), described, grey.shape[:2])
 
     return extract
 

@@ -120,3 +120,29 @@ def test_multi_scale_keypoints_keep_the_descriptors_of_the_image_itself():
     assert np.allclose(features.descriptors, describe(superpoint, grey, fused), atol=1e-6)
     with pytest.raises(ValueError, match="scales must be"):
         MatchingProtocol(scales=(0.0,))
+
+
+def test_a_working_resolution_detects_and_describes_the_resized_image_and_maps_keypoints_back():
+    """``MatchingProtocol(resize=R)``: a larger image is resized to a long side of ``R`` (as ``distill.Detector``),
+    its keypoints and descriptors are those of the resized image, the keypoints in the image's own pixels; a
+    smaller image is left as it is."""
+    import cv2
+
+    from distill.detection.by_name import build_detectors
+    from distill.detection.detector import describe, detect, to_original_pixels
+    from distill.eval.matching import MatchingProtocol, network_extractor
+    from labels.images import resize_image
+    from tests.conftest import embedded
+
+    grey = cv2.resize(cv2.imread(str(embedded("camera")), cv2.IMREAD_GRAYSCALE), (320, 240), interpolation=cv2.INTER_AREA)
+    superpoint = build_detectors(["superpoint"], "cpu")[0]
+    features = network_extractor(superpoint, MatchingProtocol(max_keypoints=100, resize=160))(grey)
+    seen = resize_image(grey, (120, 160))
+    xy, _ = detect(superpoint, seen, 4, 100, border=4)
+    assert np.allclose(features.keypoints, to_original_pixels(xy, (240, 320), (120, 160)))
+    assert np.allclose(features.descriptors, describe(superpoint, seen, xy), atol=1e-6)
+    assert features.image_size == (240, 320) and features.keypoints[:, 0].max() > 200  # the image's own pixels
+    as_is = network_extractor(superpoint, MatchingProtocol(max_keypoints=100, resize=320))(grey)
+    assert np.array_equal(as_is.keypoints, detect(superpoint, grey, 4, 100, border=4)[0])
+    with pytest.raises(ValueError, match="resize must be"):
+        MatchingProtocol(resize=4)

@@ -10,6 +10,9 @@ RUNTIMES = ["torch", "onnx", "onnx-int8"]  # of students: PyTorch, ONNX Runtime,
 # the working resolution by default (API, distill detect, the full-resolution protocol): an image whose long side
 # exceeds it is detected at that long side and its points mapped back; chosen on validation (docs/experiments.md)
 RESIZE = 512
+# the working resolution of matching (distill.match, distill match, eval matching): LightGlue's extractors' default; at
+# 480x640 a working resolution of 512 lowered matching for the students and SuperPoint alike (docs/experiments.md)
+MATCH_RESIZE = 1024
 # multi-scale detection when asked for (Detector scales=, distill detect --multiscale): the working resolution and
 # long sides of 400, 320 and 256 px, score maps averaged before NMS (chosen on validation photos, docs/experiments.md);
 # 2.25x the pixels

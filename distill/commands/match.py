@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from distill.choices import MATCHERS, MULTISCALE
+from distill.choices import MATCH_RESIZE, MATCHERS, MULTISCALE
 from distill.commands.common import CHECKPOINT_HELP, OVERWRITE_HELP, fail, load_or_fail, parse_size, refuse_existing, writable_or_creatable
 from distill.pretrained import RELEASES
 from labels.images import ImageError, read_grey, resize_image
@@ -33,6 +33,9 @@ def match_command(
                                         "mnn: mutual nearest neighbours of the descriptors."),
     top_k: int = typer.Option(1024, "--top-k", "--max-keypoints", min=1, help="Keypoints per image (the best after NMS; --max-keypoints is the old name)."),
     size: Optional[str] = typer.Option(None, help="Resize both images to HxW first (default: as they are)."),
+    resize: int = typer.Option(MATCH_RESIZE, min=0, help="Working resolution: an image whose long side exceeds this many pixels "
+                               "is detected and described at that long side (LightGlue's default), its keypoints mapped back "
+                               "to its own pixels; 0: at full resolution."),
     ransac_px: float = typer.Option(3.0, min=0.0, help="USAC_MAGSAC inlier threshold of the homography (px)."),
     multiscale: bool = typer.Option(False, "--multiscale", help="Keypoints from the score maps of each image at "
                                     f"{', '.join(f'{f:g}' for f in MULTISCALE)} of its size averaged before NMS (the "
@@ -52,6 +55,8 @@ def match_command(
         fail(f"--out {out}: a picture is written as {', '.join(PICTURES)}, not {out.suffix or 'a file without a suffix'}", code=2)
     if checkpoint is not None and pretrained:
         fail("give --checkpoint or --pretrained, not both", code=2)
+    if 0 < resize < 8:
+        fail(f"--resize {resize}: a working resolution is a long side of at least 8 px (0: full resolution)", code=2)
     writable_or_creatable(out.parent, "--out")
     refuse_existing([out, out.with_suffix(".npz"), out.with_suffix(".json")], overwrite)
     spec = checkpoint or (f"pretrained:{release.value}" if pretrained else None)
@@ -68,7 +73,7 @@ def match_command(
         greys = [read_grey(path) for path in (image1, image2)]
         if size:
             greys = [resize_image(grey, parse_size(size)) for grey in greys]
-        pair = Matcher(detector, matcher.value, top_k, ransac_px, device, MULTISCALE if multiscale else (1.0,))
+        pair = Matcher(detector, matcher.value, top_k, ransac_px, device, MULTISCALE if multiscale else (1.0,), resize or None)
     except (ImageError, WeightsError) as error:
         fail(str(error))
     except ValueError as error:  # a student without descriptors

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from distill.choices import METHODS, STUDENT_METHODS
+from distill.choices import MATCH_RESIZE, METHODS, STUDENT_METHODS
 from distill.detection.by_name import build_detectors
 from distill.detection.detector import (ScoreMapDetector, check_resize, check_scales, describe, detect, multi_scale,
                                        to_original_pixels, working_size)
@@ -44,7 +44,7 @@ class MatchingProtocol:
     scales: tuple[float, ...] = (1.0,)  # networks' keypoints from their maps at these factors averaged before NMS
     # working resolution (long side, px): a network detects and describes a larger image resized to it, its keypoints
     # mapped back to the image's pixels (as distill.Detector); None: at the image's own size
-    resize: int | None = None
+    resize: int | None = MATCH_RESIZE
 
     def __post_init__(self) -> None:
         check_scales(self.scales)

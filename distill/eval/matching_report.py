@@ -25,7 +25,7 @@ def markdown(results: list[MethodResult], protocol: MatchingProtocol, title: str
     h, w = protocol.size
     fused = fused_scales_note(protocol.scales)
     lines = [f"## {title}", "",
-             f"{h}x{w} grey, up to {protocol.max_keypoints} keypoints (NMS radius {protocol.nms_radius} for the networks"
+             f"{h}x{w} grey{working_note(protocol.resize, (h, w))}, up to {protocol.max_keypoints} keypoints (NMS radius {protocol.nms_radius} for the networks"
              f"{', refined to subpixel' if protocol.subpixel else ''}"
              f"{'; ' + fused if fused else ''}), "
              f"homography by USAC_MAGSAC at {protocol.ransac_px:g} px (seed {protocol.seed}); AUC of the mean corner error; "
@@ -60,6 +60,11 @@ def differences_from_teacher(results: list[MethodResult]) -> dict[str, Differenc
 
     return {r.method: paired_difference(per_sequence_errors(r), per_sequence_errors(reference), lambda e: pose_auc(e, 3))
             for r in results if r is not reference}
+
+
+def working_note(resize: int | None, size: tuple[int, int]) -> str:
+    """How a report names the networks' working resolution when it shrinks the protocol's images; empty when it does not."""
+    return "" if resize is None or max(size) <= resize else f" (the networks at a long side of {resize} px, keypoints mapped back)"
 
 
 def kind_auc(aucs: dict) -> str:

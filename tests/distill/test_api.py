@@ -116,6 +116,10 @@ def test_match_finds_the_known_homography_with_scores(hpatches_root):
     assert len(nearest.matches) > 50 and nearest.inliers.mean() > 0.5 and (nearest.scores <= 1 + 1e-6).all()
     with pytest.raises(ValueError, match="has no descriptors"):
         distill.Matcher("pretrained:fast", device="cpu")
+    small = distill.match(hpatches_root / "v_photo" / "1.ppm", hpatches_root / "v_photo" / "3.ppm", device="cpu", resize=200)
+    assert small.keypoints0[:, 0].max() > 250  # detected at 150 x 200, keypoints in the 240 x 320 images' pixels
+    assert np.abs(warp_points(corners, small.homography) - warp_points(corners, truth)).max() < 4
+    assert not np.array_equal(small.keypoints0, result.keypoints0)  # 240 x 320 is within the default 1024: as it is
 
 
 def test_torch_hub_loads_the_released_student_from_the_repository(photo):

@@ -60,6 +60,9 @@ def test_match_command_draws_inliers_of_a_real_warp(hpatches_root, tmp_path):
     fused_counts = dict(line.split(None, 1) for line in fused.output.splitlines())
     assert int(fused_counts["inliers"]) > 0.8 * int(fused_counts["matches"])
     assert not np.array_equal(np.load(tmp_path / "fused.npz")["keypoints0"], np.load(out.with_suffix(".npz"))["keypoints0"])
+    tiny = CliRunner().invoke(app, ["match", str(hpatches_root / "v_photo" / "1.ppm"), str(hpatches_root / "v_photo" / "3.ppm"),
+                                    "--resize", "4", "--out", str(tmp_path / "tiny.png")])
+    assert tiny.exit_code == 2 and "--resize 4" in tiny.output
     missing = CliRunner().invoke(app, ["match", str(tmp_path / "nope.png"), str(hpatches_root / "v_photo" / "3.ppm")])
     assert missing.exit_code == 2 and "nope.png" in missing.output and "does not exist" in missing.output
 

@@ -3,7 +3,10 @@ CPU time per 480x640 image (end to end through ``distill.Detector``: image to ke
 included; detectors timed in turns, so that a shared machine's drift weighs on all alike), with each
 student's recipe (head, input scale, homographic augmentation, losses, steps) so the table doubles as an
 ablation. Checkpoints of runs that differ only by seed also get a row with the mean and standard deviation;
-``subpixel`` adds repeatability and localisation error with sub-pixel refinement, for every detector."""
+``subpixel`` adds repeatability and localisation error with sub-pixel refinement, for every detector. Each row also
+carries its repeatability minus the teacher's with a 95% paired bootstrap interval over sequences
+(:mod:`distill.eval.paired_bootstrap`); a group of seeds is compared through its per-pair mean, so the interval says
+what the sequences resolve and the ± what the seeds spread."""
 from __future__ import annotations
 
 import json
@@ -13,8 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from distill.api import Detector, checkpoint_path, load_detectors
+from distill.eval.paired_bootstrap import paired_difference
 from distill.eval.speed import interleaved_median_ms
-from distill.eval.protocol import Protocol, evaluate
+from distill.eval.protocol import DetectorResult, Protocol, evaluate
 from distill.eval.sequences import Sequence
 from distill.student.checkpoint import read_checkpoint
 from labels.configuration import plain
@@ -95,16 +99,28 @@ def bench_students(checkpoints: list[str], sequences: list[Sequence], subpixel: 
                   + [times[i], times[i] / times[0]] for i in indices]
         return [np.array(column) for column in zip(*values)]
 
+    def from_teacher(indices: list[int]) -> dict | None:
+        """The per-pair mean of the detectors ``indices`` minus the teacher, with its interval; None for the teacher."""
+        if indices == [0]:
+            return None
+        mean = np.mean([per_sequence_repeatability(results[i]) for i in indices], axis=0)
+        return paired_difference(list(mean), per_sequence_repeatability(results[0]), np.mean).as_dict()
+
     rows = [{"detector": result.detector, "model": model, "losses": losses, "values": [float(c[0]) for c in figures([index])],
-             "spread": None} for index, (result, (model, losses)) in enumerate(zip(results, recipes))]
+             "spread": None, "difference": from_teacher([index])}
+            for index, (result, (model, losses)) in enumerate(zip(results, recipes))]
     for group in seed_groups(paths):
         members = [i + 1 for i in group]  # row 0 is the teacher
         per_column = figures(members)
         rows.append({"detector": f"mean ± std of {', '.join(run_name(paths[i]) for i in group)}", "model": recipes[members[0]][0],
                      "losses": recipes[members[0]][1], "values": [float(c.mean()) for c in per_column],
-                     "spread": [float(c.std(ddof=1)) for c in per_column]})
+                     "spread": [float(c.std(ddof=1)) for c in per_column], "difference": from_teacher(members)})
     return {"kind": "bench_student", "columns": columns + ["ms", "× SuperPoint time"], "digits": [3] * len(columns) + [1, 3],
             "rows": rows}
+
+
+def per_sequence_repeatability(result: DetectorResult) -> list[list[float]]:
+    return [[p.repeatability for p in s.pairs] for s in result.sequences]
 
 
 def end_to_end(detector: Detector, grey: np.ndarray, protocol: Protocol):
@@ -114,10 +130,13 @@ def end_to_end(detector: Detector, grey: np.ndarray, protocol: Protocol):
 
 
 def markdown(table: dict, title: str) -> str:
-    lines = [title, "", "| detector | model | losses | " + " | ".join(table["columns"]) + " |",
-             "|---|---|---|" + "---|" * len(table["columns"])]
+    lines = [title, "", "| detector | model | losses | " + " | ".join(table["columns"]) + " | rep. all − teacher [95% interval] |",
+             "|---|---|---|" + "---|" * (len(table["columns"]) + 1)]
     for entry in table["rows"]:
         spread = entry["spread"] or [None] * len(table["digits"])
         cells = [f"{v:.{d}f}" + (f" ± {s:.{d}f}" if s is not None else "") for v, s, d in zip(entry["values"], spread, table["digits"])]
+        d = entry.get("difference")
+        cells.append("–" if d is None else f"{d['value']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]")
         lines.append(f"| {entry['detector']} | {entry['model']} | {entry['losses']} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + ["", "The interval is a paired bootstrap over the sequences (2000 draws); a row of seeds is "
+                              "compared through its per-pair mean, so its interval leaves out the spread over seeds (±)."]) + "\n"

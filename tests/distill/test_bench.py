@@ -2,6 +2,7 @@
 on tiny real inputs (the figures themselves are machine-dependent and not asserted)."""
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from distill.cli import app
@@ -18,6 +19,9 @@ def test_bench_students_writes_the_ablation_table_the_report_reads(hpatches_root
     assert len(table["rows"]) == 2 and all(len(r["values"]) == len(table["columns"]) for r in table["rows"])
     assert table["rows"][0]["values"][-1] == 1.0  # SuperPoint's time against itself
     assert "| superpoint |" in (tmp_path / "students" / "results.md").read_text()
+    student, teacher = table["rows"][1], table["rows"][0]
+    assert teacher["difference"] is None and student["difference"]["value"] == pytest.approx(student["values"][0] - teacher["values"][0])
+    assert student["difference"]["low"] <= student["difference"]["value"] <= student["difference"]["high"]
     again = runner.invoke(app, ["bench", "students", "--checkpoint", "pretrained:fast", "--root", str(hpatches_root),
                                 "--out", str(tmp_path / "students")])
     assert again.exit_code == 2 and "exists already" in again.output

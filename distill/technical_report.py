@@ -12,6 +12,7 @@ from pathlib import Path
 
 import yaml
 
+from distill.eval.paired_bootstrap import Difference, interval_cell
 from distill.eval.report import quality_cost_chart
 from distill.student.checkpoint import upgrade_format_1
 from distill.student.config import TrainConfig
@@ -115,9 +116,10 @@ def matching_rows(matching: dict) -> list[list[str]]:
 
 
 def difference_rows(differences: dict) -> list[list[str]]:
-    """Each method's difference from the reference with its bootstrap interval (``difference_from_*`` of results.json)."""
-    return [[name, f"{d['value']:+.3f}", f"[{d['low']:+.3f}, {d['high']:+.3f}]", f"{d['above']:.2f}"]
-            for name, d in differences.items()]
+    """Each method's difference from the reference (all pairs, ``i``, ``v``) with its bootstrap interval, and its share
+    of draws above it (``difference_from_*`` of results.json)."""
+    return [[name] + [interval_cell(Difference(**kinds[k]) if kinds[k] else None) for k in ("all", "i", "v")]
+            + [f"{kinds['all']['above']:.2f}"] for name, kinds in differences.items()]
 
 
 def difference_lines(differences: dict | None, quantity: str, reference: str) -> list[str]:
@@ -126,7 +128,7 @@ def difference_lines(differences: dict | None, quantity: str, reference: str) ->
         return []
     return ([f"{quantity} minus {reference}'s on the same pairs, with a 95% paired bootstrap interval over the sequences "
              "(distill/eval/paired_bootstrap.py; the spread over training seeds is not in it):", ""]
-            + table_md(["method", "difference", "95% interval", f"draws above {reference}"], difference_rows(differences)) + [""])
+            + table_md(["method", "all", "i", "v", f"draws above {reference} (all)"], difference_rows(differences)) + [""])
 
 
 def student_lines(config: dict, provenance: dict) -> list[str]:

@@ -13,7 +13,7 @@ import numpy as np  # noqa: E402
 
 from distill.detection.detector import fused_scales_note  # noqa: E402
 from distill.eval.matching import AUC_THRESHOLDS, MatchingProtocol, MethodResult, pose_auc  # noqa: E402
-from distill.eval.paired_bootstrap import Difference, difference_table, paired_difference  # noqa: E402
+from distill.eval.paired_bootstrap import Difference, as_dicts, difference_table, differences_by_kind  # noqa: E402
 from distill.eval.protocol import rescale_homography  # noqa: E402
 from distill.eval.report import quality_cost_chart  # noqa: E402
 from distill.eval.sequences import Sequence  # noqa: E402
@@ -45,20 +45,21 @@ def markdown(results: list[MethodResult], protocol: MatchingProtocol, title: str
 REFERENCE = "superpoint+lightglue"
 
 
-def differences_from_teacher(results: list[MethodResult]) -> dict[str, Difference]:
-    """Each other method's AUC@3px minus SuperPoint + LightGlue's over the same pairs, with its bootstrap interval
-    over sequences (:mod:`distill.eval.paired_bootstrap`); empty when SuperPoint + LightGlue is not in the run."""
+def differences_from_teacher(results: list[MethodResult]) -> dict[str, dict[str, Difference | None]]:
+    """Each other method's AUC@3px minus SuperPoint + LightGlue's over the same pairs (all, ``i``, ``v``), with its
+    bootstrap interval over sequences (:mod:`distill.eval.paired_bootstrap`); empty when SuperPoint + LightGlue is not
+    in the run."""
     reference = next((r for r in results if r.method == REFERENCE), None)
     if reference is None:
         return {}
 
-    def per_sequence_errors(result: MethodResult) -> list[list[float]]:
-        groups: dict[str, list[float]] = {}
+    def per_sequence_errors(result: MethodResult) -> list[tuple[str, list[float]]]:
+        groups: dict[str, tuple[str, list[float]]] = {}
         for p in result.pairs:
-            groups.setdefault(p.sequence, []).append(p.corner_error)
+            groups.setdefault(p.sequence, (p.kind, []))[1].append(p.corner_error)
         return list(groups.values())
 
-    return {r.method: paired_difference(per_sequence_errors(r), per_sequence_errors(reference), lambda e: pose_auc(e, 3))
+    return {r.method: differences_by_kind(per_sequence_errors(r), per_sequence_errors(reference), lambda e: pose_auc(e, 3))
             for r in results if r is not reference}
 
 
@@ -126,7 +127,7 @@ def write_matching_outputs(out: Path, results: list[MethodResult], methods: dict
     paths = [out / "results.json", out / "results.md", out / "auc_time.png", out / "matches.png"]
     payload = {"title": title, "protocol": {**protocol.__dict__, "size": list(protocol.size)}, "auc_thresholds": list(AUC_THRESHOLDS),
                **meta, "methods": [r.as_dict() for r in results],
-               "difference_from_superpoint_lightglue": {k: d.as_dict() for k, d in differences_from_teacher(results).items()}}
+               "difference_from_superpoint_lightglue": as_dicts(differences_from_teacher(results))}
     paths[0].write_text(json.dumps(payload, indent=2, default=float))
     paths[1].write_text(markdown(results, protocol, title))
     auc_time_chart(results, paths[2], title)

@@ -47,13 +47,37 @@ def paired_difference(method: Sequence[Sequence[float]], reference: Sequence[Seq
     return Difference(float(value), float(low), float(high), float(np.mean(diffs > 0)))
 
 
-def difference_table(differences: dict[str, Difference], reference: str, quantity: str, sequences: int) -> list[str]:
-    """Markdown lines: each method's difference from ``reference`` in ``quantity``, its interval and ``above``."""
+def differences_by_kind(method: Sequence[tuple[str, Sequence[float]]], reference: Sequence[tuple[str, Sequence[float]]],
+                        statistic: Callable[[np.ndarray], float]) -> dict[str, Difference | None]:
+    """:func:`paired_difference` over all sequences (``all``) and over each kind's (``i``, ``v``; None for a kind the run
+    has none of), from one ``(kind, per-pair values)`` per sequence, in the same order for both methods."""
+    differences = {}
+    for kind in ("all", "i", "v"):
+        chosen = [i for i, (k, _) in enumerate(method) if kind in ("all", k)]
+        differences[kind] = (paired_difference([method[i][1] for i in chosen], [reference[i][1] for i in chosen], statistic)
+                             if chosen else None)
+    return differences
+
+
+def difference_table(differences: dict[str, dict[str, Difference | None]], reference: str, quantity: str,
+                     sequences: int) -> list[str]:
+    """Markdown lines: each method's difference from ``reference`` in ``quantity`` (all pairs, ``i``, ``v``) with its
+    interval, and the share of draws above ``reference`` over all pairs."""
     if not differences:
         return []
     lines = [f"{quantity} minus {reference}'s on the same pairs, with a {LEVEL:.0%} paired bootstrap interval "
-             f"({RESAMPLES} resamples of the {sequences} sequences; the spread over training seeds is not in it):", "",
-             f"| method | difference | {LEVEL:.0%} interval | resamples above {reference} |", "|---|---|---|---|"]
-    for name, d in differences.items():
-        lines.append(f"| {name} | {d.value:+.3f} | [{d.low:+.3f}, {d.high:+.3f}] | {d.above:.2f} |")
+             f"({RESAMPLES} resamples of the {sequences} sequences, or of one kind's; the spread over training seeds is not "
+             "in it):", "", f"| method | all | i | v | draws above {reference} (all) |", "|---|---|---|---|---|"]
+    for name, kinds in differences.items():
+        lines.append(f"| {name} | " + " | ".join(interval_cell(kinds[k]) for k in ("all", "i", "v")) + f" | {kinds['all'].above:.2f} |")
     return lines
+
+
+def as_dicts(differences: dict[str, dict[str, Difference | None]]) -> dict:
+    """The differences as results.json holds them: ``{method: {kind: {value, low, high, above} or None}}``."""
+    return {name: {kind: d.as_dict() if d else None for kind, d in kinds.items()} for name, kinds in differences.items()}
+
+
+def interval_cell(d: Difference | None) -> str:
+    """``+0.031 [-0.011, +0.071]``; ``—`` for a kind without sequences."""
+    return "—" if d is None else f"{d.value:+.3f} [{d.low:+.3f}, {d.high:+.3f}]"

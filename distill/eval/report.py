@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from distill.detection.detector import ScoreMapDetector  # noqa: E402
-from distill.eval.paired_bootstrap import Difference, difference_table, paired_difference  # noqa: E402
+from distill.eval.paired_bootstrap import Difference, as_dicts, difference_table, differences_by_kind  # noqa: E402
 from distill.eval.protocol import DetectorResult, Protocol, rescale_homography  # noqa: E402
 from distill.eval.repeatability import covisible_match  # noqa: E402
 from labels.images import resize_image  # noqa: E402
@@ -44,24 +44,24 @@ def markdown(results: list[DetectorResult], protocol: Protocol, title: str) -> s
               "|---|" + "---|" * len(results)]
     for i, name in enumerate(names):
         lines.append(f"| {name} | " + " | ".join(_fmt(r.sequences[i].repeatability) for r in results) + " |")
-    table = difference_table(differences_from_teacher(results), REFERENCE, "Repeatability (all pairs)", len(names))
+    table = difference_table(differences_from_teacher(results), REFERENCE, "Repeatability", len(names))
     return "\n".join(lines + ([""] + table if table else [])) + "\n"
 
 
 REFERENCE = "superpoint"
 
 
-def differences_from_teacher(results: list[DetectorResult]) -> dict[str, Difference]:
-    """Each other detector's repeatability minus SuperPoint's over the same pairs, with its bootstrap interval
-    over sequences (:mod:`distill.eval.paired_bootstrap`); empty when SuperPoint is not in the run."""
+def differences_from_teacher(results: list[DetectorResult]) -> dict[str, dict[str, Difference | None]]:
+    """Each other detector's repeatability minus SuperPoint's over the same pairs (all, ``i``, ``v``), with its bootstrap
+    interval over sequences (:mod:`distill.eval.paired_bootstrap`); empty when SuperPoint is not in the run."""
     reference = next((r for r in results if r.detector == REFERENCE), None)
     if reference is None:
         return {}
 
-    def per_sequence(result: DetectorResult) -> list[list[float]]:
-        return [[p.repeatability for p in s.pairs] for s in result.sequences]
+    def per_sequence(result: DetectorResult) -> list[tuple[str, list[float]]]:
+        return [(s.kind, [p.repeatability for p in s.pairs]) for s in result.sequences]
 
-    return {r.detector: paired_difference(per_sequence(r), per_sequence(reference), np.mean)
+    return {r.detector: differences_by_kind(per_sequence(r), per_sequence(reference), np.mean)
             for r in results if r is not reference}
 
 
@@ -147,7 +147,7 @@ def write_outputs(out: Path, results: list[DetectorResult], detectors: list[Scor
     paths = [out / "results.json", out / "results.md", out / "repeatability.png", out / "keypoints.png"]
     payload = {"title": title, "protocol": {**protocol.__dict__, "size": list(protocol.size) if protocol.size else None}, **meta,
                "detectors": [r.as_dict() for r in results],
-               "difference_from_superpoint": {k: d.as_dict() for k, d in differences_from_teacher(results).items()}}
+               "difference_from_superpoint": as_dicts(differences_from_teacher(results))}
     paths[0].write_text(json.dumps(payload, indent=2, default=float))
     paths[1].write_text(markdown(results, protocol, title))
     bar_chart(results, paths[2], title)

@@ -96,8 +96,9 @@ def test_eval_cli_writes_results(hpatches_root, tmp_path):
     assert 0.3 < payload["detectors"][0]["repeatability"]["v"] <= 1.0
     assert all((out / name).is_file() for name in ("results.md", "repeatability.png", "keypoints.png", "quality_cost.png"))
     fast = payload["difference_from_superpoint"]["fast"]  # FAST's repeatability minus SuperPoint's, paired by sequence
-    reps = [d["repeatability"]["all"] for d in payload["detectors"]]
-    assert fast["value"] == pytest.approx(reps[1] - reps[0]) and fast["low"] <= fast["value"] <= fast["high"]
+    for kind in ("all", "i", "v"):
+        reps = [d["repeatability"][kind] for d in payload["detectors"]]
+        assert fast[kind]["value"] == pytest.approx(reps[1] - reps[0]) and fast[kind]["low"] <= fast[kind]["value"] <= fast[kind]["high"]
     assert "| fast | " in (out / "results.md").read_text().split("minus superpoint's")[1]
     bad = CliRunner().invoke(app, ["eval", "hpatches", "--root", str(tmp_path / "none")])
     assert bad.exit_code == 2 and "does not exist" in bad.output and "HPATCHES_ROOT" in bad.output

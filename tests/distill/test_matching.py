@@ -38,8 +38,9 @@ def test_matching_cli_with_lightglue_on_a_known_homography(hpatches_root, tmp_pa
     assert lightglue["auc_i"]["3px"] is None and "| — / " in (out / "results.md").read_text()  # --only v: no i pairs, no i figure
     assert all((out / name).is_file() for name in ("results.md", "auc_time.png", "matches.png"))
     orb = payload["difference_from_superpoint_lightglue"]["orb+hamming"]  # ORB's AUC@3px minus SuperPoint + LightGlue's
-    assert orb["value"] == pytest.approx(payload["methods"][1]["auc"]["3px"] - lightglue["auc"]["3px"])
-    assert orb["low"] <= orb["value"] <= orb["high"]
+    assert orb["all"]["value"] == pytest.approx(payload["methods"][1]["auc"]["3px"] - lightglue["auc"]["3px"])
+    assert orb["all"]["low"] <= orb["all"]["value"] <= orb["all"]["high"] and orb["i"] is None  # --only v
+    assert orb["v"]["value"] == pytest.approx(orb["all"]["value"])
     bad = CliRunner().invoke(app, ["eval", "matching", "--root", str(hpatches_root), "-m", "sift+lightglue", "--out", str(tmp_path / "x")])
     assert bad.exit_code == 2 and "unknown matching method" in bad.output
 

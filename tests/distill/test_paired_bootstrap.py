@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from distill.eval.matching import pose_auc
-from distill.eval.paired_bootstrap import difference_table, paired_difference
+from distill.eval.paired_bootstrap import difference_table, differences_by_kind, paired_difference
 
 
 def test_identical_methods_differ_by_nothing_in_every_resample():
@@ -48,9 +48,20 @@ def test_unpaired_inputs_are_refused():
         paired_difference([], [], np.mean)
 
 
+def test_differences_by_kind_take_each_kinds_sequences_alone():
+    """An ``i`` sequence where the method gains 0.1 and a ``v`` sequence where it loses 0.3: each kind has its own
+    difference; all pairs weigh both; a kind without sequences has none."""
+    method = [("i", [0.6, 0.6]), ("v", [0.2, 0.2])]
+    reference = [("i", [0.5, 0.5]), ("v", [0.5, 0.5])]
+    d = differences_by_kind(method, reference, np.mean)
+    assert d["i"].value == pytest.approx(0.1) and d["v"].value == pytest.approx(-0.3) and d["all"].value == pytest.approx(-0.1)
+    assert d["i"].low == pytest.approx(0.1) and d["v"].high == pytest.approx(-0.3)
+    assert differences_by_kind(method[1:], reference[1:], np.mean)["i"] is None
+
+
 def test_difference_table_names_the_reference_and_the_sequences():
-    d = paired_difference([[0.6, 0.6], [0.6]], [[0.5, 0.5], [0.5]], np.mean)
-    lines = difference_table({"student": d}, "superpoint", "Repeatability (all pairs)", 2)
+    d = differences_by_kind([("i", [0.6, 0.6]), ("i", [0.6])], [("i", [0.5, 0.5]), ("i", [0.5])], np.mean)
+    lines = difference_table({"student": d}, "superpoint", "Repeatability", 2)
     assert "minus superpoint's" in lines[0] and "of the 2 sequences" in lines[0]
-    assert lines[-1] == "| student | +0.100 | [+0.100, +0.100] | 1.00 |"
+    assert lines[-1] == "| student | +0.100 [+0.100, +0.100] | +0.100 [+0.100, +0.100] | — | 1.00 |"
     assert difference_table({}, "superpoint", "x", 2) == []

@@ -28,7 +28,9 @@ def test_report_numbers_come_from_the_fixture_files(tmp_path):
                              {"detector": "student:demo/last", "repeatability": {"all": 0.6418, "i": 0.7122, "v": 0.5714},
                               "localisation_error": {"all": 1.0902, "i": 0.8876, "v": 1.2929}, "ms_per_image": 40.2,
                               "speed_ratio_to_superpoint": 0.0931}],
-               "difference_from_superpoint": {"student:demo/last": {"value": 0.0147, "low": -0.0213, "high": 0.0502, "above": 0.7815}}}
+               "difference_from_superpoint": {"student:demo/last": {
+                   "all": {"value": 0.0147, "low": -0.0213, "high": 0.0502, "above": 0.7815},
+                   "i": None, "v": {"value": 0.0412, "low": 0.0104, "high": 0.0731, "above": 0.9905}}}}
     (evaluation / "results.json").write_text(json.dumps(results))
     config = TrainConfig(name="demo", stores=["data/labels/superpoint-9f75f921cf.h5"], steps=40)
     (run / "config.yaml").write_text(to_yaml(config))
@@ -55,7 +57,7 @@ def test_report_numbers_come_from_the_fixture_files(tmp_path):
     printed = re.findall(r"(?<![\w.])\d+\.\d+(?![\w.])", markdown)
     assert printed and set(printed) <= allowed, set(printed) - allowed
     assert "started from `runs/demo-round1/last.pt` (sha256 53f835a8b00f…; loaded: backbone, fpn)" in markdown
-    assert "| student:demo/last | +0.015 | [-0.021, +0.050] | 0.78 |" in markdown  # the interval of the evaluation's results
+    assert "| student:demo/last | +0.015 [-0.021, +0.050] | — | +0.041 [+0.010, +0.073] | 0.78 |" in markdown  # the interval of the evaluation's results
     assert "AUC@3px minus" not in markdown  # matching results written before the intervals: no table
     for expected in ("0.642", "0.571", "1.09", "0.093", "0.669", "0.651", "9f75f921cf", "0.604", "0.616 ± 0.004", "26.9 ± 0.5"):
         assert expected in markdown

@@ -7,7 +7,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from distill.choices import RESIZE
+from distill.choices import MATCH_RESIZE, RESIZE
 from distill.cli import app
 from distill.detection.by_name import build_detectors
 from distill.detection.detector import ScoreMapDetector
@@ -257,4 +257,4 @@ def test_eval_protocols_take_a_config_file_set_and_show_config(tmp_path):
                                         "--show-config"])
     assert matching.exit_code == 0, matching.output
     assert yaml.safe_load(matching.output) == {"size": [480, 640], "max_keypoints": 512, "nms_radius": 4, "ransac_px": 2.0, "seed": 0,
-                                               "subpixel": False, "scales": [1.0, 0.5]}
+                                               "subpixel": False, "scales": [1.0, 0.5], "resize": MATCH_RESIZE}

@@ -5,23 +5,22 @@ student's recipe (head, input scale, homographic augmentation, losses, steps) so
 ablation. Checkpoints of runs that differ only by seed also get a row with the mean and standard deviation;
 ``subpixel`` adds repeatability and localisation error with sub-pixel refinement, for every detector. Each row also
 carries its repeatability minus the teacher's with a 95% paired bootstrap interval over sequences
-(:mod:`distill.eval.paired_bootstrap`); a group of seeds is compared through its per-pair mean, so the interval says
-what the sequences resolve and the ± what the seeds spread."""
+(:mod:`distill.eval.paired_bootstrap`); a group of seeds is compared through the mean of its seeds, so the interval
+says what the sequences resolve and the ± what the seeds spread."""
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from distill.api import Detector, checkpoint_path, load_detectors
-from distill.eval.paired_bootstrap import paired_difference
+from distill.eval.paired_bootstrap import seeds_difference
 from distill.eval.speed import interleaved_median_ms
 from distill.eval.protocol import DetectorResult, Protocol, evaluate
 from distill.eval.sequences import Sequence
 from distill.student.checkpoint import read_checkpoint
-from labels.configuration import plain
+from distill.student.seeds import seed_groups
 from labels.images import resize_image
 
 
@@ -63,21 +62,6 @@ def recipe(checkpoint: Path) -> tuple[str, str]:
     return ", ".join(model), " + ".join(losses)
 
 
-# keys that leave a run's last weights unchanged: bookkeeping and how often validation runs
-NOT_RECIPE = ("seed", "name", "keep_checkpoints", "val_every", "workers")
-
-
-def seed_groups(checkpoints: list[Path]) -> list[list[int]]:
-    """Indices of the checkpoints whose training configurations differ only by ``seed`` (and keys that
-    leave the last weights unchanged: ``NOT_RECIPE``), for groups of two or more."""
-    groups: dict[str, list[int]] = {}
-    for index, path in enumerate(checkpoints):
-        config = plain(read_checkpoint(path).config)
-        key = json.dumps({k: v for k, v in config.items() if k not in NOT_RECIPE}, sort_keys=True) + path.name
-        groups.setdefault(key, []).append(index)
-    return [members for members in groups.values() if len(members) > 1]
-
-
 def bench_students(checkpoints: list[str], sequences: list[Sequence], subpixel: bool = False, device: str = "cpu") -> dict:
     """The table: ``{"kind": "bench_student", "columns", "digits", "rows": [{detector, model, losses, values, spread}]}``,
     SuperPoint first, one row per checkpoint, then a mean ± std row per group of seeds."""
@@ -100,11 +84,11 @@ def bench_students(checkpoints: list[str], sequences: list[Sequence], subpixel: 
         return [np.array(column) for column in zip(*values)]
 
     def from_teacher(indices: list[int]) -> dict | None:
-        """The per-pair mean of the detectors ``indices`` minus the teacher, with its interval; None for the teacher."""
+        """The mean over the detectors ``indices`` minus the teacher, with its interval; None for the teacher."""
         if indices == [0]:
             return None
-        mean = np.mean([per_sequence_repeatability(results[i]) for i in indices], axis=0)
-        return paired_difference(list(mean), per_sequence_repeatability(results[0]), np.mean).as_dict()
+        return seeds_difference([per_sequence_repeatability(results[i]) for i in indices], per_sequence_repeatability(results[0]),
+                                np.mean).as_dict()
 
     rows = [{"detector": result.detector, "model": model, "losses": losses, "values": [float(c[0]) for c in figures([index])],
              "spread": None, "difference": from_teacher([index])}
@@ -139,4 +123,4 @@ def markdown(table: dict, title: str) -> str:
         cells.append("–" if d is None else f"{d['value']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]")
         lines.append(f"| {entry['detector']} | {entry['model']} | {entry['losses']} | " + " | ".join(cells) + " |")
     return "\n".join(lines + ["", "The interval is a paired bootstrap over the sequences (2000 draws); a row of seeds is "
-                              "compared through its per-pair mean, so its interval leaves out the spread over seeds (±)."]) + "\n"
+                              "compared through its seeds' mean, so its interval leaves out the spread over seeds (±)."]) + "\n"

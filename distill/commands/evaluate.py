@@ -347,5 +347,9 @@ def matching(
     results = evaluate_matching(built, sequences, protocol, progress=not quiet)
     meta = {"device": device, "torch_threads": torch.get_num_threads(), "superpoint_runtime": superpoint_runtime.value,
             "sequences": [s.name for s in sequences]}
-    paths = write_matching_outputs(out, results, built, sequences, protocol, title, meta)
+    from distill.api import checkpoint_path
+    from distill.student.seeds import seed_groups
+
+    seeds = [[students[i].name for i in group] for group in seed_groups([checkpoint_path(c) for c in checkpoint or []])]
+    paths = write_matching_outputs(out, results, built, sequences, protocol, title, meta, seeds)
     echo_results(paths)

@@ -13,7 +13,7 @@ import numpy as np  # noqa: E402
 
 from distill.detection.detector import fused_scales_note  # noqa: E402
 from distill.eval.matching import AUC_THRESHOLDS, MatchingProtocol, MethodResult, pose_auc  # noqa: E402
-from distill.eval.paired_bootstrap import Difference, as_dicts, difference_table, differences_by_kind  # noqa: E402
+from distill.eval.paired_bootstrap import Difference, as_dicts, difference_table, differences_by_kind, interval_cell  # noqa: E402
 from distill.eval.protocol import rescale_homography  # noqa: E402
 from distill.eval.report import quality_cost_chart  # noqa: E402
 from distill.eval.sequences import Sequence  # noqa: E402
@@ -21,7 +21,9 @@ from labels.images import resize_image  # noqa: E402
 from teachers.homographies import warp_points  # noqa: E402
 
 
-def markdown(results: list[MethodResult], protocol: MatchingProtocol, title: str) -> str:
+def markdown(results: list[MethodResult], protocol: MatchingProtocol, title: str, seeds: list[list[str]] = ()) -> str:
+    """The run's tables; ``seeds``: groups of students (by name) that are seeds of one recipe, each also summarised
+    as a mean ± std (:func:`seed_rows`)."""
     h, w = protocol.size
     fused = fused_scales_note(protocol.scales)
     lines = [f"## {title}", "",
@@ -39,7 +41,51 @@ def markdown(results: list[MethodResult], protocol: MatchingProtocol, title: str
                      f"{d['extract_ms_per_image']:.1f} | {d['match_ms_per_pair']:.1f} |")
     sequences = len({p.sequence for p in results[0].pairs}) if results else 0
     table = difference_table(differences_from_teacher(results), REFERENCE, "AUC@3px", sequences)
-    return "\n".join(lines + ["", *per_sequence(results)] + ([""] + table if table else [])) + "\n"
+    return "\n".join(lines + ["", *per_sequence(results)] + ([""] + table if table else [])
+                     + seeds_table(seed_rows(results, seeds))) + "\n"
+
+
+def seed_rows(results: list[MethodResult], seeds: list[list[str]]) -> list[dict]:
+    """For each group of ``seeds`` (student names) and each matcher they ran with: the AUCs' mean and standard deviation
+    over the seeds, and the seeds' mean AUC@3px minus SuperPoint + LightGlue's with its interval over sequences (all,
+    ``i``, ``v``; None without SuperPoint + LightGlue in the run)."""
+    by_method = {r.method: r for r in results}
+    reference = by_method.get(REFERENCE)
+    rows = []
+    for names in seeds:
+        matchers = [r.method[len(names[0]) + 1:] for r in results if r.method.startswith(names[0] + "+")]
+        for matcher in matchers:
+            members = [by_method.get(f"{name}+{matcher}") for name in names]
+            if None in members:
+                continue
+            aucs = {f"{t}px": [m.auc(t) for m in members] for t in AUC_THRESHOLDS}
+            rows.append({"methods": [m.method for m in members],
+                         "auc": {t: {"mean": float(np.mean(v)), "std": float(np.std(v, ddof=1))} for t, v in aucs.items()},
+                         "auc_i": mean_or_none([m.auc(3, "i") for m in members]),
+                         "auc_v": mean_or_none([m.auc(3, "v") for m in members]),
+                         "difference": None if reference is None else {
+                             kind: d.as_dict() if d else None for kind, d in differences_by_kind(
+                                 [per_sequence_errors(m) for m in members], per_sequence_errors(reference), auc_3px).items()}})
+    return rows
+
+
+def mean_or_none(values: list[float | None]) -> float | None:
+    return None if None in values else float(np.mean(values))
+
+
+def seeds_table(rows: list[dict]) -> list[str]:
+    if not rows:
+        return []
+    lines = ["", f"Seeds of one recipe (training configurations equal but for the seed): mean ± std over the seeds, and the "
+             f"seeds' mean AUC@3px minus {REFERENCE}'s with its 95% interval over sequences (each draw scores every seed):", "",
+             "| seeds | AUC@1px | AUC@3px | AUC@5px | AUC@3px i / v | minus, all | i | v |", "|---|---|---|---|---|---|---|---|"]
+    for row in rows:
+        a, d = row["auc"], row["difference"]
+        cells = [f"{a[f'{t}px']['mean']:.3f} ± {a[f'{t}px']['std']:.3f}" for t in AUC_THRESHOLDS]
+        kinds = " / ".join("—" if row[k] is None else f"{row[k]:.3f}" for k in ("auc_i", "auc_v"))
+        differences = ["–"] * 3 if d is None else [interval_cell(Difference(**d[k]) if d[k] else None) for k in ("all", "i", "v")]
+        lines.append(f"| {', '.join(row['methods'])} | " + " | ".join(cells + [kinds] + differences) + " |")
+    return lines
 
 
 REFERENCE = "superpoint+lightglue"
@@ -53,14 +99,21 @@ def differences_from_teacher(results: list[MethodResult]) -> dict[str, dict[str,
     if reference is None:
         return {}
 
-    def per_sequence_errors(result: MethodResult) -> list[tuple[str, list[float]]]:
-        groups: dict[str, tuple[str, list[float]]] = {}
-        for p in result.pairs:
-            groups.setdefault(p.sequence, (p.kind, []))[1].append(p.corner_error)
-        return list(groups.values())
-
-    return {r.method: differences_by_kind(per_sequence_errors(r), per_sequence_errors(reference), lambda e: pose_auc(e, 3))
+    return {r.method: differences_by_kind([per_sequence_errors(r)], per_sequence_errors(reference), auc_3px)
             for r in results if r is not reference}
+
+
+def per_sequence_errors(result: MethodResult) -> list[tuple[str, list[float]]]:
+    """One ``(kind, corner errors of its pairs)`` per sequence, in the run's order."""
+    groups: dict[str, tuple[str, list[float]]] = {}
+    for p in result.pairs:
+        groups.setdefault(p.sequence, (p.kind, []))[1].append(p.corner_error)
+    return list(groups.values())
+
+
+def auc_3px(errors) -> float:
+    """AUC@3px of a set of corner errors (the statistic the differences compare)."""
+    return pose_auc(list(errors), 3)
 
 
 def working_note(resize: int | None, size: tuple[int, int]) -> str:
@@ -122,14 +175,15 @@ def draw_matches(ax, image0: np.ndarray, image1: np.ndarray, points0: np.ndarray
 
 
 def write_matching_outputs(out: Path, results: list[MethodResult], methods: dict, sequences: list[Sequence],
-                           protocol: MatchingProtocol, title: str, meta: dict) -> list[Path]:
+                           protocol: MatchingProtocol, title: str, meta: dict, seeds: list[list[str]] = ()) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / "results.json", out / "results.md", out / "auc_time.png", out / "matches.png"]
     payload = {"title": title, "protocol": {**protocol.__dict__, "size": list(protocol.size)}, "auc_thresholds": list(AUC_THRESHOLDS),
                **meta, "methods": [r.as_dict() for r in results],
-               "difference_from_superpoint_lightglue": as_dicts(differences_from_teacher(results))}
+               "difference_from_superpoint_lightglue": as_dicts(differences_from_teacher(results)),
+               "seed_groups": seed_rows(results, seeds)}
     paths[0].write_text(json.dumps(payload, indent=2, default=float))
-    paths[1].write_text(markdown(results, protocol, title))
+    paths[1].write_text(markdown(results, protocol, title, seeds))
     auc_time_chart(results, paths[2], title)
     viewpoint = [s for s in sequences if s.kind == "v"] or sequences
     matches_figure(methods, viewpoint[0], protocol, paths[3], pair=min(3, len(viewpoint[0].homographies)))

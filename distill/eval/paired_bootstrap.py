@@ -33,29 +33,40 @@ def paired_difference(method: Sequence[Sequence[float]], reference: Sequence[Seq
                       seed: int = 0) -> Difference:
     """The difference of ``statistic`` between ``method`` and ``reference``, each a list (one entry per sequence) of
     per-pair values in the same order for both, with its bootstrap interval over sequences."""
-    if len(method) != len(reference) or any(len(a) != len(b) for a, b in zip(method, reference)):
-        raise ValueError("paired_difference needs the same sequences and pairs for both methods")
-    if not method:
+    return seeds_difference([method], reference, statistic, resamples, level, seed)
+
+
+def seeds_difference(methods: Sequence[Sequence[Sequence[float]]], reference: Sequence[Sequence[float]],
+                     statistic: Callable[[np.ndarray], float], resamples: int = RESAMPLES, level: float = LEVEL,
+                     seed: int = 0) -> Difference:
+    """:func:`paired_difference` of the mean over ``methods`` (the seeds of one recipe, each as ``method`` there):
+    ``mean_s statistic(method_s) - statistic(reference)``, each draw scoring every seed on the same sequences."""
+    if not reference:
         raise ValueError("paired_difference needs at least one sequence")
-    a = [np.asarray(s, np.float64) for s in method]
+    if any(len(m) != len(reference) or any(len(a) != len(b) for a, b in zip(m, reference)) for m in methods):
+        raise ValueError("paired_difference needs the same sequences and pairs for both methods")
+    seeds = [[np.asarray(s, np.float64) for s in m] for m in methods]
     b = [np.asarray(s, np.float64) for s in reference]
-    draws = np.random.default_rng(seed).integers(0, len(a), size=(resamples, len(a)))
-    diffs = np.array([statistic(np.concatenate([a[i] for i in d])) - statistic(np.concatenate([b[i] for i in d]))
-                      for d in draws])
+
+    def difference(drawn) -> float:
+        return float(np.mean([statistic(np.concatenate([a[i] for i in drawn])) for a in seeds])
+                     - statistic(np.concatenate([b[i] for i in drawn])))
+
+    diffs = np.array([difference(d) for d in np.random.default_rng(seed).integers(0, len(b), size=(resamples, len(b)))])
     low, high = np.quantile(diffs, [(1 - level) / 2, (1 + level) / 2])
-    value = statistic(np.concatenate(a)) - statistic(np.concatenate(b))
-    return Difference(float(value), float(low), float(high), float(np.mean(diffs > 0)))
+    return Difference(difference(range(len(b))), float(low), float(high), float(np.mean(diffs > 0)))
 
 
-def differences_by_kind(method: Sequence[tuple[str, Sequence[float]]], reference: Sequence[tuple[str, Sequence[float]]],
+def differences_by_kind(methods: Sequence[Sequence[tuple[str, Sequence[float]]]], reference: Sequence[tuple[str, Sequence[float]]],
                         statistic: Callable[[np.ndarray], float]) -> dict[str, Difference | None]:
-    """:func:`paired_difference` over all sequences (``all``) and over each kind's (``i``, ``v``; None for a kind the run
-    has none of), from one ``(kind, per-pair values)`` per sequence, in the same order for both methods."""
+    """:func:`seeds_difference` over all sequences (``all``) and over each kind's (``i``, ``v``; None for a kind the run
+    has none of), from one ``(kind, per-pair values)`` per sequence, in the same order for the reference and for each
+    of ``methods`` (one method, or the seeds of one recipe)."""
     differences = {}
     for kind in ("all", "i", "v"):
-        chosen = [i for i, (k, _) in enumerate(method) if kind in ("all", k)]
-        differences[kind] = (paired_difference([method[i][1] for i in chosen], [reference[i][1] for i in chosen], statistic)
-                             if chosen else None)
+        chosen = [i for i, (k, _) in enumerate(reference) if kind in ("all", k)]
+        differences[kind] = (seeds_difference([[m[i][1] for i in chosen] for m in methods], [reference[i][1] for i in chosen],
+                                              statistic) if chosen else None)
     return differences
 
 

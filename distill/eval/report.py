@@ -61,7 +61,7 @@ def differences_from_teacher(results: list[DetectorResult]) -> dict[str, dict[st
     def per_sequence(result: DetectorResult) -> list[tuple[str, list[float]]]:
         return [(s.kind, [p.repeatability for p in s.pairs]) for s in result.sequences]
 
-    return {r.detector: differences_by_kind(per_sequence(r), per_sequence(reference), np.mean)
+    return {r.detector: differences_by_kind([per_sequence(r)], per_sequence(reference), np.mean)
             for r in results if r is not reference}
 
 

@@ -150,3 +150,32 @@ def test_a_working_resolution_detects_and_describes_the_resized_image_and_maps_k
     assert np.array_equal(as_is.keypoints, detect(superpoint, grey, 4, 100, border=4)[0])
     with pytest.raises(ValueError, match="resize must be"):
         MatchingProtocol(resize=4)
+
+
+def test_seeds_of_one_recipe_get_a_mean_row_and_an_interval(hpatches_root, tmp_path):
+    """Two checkpoints equal but for their seed (here the released student twice, so the seeds agree exactly): eval
+    matching adds their mean ± std and the mean's difference from SuperPoint + LightGlue, equal to each seed's."""
+    import torch
+
+    from distill.api import checkpoint_path
+
+    released = torch.load(checkpoint_path("pretrained"), map_location="cpu", weights_only=False)
+    paths = []
+    for seed in (0, 1):
+        released["config"]["seed"] = seed
+        (tmp_path / f"s{seed}").mkdir()
+        torch.save(released, tmp_path / f"s{seed}" / "last.pt")
+        paths.append(str(tmp_path / f"s{seed}" / "last.pt"))
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["eval", "matching", "--root", str(hpatches_root), "--size", "240x320", "-m", "student+lightglue",
+                                      "-m", "superpoint+lightglue", "--checkpoint", paths[0], "--checkpoint", paths[1],
+                                      "--out", str(out), "--quiet", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads((out / "results.json").read_text())
+    (row,) = payload["seed_groups"]
+    first = payload["methods"][0]
+    assert len(row["methods"]) == 2 and row["auc"]["3px"]["mean"] == pytest.approx(first["auc"]["3px"]) and row["auc"]["3px"]["std"] == 0
+    single = payload["difference_from_superpoint_lightglue"][first["method"]]
+    assert row["difference"]["all"]["value"] == pytest.approx(single["all"]["value"])
+    assert row["difference"]["v"]["low"] == pytest.approx(single["v"]["low"])
+    assert "Seeds of one recipe" in (out / "results.md").read_text()

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from distill.eval.matching import pose_auc
-from distill.eval.paired_bootstrap import difference_table, differences_by_kind, paired_difference
+from distill.eval.paired_bootstrap import difference_table, differences_by_kind, paired_difference, seeds_difference
 
 
 def test_identical_methods_differ_by_nothing_in_every_resample():
@@ -53,15 +53,27 @@ def test_differences_by_kind_take_each_kinds_sequences_alone():
     difference; all pairs weigh both; a kind without sequences has none."""
     method = [("i", [0.6, 0.6]), ("v", [0.2, 0.2])]
     reference = [("i", [0.5, 0.5]), ("v", [0.5, 0.5])]
-    d = differences_by_kind(method, reference, np.mean)
+    d = differences_by_kind([method], reference, np.mean)
     assert d["i"].value == pytest.approx(0.1) and d["v"].value == pytest.approx(-0.3) and d["all"].value == pytest.approx(-0.1)
     assert d["i"].low == pytest.approx(0.1) and d["v"].high == pytest.approx(-0.3)
-    assert differences_by_kind(method[1:], reference[1:], np.mean)["i"] is None
+    assert differences_by_kind([method[1:]], reference[1:], np.mean)["i"] is None
 
 
 def test_difference_table_names_the_reference_and_the_sequences():
-    d = differences_by_kind([("i", [0.6, 0.6]), ("i", [0.6])], [("i", [0.5, 0.5]), ("i", [0.5])], np.mean)
+    d = differences_by_kind([[("i", [0.6, 0.6]), ("i", [0.6])]], [("i", [0.5, 0.5]), ("i", [0.5])], np.mean)
     lines = difference_table({"student": d}, "superpoint", "Repeatability", 2)
     assert "minus superpoint's" in lines[0] and "of the 2 sequences" in lines[0]
     assert lines[-1] == "| student | +0.100 [+0.100, +0.100] | +0.100 [+0.100, +0.100] | — | 1.00 |"
     assert difference_table({}, "superpoint", "x", 2) == []
+
+
+def test_the_seeds_of_a_recipe_are_compared_through_the_mean_of_their_statistics():
+    """Two seeds, +0.2 and 0.0 on every pair: their mean is +0.1 in every draw; an AUC is averaged over seeds, not
+    computed on averaged errors."""
+    reference = [[0.5, 0.5], [0.4]]
+    seeds = [[[0.7, 0.7], [0.6]], [[0.5, 0.5], [0.4]]]
+    d = seeds_difference(seeds, reference, np.mean)
+    assert d.value == pytest.approx(0.1) and d.low == pytest.approx(0.1) and d.high == pytest.approx(0.1)
+    errors = [[[0.0, 6.0]], [[6.0, 0.0]]]  # each seed: one pair right, one failed
+    auc = lambda e: pose_auc(list(e), 3)  # noqa: E731
+    assert seeds_difference(errors, [[6.0, 6.0]], auc).value == pytest.approx(0.5)

@@ -424,7 +424,8 @@ def test_unreadable_checkpoints_are_named(tmp_path):
 
 
 def test_bench_groups_runs_that_differ_only_by_seed(tiny_store, tmp_path):
-    from distill.bench.students import loss_label, recipe, seed_groups
+    from distill.bench.students import loss_label, recipe
+    from distill.student.seeds import seed_groups
 
     paths = []
     for name, extra in [("a", {"seed": 0}), ("b", {"seed": 1, "keep_checkpoints": True}), ("c", {"seed": 2, "lr": 0.001})]:

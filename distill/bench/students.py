@@ -15,9 +15,10 @@ from pathlib import Path
 import numpy as np
 
 from distill.api import Detector, checkpoint_path, load_detectors
-from distill.eval.paired_bootstrap import seeds_difference
+from distill.eval.paired_bootstrap import differences_by_kind
 from distill.eval.speed import interleaved_median_ms
-from distill.eval.protocol import DetectorResult, Protocol, evaluate
+from distill.eval.protocol import Protocol, evaluate
+from distill.eval.report import per_sequence_repeatability
 from distill.eval.sequences import Sequence
 from distill.student.checkpoint import read_checkpoint
 from distill.student.seeds import seed_groups
@@ -87,8 +88,8 @@ def bench_students(checkpoints: list[str], sequences: list[Sequence], subpixel: 
         """The mean over the detectors ``indices`` minus the teacher, with its interval; None for the teacher."""
         if indices == [0]:
             return None
-        return seeds_difference([per_sequence_repeatability(results[i]) for i in indices], per_sequence_repeatability(results[0]),
-                                np.mean).as_dict()
+        return differences_by_kind([per_sequence_repeatability(results[i]) for i in indices], per_sequence_repeatability(results[0]),
+                                   np.mean)["all"].as_dict()
 
     rows = [{"detector": result.detector, "model": model, "losses": losses, "values": [float(c[0]) for c in figures([index])],
              "spread": None, "difference": from_teacher([index])}
@@ -101,10 +102,6 @@ def bench_students(checkpoints: list[str], sequences: list[Sequence], subpixel: 
                      "spread": [float(c.std(ddof=1)) for c in per_column], "difference": from_teacher(members)})
     return {"kind": "bench_student", "columns": columns + ["ms", "× SuperPoint time"], "digits": [3] * len(columns) + [1, 3],
             "rows": rows}
-
-
-def per_sequence_repeatability(result: DetectorResult) -> list[list[float]]:
-    return [[p.repeatability for p in s.pairs] for s in result.sequences]
 
 
 def end_to_end(detector: Detector, grey: np.ndarray, protocol: Protocol):

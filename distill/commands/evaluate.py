@@ -50,8 +50,19 @@ def _build(detectors: list[str] | None, old_detectors: list[str] | None, checkpo
     return [detector.detector for detector in built]
 
 
+def _seeds(students: list[ScoreMapDetector], checkpoints: list[str] | None) -> list[list[str]]:
+    """The names of ``students`` (one per checkpoint, in order) that are seeds of one recipe, a list per recipe
+    (:func:`distill.student.seeds.seed_groups`)."""
+    if not checkpoints:
+        return []
+    from distill.api import checkpoint_path
+    from distill.student.seeds import seed_groups
+
+    return [[students[i].name for i in group] for group in seed_groups([checkpoint_path(c) for c in checkpoints])]
+
+
 def _run(sequences, title: str, built: list[ScoreMapDetector], protocol: Protocol, device: str, out: Path, speed: bool,
-         quiet: bool) -> list[DetectorResult]:
+         quiet: bool, seeds: list[list[str]] = ()) -> list[DetectorResult]:
     import torch
 
     from distill.eval.protocol import evaluate
@@ -69,8 +80,8 @@ def _run(sequences, title: str, built: list[ScoreMapDetector], protocol: Protoco
             result.speed_ratio = result.ms_per_image / reference if reference else None
     meta = {"device": device, "torch_threads": torch.get_num_threads(), "machine": platform.processor() or platform.machine(),
             "sequences": [s.name for s in sequences]}
-    paths = write_outputs(out, results, built, sequences, protocol, title, meta)
-    typer.echo(markdown(results, protocol, title))
+    paths = write_outputs(out, results, built, sequences, protocol, title, meta, seeds)
+    typer.echo(markdown(results, protocol, title, seeds))
     typer.echo("wrote " + ", ".join(str(p) for p in paths))
     return results
 
@@ -138,8 +149,9 @@ def hpatches(
     device = resolve_device(device)
     built = _build(detectors, old_detectors, checkpoint, device, ha_homographies, runtime)
     title = f"HPatches ({len(sequences)} sequences)"
+    seeds = _seeds(built[len(built) - len(checkpoint or []):], checkpoint)
     runs = {scale: _run(sequences, title, built, replace(scored, detect_scale=scale), device,
-                        out if len(scales) == 1 else out / f"scale-{scale:g}", speed and index == 0, quiet)
+                        out if len(scales) == 1 else out / f"scale-{scale:g}", speed and index == 0, quiet, seeds)
             for index, scale in enumerate(scales)}
     if len(scales) > 1:
         from distill.eval.best_scale import write_best_scales
@@ -235,7 +247,7 @@ def warped(
     device = resolve_device(device)
     built = _build(detectors, old_detectors, checkpoint, device, ha_homographies, runtime)
     _run(sequences, f"SYNTHETIC warps of {len(paths)} {source} (seed {seed}{strength_note(warp_strength)}; not HPatches)", built,
-         scored, device, out, speed, quiet)
+         scored, device, out, speed, quiet, _seeds(built[len(built) - len(checkpoint or []):], checkpoint))
 
 
 @app.command()
@@ -347,9 +359,5 @@ def matching(
     results = evaluate_matching(built, sequences, protocol, progress=not quiet)
     meta = {"device": device, "torch_threads": torch.get_num_threads(), "superpoint_runtime": superpoint_runtime.value,
             "sequences": [s.name for s in sequences]}
-    from distill.api import checkpoint_path
-    from distill.student.seeds import seed_groups
-
-    seeds = [[students[i].name for i in group] for group in seed_groups([checkpoint_path(c) for c in checkpoint or []])]
-    paths = write_matching_outputs(out, results, built, sequences, protocol, title, meta, seeds)
+    paths = write_matching_outputs(out, results, built, sequences, protocol, title, meta, _seeds(students, checkpoint))
     echo_results(paths)

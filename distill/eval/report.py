@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from distill.detection.detector import ScoreMapDetector  # noqa: E402
-from distill.eval.paired_bootstrap import Difference, as_dicts, difference_table, differences_by_kind  # noqa: E402
+from distill.eval.paired_bootstrap import Difference, as_dicts, difference_table, differences_by_kind, interval_cell  # noqa: E402
 from distill.eval.protocol import DetectorResult, Protocol, rescale_homography  # noqa: E402
 from distill.eval.repeatability import covisible_match  # noqa: E402
 from labels.images import resize_image  # noqa: E402
@@ -25,7 +25,9 @@ def _fmt(value: float | None, digits: int = 3) -> str:
     return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
 
 
-def markdown(results: list[DetectorResult], protocol: Protocol, title: str) -> str:
+def markdown(results: list[DetectorResult], protocol: Protocol, title: str, seeds: list[list[str]] = ()) -> str:
+    """The run's tables; ``seeds``: groups of students (by name) that are seeds of one recipe, each also summarised
+    as a mean ± std (:func:`seed_rows`)."""
     lines = [
         f"## {title}",
         "",
@@ -45,7 +47,45 @@ def markdown(results: list[DetectorResult], protocol: Protocol, title: str) -> s
     for i, name in enumerate(names):
         lines.append(f"| {name} | " + " | ".join(_fmt(r.sequences[i].repeatability) for r in results) + " |")
     table = difference_table(differences_from_teacher(results), REFERENCE, "Repeatability", len(names))
-    return "\n".join(lines + ([""] + table if table else [])) + "\n"
+    return "\n".join(lines + ([""] + table if table else []) + seeds_table(seed_rows(results, seeds))) + "\n"
+
+
+def seed_rows(results: list[DetectorResult], seeds: list[list[str]]) -> list[dict]:
+    """For each group of ``seeds`` (student names): repeatability (all, ``i``, ``v``) and localisation error as mean and
+    standard deviation over the seeds, and the seeds' mean repeatability minus SuperPoint's with its interval over
+    sequences (None without SuperPoint in the run)."""
+    by_name = {r.detector: r for r in results}
+    reference = by_name.get(REFERENCE)
+    rows = []
+    for names in seeds:
+        members = [by_name[name] for name in names]
+        figures = {f"repeatability {k or 'all'}": [m.repeatability(k) for m in members] for k in (None, "i", "v")}
+        figures["localisation error"] = [m.localisation_error() for m in members]
+        rows.append({"detectors": names, **{key: {"mean": float(np.mean(v)), "std": float(np.std(v, ddof=1))} for key, v in figures.items()},
+                     "difference": None if reference is None else {
+                         kind: d.as_dict() if d else None for kind, d in differences_by_kind(
+                             [per_sequence_repeatability(m) for m in members], per_sequence_repeatability(reference), np.mean).items()}})
+    return rows
+
+
+def seeds_table(rows: list[dict]) -> list[str]:
+    if not rows:
+        return []
+    lines = ["", "Seeds of one recipe (training configurations equal but for the seed): mean ± std over the seeds, and the "
+             f"seeds' mean repeatability minus {REFERENCE}'s with its 95% interval over sequences:", "",
+             "| seeds | rep. all | rep. i | rep. v | loc. err. (px) | minus, all | i | v |", "|---|---|---|---|---|---|---|---|"]
+    for row in rows:
+        cells = [f"{_fmt(row[key]['mean'], digits)} ± {_fmt(row[key]['std'], digits)}" for key, digits in
+                 (("repeatability all", 3), ("repeatability i", 3), ("repeatability v", 3), ("localisation error", 2))]
+        d = row["difference"]
+        cells += ["–"] * 3 if d is None else [interval_cell(Difference(**d[k]) if d[k] else None) for k in ("all", "i", "v")]
+        lines.append(f"| {', '.join(row['detectors'])} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def per_sequence_repeatability(result: DetectorResult) -> list[tuple[str, list[float]]]:
+    """One ``(kind, repeatability of its pairs)`` per sequence, in the run's order."""
+    return [(s.kind, [p.repeatability for p in s.pairs]) for s in result.sequences]
 
 
 REFERENCE = "superpoint"
@@ -57,11 +97,7 @@ def differences_from_teacher(results: list[DetectorResult]) -> dict[str, dict[st
     reference = next((r for r in results if r.detector == REFERENCE), None)
     if reference is None:
         return {}
-
-    def per_sequence(result: DetectorResult) -> list[tuple[str, list[float]]]:
-        return [(s.kind, [p.repeatability for p in s.pairs]) for s in result.sequences]
-
-    return {r.detector: differences_by_kind([per_sequence(r)], per_sequence(reference), np.mean)
+    return {r.detector: differences_by_kind([per_sequence_repeatability(r)], per_sequence_repeatability(reference), np.mean)
             for r in results if r is not reference}
 
 
@@ -142,14 +178,15 @@ def example_pairs(sequences: list[Sequence]) -> list[tuple[Sequence, int]]:
 
 
 def write_outputs(out: Path, results: list[DetectorResult], detectors: list[ScoreMapDetector], sequences: list[Sequence],
-                  protocol: Protocol, title: str, meta: dict) -> list[Path]:
+                  protocol: Protocol, title: str, meta: dict, seeds: list[list[str]] = ()) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / "results.json", out / "results.md", out / "repeatability.png", out / "keypoints.png"]
     payload = {"title": title, "protocol": {**protocol.__dict__, "size": list(protocol.size) if protocol.size else None}, **meta,
                "detectors": [r.as_dict() for r in results],
-               "difference_from_superpoint": as_dicts(differences_from_teacher(results))}
+               "difference_from_superpoint": as_dicts(differences_from_teacher(results)),
+               "seed_groups": seed_rows(results, seeds)}
     paths[0].write_text(json.dumps(payload, indent=2, default=float))
-    paths[1].write_text(markdown(results, protocol, title))
+    paths[1].write_text(markdown(results, protocol, title, seeds))
     bar_chart(results, paths[2], title)
     timed = [(r.detector, r.ms_per_image, r.repeatability()) for r in results if r.ms_per_image]
     if timed:

@@ -7,6 +7,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from distill.api import checkpoint_path
 from distill.choices import MATCH_RESIZE, RESIZE
 from distill.cli import app
 from distill.detection.by_name import build_detectors
@@ -258,3 +259,26 @@ def test_eval_protocols_take_a_config_file_set_and_show_config(tmp_path):
     assert matching.exit_code == 0, matching.output
     assert yaml.safe_load(matching.output) == {"size": [480, 640], "max_keypoints": 512, "nms_radius": 4, "ransac_px": 2.0, "seed": 0,
                                                "subpixel": False, "scales": [1.0, 0.5], "resize": MATCH_RESIZE}
+
+
+def test_seeds_of_one_recipe_get_a_mean_row_and_an_interval(hpatches_root, tmp_path):
+    """Two checkpoints equal but for their seed (the released student twice, so the seeds agree exactly): eval hpatches
+    adds their mean ± std and the mean's difference from SuperPoint, equal to each seed's."""
+    released = torch.load(checkpoint_path("pretrained"), map_location="cpu", weights_only=False)
+    paths = []
+    for seed in (0, 1):
+        released["config"]["seed"] = seed
+        (tmp_path / f"s{seed}").mkdir()
+        torch.save(released, tmp_path / f"s{seed}" / "last.pt")
+        paths.append(str(tmp_path / f"s{seed}" / "last.pt"))
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["eval", "hpatches", "--root", str(hpatches_root), "-d", "superpoint", "--checkpoint", paths[0],
+                                      "--checkpoint", paths[1], "--no-speed", "--out", str(out), "--quiet", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads((out / "results.json").read_text())
+    (row,) = payload["seed_groups"]
+    student = payload["detectors"][1]
+    assert row["repeatability all"]["mean"] == pytest.approx(student["repeatability"]["all"]) and row["repeatability all"]["std"] == 0
+    single = payload["difference_from_superpoint"][student["detector"]]
+    assert row["difference"]["v"]["value"] == pytest.approx(single["v"]["value"])
+    assert "Seeds of one recipe" in (out / "results.md").read_text()

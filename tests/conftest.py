@@ -114,3 +114,19 @@ def run_script(name: str, *args: str) -> subprocess.CompletedProcess:
     """``python scripts/experiments/<name>.py args...`` from the repository root; its output as text."""
     return subprocess.run([sys.executable, str(SCRIPTS / f"{name}.py"), *args], capture_output=True, text=True,
                           timeout=300, env={**os.environ, "PYTHONPATH": str(SCRIPTS.parents[1])})
+
+
+@pytest.fixture
+def seed_checkpoints(tmp_path: Path) -> list[str]:
+    """Two checkpoints equal but for their seed: the released student saved twice, as ``s0/last.pt`` and ``s1/last.pt``
+    (so the seeds agree exactly)."""
+    from distill.api import checkpoint_path
+
+    released = torch.load(checkpoint_path("pretrained"), map_location="cpu", weights_only=False)
+    paths = []
+    for seed in (0, 1):
+        released["config"]["seed"] = seed
+        (tmp_path / f"s{seed}").mkdir()
+        torch.save(released, tmp_path / f"s{seed}" / "last.pt")
+        paths.append(str(tmp_path / f"s{seed}" / "last.pt"))
+    return paths

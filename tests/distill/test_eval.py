@@ -7,7 +7,6 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from distill.api import checkpoint_path
 from distill.choices import MATCH_RESIZE, RESIZE
 from distill.cli import app
 from distill.detection.by_name import build_detectors
@@ -261,16 +260,10 @@ def test_eval_protocols_take_a_config_file_set_and_show_config(tmp_path):
                                                "subpixel": False, "scales": [1.0, 0.5], "resize": MATCH_RESIZE}
 
 
-def test_seeds_of_one_recipe_get_a_mean_row_and_an_interval(hpatches_root, tmp_path):
+def test_seeds_of_one_recipe_get_a_mean_row_and_an_interval(hpatches_root, seed_checkpoints, tmp_path):
     """Two checkpoints equal but for their seed (the released student twice, so the seeds agree exactly): eval hpatches
     adds their mean ± std and the mean's difference from SuperPoint, equal to each seed's."""
-    released = torch.load(checkpoint_path("pretrained"), map_location="cpu", weights_only=False)
-    paths = []
-    for seed in (0, 1):
-        released["config"]["seed"] = seed
-        (tmp_path / f"s{seed}").mkdir()
-        torch.save(released, tmp_path / f"s{seed}" / "last.pt")
-        paths.append(str(tmp_path / f"s{seed}" / "last.pt"))
+    paths = seed_checkpoints
     out = tmp_path / "out"
     result = CliRunner().invoke(app, ["eval", "hpatches", "--root", str(hpatches_root), "-d", "superpoint", "--checkpoint", paths[0],
                                       "--checkpoint", paths[1], "--no-speed", "--out", str(out), "--quiet", "--device", "cpu"])

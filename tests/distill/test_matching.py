@@ -152,20 +152,10 @@ def test_a_working_resolution_detects_and_describes_the_resized_image_and_maps_k
         MatchingProtocol(resize=4)
 
 
-def test_seeds_of_one_recipe_get_a_mean_row_and_an_interval(hpatches_root, tmp_path):
+def test_seeds_of_one_recipe_get_a_mean_row_and_an_interval(hpatches_root, seed_checkpoints, tmp_path):
     """Two checkpoints equal but for their seed (here the released student twice, so the seeds agree exactly): eval
     matching adds their mean ± std and the mean's difference from SuperPoint + LightGlue, equal to each seed's."""
-    import torch
-
-    from distill.api import checkpoint_path
-
-    released = torch.load(checkpoint_path("pretrained"), map_location="cpu", weights_only=False)
-    paths = []
-    for seed in (0, 1):
-        released["config"]["seed"] = seed
-        (tmp_path / f"s{seed}").mkdir()
-        torch.save(released, tmp_path / f"s{seed}" / "last.pt")
-        paths.append(str(tmp_path / f"s{seed}" / "last.pt"))
+    paths = seed_checkpoints
     out = tmp_path / "out"
     result = CliRunner().invoke(app, ["eval", "matching", "--root", str(hpatches_root), "--size", "240x320", "-m", "student+lightglue",
                                       "-m", "superpoint+lightglue", "--checkpoint", paths[0], "--checkpoint", paths[1],

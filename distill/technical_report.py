@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from distill.eval.paired_bootstrap import Difference, interval_cell
+from distill.eval.paired_bootstrap import interval_cells
 from distill.eval.report import quality_cost_chart
 from distill.student.checkpoint import upgrade_format_1
 from distill.student.config import TrainConfig
@@ -118,8 +118,7 @@ def matching_rows(matching: dict) -> list[list[str]]:
 def difference_rows(differences: dict) -> list[list[str]]:
     """Each method's difference from the reference (all pairs, ``i``, ``v``) with its bootstrap interval, and its share
     of draws above it (``difference_from_*`` of results.json)."""
-    return [[name] + [interval_cell(Difference(**kinds[k]) if kinds[k] else None) for k in ("all", "i", "v")]
-            + [f"{kinds['all']['above']:.2f}"] for name, kinds in differences.items()]
+    return [[name] + interval_cells(kinds) + [f"{kinds['all']['above']:.2f}"] for name, kinds in differences.items()]
 
 
 def difference_lines(differences: dict | None, quantity: str, reference: str) -> list[str]:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from distill.api import Detector, checkpoint_path, load_detectors
-from distill.eval.paired_bootstrap import differences_by_kind
+from distill.eval.paired_bootstrap import Difference, differences_by_kind, interval_cell
 from distill.eval.speed import interleaved_median_ms
 from distill.eval.protocol import Protocol, evaluate
 from distill.eval.report import per_sequence_repeatability
@@ -116,8 +116,7 @@ def markdown(table: dict, title: str) -> str:
     for entry in table["rows"]:
         spread = entry["spread"] or [None] * len(table["digits"])
         cells = [f"{v:.{d}f}" + (f" ± {s:.{d}f}" if s is not None else "") for v, s, d in zip(entry["values"], spread, table["digits"])]
-        d = entry.get("difference")
-        cells.append("–" if d is None else f"{d['value']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]")
+        cells.append("–" if entry.get("difference") is None else interval_cell(Difference(**entry["difference"])))
         lines.append(f"| {entry['detector']} | {entry['model']} | {entry['losses']} | " + " | ".join(cells) + " |")
     return "\n".join(lines + ["", "The interval is a paired bootstrap over the sequences (2000 draws); a row of seeds is "
                               "compared through its seeds' mean, so its interval leaves out the spread over seeds (±)."]) + "\n"

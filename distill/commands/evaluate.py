@@ -50,14 +50,15 @@ def _build(detectors: list[str] | None, old_detectors: list[str] | None, checkpo
     return [detector.detector for detector in built]
 
 
-def _seeds(students: list[ScoreMapDetector], checkpoints: list[str] | None) -> list[list[str]]:
-    """The names of ``students`` (one per checkpoint, in order) that are seeds of one recipe, a list per recipe
-    (:func:`distill.student.seeds.seed_groups`)."""
+def _seeds(detectors: list[ScoreMapDetector], checkpoints: list[str] | None) -> list[list[str]]:
+    """The names of the students that are seeds of one recipe, a list per recipe
+    (:func:`distill.student.seeds.seed_groups`); the students are the last of ``detectors``, one per checkpoint, in order."""
     if not checkpoints:
         return []
     from distill.api import checkpoint_path
     from distill.student.seeds import seed_groups
 
+    students = detectors[len(detectors) - len(checkpoints):]
     return [[students[i].name for i in group] for group in seed_groups([checkpoint_path(c) for c in checkpoints])]
 
 
@@ -66,7 +67,7 @@ def _run(sequences, title: str, built: list[ScoreMapDetector], protocol: Protoco
     import torch
 
     from distill.eval.protocol import evaluate
-    from distill.eval.report import markdown, write_outputs
+    from distill.eval.report import write_outputs
     from distill.eval.speed import detection_ms
     from labels.images import resize_image
 
@@ -81,7 +82,7 @@ def _run(sequences, title: str, built: list[ScoreMapDetector], protocol: Protoco
     meta = {"device": device, "torch_threads": torch.get_num_threads(), "machine": platform.processor() or platform.machine(),
             "sequences": [s.name for s in sequences]}
     paths = write_outputs(out, results, built, sequences, protocol, title, meta, seeds)
-    typer.echo(markdown(results, protocol, title, seeds))
+    typer.echo(paths[1].read_text())  # results.md
     typer.echo("wrote " + ", ".join(str(p) for p in paths))
     return results
 
@@ -149,7 +150,7 @@ def hpatches(
     device = resolve_device(device)
     built = _build(detectors, old_detectors, checkpoint, device, ha_homographies, runtime)
     title = f"HPatches ({len(sequences)} sequences)"
-    seeds = _seeds(built[len(built) - len(checkpoint or []):], checkpoint)
+    seeds = _seeds(built, checkpoint)
     runs = {scale: _run(sequences, title, built, replace(scored, detect_scale=scale), device,
                         out if len(scales) == 1 else out / f"scale-{scale:g}", speed and index == 0, quiet, seeds)
             for index, scale in enumerate(scales)}
@@ -247,7 +248,7 @@ def warped(
     device = resolve_device(device)
     built = _build(detectors, old_detectors, checkpoint, device, ha_homographies, runtime)
     _run(sequences, f"SYNTHETIC warps of {len(paths)} {source} (seed {seed}{strength_note(warp_strength)}; not HPatches)", built,
-         scored, device, out, speed, quiet, _seeds(built[len(built) - len(checkpoint or []):], checkpoint))
+         scored, device, out, speed, quiet, _seeds(built, checkpoint))
 
 
 @app.command()

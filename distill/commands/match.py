@@ -55,8 +55,12 @@ def match_command(
         fail(f"--out {out}: a picture is written as {', '.join(PICTURES)}, not {out.suffix or 'a file without a suffix'}", code=2)
     if checkpoint is not None and pretrained:
         fail("give --checkpoint or --pretrained, not both", code=2)
-    if 0 < resize < 8:
-        fail(f"--resize {resize}: a working resolution is a long side of at least 8 px (0: full resolution)", code=2)
+    from distill.detection.detector import check_resize  # torch: not loaded for --help
+
+    try:
+        check_resize(resize or None)
+    except ValueError as error:
+        fail(f"--resize {resize}: {error} (0: full resolution)", code=2)
     writable_or_creatable(out.parent, "--out")
     refuse_existing([out, out.with_suffix(".npz"), out.with_suffix(".json")], overwrite)
     spec = checkpoint or (f"pretrained:{release.value}" if pretrained else None)

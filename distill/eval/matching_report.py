@@ -13,7 +13,7 @@ import numpy as np  # noqa: E402
 
 from distill.detection.detector import fused_scales_note  # noqa: E402
 from distill.eval.matching import AUC_THRESHOLDS, MatchingProtocol, MethodResult, pose_auc  # noqa: E402
-from distill.eval.paired_bootstrap import Difference, as_dicts, difference_table, differences_by_kind, interval_cell  # noqa: E402
+from distill.eval.paired_bootstrap import Difference, as_dicts, difference_table, differences_by_kind, interval_cells, kinds_as_dict  # noqa: E402
 from distill.eval.protocol import rescale_homography  # noqa: E402
 from distill.eval.report import quality_cost_chart  # noqa: E402
 from distill.eval.sequences import Sequence  # noqa: E402
@@ -21,9 +21,9 @@ from labels.images import resize_image  # noqa: E402
 from teachers.homographies import warp_points  # noqa: E402
 
 
-def markdown(results: list[MethodResult], protocol: MatchingProtocol, title: str, seeds: list[list[str]] = ()) -> str:
-    """The run's tables; ``seeds``: groups of students (by name) that are seeds of one recipe, each also summarised
-    as a mean ± std (:func:`seed_rows`)."""
+def markdown(results: list[MethodResult], protocol: MatchingProtocol, title: str,
+             differences: dict[str, dict[str, Difference | None]], seed_summary: list[dict]) -> str:
+    """The run's tables; ``differences`` from :func:`differences_from_teacher`, ``seed_summary`` from :func:`seed_rows`."""
     h, w = protocol.size
     fused = fused_scales_note(protocol.scales)
     lines = [f"## {title}", "",
@@ -40,9 +40,8 @@ def markdown(results: list[MethodResult], protocol: MatchingProtocol, title: str
                      f"{kind_auc(d['auc_i'])} / {kind_auc(d['auc_v'])} | {d['mma']['3px']:.3f} | {d['matches']:.1f} | "
                      f"{d['extract_ms_per_image']:.1f} | {d['match_ms_per_pair']:.1f} |")
     sequences = len({p.sequence for p in results[0].pairs}) if results else 0
-    table = difference_table(differences_from_teacher(results), REFERENCE, "AUC@3px", sequences)
-    return "\n".join(lines + ["", *per_sequence(results)] + ([""] + table if table else [])
-                     + seeds_table(seed_rows(results, seeds))) + "\n"
+    table = difference_table(differences, REFERENCE, "AUC@3px", sequences)
+    return "\n".join(lines + ["", *per_sequence(results)] + ([""] + table if table else []) + seeds_table(seed_summary)) + "\n"
 
 
 def seed_rows(results: list[MethodResult], seeds: list[list[str]]) -> list[dict]:
@@ -63,9 +62,8 @@ def seed_rows(results: list[MethodResult], seeds: list[list[str]]) -> list[dict]
                          "auc": {t: {"mean": float(np.mean(v)), "std": float(np.std(v, ddof=1))} for t, v in aucs.items()},
                          "auc_i": mean_or_none([m.auc(3, "i") for m in members]),
                          "auc_v": mean_or_none([m.auc(3, "v") for m in members]),
-                         "difference": None if reference is None else {
-                             kind: d.as_dict() if d else None for kind, d in differences_by_kind(
-                                 [per_sequence_errors(m) for m in members], per_sequence_errors(reference), auc_3px).items()}})
+                         "difference": None if reference is None else kinds_as_dict(differences_by_kind(
+                             [per_sequence_errors(m) for m in members], per_sequence_errors(reference), auc_3px))})
     return rows
 
 
@@ -80,11 +78,9 @@ def seeds_table(rows: list[dict]) -> list[str]:
              f"seeds' mean AUC@3px minus {REFERENCE}'s with its 95% interval over sequences (each draw scores every seed):", "",
              "| seeds | AUC@1px | AUC@3px | AUC@5px | AUC@3px i / v | minus, all | i | v |", "|---|---|---|---|---|---|---|---|"]
     for row in rows:
-        a, d = row["auc"], row["difference"]
-        cells = [f"{a[f'{t}px']['mean']:.3f} ± {a[f'{t}px']['std']:.3f}" for t in AUC_THRESHOLDS]
+        cells = [f"{row['auc'][f'{t}px']['mean']:.3f} ± {row['auc'][f'{t}px']['std']:.3f}" for t in AUC_THRESHOLDS]
         kinds = " / ".join("—" if row[k] is None else f"{row[k]:.3f}" for k in ("auc_i", "auc_v"))
-        differences = ["–"] * 3 if d is None else [interval_cell(Difference(**d[k]) if d[k] else None) for k in ("all", "i", "v")]
-        lines.append(f"| {', '.join(row['methods'])} | " + " | ".join(cells + [kinds] + differences) + " |")
+        lines.append(f"| {', '.join(row['methods'])} | " + " | ".join(cells + [kinds] + interval_cells(row["difference"])) + " |")
     return lines
 
 
@@ -98,7 +94,6 @@ def differences_from_teacher(results: list[MethodResult]) -> dict[str, dict[str,
     reference = next((r for r in results if r.method == REFERENCE), None)
     if reference is None:
         return {}
-
     return {r.method: differences_by_kind([per_sequence_errors(r)], per_sequence_errors(reference), auc_3px)
             for r in results if r is not reference}
 
@@ -132,9 +127,9 @@ def per_sequence(results: list[MethodResult]) -> list[str]:
     sequences = list(dict.fromkeys(p.sequence for p in results[0].pairs)) if results else []
     lines = ["AUC@3px per sequence:", "", f"| sequence | {' | '.join(r.method for r in results)} |",
              f"|---|{'---|' * len(results)}"]
-    for name in sequences:
-        aucs = [pose_auc([p.corner_error for p in r.pairs if p.sequence == name], 3) for r in results]
-        lines.append(f"| {name} | {' | '.join(f'{a:.3f}' for a in aucs)} |")
+    aucs = [[auc_3px(errors) for _, errors in per_sequence_errors(r)] for r in results]
+    for index, name in enumerate(sequences):
+        lines.append(f"| {name} | {' | '.join(f'{a[index]:.3f}' for a in aucs)} |")
     return lines
 
 
@@ -178,12 +173,12 @@ def write_matching_outputs(out: Path, results: list[MethodResult], methods: dict
                            protocol: MatchingProtocol, title: str, meta: dict, seeds: list[list[str]] = ()) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / "results.json", out / "results.md", out / "auc_time.png", out / "matches.png"]
+    differences, seed_summary = differences_from_teacher(results), seed_rows(results, seeds)
     payload = {"title": title, "protocol": {**protocol.__dict__, "size": list(protocol.size)}, "auc_thresholds": list(AUC_THRESHOLDS),
                **meta, "methods": [r.as_dict() for r in results],
-               "difference_from_superpoint_lightglue": as_dicts(differences_from_teacher(results)),
-               "seed_groups": seed_rows(results, seeds)}
+               "difference_from_superpoint_lightglue": as_dicts(differences), "seed_groups": seed_summary}
     paths[0].write_text(json.dumps(payload, indent=2, default=float))
-    paths[1].write_text(markdown(results, protocol, title, seeds))
+    paths[1].write_text(markdown(results, protocol, title, differences, seed_summary))
     auc_time_chart(results, paths[2], title)
     viewpoint = [s for s in sequences if s.kind == "v"] or sequences
     matches_figure(methods, viewpoint[0], protocol, paths[3], pair=min(3, len(viewpoint[0].homographies)))

@@ -86,9 +86,22 @@ def difference_table(differences: dict[str, dict[str, Difference | None]], refer
 
 def as_dicts(differences: dict[str, dict[str, Difference | None]]) -> dict:
     """The differences as results.json holds them: ``{method: {kind: {value, low, high, above} or None}}``."""
-    return {name: {kind: d.as_dict() if d else None for kind, d in kinds.items()} for name, kinds in differences.items()}
+    return {name: kinds_as_dict(kinds) for name, kinds in differences.items()}
+
+
+def kinds_as_dict(kinds: dict[str, Difference | None]) -> dict:
+    """One method's differences by kind as results.json holds them: ``{kind: {value, low, high, above} or None}``."""
+    return {kind: d.as_dict() if d else None for kind, d in kinds.items()}
 
 
 def interval_cell(d: Difference | None) -> str:
     """``+0.031 [-0.011, +0.071]``; ``—`` for a kind without sequences."""
     return "—" if d is None else f"{d.value:+.3f} [{d.low:+.3f}, {d.high:+.3f}]"
+
+
+def interval_cells(kinds: dict | None) -> list[str]:
+    """The cells of all pairs, ``i`` and ``v`` from differences as results.json holds them (:func:`kinds_as_dict`);
+    ``–`` each without a reference in the run (``None``)."""
+    if kinds is None:
+        return ["–"] * 3
+    return [interval_cell(Difference(**kinds[k]) if kinds[k] else None) for k in ("all", "i", "v")]

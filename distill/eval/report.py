@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from distill.detection.detector import ScoreMapDetector  # noqa: E402
-from distill.eval.paired_bootstrap import Difference, as_dicts, difference_table, differences_by_kind, interval_cell  # noqa: E402
+from distill.eval.paired_bootstrap import Difference, as_dicts, difference_table, differences_by_kind, interval_cells, kinds_as_dict  # noqa: E402
 from distill.eval.protocol import DetectorResult, Protocol, rescale_homography  # noqa: E402
 from distill.eval.repeatability import covisible_match  # noqa: E402
 from labels.images import resize_image  # noqa: E402
@@ -25,9 +25,9 @@ def _fmt(value: float | None, digits: int = 3) -> str:
     return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
 
 
-def markdown(results: list[DetectorResult], protocol: Protocol, title: str, seeds: list[list[str]] = ()) -> str:
-    """The run's tables; ``seeds``: groups of students (by name) that are seeds of one recipe, each also summarised
-    as a mean ± std (:func:`seed_rows`)."""
+def markdown(results: list[DetectorResult], protocol: Protocol, title: str, differences: dict[str, dict[str, Difference | None]],
+             seed_summary: list[dict]) -> str:
+    """The run's tables; ``differences`` from :func:`differences_from_teacher`, ``seed_summary`` from :func:`seed_rows`."""
     lines = [
         f"## {title}",
         "",
@@ -46,8 +46,8 @@ def markdown(results: list[DetectorResult], protocol: Protocol, title: str, seed
               "|---|" + "---|" * len(results)]
     for i, name in enumerate(names):
         lines.append(f"| {name} | " + " | ".join(_fmt(r.sequences[i].repeatability) for r in results) + " |")
-    table = difference_table(differences_from_teacher(results), REFERENCE, "Repeatability", len(names))
-    return "\n".join(lines + ([""] + table if table else []) + seeds_table(seed_rows(results, seeds))) + "\n"
+    table = difference_table(differences, REFERENCE, "Repeatability", len(names))
+    return "\n".join(lines + ([""] + table if table else []) + seeds_table(seed_summary)) + "\n"
 
 
 def seed_rows(results: list[DetectorResult], seeds: list[list[str]]) -> list[dict]:
@@ -62,9 +62,8 @@ def seed_rows(results: list[DetectorResult], seeds: list[list[str]]) -> list[dic
         figures = {f"repeatability {k or 'all'}": [m.repeatability(k) for m in members] for k in (None, "i", "v")}
         figures["localisation error"] = [m.localisation_error() for m in members]
         rows.append({"detectors": names, **{key: {"mean": float(np.mean(v)), "std": float(np.std(v, ddof=1))} for key, v in figures.items()},
-                     "difference": None if reference is None else {
-                         kind: d.as_dict() if d else None for kind, d in differences_by_kind(
-                             [per_sequence_repeatability(m) for m in members], per_sequence_repeatability(reference), np.mean).items()}})
+                     "difference": None if reference is None else kinds_as_dict(differences_by_kind(
+                         [per_sequence_repeatability(m) for m in members], per_sequence_repeatability(reference), np.mean))})
     return rows
 
 
@@ -77,9 +76,7 @@ def seeds_table(rows: list[dict]) -> list[str]:
     for row in rows:
         cells = [f"{_fmt(row[key]['mean'], digits)} ± {_fmt(row[key]['std'], digits)}" for key, digits in
                  (("repeatability all", 3), ("repeatability i", 3), ("repeatability v", 3), ("localisation error", 2))]
-        d = row["difference"]
-        cells += ["–"] * 3 if d is None else [interval_cell(Difference(**d[k]) if d[k] else None) for k in ("all", "i", "v")]
-        lines.append(f"| {', '.join(row['detectors'])} | " + " | ".join(cells) + " |")
+        lines.append(f"| {', '.join(row['detectors'])} | " + " | ".join(cells + interval_cells(row["difference"])) + " |")
     return lines
 
 
@@ -181,12 +178,12 @@ def write_outputs(out: Path, results: list[DetectorResult], detectors: list[Scor
                   protocol: Protocol, title: str, meta: dict, seeds: list[list[str]] = ()) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / "results.json", out / "results.md", out / "repeatability.png", out / "keypoints.png"]
+    differences, seed_summary = differences_from_teacher(results), seed_rows(results, seeds)
     payload = {"title": title, "protocol": {**protocol.__dict__, "size": list(protocol.size) if protocol.size else None}, **meta,
-               "detectors": [r.as_dict() for r in results],
-               "difference_from_superpoint": as_dicts(differences_from_teacher(results)),
-               "seed_groups": seed_rows(results, seeds)}
+               "detectors": [r.as_dict() for r in results], "difference_from_superpoint": as_dicts(differences),
+               "seed_groups": seed_summary}
     paths[0].write_text(json.dumps(payload, indent=2, default=float))
-    paths[1].write_text(markdown(results, protocol, title, seeds))
+    paths[1].write_text(markdown(results, protocol, title, differences, seed_summary))
     bar_chart(results, paths[2], title)
     timed = [(r.detector, r.ms_per_image, r.repeatability()) for r in results if r.ms_per_image]
     if timed:

@@ -25,8 +25,10 @@ def students(
     out: Path = typer.Option(Path("out/bench-students"), help="Folder for results.json (`distill report --ablation`) and results.md."),
     overwrite: bool = typer.Option(False, help=OVERWRITE_HELP),
 ) -> None:
-    """Students against SuperPoint on HPatches (standard protocol): repeatability, localisation error, time per
-    480x640 image end to end, each student's recipe; seed groups as mean ± std."""
+    """Students against SuperPoint on HPatches (standard protocol).
+
+    Repeatability, localisation error, time per 480x640 image end to end and each student's recipe; the seeds of one
+    recipe as mean ± std."""
     checkpoints = [checkpoint_argument(c) for c in checkpoint]
     usable_out_folder(out, ["results.json"], overwrite)
     sequences = hpatches_sequences(root)
@@ -58,9 +60,10 @@ def speed(
     out: Path = typer.Option(Path("out/bench-speed"), help="Folder for results.json and results.md."),
     overwrite: bool = typer.Option(False, help=OVERWRITE_HELP),
 ) -> None:
-    """SuperPoint and students in PyTorch, ONNX Runtime and ONNX Runtime int8, end to end through distill.Detector on
-    a 480x640 image (and each network's score map alone), in one run; the headline is each student's fastest
-    runtime against SuperPoint's fastest."""
+    """SuperPoint and students in PyTorch, ONNX Runtime and ONNX Runtime int8, in one run.
+
+    End to end through distill.Detector on a 480x640 image (and each network's score map alone); the headline is
+    each student's fastest runtime against SuperPoint's fastest."""
     checkpoints = [checkpoint_argument(c) for c in checkpoint]
     unknown = [name for name in detector or [] if name not in CLASSICAL]
     if unknown:
@@ -97,8 +100,9 @@ def labels(
     out: Path = typer.Option(Path("out/bench-labels"), help="Folder for results.json and results.md."),
     overwrite: bool = typer.Option(False, help=OVERWRITE_HELP),
 ) -> None:
-    """Labelling time per image at N = 1, 10, 100 homographies, one warp per teacher forward and in batches, against
-    its floor, N single teacher passes measured in the same run, and what --lightglue adds."""
+    """Labelling time per image against its floor: N single teacher passes, measured in the same run.
+
+    At N = 1, 10 and 100 homographies, one warp per teacher forward and in batches, and what --lightglue adds."""
     shape = parse_size(size)
     usable_out_folder(out, ["results.json"], overwrite)
     from distill.bench.labelling import bench_labelling, markdown
@@ -117,8 +121,10 @@ def stores(
     out: Path = typer.Option(Path("out/bench-stores"), help="Folder for results.json and results.md."),
     overwrite: bool = typer.Option(False, help=OVERWRITE_HELP),
 ) -> None:
-    """What the label store's single-writer design costs at scale: merging 2, 4 and 8 shard stores, and rebuilding
-    an index of 1k, 10k and 100k images (each labelling commit and each merge does it)."""
+    """What the label store's single-writer design costs at scale.
+
+    Merging 2, 4 and 8 shard stores, and rebuilding an index of 1k, 10k and 100k images (each labelling commit and
+    each merge does it)."""
     usable_out_folder(out, ["results.json"], overwrite)
     from distill.bench.results import write_results
     from distill.bench.stores import bench_stores, markdown
@@ -133,8 +139,9 @@ def cli(
     out: Path = typer.Option(Path("out/bench-cli"), help="Folder for results.json and results.md."),
     overwrite: bool = typer.Option(False, help=OVERWRITE_HELP),
 ) -> None:
-    """Wall time of `distill --help`, of two commands' --help and of `distill detect --pretrained` on one 480x640
-    image, each in a new process as a user runs them."""
+    """Wall time of the command line's start, each in a new process as a user runs it.
+
+    `distill --help`, two commands' --help and `distill detect --pretrained` on one 480x640 image."""
     usable_out_folder(out, ["results.json"], overwrite)
     from distill.bench.cli import bench_cli, markdown
     from distill.bench.results import write_results

@@ -86,8 +86,9 @@ def detect_command(
     overwrite: bool = typer.Option(False, help=OVERWRITE_HELP),
     quiet: bool = typer.Option(False, help="No progress bar."),
 ) -> None:
-    """Detect keypoints and write them in the pixels of each image as given. Exit status 1 when some
-    images could not be read (the others are written; the failures are listed)."""
+    """Detect keypoints and write them in the pixels of each image as given.
+
+    Exit status 1 when some images could not be read (the others are written; the failures are listed)."""
     if (detector is not None) + (checkpoint is not None) + pretrained != 1:
         fail("give exactly one of --detector NAME, --checkpoint FILE or --pretrained", code=2)
     from distill.detection.detector import check_resize  # torch: not loaded for --help

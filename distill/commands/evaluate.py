@@ -239,8 +239,9 @@ def warped(
     overwrite: bool = typer.Option(False, help=OVERWRITE_HELP),
     quiet: bool = typer.Option(False, help="No progress bar."),
 ) -> None:
-    """The same protocol on SYNTHETIC sequences: photos under seeded random homographies (v_*) and photometric
-    changes (i_*), two sequences per photo. For a fresh machine without HPatches."""
+    """The same protocol on SYNTHETIC sequences of photos, for a machine without HPatches.
+
+    Two sequences per photo: seeded random homographies (v_*) and photometric changes (i_*)."""
     scored = _protocol(protocol, config, override, {"subpixel": subpixel or None}, show_config)
     paths, source = _photos(images, photos, validation) or _held_out()
     usable_out_folder(out, [RESULTS], overwrite)
@@ -315,8 +316,10 @@ def matching(
     overwrite: bool = typer.Option(False, help=OVERWRITE_HELP),
     quiet: bool = typer.Option(False, help="No progress bar."),
 ) -> None:
-    """Matching on HPatches, every method in one run: homography AUC at 1/3/5 px (mean corner error,
-    USAC_MAGSAC at 3 px), mean matching accuracy, matches per pair, extraction and matching time."""
+    """Matching on HPatches, every method in one run.
+
+    Homography AUC at 1/3/5 px (mean corner error, USAC_MAGSAC at 3 px), mean matching accuracy, matches per pair,
+    extraction and matching time."""
     from distill.eval.matching import MatchingProtocol
 
     protocol = command_config(MatchingProtocol, config, override, {"size": list(parse_size(size)) if size else None,

@@ -55,8 +55,10 @@ def label(
     show_config: bool = typer.Option(False, "--show-config", help="Print the configuration this run would use, as YAML, and stop."),
     quiet: bool = typer.Option(False, help="No progress bar."),
 ) -> None:
-    """Label images into a store. Re-running reuses every image already labelled; an interrupted
-    run resumes. Exit status 1 when any image could not be read (they are listed)."""
+    """Label images into a store.
+
+    Re-running reuses every image already labelled; an interrupted run resumes. Exit status 1 when any image could
+    not be read (they are listed)."""
     if ctx.invoked_subcommand is not None:
         return
     explicit = {"teacher": teacher, "seed": seed, "size": list(parse_size(size)) if size else None,
@@ -141,9 +143,10 @@ def inspect(store: Path = typer.Argument(..., exists=True, dir_okay=False, help=
 
 @app.command()
 def verify(store: Path = typer.Argument(..., exists=True, dir_okay=False, help="Index file NAME.h5 of a label store.")) -> None:
-    """Read every dataset of a store (checksums included) and name each image and segment that does
-    not read back. Exit status 1 when anything is damaged; the labelling command that made the store
-    relabels the damaged images when run again."""
+    """Read every dataset of a store (checksums included) and name what does not read back.
+
+    Each damaged image and segment is named. Exit status 1 when anything is damaged; the labelling command that made
+    the store relabels the damaged images when run again."""
     from labels.verify import verify_store
 
     try:

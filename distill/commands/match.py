@@ -46,9 +46,10 @@ def match_command(
     device: str = typer.Option("auto", help="cpu, cuda, cuda:N or auto."),
     overwrite: bool = typer.Option(False, help=OVERWRITE_HELP),
 ) -> None:
-    """Match two images (keypoints, descriptors, LightGlue or mutual nearest neighbours), fit a homography
-    and draw the matches: inliers green, outliers red. Prints the keypoints, matches and inliers, and saves
-    them with the picture (distill.match in Python gives the same)."""
+    """Match two images, fit a homography and draw the matches: inliers green, outliers red.
+
+    Keypoints and descriptors, matched by LightGlue or mutual nearest neighbours. Prints the keypoints, matches and
+    inliers, and saves them with the picture (distill.match in Python gives the same)."""
     if out.is_dir():
         fail(f"--out {out} is a folder: give the picture's file name, e.g. {out / 'match.png'}", code=2)
     if out.suffix.lower() not in PICTURES:

@@ -76,9 +76,10 @@ def train_command(
     show_config: bool = typer.Option(False, "--show-config", help="Print the configuration this run would use, as YAML, and stop."),
     quiet: bool = typer.Option(False, help="No progress bar."),
 ) -> None:
-    """Train a student: focal / KL / attentive / Huber / consistency losses on cached labels; writes
-    runs/<name>/ with config.yaml (the full configuration: --config repeats the run), provenance.yaml
-    (the label stores' hashes, processes), metrics.jsonl, metrics.png, last.pt and best.pt."""
+    """Train a student on cached labels: focal / KL / attentive / Huber / consistency losses.
+
+    Writes runs/<name>/ with config.yaml (the full configuration: --config repeats the run), provenance.yaml (the
+    label stores' hashes, processes), metrics.jsonl, metrics.png, last.pt and best.pt."""
     from distill.student.backbone import BackboneWeightsError
     from distill.training.trainer import NonFiniteLossError, TrainingInterrupted, train
 

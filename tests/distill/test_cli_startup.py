@@ -33,3 +33,25 @@ def test_the_api_loads_on_first_use():
     assert probe.returncode == 0, probe.stderr
     version, before, after = probe.stdout.split()
     assert version.count(".") >= 2 and before == "False" and after == "True"
+
+
+def test_every_command_is_listed_by_a_one_line_summary():
+    """Command lists (``distill --help``, ``distill eval --help``, ...) show each command's first paragraph with its
+    line breaks, so that paragraph must be one line, and the details follow a blank line."""
+    import inspect
+
+    import typer
+
+    from distill.cli import app
+
+    def commands(group, path=()):
+        for name, command in group.commands.items():
+            yield path + (name,), command
+            if hasattr(command, "commands"):
+                yield from commands(command, path + (name,))
+
+    listed = list(commands(typer.main.get_command(app)))
+    assert {("detect",), ("eval", "matching"), ("labels", "verify"), ("bench", "stores")} <= {p for p, _ in listed}
+    for path, command in listed:
+        summary = inspect.cleandoc(command.help or "").split("\n\n")[0]
+        assert summary and "\n" not in summary, (path, summary)

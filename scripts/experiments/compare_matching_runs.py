@@ -18,7 +18,7 @@ from distill.eval.paired_bootstrap import interval_cell, paired_difference
 
 def corner_errors(spec: str, kind: str | None) -> dict[str, list[float]]:
     """``RUN_DIR:METHOD`` -> sequence -> the corner errors of its pairs (of ``kind``), in the run's order."""
-    run, method = spec.rsplit(":", 1)
+    run, method = spec.split(":", 1)  # method names may hold a colon (student:NAME+lightglue)
     methods = json.loads((Path(run) / "results.json").read_text())["methods"]
     found = [m for m in methods if m["method"] == method]
     if not found:

@@ -9,7 +9,8 @@ and no network.
   padded ``efficientnet_lite0`` backbone cut after its stride-8 stage (``student.backbone_levels=2``),
   fine-tuned from ``default`` on its own relabelling of the training photos, on whole 240x320 label
   images rather than crops (``r4l2h48c240-s0``), the fastest in ONNX Runtime int8. Keypoints only: a
-  descriptor branch on a 120x160 backbone matched worse than SIFT (docs/models.md).
+  descriptor branch on it matches within 0.03 of SuperPoint + LightGlue only in PyTorch and at some cost to
+  its keypoints, so it is not released (docs/models.md).
 
 Both were distilled from the MagicLeap SuperPoint weights and inherit their licence: non-commercial
 research use only. docs/models.md gives the commands that reproduce them.

@@ -38,11 +38,11 @@ class Release:
 # here); tests/distill/test_release_onnx.py checks them against the .pt and a fresh export
 RELEASES = {
     "default": Release("student-r3Lm-desc-fp16.pt", "fdff2a457e76dd2d1730201d28fcef7eb4a05a8ae2b76c8682eb14e682f2b120",
-                       ("student-r3Lm-desc.onnx", "43dac0e8621be274a7ab1c3dd0f5f70d07ff1466b45fdd2e29f7734837500962"),
-                       ("student-r3Lm-desc.int8.onnx", "d664b86ace05216dd53e8b99ec5d8b717a7d227ac9d9266e53ed6ec4ee493cad")),
+                       ("student-r3Lm-desc.onnx", "1a9df93b27ece0d9ff73de8b0e3ac578cb0a593d9c31f3d56d76c6785d2f72a2"),
+                       ("student-r3Lm-desc.int8.onnx", "6e8ef9bd630945c0236ba39ae95a0146401ebcf4a47d6dce93f57e2063bf5898")),
     "fast": Release("student-fast25l2h48c240-fp16.pt", "243dffd1b8fbbceb818509c46ca2f0a68c3637f2ce311cf416df4a5c1d8ae741",
-                    ("student-fast25l2h48c240.onnx", "05369050af57fc7825d3d4fa8924585b8cf3085ed0ad65dfa3bc1f271781ee29"),
-                    ("student-fast25l2h48c240.int8.onnx", "da68ac6eab3b60e2d3372fd4bd58ccd00aa7adf6523c780f7756c4a7b57cba32")),
+                    ("student-fast25l2h48c240.onnx", "cf7c8671bc49a28ed3bfdb67197033324180785a8e464d7eb337d2a410409169"),
+                    ("student-fast25l2h48c240.int8.onnx", "9940a0a828f14e1fc4c4f34ece39d645c64aff2acb74788cca39932802f94b0d")),
 }
 
 

@@ -1,12 +1,14 @@
-"""Balancing the keypoint head's input for int8, an exact rewrite of a trained student at export: the
-pyramid's output is scaled down and the head's weights that read it up, so that the head's input
-(pyramid features concatenated with detail features and pixels) has one range. Ranges are measured
-on the calibration images, the embedded photos (never evaluation images), as int8's are.
+"""Balancing the heads' inputs for int8, an exact rewrite of a trained student at export: a pyramid's
+output is scaled down and the weights of the head that reads it up, so that the head's input (pyramid
+features concatenated with detail features and pixels) has one range. The keypoint head reads the
+detector's pyramid; a descriptor head with a pyramid of its own reads that one. Ranges are measured on
+the calibration images, the embedded photos (never evaluation images), as int8's are.
 """
 from __future__ import annotations
 
 import numpy as np
 import torch
+from torch import nn
 
 from distill.student.model import Student
 from labels.images import embedded_images, read_grey, resize_image
@@ -34,15 +36,43 @@ def balance_head_input(model: Student, images: list[np.ndarray], percentile: flo
     pyramid, rest = [], []
     for image in images:
         fused = model.encode(torch.from_numpy(image).to(model.mean.device))["fused"]
-        pyramid.append(fused[:, :channels].abs().flatten()[::7])
-        rest.append(fused[:, channels:].abs().flatten()[::7])
-    q = percentile / 100
-    scale = float(torch.quantile(torch.cat(rest), q) / torch.quantile(torch.cat(pyramid), q))
-    for block in model.fpn.layer_blocks:
-        block[0].weight.mul_(scale)
-        block[0].bias.mul_(scale)
+        pyramid.append(fused[:, :channels])
+        rest.append(fused[:, channels:])
     readers = [model.head[0][0]] + ([model.descriptor_head[0][0]] if model.descriptor_head is not None
                                     and model.descriptor_fpn is None else [])
+    return rescale_pyramid(model.fpn, readers, channels, matching_scale(pyramid, rest, percentile))
+
+
+@torch.no_grad()
+def balance_descriptor_input(model: Student, images: list[np.ndarray], percentile: float = 99.99) -> float:
+    """The same for a descriptor head with a pyramid of its own (``student.descriptor_channels``): its input
+    is that pyramid concatenated with the detail features, whose ranges differ as much (about ±73 against
+    0..11 for the fast release's branch). Returns ``c`` (1 for any other descriptor head)."""
+    if model.descriptor_fpn is None or model.detail is None or model.descriptor_stages is not None:
+        return 1.0
+    pyramid, detail = [], []
+    for image in images:
+        encoding = model.encode(torch.from_numpy(image).to(model.mean.device))
+        pyramid.append(model._on_grid(model.descriptor_fpn(encoding["features"]), encoding["grid"]))
+        detail.append(encoding["detail"])
+    channels = model.config.descriptor_channels
+    scale = matching_scale(pyramid, detail, percentile)
+    return rescale_pyramid(model.descriptor_fpn, [model.descriptor_head[0]], channels, scale)
+
+
+def matching_scale(pyramid: list[torch.Tensor], rest: list[torch.Tensor], percentile: float) -> float:
+    """``c`` with ``percentile(|c * pyramid|) = percentile(|rest|)``, over every 7th value of each tensor."""
+    q = percentile / 100
+    sample = lambda tensors: torch.cat([t.abs().flatten()[::7] for t in tensors])
+    return float(torch.quantile(sample(rest), q) / torch.quantile(sample(pyramid), q))
+
+
+def rescale_pyramid(fpn: nn.Module, readers: list[nn.Conv2d], channels: int, scale: float) -> float:
+    """Multiply ``fpn``'s output convolutions by ``scale`` and divide the weights by which each of ``readers``
+    reads the first ``channels`` input channels by it; returns ``scale``."""
+    for block in fpn.layer_blocks:  # its last convolution (a separable block's pointwise one)
+        block[-1].weight.mul_(scale)
+        block[-1].bias.mul_(scale)
     for reader in readers:
         # a standard convolution reads input channel c through weight[:, c]; a depthwise one through weight[c]
         (reader.weight[:channels] if reader.groups > 1 else reader.weight[:, :channels]).div_(scale)

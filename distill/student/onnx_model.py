@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from distill.detection.detector import ScoreMapDetector, describing
-from distill.student.balance import balance_head_input, calibration_images
+from distill.student.balance import balance_descriptor_input, balance_head_input, calibration_images
 from distill.student.checkpoint import CheckpointError, load_student
 from distill.student.onnx_cache import SOURCE_KEY
 from labels.configuration import plain
@@ -33,7 +33,8 @@ from teachers.weights import sha256_of
 
 EXTRA = "pip install 'distill[onnx]' (onnx, onnxruntime, onnxscript)"
 # written into every exported model: a cached model made by another recipe is exported again (distill.student.onnx_cache)
-RECIPE = "dynamo opset 18, softmax over the last axis, batch norms foldable, SpaceToDepth, head input balanced, descriptors output"
+RECIPE = ("dynamo opset 18, softmax over the last axis, batch norms foldable, SpaceToDepth, head input balanced, "
+          "descriptor pyramid balanced, descriptors output")
 
 
 class OnnxUnavailableError(RuntimeError):
@@ -70,7 +71,9 @@ def export_onnx(checkpoint: Path, out: Path, opset: int = 18) -> Path:
     except ImportError:
         raise OnnxUnavailableError(f"ONNX export needs the [onnx] extra: {EXTRA}") from None
     model, config = load_student(checkpoint)
-    balance_head_input(model, calibration_images())
+    images = calibration_images()
+    balance_head_input(model, images)
+    balance_descriptor_input(model, images)
     stride = model.size_multiple
     outputs = ["probability"] + (["descriptors"] if model.descriptor_head is not None else [])
     with tempfile.TemporaryDirectory() as folder:  # the exporter may write its weights beside the model

@@ -4,7 +4,7 @@ import torch
 from torch import nn
 
 from distill.student.config import StudentConfig
-from distill.student.balance import balance_head_input
+from distill.student.balance import balance_descriptor_input, balance_head_input
 from distill.student.model import Student
 
 
@@ -36,6 +36,30 @@ def test_balancing_gives_the_head_input_one_range_and_keeps_the_output(photo):
     assert 0 < scale < 1
     ratio = fused[:, :part].abs().flatten().quantile(0.9999) / fused[:, part:].abs().flatten().quantile(0.9999)
     assert ratio == pytest.approx(1, abs=0.15)  # quantiles of every 7th value, on the same image
+    for old, new in zip(before, after):
+        assert torch.allclose(old, new, atol=1e-5)
+
+
+def test_a_descriptor_pyramid_of_its_own_is_balanced_against_the_detail_features(photo):
+    model = student(descriptor_dim=256, descriptor_channels=8, descriptor_hidden=16)
+    image = photo[None, :, :96, :128]
+
+    def ranges() -> tuple[torch.Tensor, torch.Tensor]:
+        encoding = model.encode(image)
+        pyramid = model._on_grid(model.descriptor_fpn(encoding["features"]), encoding["grid"])
+        return tuple(part.abs().flatten()[::7].quantile(0.9999) for part in (pyramid, encoding["detail"]))  # as measured
+
+    with torch.no_grad():
+        model.descriptor_fpn.layer_blocks[0][0].weight.mul_(20)  # a pyramid far wider than the detail features
+        model.descriptor_fpn.layer_blocks[0][0].bias.mul_(20)
+        before = model.probability_map(image, descriptors=True)
+        pyramid, detail = ranges()
+        assert pyramid > 5 * detail
+        scale = balance_descriptor_input(model, [image.numpy()])
+        after = model.probability_map(image, descriptors=True)
+        pyramid, detail = ranges()
+    assert 0 < scale < 1
+    assert pyramid / detail == pytest.approx(1, abs=0.15)
     for old, new in zip(before, after):
         assert torch.allclose(old, new, atol=1e-5)
 

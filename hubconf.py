@@ -4,7 +4,7 @@ dependencies = ["torch", "torchvision", "kornia", "timm", "cv2", "h5py"]
 
 
 def student(name: str = "default", device: str = "auto", runtime: str = "torch"):
-    """A released student: ``default`` (the most accurate, with descriptors) or ``fast``; ``runtime`` torch,
+    """A released student, both with descriptors: ``default`` (the most accurate) or ``fast``; ``runtime`` torch,
     onnx or onnx-int8. Non-commercial research use (distilled from the MagicLeap SuperPoint weights)."""
     import distill
 

@@ -141,8 +141,8 @@ class Detector:
     @classmethod
     def pretrained(cls, name: str = "default", device: str = "auto", runtime: str = "torch") -> "Detector":
         """A student that ships with the package (``distill/pretrained.py``; non-commercial research use):
-        ``default`` (the most accurate, with descriptors) or ``fast`` (the fastest, meant for
-        ``runtime="onnx-int8"``; keypoints only); ``runtime`` as in :meth:`load`."""
+        ``default`` (the most accurate) or ``fast`` (the fastest, meant for ``runtime="onnx-int8"``), both with
+        descriptors; ``runtime`` as in :meth:`load`."""
         return cls.load(f"pretrained:{name}", device, runtime)
 
     @classmethod

@@ -8,9 +8,9 @@ and no network.
 - ``fast``: the same detector recipe at input scale 0.25 with a head of 48 channels, the statically
   padded ``efficientnet_lite0`` backbone cut after its stride-8 stage (``student.backbone_levels=2``),
   fine-tuned from ``default`` on its own relabelling of the training photos, on whole 240x320 label
-  images rather than crops (``r4l2h48c240-s0``), the fastest in ONNX Runtime int8. Keypoints only: a
-  descriptor branch on it matches within 0.03 of SuperPoint + LightGlue only in PyTorch and at some cost to
-  its keypoints, so it is not released (docs/models.md).
+  images rather than crops (``r4l2h48c240-s0``), then trained whole with a descriptor branch of its own
+  (cosine distillation of the default release's descriptors at weight 0.1 beside its keypoint loss,
+  ``fjl-s0``): the fastest in ONNX Runtime int8, and it matches with LightGlue's SuperPoint weights.
 
 Both were distilled from the MagicLeap SuperPoint weights and inherit their licence: non-commercial
 research use only. docs/models.md gives the commands that reproduce them.
@@ -40,9 +40,9 @@ RELEASES = {
     "default": Release("student-r3Lm-desc-fp16.pt", "fdff2a457e76dd2d1730201d28fcef7eb4a05a8ae2b76c8682eb14e682f2b120",
                        ("student-r3Lm-desc.onnx", "1a9df93b27ece0d9ff73de8b0e3ac578cb0a593d9c31f3d56d76c6785d2f72a2"),
                        ("student-r3Lm-desc.int8.onnx", "6e8ef9bd630945c0236ba39ae95a0146401ebcf4a47d6dce93f57e2063bf5898")),
-    "fast": Release("student-fast25l2h48c240-fp16.pt", "243dffd1b8fbbceb818509c46ca2f0a68c3637f2ce311cf416df4a5c1d8ae741",
-                    ("student-fast25l2h48c240.onnx", "cf7c8671bc49a28ed3bfdb67197033324180785a8e464d7eb337d2a410409169"),
-                    ("student-fast25l2h48c240.int8.onnx", "9940a0a828f14e1fc4c4f34ece39d645c64aff2acb74788cca39932802f94b0d")),
+    "fast": Release("student-fast25l2h48c240-desc-fp16.pt", "3862c4982cf47f256c9521d7703c39ace7465bfa3190acd8b6b03621e4cf08e4",
+                    ("student-fast25l2h48c240-desc.onnx", "f820260c78887b5a7faff10ff04e3984cd5b7c8d2f9bac0992a28c2a6134a0e3"),
+                    ("student-fast25l2h48c240-desc.int8.onnx", "2a6975259b4dbd42ce34bbb8f801b19aeda4d37887b3cec86e1ab6008e84b4a9")),
 }
 
 

@@ -130,3 +130,19 @@ def seed_checkpoints(tmp_path: Path) -> list[str]:
         torch.save(released, tmp_path / f"s{seed}" / "last.pt")
         paths.append(str(tmp_path / f"s{seed}" / "last.pt"))
     return paths
+
+
+@pytest.fixture
+def keypoints_only_checkpoint(tmp_path: Path) -> Path:
+    """The fast release with its descriptor branch taken off: a student whose keypoints are real and that has no
+    descriptor head (``student.descriptor_dim`` 0)."""
+    from distill.api import checkpoint_path
+
+    released = torch.load(checkpoint_path("pretrained:fast"), map_location="cpu", weights_only=False)
+    released["model"] = {k: v for k, v in released["model"].items() if not k.startswith("descriptor")}
+    released["config"]["student"].update(descriptor_dim=0, descriptor_channels=0)
+    released["config"]["descriptor_store"] = None  # what taught the descriptors it no longer has
+    path = tmp_path / "keypoints-only" / "last.pt"
+    path.parent.mkdir()
+    torch.save(released, path)
+    return path

@@ -28,7 +28,7 @@ def match_command(
     checkpoint: Optional[str] = typer.Option(None, help=f"{CHECKPOINT_HELP} It needs a descriptor head (student.descriptor_dim=256). "
                                              "Without it or --pretrained, SuperPoint (the teacher)."),
     pretrained: bool = typer.Option(False, "--pretrained", help="The released student of --release (instead of --checkpoint)."),
-    release: Release = typer.Option("default", help="Which released student --pretrained loads (the fast one has no descriptors)."),
+    release: Release = typer.Option("default", help="Which released student --pretrained loads: default (the most accurate) or fast (the fastest; both describe their points)."),
     matcher: MatcherName = typer.Option("lightglue", help="lightglue: kornia's LightGlue with the stock SuperPoint weights; "
                                         "mnn: mutual nearest neighbours of the descriptors."),
     top_k: int = typer.Option(1024, "--top-k", "--max-keypoints", min=1, help="Keypoints per image (the best after NMS; --max-keypoints is the old name)."),

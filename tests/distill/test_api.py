@@ -99,7 +99,7 @@ def test_features_read_as_lightglues_mapping_and_move_to_a_device(photo, superpo
     assert distill.Detector.load("harris", device="auto").name == "harris"
 
 
-def test_match_finds_the_known_homography_with_scores(hpatches_root):
+def test_match_finds_the_known_homography_with_scores(hpatches_root, keypoints_only_checkpoint):
     from tests.conftest import viewpoint_homography
 
     result = distill.match(hpatches_root / "v_photo" / "1.ppm", hpatches_root / "v_photo" / "3.ppm", device="cpu")
@@ -114,8 +114,11 @@ def test_match_finds_the_known_homography_with_scores(hpatches_root):
     rgb = cv2.imread(str(hpatches_root / "v_photo" / "1.ppm"))[..., ::-1].copy()
     nearest = mnn(rgb, hpatches_root / "v_photo" / "2.ppm")
     assert len(nearest.matches) > 50 and nearest.inliers.mean() > 0.5 and (nearest.scores <= 1 + 1e-6).all()
+    fast = distill.Matcher("pretrained:fast", device="cpu")(hpatches_root / "v_photo" / "1.ppm", hpatches_root / "v_photo" / "3.ppm")
+    assert len(fast.matches) > 50 and fast.inliers.mean() > 0.8
+    assert np.abs(warp_points(corners, fast.homography) - warp_points(corners, truth)).max() < 3
     with pytest.raises(ValueError, match="has no descriptors"):
-        distill.Matcher("pretrained:fast", device="cpu")
+        distill.Matcher(keypoints_only_checkpoint, device="cpu")
     small = distill.match(hpatches_root / "v_photo" / "1.ppm", hpatches_root / "v_photo" / "3.ppm", device="cpu", resize=200)
     assert small.keypoints0[:, 0].max() > 250  # detected at 150 x 200, keypoints in the 240 x 320 images' pixels
     assert np.abs(warp_points(corners, small.homography) - warp_points(corners, truth)).max() < 4

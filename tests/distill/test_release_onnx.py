@@ -85,5 +85,5 @@ def test_a_shipped_model_that_does_not_match_its_pin_is_refused(monkeypatch):
     release = pretrained.RELEASES["fast"]
     monkeypatch.setitem(pretrained.RELEASES, "fast", pretrained.Release(release.file, release.sha256, release.onnx,
                                                                        (release.int8[0], "0" * 64)))
-    with pytest.raises(CheckpointError, match="student-fast25l2h48c240.int8.onnx has sha256 .* expected 0000.*: the file is damaged"):
+    with pytest.raises(CheckpointError, match="student-fast25l2h48c240-desc.int8.onnx has sha256 .* expected 0000.*: the file is damaged"):
         distill.Detector.pretrained("fast", runtime="onnx-int8")

@@ -53,7 +53,7 @@ def test_bench_speed_times_every_runtime_end_to_end(tmp_path):
     assert "fastest runtime" in result.output
 
 
-def test_bench_speed_with_descriptors_times_what_a_matcher_takes(tmp_path):
+def test_bench_speed_with_descriptors_times_what_a_matcher_takes(tmp_path, keypoints_only_checkpoint):
     result = CliRunner().invoke(app, ["bench", "speed", "--checkpoint", "pretrained", "--descriptors", "--rounds", "1",
                                       "--out", str(tmp_path / "speed")])
     assert result.exit_code == 0, result.output
@@ -62,8 +62,9 @@ def test_bench_speed_with_descriptors_times_what_a_matcher_takes(tmp_path):
     assert [r["runtime"] for r in table["rows"]] == ["torch", "onnx", "onnx-int8"] * 2
     assert all(r["ms"] > 0 and r["network_ms"] > 0 for r in table["rows"])
     assert "keypoints and their descriptors out" in result.output
-    fast = CliRunner().invoke(app, ["bench", "speed", "--checkpoint", "pretrained:fast", "--descriptors", "--out", str(tmp_path / "x")])
-    assert fast.exit_code == 2 and "pretrained:fast: no descriptor head" in fast.output
+    keypoints_only = CliRunner().invoke(app, ["bench", "speed", "--checkpoint", str(keypoints_only_checkpoint), "--descriptors",
+                                              "--out", str(tmp_path / "x")])
+    assert keypoints_only.exit_code == 2 and f"{keypoints_only_checkpoint}: no descriptor head" in keypoints_only.output
     classical = CliRunner().invoke(app, ["bench", "speed", "--checkpoint", "pretrained", "--descriptors", "-d", "shi",
                                          "--out", str(tmp_path / "y")])
     assert classical.exit_code == 2 and "keypoints only" in classical.output

@@ -38,8 +38,7 @@ class MatchingProtocol:
     size: tuple[int, int] = (480, 640)  # H x W every image is resized to
     max_keypoints: int = 1024
     nms_radius: int = DetectionConfig.nms_radius
-    ransac_px: float = 3.0
-    seed: int = 0
+    ransac_px: float = 3.0  # USAC_MAGSAC's sampling is seeded by OpenCV itself, the same on every run
     subpixel: bool = False  # networks' keypoints refined to the vertex of a parabola through their 3x3 neighbourhood
     scales: tuple[float, ...] = (1.0,)  # networks' keypoints from their maps at these factors averaged before NMS
     # working resolution (long side, px): a network detects and describes a larger image resized to it, its keypoints
@@ -113,11 +112,11 @@ def corner_error(estimate: np.ndarray | None, truth: np.ndarray, size: tuple[int
 
 
 def homography_inliers(points0: np.ndarray, points1: np.ndarray, protocol: MatchingProtocol) -> tuple[np.ndarray | None, np.ndarray]:
-    """The homography mapping ``points0`` (N x 2) to ``points1`` by USAC_MAGSAC (``ransac_px``, fixed seed)
-    and its inlier mask (N booleans); ``(None, all False)`` with fewer than 4 matches or no estimate."""
+    """The homography mapping ``points0`` (N x 2) to ``points1`` by USAC_MAGSAC (``ransac_px``; deterministic: USAC
+    seeds its own sampler, which ``cv2.setRNGSeed`` does not reach) and its inlier mask (N booleans); ``(None, all
+    False)`` with fewer than 4 matches or no estimate."""
     if len(points0) < 4:
         return None, np.zeros(len(points0), bool)
-    cv2.setRNGSeed(protocol.seed)
     estimate, mask = cv2.findHomography(points0.astype(np.float64), points1.astype(np.float64), cv2.USAC_MAGSAC,
                                         protocol.ransac_px, confidence=0.99999, maxIters=10000)
     if estimate is None:

@@ -30,7 +30,7 @@ def markdown(results: list[MethodResult], protocol: MatchingProtocol, title: str
              f"{h}x{w} grey{working_note(protocol.resize, (h, w))}, up to {protocol.max_keypoints} keypoints (NMS radius {protocol.nms_radius} for the networks"
              f"{', refined to subpixel' if protocol.subpixel else ''}"
              f"{'; ' + fused if fused else ''}), "
-             f"homography by USAC_MAGSAC at {protocol.ransac_px:g} px (seed {protocol.seed}); AUC of the mean corner error; "
+             f"homography by USAC_MAGSAC at {protocol.ransac_px:g} px (OpenCV's own fixed seed); AUC of the mean corner error; "
              "MMA: share of matches within the threshold of the ground truth.", "",
              "| method | AUC@1px | AUC@3px | AUC@5px | AUC@3px i / v | MMA@3px | matches | extract ms / image | match ms / pair |",
              "|---|---|---|---|---|---|---|---|---|"]

@@ -46,17 +46,14 @@ def balance_head_input(model: Student, images: list[np.ndarray], percentile: flo
 @torch.no_grad()
 def balance_descriptor_input(model: Student, images: list[np.ndarray], percentile: float = 99.99) -> float:
     """The same for a descriptor head with a pyramid of its own (``student.descriptor_channels``): its input
-    is that pyramid concatenated with the detail features, whose ranges differ as much (about ±73 against
-    0..11 for the fast release's branch). Returns ``c`` (1 for any other descriptor head)."""
-    if model.descriptor_fpn is None or model.detail is None or model.descriptor_stages is not None:
+    (:meth:`Student.descriptor_input`) is that pyramid followed by the detail features, whose ranges differ
+    as much (about ±73 against 0..11 for the fast release's branch). Returns ``c`` (1 for any other
+    descriptor head)."""
+    if model.descriptor_fpn is None or model.detail is None:
         return 1.0
-    pyramid, detail = [], []
-    for image in images:
-        encoding = model.encode(torch.from_numpy(image).to(model.mean.device))
-        pyramid.append(model._on_grid(model.descriptor_fpn(encoding["features"]), encoding["grid"]))
-        detail.append(encoding["detail"])
     channels = model.config.descriptor_channels
-    scale = matching_scale(pyramid, detail, percentile)
+    inputs = [model.descriptor_input(model.encode(torch.from_numpy(image).to(model.mean.device))) for image in images]
+    scale = matching_scale([x[:, :channels] for x in inputs], [x[:, channels:] for x in inputs], percentile)
     return rescale_pyramid(model.descriptor_fpn, [model.descriptor_head[0]], channels, scale)
 
 

@@ -158,6 +158,11 @@ class Student(nn.Module):
         """``B x D x H/8 x W/8`` L2-normalised descriptors from an :meth:`encode` result."""
         if self.descriptor_head is None:
             raise ValueError("this student has no descriptor head (student.descriptor_dim is 0)")
+        return F.normalize(self.descriptor_head(self.descriptor_input(encoding)), dim=1)
+
+    def descriptor_input(self, encoding: dict) -> torch.Tensor:
+        """What the descriptor head reads, ``B x C x H/8 x W/8``: the keypoint head's input, or (a descriptor pyramid
+        of its own) that pyramid's ``descriptor_channels`` followed by the detail features."""
         fused = encoding["fused"]
         if self.descriptor_fpn is not None:
             levels = encoding["features"]
@@ -166,8 +171,7 @@ class Student(nn.Module):
                 levels = OrderedDict((str(i), f) for i, f in enumerate(shallow + self.descriptor_stages(shallow[-1])))
             fused = self._on_grid(self.descriptor_fpn(levels), encoding["grid"])
             fused = fused if encoding["detail"] is None else torch.cat([fused, encoding["detail"]], dim=1)
-        described = self.descriptor_head(fused if self.stride == 8 else F.avg_pool2d(fused, 2))
-        return F.normalize(described, dim=1)
+        return fused if self.stride == 8 else F.avg_pool2d(fused, 2)
 
     @staticmethod
     def _on_grid(levels: OrderedDict, grid: tuple[int, int]) -> torch.Tensor:

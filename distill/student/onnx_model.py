@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from distill.detection.detector import ScoreMapDetector, describing
-from distill.student.balance import balance_descriptor_input, balance_head_input, calibration_images
+from distill.student.balance import balance_for_int8, calibration_images
 from distill.student.checkpoint import CheckpointError, load_student
 from distill.student.onnx_cache import SOURCE_KEY
 from labels.configuration import plain
@@ -64,16 +64,14 @@ def space_to_depth(image, downscale_factor: int):
 
 
 def export_onnx(checkpoint: Path, out: Path, opset: int = 18) -> Path:
-    """Write the student of ``checkpoint`` as ONNX with dynamic batch, height and width, its head's input
-    balanced for int8 (:func:`distill.student.balance.balance_head_input`; the float function is unchanged)."""
+    """Write the student of ``checkpoint`` as ONNX with dynamic batch, height and width, its heads' inputs
+    balanced for int8 (:func:`distill.student.balance.balance_for_int8`; the float function is unchanged)."""
     try:
         import onnx
     except ImportError:
         raise OnnxUnavailableError(f"ONNX export needs the [onnx] extra: {EXTRA}") from None
     model, config = load_student(checkpoint)
-    images = calibration_images()
-    balance_head_input(model, images)
-    balance_descriptor_input(model, images)
+    balance_for_int8(model, calibration_images())
     stride = model.size_multiple
     outputs = ["probability"] + (["descriptors"] if model.descriptor_head is not None else [])
     with tempfile.TemporaryDirectory() as folder:  # the exporter may write its weights beside the model

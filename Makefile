@@ -24,12 +24,12 @@ labels: $(STAMP)  ## label the embedded photos (or LABEL_ARGS="--images DIR ..."
 HPATCHES_ROOT ?= data/hpatches
 TRAIN_ARGS ?=
 
-# SuperPoint's recipe in two rounds: a student learns SuperPoint's labels, relabels the photos with homographic
+# SuperPoint's recipe in two rounds: a student learns SuperPoint's labels (800 steps at lr 0.006), relabels the photos with homographic
 # adaptation, and a fine-tune learns those together with SuperPoint's (the focal target at threshold 0.07: SuperPoint's
 # density, 230 points per image)
 demo: labels  ## the main job: label the embedded photos, train a student in two rounds, evaluate it against the teacher, the released student and classical detectors (on HPatches, else on held-out photos)
 	$(BIN)/distill labels inspect $$(ls -t data/labels/superpoint-*.h5 | head -n 1)
-	$(BIN)/distill train --teacher superpoint --name demo-round1 --steps 800 --overwrite $(TRAIN_ARGS)
+	$(BIN)/distill train --teacher superpoint --name demo-round1 --steps 800 --set lr=0.006 --overwrite $(TRAIN_ARGS)
 	$(BIN)/distill labels $(LABEL_ARGS) --teacher student:runs/demo-round1/last.pt
 	$(BIN)/distill train --teacher superpoint --teacher student:runs/demo-round1/last.pt --init runs/demo-round1/last.pt --steps 400 \
 		--set lr=0.001 --set losses.focal.threshold=0.07 --name demo --overwrite

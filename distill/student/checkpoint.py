@@ -36,7 +36,7 @@ class Checkpoint:
     training_model: dict | None = None  # with ``ema``: the weights as trained (``model`` is their average), for resume
 
 
-def _write(path: Path, weights: dict, step: int, best: float, config: TrainConfig, **extra) -> None:
+def write_checkpoint(path: Path, weights: dict, step: int, best: float, config: TrainConfig, **extra) -> None:
     """Write a checkpoint atomically (under a temporary name, then renamed): a crash never leaves a
     half-written file."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -53,7 +53,7 @@ def save_checkpoint(path: Path, model: Student, optimiser, scheduler, step: int,
     extra = {} if optimiser is None else {"optimiser": optimiser.state_dict(), "scheduler": scheduler.state_dict()}
     if training_model is not None and optimiser is not None:
         extra["training_model"] = training_model.state_dict()
-    _write(path, model.state_dict(), step, best, config, **extra)
+    write_checkpoint(path, model.state_dict(), step, best, config, **extra)
 
 
 def write_slim(source: Path, out: Path, fp16: bool = False) -> int:
@@ -61,7 +61,7 @@ def write_slim(source: Path, out: Path, fp16: bool = False) -> int:
     as float16 when ``fp16``: they load back into float32 parameters). Returns the file's size."""
     checkpoint = read_checkpoint(source)
     weights = {k: v.half() if fp16 and v.is_floating_point() else v for k, v in checkpoint.model.items()}
-    _write(out, weights, checkpoint.step, checkpoint.best, checkpoint.config)
+    write_checkpoint(out, weights, checkpoint.step, checkpoint.best, checkpoint.config)
     return out.stat().st_size
 
 

@@ -101,3 +101,24 @@ def sample_descriptors(descriptors: torch.Tensor, keypoints_xy: torch.Tensor, im
     grid = torch.nan_to_num(grid, nan=2.0, posinf=2.0, neginf=-2.0)  # outside [-1, 1]: zero padding
     sampled = F.grid_sample(descriptors[None], grid[None, None], mode="bilinear", align_corners=False)
     return F.normalize(sampled[0, :, 0].t(), dim=1)
+
+
+def bilinear_cells(keypoints_xy: torch.Tensor, cells_hw: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The cells :func:`sample_descriptors` reads for each of ``N x 2`` pixel positions on a grid of ``H' x W'``
+    8x8 cells, and their weights: ``(N x 4 flat indices i W' + j, N x 4 weights)``, so that the sample is
+    ``sum_k weight_k * cell[index_k]``. Position ``(x, y)`` lies at ``u = (x + 0.5) / 8 - 0.5`` in cell units (cell
+    ``j``'s centre at ``u = j``); the four cells around it weigh ``(1 - a)(1 - b)``, ``a (1 - b)``, ``(1 - a) b``,
+    ``a b`` with ``a, b`` the fractional parts. A cell outside the grid, or any cell of a position that is not
+    finite, gets weight 0 (and index 0), as grid_sample's zero padding gives."""
+    h, w = cells_hw
+    u = (keypoints_xy + 0.5) / 8 - 0.5
+    finite = torch.isfinite(u).all(dim=1, keepdim=True)
+    u = torch.where(finite, u, torch.zeros_like(u))
+    corner = u.floor()
+    a, b = (u - corner).unbind(1)
+    x0, y0 = corner.long().unbind(1)
+    xs = torch.stack([x0, x0 + 1, x0, x0 + 1], 1)
+    ys = torch.stack([y0, y0, y0 + 1, y0 + 1], 1)
+    weights = torch.stack([(1 - a) * (1 - b), a * (1 - b), (1 - a) * b, a * b], 1)
+    inside = (xs >= 0) & (xs < w) & (ys >= 0) & (ys < h) & finite
+    return torch.where(inside, ys * w + xs, 0), torch.where(inside, weights, 0.0)

@@ -15,6 +15,10 @@ from teachers.keypoints import extract_keypoints
 from teachers.superpoint import sample_descriptors
 
 
+# a network's descriptors at points: each image's N_i x 2 pixel positions (x, y) -> its N_i x D L2-normalised descriptors
+Describer = Callable[[list[torch.Tensor]], list[torch.Tensor]]
+
+
 @dataclass
 class ScoreMapDetector:
     name: str
@@ -25,9 +29,9 @@ class ScoreMapDetector:
     # (grey, N x 2 keypoints) -> N x 256 L2-normalised descriptors, for detectors that have them; called
     # right after score_map on the same image, it may reuse that pass
     describe: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
-    # networks: a batch B x 1 x H x W float in [0, 1] on `device` -> (B x H x W probability, a function giving
-    # the B x D x H'/8 x W'/8 descriptors of the batch padded to multiples of 8, or None); one forward pass
-    network: Callable[[torch.Tensor], tuple[torch.Tensor, Callable[[], torch.Tensor] | None]] | None = None
+    # networks: a batch B x 1 x H x W float in [0, 1] on `device` -> (B x H x W probability, a function giving each
+    # image's N_i x D descriptors at its N_i x 2 points, or None); one forward pass, its descriptors only when asked
+    network: Callable[[torch.Tensor], tuple[torch.Tensor, Describer | None]] | None = None
 
 
 def to_tensor(grey: np.ndarray, device: str) -> torch.Tensor:
@@ -35,18 +39,28 @@ def to_tensor(grey: np.ndarray, device: str) -> torch.Tensor:
     return torch.from_numpy(grey).to(device).float().div_(255)[None, None]
 
 
-def describing(network: Callable[[np.ndarray], tuple[torch.Tensor, Callable[[], torch.Tensor]]], device: str):
-    """``(score_map, describe)`` of a network that gives, for a grey image, its ``H x W`` probability and
-    a function returning its ``D x H'/8 x W'/8`` descriptors of the image padded to multiples of 8 (called
-    only when descriptors are asked for, so detection alone skips a student's descriptor branch).
-    ``describe`` reuses the pass of the image scored last and samples as SuperPoint does, in the padded
-    image's frame."""
+def sampled(dense: Callable[[], torch.Tensor]) -> Describer:
+    """A :data:`Describer` of a network whose descriptors are dense: ``dense()`` gives the batch's ``B x D x H'/8 x
+    W'/8`` descriptors of the images padded to multiples of 8 (computed when first asked for), sampled at each
+    image's points as SuperPoint samples them, in the padded image's frame."""
+    def at(points: list[torch.Tensor]) -> list[torch.Tensor]:
+        descriptors = dense()
+        padded = (8 * descriptors.shape[-2], 8 * descriptors.shape[-1])
+        return [sample_descriptors(cells, xy, padded) for cells, xy in zip(descriptors, points)]
+
+    return at
+
+
+def describing(network: Callable[[np.ndarray], tuple[torch.Tensor, Describer]], device: str):
+    """``(score_map, describe)`` of a network that gives, for a grey image, its ``H x W`` probability and a
+    :data:`Describer` of that image (called only when descriptors are asked for, so detection alone skips a
+    student's descriptor branch). ``describe`` reuses the pass of the image scored last."""
     last: dict = {}
 
     @torch.inference_mode()
     def score(grey: np.ndarray) -> torch.Tensor:
-        probability, descriptors = network(grey)
-        last.update(grey=grey, descriptors=descriptors)
+        probability, describer = network(grey)
+        last.update(grey=grey, describer=describer)
         return probability
 
     @torch.inference_mode()
@@ -54,9 +68,7 @@ def describing(network: Callable[[np.ndarray], tuple[torch.Tensor, Callable[[], 
         if last.get("grey") is not grey:
             score(grey)
         points = torch.from_numpy(np.asarray(xy, np.float32)).to(device)
-        descriptors = last["descriptors"]()
-        cells = descriptors.shape[-2:]
-        return sample_descriptors(descriptors, points, (8 * cells[0], 8 * cells[1])).cpu().numpy()
+        return last["describer"]([points])[0].cpu().numpy()
 
     return score, describe
 
@@ -163,10 +175,8 @@ def detect_batch(detector: ScoreMapDetector, images: torch.Tensor, nms_radius: i
     """``(xy N x 2, scores N, descriptors N x D or None)`` of each image of a ``B x 1 x H x W`` batch (float in
     [0, 1] on the detector's device), in one forward pass of its ``network``, on that device: the same points
     as :func:`detect` and :func:`describe` give image by image."""
-    probability, later = detector.network(images)
+    probability, describer = detector.network(images)
     radius = detector.nms_radius if nms_radius is None else nms_radius
     found = extract_keypoints(probability, detector.threshold, radius, top_k, 0, subpixel)
-    described = later() if descriptors and later is not None else None
-    padded = None if described is None else (8 * described.shape[-2], 8 * described.shape[-1])
-    return [(k.xy, k.scores, None if described is None else sample_descriptors(described[i], k.xy, padded))
-            for i, k in enumerate(found)]
+    described = describer([k.xy for k in found]) if descriptors and describer is not None else [None] * len(found)
+    return [(k.xy, k.scores, d) for k, d in zip(found, described)]

@@ -2,25 +2,23 @@
 adaptation."""
 from __future__ import annotations
 
-from typing import Callable
-
 import numpy as np
 import torch
 
-from distill.detection.detector import ScoreMapDetector, describing, to_tensor
+from distill.detection.detector import Describer, ScoreMapDetector, describing, sampled, to_tensor
 from teachers.adaptation import homographic_adaptation
 from teachers.config import AdaptationConfig, DetectionConfig
 from teachers.superpoint import SuperPoint
 
 
 def superpoint_detector(teacher: SuperPoint, device: str) -> ScoreMapDetector:
-    def batch(images: torch.Tensor) -> tuple[torch.Tensor, Callable[[], torch.Tensor]]:
+    def batch(images: torch.Tensor) -> tuple[torch.Tensor, Describer]:
         out = teacher(images)
-        return out.probability, lambda: out.descriptors
+        return out.probability, sampled(lambda: out.descriptors)
 
-    def network(grey: np.ndarray) -> tuple[torch.Tensor, Callable[[], torch.Tensor]]:
-        probability, later = batch(to_tensor(grey, device))
-        return probability[0], lambda: later()[0]
+    def network(grey: np.ndarray) -> tuple[torch.Tensor, Describer]:
+        probability, describer = batch(to_tensor(grey, device))
+        return probability[0], describer
 
     score, describe = describing(network, device)
     return ScoreMapDetector("superpoint", score, threshold=DetectionConfig.threshold, device=device, describe=describe, network=batch)

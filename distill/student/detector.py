@@ -2,14 +2,13 @@
 detection settings (the checkpoint's) as :meth:`Student.detect`."""
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from distill.choices import RUNTIMES
-from distill.detection.detector import ScoreMapDetector, describing, to_tensor
+from distill.detection.detector import Describer, ScoreMapDetector, describing, to_tensor
 from distill.student.checkpoint import CheckpointError
 from distill.student.inference import inference_student
 from distill.student.model import Student
@@ -18,11 +17,13 @@ from teachers.config import DetectionConfig
 
 def student_detector(model: Student, name: str, detection: DetectionConfig, device: str = "cpu") -> ScoreMapDetector:
     """Dense probability of a student (in eval mode) with ``detection``'s threshold and NMS radius, and
-    its descriptors when it has a descriptor head (computed only when asked for)."""
-    def batch(images: torch.Tensor) -> tuple[torch.Tensor, Callable[[], torch.Tensor] | None]:
+    its descriptors when it has a descriptor head (computed only when asked for, at the points asked for:
+    :meth:`Student.descriptors_at`)."""
+    def batch(images: torch.Tensor) -> tuple[torch.Tensor, Describer | None]:
         if model.descriptor_head is None:
             return model.probability_map(images), None
-        return model.probability_then_descriptors(images)
+        probability, encoding = model.encoded_probability(images)
+        return probability, lambda points: model.descriptors_at(encoding, points)
 
     settings = dict(threshold=detection.threshold, nms_radius=detection.nms_radius, device=device, network=batch)
     if model.descriptor_head is None:
@@ -32,9 +33,9 @@ def student_detector(model: Student, name: str, detection: DetectionConfig, devi
 
         return ScoreMapDetector(name, score, **settings)
 
-    def network(grey: np.ndarray) -> tuple[torch.Tensor, Callable[[], torch.Tensor]]:
-        probability, later = batch(to_tensor(grey, device))
-        return probability[0], lambda: later()[0]
+    def network(grey: np.ndarray) -> tuple[torch.Tensor, Describer]:
+        probability, describer = batch(to_tensor(grey, device))
+        return probability[0], describer
 
     score, describe = describing(network, device)
     return ScoreMapDetector(name, score, describe=describe, **settings)

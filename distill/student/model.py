@@ -31,6 +31,7 @@ from distill.student.backbone import DeeperStages, create_backbone
 from distill.student.config import StudentConfig
 from teachers.config import DetectionConfig
 from teachers.keypoints import Keypoints, cell_logits_to_probability, extract_keypoints
+from teachers.superpoint import bilinear_cells, sample_descriptors
 
 
 def conv_bn_relu(inputs: int, outputs: int, stride: int = 1, kernel: int = 3) -> nn.Sequential:
@@ -160,6 +161,30 @@ class Student(nn.Module):
             raise ValueError("this student has no descriptor head (student.descriptor_dim is 0)")
         return F.normalize(self.descriptor_head(self.descriptor_input(encoding)), dim=1)
 
+    def descriptors_at(self, encoding: dict, points: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Each image's ``N_i x D`` L2-normalised descriptors at its ``N_i x 2`` pixel positions (x, y) from an
+        :meth:`encode` result: :meth:`describe` sampled as SuperPoint samples (:func:`sample_descriptors`), the same
+        up to float rounding. A head of 1x1 convolutions on a pyramid of its own (``descriptor_channels``) describes
+        each cell from that cell's input alone, so it runs only on the cells the sampling reads
+        (:func:`bilinear_cells`): about half the grid for 1024 points at 480x640, where the head is most of the
+        descriptors' cost. A 3x3 head (SuperPoint's, on the detector's features) runs on the whole grid."""
+        if self.descriptor_head is None:
+            raise ValueError("this student has no descriptor head (student.descriptor_dim is 0)")
+        if self.descriptor_fpn is None:
+            dense = self.describe(encoding)
+            padded = (8 * dense.shape[-2], 8 * dense.shape[-1])
+            return [sample_descriptors(cells, xy, padded) for cells, xy in zip(dense, points)]
+        inputs = self.descriptor_input(encoding)
+        channels, h, w = inputs.shape[1:]
+        described = []
+        for cells, xy in zip(inputs, points):
+            index, weights = bilinear_cells(xy, (h, w))
+            used, where = torch.unique(index, return_inverse=True)
+            read = cells.permute(1, 2, 0).reshape(h * w, channels)[used]  # M x C, the cells' inputs
+            head = F.normalize(self.descriptor_head(read.t()[None, :, :, None])[0, :, :, 0].t(), dim=1)  # M x D
+            described.append(F.normalize(F.embedding_bag(where, head, per_sample_weights=weights, mode="sum"), dim=1))
+        return described
+
     def descriptor_input(self, encoding: dict) -> torch.Tensor:
         """What the descriptor head reads, ``B x C x H/8 x W/8``: the keypoint head's input, or (a descriptor pyramid
         of its own) that pyramid's ``descriptor_channels`` followed by the detail features."""
@@ -193,10 +218,16 @@ class Student(nn.Module):
     def probability_then_descriptors(self, image: torch.Tensor) -> tuple[torch.Tensor, Callable[[], torch.Tensor]]:
         """:meth:`probability_map` now and a function that computes the descriptors from the same backbone
         pass when called: a detector that is only asked for keypoints never pays for its descriptor branch."""
+        probability, encoding = self.encoded_probability(image)
+        return probability, lambda: self.describe(encoding)
+
+    def encoded_probability(self, image: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        """:meth:`probability_map` and the :meth:`encode` result of the padded image it came from, from which
+        :meth:`describe` or :meth:`descriptors_at` give descriptors later (or never)."""
         h, w = image.shape[-2:]
         padded = F.pad(image, (0, (-w) % self.size_multiple, 0, (-h) % self.size_multiple))
         encoding = self.encode(padded)
-        return self.probability(self.keypoint_logits(encoding))[:, :h, :w], lambda: self.describe(encoding)
+        return self.probability(self.keypoint_logits(encoding))[:, :h, :w], encoding
 
     @torch.inference_mode()
     def detect(self, image: torch.Tensor, detection: DetectionConfig = DetectionConfig(), top_k: int | None = None,

@@ -16,14 +16,13 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from distill.detection.detector import ScoreMapDetector, describing
+from distill.detection.detector import Describer, ScoreMapDetector, describing, sampled
 from distill.student.balance import balance_for_int8, calibration_images
 from distill.student.checkpoint import CheckpointError, load_student
 from distill.student.onnx_cache import SOURCE_KEY
@@ -174,17 +173,17 @@ def onnx_detector(path: Path, device: str = "cpu", name: str | None = None) -> S
     if described:
         asked = {"descriptors": False}  # once descriptors are asked for, one run of the whole graph gives both
 
-        def network(grey: np.ndarray) -> tuple[torch.Tensor, Callable[[], torch.Tensor]]:
+        def network(grey: np.ndarray) -> tuple[torch.Tensor, Describer]:
             if asked["descriptors"]:
                 h, w = grey.shape
                 probabilities, descriptors = session.run(["probability", "descriptors"], inputs(grey))
-                return torch.from_numpy(probabilities[0, :h, :w]), lambda: torch.from_numpy(descriptors[0])
+                return torch.from_numpy(probabilities[0, :h, :w]), sampled(lambda: torch.from_numpy(descriptors))
 
             def later() -> torch.Tensor:
                 asked["descriptors"] = True
-                return torch.from_numpy(session.run(["descriptors"], inputs(grey))[0][0])
+                return torch.from_numpy(session.run(["descriptors"], inputs(grey))[0])
 
-            return probability(grey), later
+            return probability(grey), sampled(later)
 
         score, describe = describing(network, "cpu")
     return ScoreMapDetector(name or f"student-onnx:{Path(path).stem}", score, threshold=detection["threshold"],

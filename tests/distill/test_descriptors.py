@@ -18,7 +18,7 @@ from labels.configuration import ConfigError, load_config
 from labels.images import list_images
 from labels.run import label_images
 from labels.store import StoreError, StoreReader
-from teachers.superpoint import sample_descriptors
+from teachers.superpoint import bilinear_cells, sample_descriptors
 from tests.conftest import write_photos
 from tests.distill.test_student import tiny_config
 
@@ -40,6 +40,44 @@ def test_a_position_at_infinity_samples_zero_as_outside_points_do():
     points = torch.tensor([[float("inf"), 3.5], [float("nan"), float("nan")], [-float("inf"), 3.5], [3.5, 3.5]])
     sampled = sample_descriptors(cells, points, (8, 16))
     assert torch.equal(sampled[:3], torch.zeros(3, 2)) and torch.allclose(sampled[3], torch.tensor([1.0, 0.0]))
+
+
+def test_the_cells_a_sample_reads_and_their_weights_give_the_sample():
+    """:func:`bilinear_cells` names the four cells grid_sample reads for each point, with its weights: their
+    weighted sum, normalised, is :func:`sample_descriptors` on a random 7 x 9 grid, at the corners, the edges,
+    outside (zero padding) and at infinity."""
+    cells = torch.nn.functional.normalize(torch.randn(16, 7, 9, generator=torch.Generator().manual_seed(0)), dim=0)
+    points = torch.cat([torch.rand(200, 2, generator=torch.Generator().manual_seed(1)) * torch.tensor([80.0, 64.0]) - 4,
+                        torch.tensor([[0.0, 0.0], [71.0, 55.0], [3.5, 3.5], [-9.0, 20.0], [75.6, 1.0], [float("nan"), 3.0],
+                                      [float("inf"), float("inf")]])])
+    index, weights = bilinear_cells(points, (7, 9))
+    by_hand = torch.nn.functional.normalize((cells.reshape(16, -1).t()[index] * weights[..., None]).sum(1), dim=1)
+    assert torch.allclose(by_hand, sample_descriptors(cells, points, (56, 72)), atol=1e-6)
+    assert torch.equal(weights[-2:], torch.zeros(2, 4)) and torch.equal(weights[-4], torch.zeros(4))  # not finite, outside
+    # (3.5, 3.5) is cell (0, 0)'s centre: that cell alone, of the four (0, 0), (0, 1), (1, 0), (1, 1)
+    assert index[202].tolist() == [0, 1, 9, 10] and weights[202].tolist() == [1.0, 0.0, 0.0, 0.0]
+
+
+@pytest.mark.parametrize("release", sorted(RELEASES))
+def test_a_released_student_describes_points_from_the_cells_they_read(release):
+    """A release's 1x1 descriptor head runs only on the cells its points' bilinear samples read, and gives the
+    dense map's samples (:meth:`Student.describe` then :func:`sample_descriptors`) up to float rounding, in a
+    batch of two images of an odd size, at points on the border, past it and at infinity."""
+    model = load_student(released_checkpoint(release))[0]
+    images = torch.rand(2, 1, 100, 124, generator=torch.Generator().manual_seed(3))
+    points = [torch.tensor([[0.0, 0.0], [123.0, 99.0], [-3.0, 5.0], [130.0, 50.0], [float("nan"), 2.0], [61.3, 47.9]]),
+              torch.rand(60, 2, generator=torch.Generator().manual_seed(4)) * torch.tensor([124.0, 100.0])]
+    seen = []
+    model.descriptor_head.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0].shape[-2:].numel()))
+    with torch.inference_mode():
+        probability, encoding = model.encoded_probability(images)
+        sparse = model.descriptors_at(encoding, points)
+        dense = model.describe(encoding)
+    grid = dense.shape[-2:].numel()  # 13 x 16 cells of the image padded to 104 x 128
+    assert seen[:2] == [len(torch.unique(bilinear_cells(xy, tuple(dense.shape[-2:]))[0])) for xy in points] and max(seen[:2]) < grid
+    for cells, xy, described in zip(dense, points, sparse):
+        assert torch.allclose(described, sample_descriptors(cells, xy, (104, 128)), atol=1e-5)
+    assert torch.equal(sparse[0][4], torch.zeros(256))
 
 
 @pytest.fixture(scope="module")

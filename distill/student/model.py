@@ -178,6 +178,9 @@ class Student(nn.Module):
         channels, h, w = inputs.shape[1:]
         described = []
         for cells, xy in zip(inputs, points):
+            if len(xy) == 0:  # no cell to run the head on (a convolution refuses an empty input)
+                described.append(inputs.new_zeros(0, self.config.descriptor_dim))
+                continue
             index, weights = bilinear_cells(xy, (h, w))
             used, where = torch.unique(index, return_inverse=True)
             read = cells.permute(1, 2, 0).reshape(h * w, channels)[used]  # M x C, the cells' inputs

@@ -78,6 +78,8 @@ def test_a_released_student_describes_points_from_the_cells_they_read(release):
     for cells, xy, described in zip(dense, points, sparse):
         assert torch.allclose(described, sample_descriptors(cells, xy, (104, 128)), atol=1e-5)
     assert torch.equal(sparse[0][4], torch.zeros(256))
+    none = distill.Detector.pretrained(release)(np.zeros((100, 124), np.uint8), threshold=1.0)  # no point, no cell to describe
+    assert none.keypoints.shape == (0, 2) and none.descriptors.shape == (0, 256)
 
 
 @pytest.fixture(scope="module")

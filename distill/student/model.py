@@ -27,11 +27,12 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.ops import FeaturePyramidNetwork
 
+from distill.detection.detector import sampled
 from distill.student.backbone import DeeperStages, create_backbone
 from distill.student.config import StudentConfig
 from teachers.config import DetectionConfig
 from teachers.keypoints import Keypoints, cell_logits_to_probability, extract_keypoints
-from teachers.superpoint import bilinear_cells, sample_descriptors
+from teachers.superpoint import bilinear_cells
 
 
 def conv_bn_relu(inputs: int, outputs: int, stride: int = 1, kernel: int = 3) -> nn.Sequential:
@@ -171,9 +172,7 @@ class Student(nn.Module):
         if self.descriptor_head is None:
             raise ValueError("this student has no descriptor head (student.descriptor_dim is 0)")
         if self.descriptor_fpn is None:
-            dense = self.describe(encoding)
-            padded = (8 * dense.shape[-2], 8 * dense.shape[-1])
-            return [sample_descriptors(cells, xy, padded) for cells, xy in zip(dense, points)]
+            return sampled(lambda: self.describe(encoding))(points)
         inputs = self.descriptor_input(encoding)
         channels, h, w = inputs.shape[1:]
         described = []

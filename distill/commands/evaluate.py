@@ -40,6 +40,16 @@ class Kind(str, Enum):
     v = "v"
 
 
+class Illumination(str, Enum):
+    mixed = "mixed"
+    exposure = "exposure"
+
+
+ILLUMINATION_HELP = ("The i_* sequences' changes: mixed (gain, gamma, blur and noise growing along the sequence) or exposure "
+                     "(a series of darker shots, down to 3 stops, kept in 8 bits with sensor noise: HPatches' i_leuven kind). "
+                     "The v_* sequences are the same for either.")
+
+
 def _build(detectors: list[str] | None, old_detectors: list[str] | None, checkpoints: list[str] | None, device: str,
            ha_homographies: int, runtime: Runtime = Runtime.torch) -> list[ScoreMapDetector]:
     """The named detectors (``--detector``, and the hidden ``--detectors`` of old; ``DEFAULT_DETECTORS`` when
@@ -198,17 +208,18 @@ WARP_STRENGTH_HELP = ("Scale the v_* warps' scaling, perspective and rotation am
                       "30 degrees, twice the scale and perspective changes).")
 
 
-def strength_note(strength: float) -> str:
-    return f", warp strength {strength:g}" if strength != 1 else ""
+def strength_note(strength: float, illumination: Illumination = Illumination.mixed) -> str:
+    exposure = ", i_* an exposure series" if illumination is Illumination.exposure else ""
+    return (f", warp strength {strength:g}" if strength != 1 else "") + exposure
 
 
-def _warped(paths: list[Path], seed: int, strength: float = 1.0):
+def _warped(paths: list[Path], seed: int, strength: float = 1.0, illumination: Illumination = Illumination.mixed):
     """Two synthetic sequences per photo (``warped_sequences``); an unreadable photo fails naming it."""
     from distill.eval.synthetic_warps import warped_sequences
     from labels.images import ImageError
 
     try:
-        return warped_sequences(paths, seed=seed, strength=strength)
+        return warped_sequences(paths, seed=seed, strength=strength, illumination=illumination.value)
     except ImageError as error:
         fail(str(error))
 
@@ -227,6 +238,7 @@ def warped(
     validation: Optional[Path] = typer.Option(None, "--validation", help=VALIDATION_HELP),
     seed: int = typer.Option(0, help="Seed of the homographies and photometric changes."),
     warp_strength: float = typer.Option(1.0, min=0.1, max=3.0, help=WARP_STRENGTH_HELP),
+    illumination: Illumination = typer.Option(Illumination.mixed, help=ILLUMINATION_HELP),
     protocol: ProtocolName = typer.Option(ProtocolName.standard, help=PROTOCOL_HELP),
     subpixel: bool = typer.Option(False, "--subpixel", help=SUBPIXEL_HELP),
     config: Optional[Path] = typer.Option(None, help=CONFIG_HELP),
@@ -245,10 +257,11 @@ def warped(
     scored = _protocol(protocol, config, override, {"subpixel": subpixel or None}, show_config)
     paths, source = _photos(images, photos, validation) or _held_out()
     usable_out_folder(out, [RESULTS], overwrite)
-    sequences = _warped(paths, seed, warp_strength)
+    sequences = _warped(paths, seed, warp_strength, illumination)
     device = resolve_device(device)
     built = _build(detectors, old_detectors, checkpoint, device, ha_homographies, runtime)
-    _run(sequences, f"SYNTHETIC warps of {len(paths)} {source} (seed {seed}{strength_note(warp_strength)}; not HPatches)", built,
+    note = strength_note(warp_strength, illumination)
+    _run(sequences, f"SYNTHETIC warps of {len(paths)} {source} (seed {seed}{note}; not HPatches)", built,
          scored, device, out, speed, quiet, _seeds(built, checkpoint))
 
 
@@ -311,6 +324,7 @@ def matching(
     validation: Optional[Path] = typer.Option(None, "--validation", help=VALIDATION_HELP),
     seed: int = typer.Option(0, help="Seed of the synthetic sequences' homographies and photometric changes."),
     warp_strength: float = typer.Option(1.0, min=0.1, max=3.0, help=WARP_STRENGTH_HELP),
+    illumination: Illumination = typer.Option(Illumination.mixed, help=ILLUMINATION_HELP),
     device: str = typer.Option("auto", help="cpu, cuda, cuda:N or auto."),
     out: Path = typer.Option(Path("out/eval-matching"), help="Folder for results.json, results.md, auc_time.png and matches.png."),
     overwrite: bool = typer.Option(False, help=OVERWRITE_HELP),
@@ -330,8 +344,9 @@ def matching(
     usable_out_folder(out, [RESULTS], overwrite)
     if photos:
         paths, source = photos
-        sequences = [s for s in _warped(paths, seed, warp_strength) if not only or s.kind == only.value]
-        title = f"SYNTHETIC matching: warps of {len(paths)} {source} (seed {seed}{strength_note(warp_strength)}; not HPatches)"
+        sequences = [s for s in _warped(paths, seed, warp_strength, illumination) if not only or s.kind == only.value]
+        title = (f"SYNTHETIC matching: warps of {len(paths)} {source} (seed {seed}{strength_note(warp_strength, illumination)}; "
+                 "not HPatches)")
     else:
         sequences = hpatches_sequences(root, only.value if only else None)
         title = f"HPatches matching ({len(sequences)} sequences)"

@@ -1,6 +1,7 @@
 """A benchmark without HPatches: sequences built from photos (by default the held-out photos that ship with
 scikit-image, which no shipped or demo student trains on) with seeded random homographies (``v_*``) or
-photometric changes under the identity (``i_*``). Synthetic: every output says so."""
+photometric changes under the identity (``i_*``): mixed ones, or an exposure series. Synthetic: every output
+says so."""
 from __future__ import annotations
 
 import math
@@ -39,18 +40,39 @@ def photometric(grey: np.ndarray, rng: np.random.Generator, strength: float) -> 
     return (np.clip(image, 0, 1) * 255).astype(np.uint8)
 
 
+EXPOSURE_STOPS = 3.0
+
+
+def exposure(grey: np.ndarray, rng: np.random.Generator, strength: float) -> np.ndarray:
+    """A darker shot of the same scene, as a camera stores it: ``round(x 2^-s + n)`` in 8 bits with
+    ``s = EXPOSURE_STOPS * strength`` stops and sensor noise ``n ~ N(0, 1.5)`` grey levels (the darkest frame of
+    the series, at strength 1, keeps an eighth of the grey levels: HPatches' ``i_leuven`` kind)."""
+    image = grey.astype(np.float32) * 2.0 ** (-EXPOSURE_STOPS * strength) + rng.normal(0, 1.5, grey.shape)
+    return np.clip(np.round(image), 0, 255).astype(np.uint8)
+
+
+ILLUMINATION = ("mixed", "exposure")
+
+
 def warped_sequences(photos: list[Path], size: tuple[int, int] = (480, 640), seed: int = 0,
-                     strength: float = 1.0) -> list[Sequence]:
+                     strength: float = 1.0, illumination: str = "mixed") -> list[Sequence]:
     """``2 * len(photos)`` sequences of 6 images each (``i_`` and ``v_`` per photo), each photo resized to ``size``;
-    the ``v_`` homographies drawn from :func:`viewpoint` at ``strength``."""
+    the ``v_`` homographies drawn from :func:`viewpoint` at ``strength``; the ``i_`` changes :func:`photometric`
+    (``"mixed"``) or :func:`exposure` (``"exposure"``, its noise from a generator of its own: the mixed changes are
+    drawn either way, so the ``v_`` sequences are the same for both)."""
+    if illumination not in ILLUMINATION:
+        raise ValueError(f"illumination must be one of {ILLUMINATION}, got {illumination!r}")
     warps = viewpoint(strength)
     rng = np.random.default_rng(seed)
+    exposure_rng = np.random.default_rng((seed, 1))
     h, w = size
     sequences = []
     for path in photos:
         grey = resize_image(read_grey(path), size)
         identities = [np.eye(3) for _ in range(5)]
         changed = [grey] + [photometric(grey, rng, k / 5) for k in range(1, 6)]
+        if illumination == "exposure":
+            changed = [grey] + [exposure(grey, exposure_rng, k / 5) for k in range(1, 6)]
         sequences.append(Sequence(f"i_{path.stem}", changed, identities))
         homographies = [sample_homography(rng, h, w, warps) for _ in range(5)]
         warped = [grey] + [photometric(cv2.warpPerspective(grey, hk, (w, h)), rng, 0.2) for hk in homographies]

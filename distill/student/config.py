@@ -204,12 +204,13 @@ class PhotometricConfig:
     contrast: float = 0.0  # about the crop's mean, factor in [1 - contrast, 1 + contrast]
     shade: float = 0.0  # a smooth multiplicative field (3x3 factors in [1 - shade, 1 + shade], bicubic)
     blur: float = 0.0  # probability of a Gaussian blur, sigma in [0.5, 1.5] px
+    exposure: float = 0.0  # darker exposures: up to this many stops (times 2^-u, u in [0, exposure]), kept in 8 bits
 
     def __post_init__(self) -> None:
         for key in ("gain", "contrast", "shade"):
             if not 0 <= getattr(self, key) < 1:
                 raise ValueError(f"photometric.{key} must be in [0, 1), got {getattr(self, key)}")
-        for key in ("offset", "noise", "gamma"):
+        for key in ("offset", "noise", "gamma", "exposure"):
             if getattr(self, key) < 0:
                 raise ValueError(f"photometric.{key} must be >= 0, got {getattr(self, key)}")
         if not 0 <= self.blur <= 1:

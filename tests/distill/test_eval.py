@@ -110,6 +110,11 @@ def test_eval_warped_is_labelled_synthetic(tmp_path):
     assert result.exit_code == 0, result.output
     assert "SYNTHETIC" in (tmp_path / "results.md").read_text()
     assert "SYNTHETIC" in json.loads((tmp_path / "results.json").read_text())["title"]
+    dark = CliRunner().invoke(app, ["eval", "warped", "--photos", "1", "-d", "harris", "--no-speed", "--illumination", "exposure",
+                                    "--out", str(tmp_path / "dark"), "--quiet"])
+    assert dark.exit_code == 0, dark.output
+    title = json.loads((tmp_path / "dark" / "results.json").read_text())["title"]
+    assert "i_* an exposure series" in title and "SYNTHETIC" in title
 
 
 def test_eval_warped_defaults_to_photos_no_student_trains_on(tmp_path):

@@ -124,6 +124,24 @@ def test_stronger_synthetic_warps_move_the_corners_further():
     assert corner_shift(2.0) > 1.2 * corner_shift(1.0)
 
 
+def test_an_exposure_series_darkens_the_i_sequences_and_leaves_the_v_ones_alone():
+    """``illumination="exposure"``: each ``i_`` frame about ``2^(-3k/5)`` as bright as the first, in 8 bits; the
+    ``v_`` sequences are the mixed ones to the pixel; a seed gives the same series."""
+    from distill.eval.synthetic_warps import warped_sequences
+    from tests.conftest import embedded
+
+    mixed = warped_sequences([embedded("camera")], (120, 160), seed=3)
+    series = warped_sequences([embedded("camera")], (120, 160), seed=3, illumination="exposure")
+    assert [s.name for s in series] == ["i_camera", "v_camera"]
+    first, *darker = series[0].images
+    for k, frame in enumerate(darker, start=1):
+        assert frame.dtype == np.uint8
+        assert frame.mean() / first.mean() == pytest.approx(2 ** (-3 * k / 5), rel=0.1, abs=0.01)
+    assert all(np.array_equal(a, b) for a, b in zip(series[1].images, mixed[1].images))
+    again = warped_sequences([embedded("camera")], (120, 160), seed=3, illumination="exposure")
+    assert all(np.array_equal(a, b) for a, b in zip(series[0].images, again[0].images))
+
+
 def test_multi_scale_keypoints_keep_the_descriptors_of_the_image_itself():
     """``MatchingProtocol(scales=...)``: a network's keypoints come from its maps fused over the scales (as
     ``multi_scale`` detects them) and its descriptors are still sampled from the image's own pass; a bad factor is

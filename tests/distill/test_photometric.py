@@ -46,7 +46,22 @@ def test_contrast_keeps_the_mean_and_blur_softens_an_edge():
     assert 0.05 < float(blurred[0, 16, 23]) < 0.5 < float(blurred[0, 16, 24]) < 0.95
 
 
-@pytest.mark.parametrize("key,value", [("gain", 1.0), ("gamma", -0.1), ("blur", 1.5)])
+def test_a_darker_exposure_keeps_fewer_grey_levels_and_the_order_of_the_rest():
+    """``exposure``: at most that many stops darker and rounded to 8 bits, so a 256-level ramp keeps about a
+    fraction ``2^-u`` of its levels and no two grey values swap order."""
+    levels = torch.arange(256, dtype=torch.float32).div(255).expand(1, 4, 256).clone()
+    quiet = dict(gain=0, offset=0, noise=0)
+    for seed in range(6):
+        rng = np.random.default_rng(seed)
+        factor = 2.0 ** -np.random.default_rng(seed).uniform(0, 3)
+        dark = photometric(levels, rng, PhotometricConfig(**quiet, exposure=3))
+        assert 0.125 <= float(dark.max()) <= 1.0 and float(dark.diff(dim=-1).min()) >= 0
+        assert torch.equal(dark * 255, torch.round(dark * 255))  # 8 bits
+        assert len(torch.unique(dark)) == pytest.approx(255 * factor + 1, abs=1)
+    assert torch.equal(photometric(levels, np.random.default_rng(2), PhotometricConfig(**quiet)), levels)
+
+
+@pytest.mark.parametrize("key,value", [("gain", 1.0), ("gamma", -0.1), ("blur", 1.5), ("exposure", -1.0)])
 def test_out_of_range_settings_are_refused_with_their_name(key, value):
     with pytest.raises(ValueError, match=f"photometric.{key}"):
         PhotometricConfig(**{key: value})

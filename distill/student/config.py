@@ -205,6 +205,7 @@ class PhotometricConfig:
     shade: float = 0.0  # a smooth multiplicative field (3x3 factors in [1 - shade, 1 + shade], bicubic)
     blur: float = 0.0  # probability of a Gaussian blur, sigma in [0.5, 1.5] px
     exposure: float = 0.0  # darker exposures: up to this many stops (times 2^-u, u in [0, exposure]), kept in 8 bits
+    exposure_share: float = 1.0  # the share of crops darkened (the others keep their exposure)
 
     def __post_init__(self) -> None:
         for key in ("gain", "contrast", "shade"):
@@ -213,8 +214,9 @@ class PhotometricConfig:
         for key in ("offset", "noise", "gamma", "exposure"):
             if getattr(self, key) < 0:
                 raise ValueError(f"photometric.{key} must be >= 0, got {getattr(self, key)}")
-        if not 0 <= self.blur <= 1:
-            raise ValueError(f"photometric.blur is a probability, in [0, 1], got {self.blur}")
+        for key in ("blur", "exposure_share"):
+            if not 0 <= getattr(self, key) <= 1:
+                raise ValueError(f"photometric.{key} is a probability, in [0, 1], got {getattr(self, key)}")
 
 
 @dataclass

@@ -14,8 +14,9 @@ from distill.student.config import PhotometricConfig
 def photometric(image: torch.Tensor, rng: np.random.Generator, config: PhotometricConfig) -> torch.Tensor:
     """``1 x h x w`` in [0, 1] -> the same, changed in this order (each off at 0):
 
-    - exposure: ``round(255 x 2^-u) / 255``, ``u ~ U(0, exposure)`` stops darker, kept in 8 bits as a
-      camera stores a darker shot (its shadows lose their grey levels; HPatches' ``i_leuven`` kind);
+    - exposure, for a share ``exposure_share`` of the crops: ``round(255 x 2^-u) / 255``, ``u ~ U(0, exposure)``
+      stops darker, kept in 8 bits as a camera stores a darker shot (its shadows lose their grey levels;
+      HPatches' ``i_leuven`` kind);
     - gamma: ``x ** exp(u)``, ``u ~ U(-gamma, gamma)`` (exposure curves);
     - shade: times a smooth field, a 3x3 grid of factors in ``[1 - shade, 1 + shade]`` upsampled
       bicubically to the crop (light from one side);
@@ -24,7 +25,7 @@ def photometric(image: torch.Tensor, rng: np.random.Generator, config: Photometr
     - blur with probability ``blur``: Gaussian, sigma ``~ U(0.5, 1.5)`` px;
     - Gaussian noise of standard deviation ``~ U(0, noise)``; clamped to [0, 1].
     """
-    if config.exposure:
+    if config.exposure and (config.exposure_share == 1 or rng.random() < config.exposure_share):
         image = torch.round(image * (255 * 2.0 ** -rng.uniform(0, config.exposure))) / 255
     if config.gamma:
         image = image.clamp(min=0) ** float(np.exp(rng.uniform(-config.gamma, config.gamma)))

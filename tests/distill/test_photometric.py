@@ -59,9 +59,12 @@ def test_a_darker_exposure_keeps_fewer_grey_levels_and_the_order_of_the_rest():
         assert torch.equal(dark * 255, torch.round(dark * 255))  # 8 bits
         assert len(torch.unique(dark)) == pytest.approx(255 * factor + 1, abs=1)
     assert torch.equal(photometric(levels, np.random.default_rng(2), PhotometricConfig(**quiet)), levels)
+    shares = [not torch.equal(photometric(levels, np.random.default_rng(seed), PhotometricConfig(**quiet, exposure=3, exposure_share=0.5)),
+                              levels) for seed in range(40)]
+    assert 10 < sum(shares) < 30  # about half the crops darkened, the others as they were
 
 
-@pytest.mark.parametrize("key,value", [("gain", 1.0), ("gamma", -0.1), ("blur", 1.5), ("exposure", -1.0)])
+@pytest.mark.parametrize("key,value", [("gain", 1.0), ("gamma", -0.1), ("blur", 1.5), ("exposure", -1.0), ("exposure_share", 1.5)])
 def test_out_of_range_settings_are_refused_with_their_name(key, value):
     with pytest.raises(ValueError, match=f"photometric.{key}"):
         PhotometricConfig(**{key: value})

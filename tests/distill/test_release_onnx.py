@@ -57,8 +57,10 @@ def test_the_shipped_float_model_gives_the_pytorch_map_points_and_descriptors(na
 
 
 def test_a_fresh_export_of_the_fast_release_equals_the_shipped_models(photo, tmp_path):
-    """With two torch threads, as `make release-onnx` exported them: the head's balance is computed in float, and
-    another thread count sums in another order, which int8 can turn into a step (0.02 of the map with one thread)."""
+    """With two torch threads, as `make release-onnx` exported them: the head's balance and int8's calibration are
+    computed in float, and another thread count or another CPU (an Intel Xeon against the AMD EPYC that built the
+    shipped files) sums in another order. The float model stays within 1e-5; int8 turns the last bit of a scale
+    into one quantisation step on a few pixels (0.02 of the map on 0.03% of them there), never into other points."""
     from distill.student.quantize import quantize_int8
 
     checkpoint, float_model, int8_model = shipped("fast")
@@ -69,8 +71,12 @@ def test_a_fresh_export_of_the_fast_release_equals_the_shipped_models(photo, tmp
     finally:
         torch.set_num_threads(threads)
     fresh_int8 = quantize_int8(fresh, tmp_path / "fast.int8.onnx")
-    for ours, theirs in ((float_model, fresh), (int8_model, fresh_int8)):
-        assert np.abs(onnx_detector(ours).score_map(photo).numpy() - onnx_detector(theirs).score_map(photo).numpy()).max() <= 1e-5
+    assert np.abs(onnx_detector(float_model).score_map(photo).numpy() - onnx_detector(fresh).score_map(photo).numpy()).max() <= 1e-5
+    shipped_int8, fresh_int8 = onnx_detector(int8_model), onnx_detector(fresh_int8)
+    step = np.abs(shipped_int8.score_map(photo).numpy() - fresh_int8.score_map(photo).numpy())
+    assert step.max() < 0.05 and (step > 1e-5).mean() < 0.005
+    points = [{tuple(p) for p in detect(model, photo, top_k=1000)[0]} for model in (shipped_int8, fresh_int8)]
+    assert points[0] == points[1]  # the same points; a step may reorder near-ties
 
 
 def test_pretrained_onnx_runs_the_shipped_file_and_exports_nothing(photo, onnx_cache):

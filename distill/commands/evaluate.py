@@ -46,7 +46,7 @@ class Illumination(str, Enum):
 
 
 ILLUMINATION_HELP = ("The i_* sequences' changes: mixed (gain, gamma, blur and noise growing along the sequence) or exposure "
-                     "(a series of darker shots, down to 3 stops, kept in 8 bits with sensor noise: HPatches' i_leuven kind). "
+                     "(a series of darker shots, down to 3 stops, kept in 8 bits with sensor noise, as in HPatches' i_leuven). "
                      "The v_* sequences are the same for either.")
 
 

@@ -46,7 +46,7 @@ EXPOSURE_STOPS = 3.0
 def exposure(grey: np.ndarray, rng: np.random.Generator, strength: float) -> np.ndarray:
     """A darker shot of the same scene, as a camera stores it: ``round(x 2^-s + n)`` in 8 bits with
     ``s = EXPOSURE_STOPS * strength`` stops and sensor noise ``n ~ N(0, 1.5)`` grey levels (the darkest frame of
-    the series, at strength 1, keeps an eighth of the grey levels: HPatches' ``i_leuven`` kind)."""
+    the series, at strength 1, keeps an eighth of the grey levels, as in HPatches' ``i_leuven``)."""
     image = grey.astype(np.float32) * 2.0 ** (-EXPOSURE_STOPS * strength) + rng.normal(0, 1.5, grey.shape)
     return np.clip(np.round(image), 0, 255).astype(np.uint8)
 

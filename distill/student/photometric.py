@@ -16,7 +16,7 @@ def photometric(image: torch.Tensor, rng: np.random.Generator, config: Photometr
 
     - exposure, for a share ``exposure_share`` of the crops: ``round(255 x 2^-u) / 255``, ``u ~ U(0, exposure)``
       stops darker, kept in 8 bits as a camera stores a darker shot (its shadows lose their grey levels;
-      HPatches' ``i_leuven`` kind);
+      as in HPatches' ``i_leuven``);
     - gamma: ``x ** exp(u)``, ``u ~ U(-gamma, gamma)`` (exposure curves);
     - shade: times a smooth field, a 3x3 grid of factors in ``[1 - shade, 1 + shade]`` upsampled
       bicubically to the crop (light from one side);

@@ -25,6 +25,7 @@ def photometric(image: torch.Tensor, rng: np.random.Generator, config: Photometr
     - blur with probability ``blur``: Gaussian, sigma ``~ U(0.5, 1.5)`` px;
     - Gaussian noise of standard deviation ``~ U(0, noise)``; clamped to [0, 1].
     """
+    # a share of 1 draws no coin, so that runs made before exposure_share existed draw the same numbers
     if config.exposure and (config.exposure_share == 1 or rng.random() < config.exposure_share):
         image = torch.round(image * (255 * 2.0 ** -rng.uniform(0, config.exposure))) / 255
     if config.gamma:

@@ -23,17 +23,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 from scipy.spatial import cKDTree
 
 from distill.commands.common import load_or_fail
 from distill.detection.detector import ScoreMapDetector, detect_at_size, multi_scale
 from distill.eval.protocol import Protocol, resized_sequence
-from distill.eval.repeatability import covisible_match, inside
+from distill.eval.repeatability import covisible_match, pair_repeatability
 from distill.eval.sequences import load_hpatches
 from distill.eval.synthetic_warps import warped_sequences
 from distill.student.data import validation_photos
 from teachers.homographies import warp_points
+from teachers.keypoints import local_maxima
 
 
 def smoothed(detector: ScoreMapDetector, sigma: float, rank_only: bool) -> ScoreMapDetector:
@@ -45,8 +45,7 @@ def smoothed(detector: ScoreMapDetector, sigma: float, rank_only: bool) -> Score
         blurred = torch.from_numpy(cv2.GaussianBlur(raw.numpy(), (0, 0), sigma))
         if not rank_only:
             return blurred
-        r = detector.nms_radius
-        peak = (F.max_pool2d(raw[None, None], 2 * r + 1, 1, r)[0, 0] == raw) & (raw > detector.threshold)
+        peak = torch.from_numpy(local_maxima(raw.numpy(), detector.nms_radius)) & (raw > detector.threshold)
         return torch.where(peak, blurred + 1e-6, torch.zeros_like(raw))
 
     label = f"ranked by its map blurred {sigma:g} px" if rank_only else f"map blurred {sigma:g} px"
@@ -64,14 +63,12 @@ def shares(detector: ScoreMapDetector, sequences, protocol: Protocol) -> dict[st
                                 protocol.nms_radius)[0] for grey in images]
         rows = out.setdefault(sequence.kind, {"repeatability": [], "top_k": [], "2 top_k": [], "any": []})
         for k, homography in enumerate(homographies, start=1):
-            match = covisible_match(found[0], found[k], homography, images[0].shape[:2], images[k].shape[:2], k_best,
-                                    protocol.epsilon)
-            nearest = np.concatenate([match.nearest1, match.nearest2])
-            rows["repeatability"].append(float(np.mean(nearest <= protocol.epsilon)) if len(nearest) else 0.0)
-            # image 1's best points that land inside image k, and image k's points that land inside image 1
-            back = warp_points(found[k], np.linalg.inv(homography))
-            candidates = found[k][inside(back, images[0].shape[:2])]
-            ref = found[0][inside(warp_points(found[0], homography), images[k].shape[:2])][:k_best]
+            shapes = images[0].shape[:2], images[k].shape[:2]
+            rows["repeatability"].append(pair_repeatability(found[0], found[k], homography, *shapes, k_best,
+                                                            protocol.epsilon).repeatability)
+            # every point of each image that lands inside the other: image 1's best, and image k's at any rank
+            covisible = covisible_match(found[0], found[k], homography, *shapes, max(len(found[0]), len(found[k])))
+            ref, candidates = covisible.keep1[:k_best], covisible.keep2
             if not len(ref) or not len(candidates):
                 continue
             moved = warp_points(ref, homography)

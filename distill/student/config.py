@@ -281,7 +281,9 @@ class TrainConfig:
                              "student.descriptor_dim=256 and train_only with a part the descriptors are read from")
         if self.losses.metric.weight and not self.trains_descriptors:
             raise ValueError("losses.metric trains the descriptors: it needs student.descriptor_dim > 0 and train_only "
-                             "with a part the descriptors are read from")
+                             "with a part the descriptors are read from (--init keeps a checkpoint's descriptor branch only "
+                             "when student.descriptor_dim and student.descriptor_channels are set to its own, e.g. "
+                             "--set student.descriptor_dim=256 --set student.descriptor_channels=128)")
         if self.pair.store and not self.pair.enabled:
             raise ValueError("pair.store feeds pair mode: set pair.enabled=true")
 

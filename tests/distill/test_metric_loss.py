@@ -51,7 +51,7 @@ def test_a_run_with_the_metric_term_logs_it_and_the_configuration_needs_descript
     train(cfg, tmp_path / "run", progress=False)
     row = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[0])
     assert row["metric"] >= 0 and row["descriptor"] > 0
-    with pytest.raises(ValueError, match="losses.metric .* student.descriptor_dim"):
+    with pytest.raises(ValueError, match="losses.metric .* student.descriptor_dim.*--init keeps .*descriptor_channels=128"):
         load_config(TrainConfig, overrides=["losses.metric.weight=1"])
     with pytest.raises(ValueError, match="losses.metric needs .* margin > 0"):
         load_config(TrainConfig, overrides=["losses.metric.margin=0"])

@@ -2,14 +2,15 @@
 ``distill.Detector.pretrained(name)`` and ``distill detect --pretrained --release NAME`` with no training
 and no network.
 
-- ``default``: the most accurate student, the third-round detector at input scale 0.5 (``ft-r3t13L-s0``)
-  with a descriptor branch trained onto it by cosine distillation of SuperPoint's descriptors, then 400
-  steps more with a metric term on warped pairs (``met1-s0``; the detector is unchanged).
+- ``default``: the most accurate student: the fourth labelling round's detector at input scale 0.5, fine-tuned
+  from the third round's on its own relabelling of the training photos with the attentive term at weight 30
+  (``att30-s0``), with a descriptor branch trained onto it by cosine distillation of SuperPoint's descriptors,
+  then 400 steps more with a metric term on warped pairs (``att30dm-s0``; the detector is unchanged).
 - ``fast``: the same detector recipe at input scale 0.25 with a head of 48 channels, the statically
   padded ``efficientnet_lite0`` backbone cut after its stride-8 stage (``student.backbone_levels=2``),
-  fine-tuned from ``default`` on its own relabelling of the training photos, on whole 240x320 label
+  fine-tuned from the third-round default release on its own relabelling of the training photos, on whole 240x320 label
   images rather than crops (``r4l2h48c240-s0``), then trained whole with a descriptor branch of its own
-  (cosine distillation of the default release's descriptors at weight 0.1 beside its keypoint loss,
+  (cosine distillation of that release's descriptors at weight 0.1 beside its keypoint loss,
   ``fjl-s0``): the fastest in ONNX Runtime int8, and it matches with LightGlue's SuperPoint weights.
 
 Both were distilled from the MagicLeap SuperPoint weights and inherit their licence: non-commercial
@@ -37,9 +38,9 @@ class Release:
 # the ONNX models: `make release-onnx` (distill export --format onnx --int8 of each .pt; it prints the sha256 to pin
 # here); tests/distill/test_release_onnx.py checks them against the .pt and a fresh export
 RELEASES = {
-    "default": Release("student-r3Lm-desc-fp16.pt", "fdff2a457e76dd2d1730201d28fcef7eb4a05a8ae2b76c8682eb14e682f2b120",
-                       ("student-r3Lm-desc.onnx", "1a9df93b27ece0d9ff73de8b0e3ac578cb0a593d9c31f3d56d76c6785d2f72a2"),
-                       ("student-r3Lm-desc.int8.onnx", "6e8ef9bd630945c0236ba39ae95a0146401ebcf4a47d6dce93f57e2063bf5898")),
+    "default": Release("student-r4a30m-desc-fp16.pt", "ac534c52244f1e2baecf77cdef6e57114b40acbf1d9d500004fb4f652bf8c968",
+                       ("student-r4a30m-desc.onnx", "93a5d1a93ecd23f8e3c0ce575e2c1d03afa2d223d2448919bd4c536d6d1a3cc4"),
+                       ("student-r4a30m-desc.int8.onnx", "154c7ec6e83f8ae29d588838c8598a214102596c841969070c44bf90ce04a5df")),
     "fast": Release("student-fast25l2h48c240-desc-fp16.pt", "3862c4982cf47f256c9521d7703c39ace7465bfa3190acd8b6b03621e4cf08e4",
                     ("student-fast25l2h48c240-desc.onnx", "f820260c78887b5a7faff10ff04e3984cd5b7c8d2f9bac0992a28c2a6134a0e3"),
                     ("student-fast25l2h48c240-desc.int8.onnx", "2a6975259b4dbd42ce34bbb8f801b19aeda4d37887b3cec86e1ab6008e84b4a9")),

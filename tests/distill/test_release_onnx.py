@@ -52,8 +52,10 @@ def test_the_shipped_float_model_gives_the_pytorch_map_points_and_descriptors(na
     assert {tuple(p) for p in detect(exported, photo, top_k=1000)[0]} == {tuple(p) for p in xy}  # the order of near-ties may differ
     if reference.describe is not None:
         assert np.abs(describe(reference, photo, xy) - describe(exported, photo, xy)).max() < 1e-5
-    quantized, _ = detect(onnx_detector(int8_model), photo, top_k=1000)  # int8 keeps most points (0.76 / 0.87 measured)
-    assert len({tuple(p) for p in xy} & {tuple(p) for p in quantized}) > 0.7 * len(xy)
+    # int8 keeps most points: 0.62 (default) / 0.88 (fast) of the 1000 best measured; the default release's graded
+    # scores lose more of their order in int8 (0.76 for the former release; its repeatability: docs/models.md)
+    quantized, _ = detect(onnx_detector(int8_model), photo, top_k=1000)
+    assert len({tuple(p) for p in xy} & {tuple(p) for p in quantized}) > 0.55 * len(xy)
 
 
 def test_a_fresh_export_of_the_fast_release_equals_the_shipped_models(photo, tmp_path):

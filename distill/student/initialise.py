@@ -38,6 +38,12 @@ def init_checkpoint(source: str):
     return source if release_named(source) is None else released_checkpoint(release_named(source))
 
 
+def checkpoint_parts(source: str) -> list[str]:
+    """The parts (``PARTS``, in that order) that the checkpoint ``source`` holds weights for."""
+    held = {key.split(".")[0] for key in read_checkpoint(init_checkpoint(source)).model}
+    return [part for part in PARTS if part in held]
+
+
 def initialise_from(model: Student, source: str, fresh: tuple[str, ...] = ()) -> list[str]:
     """Load the weights of the checkpoint ``source`` into ``model``, whose architecture must be the
     checkpoint's but for ``MAY_DIFFER`` and ``NARROWABLE`` (a narrower detail branch or head loads the

@@ -24,7 +24,7 @@ from distill.student.checkpoint import CheckpointError, check_resumable, read_ch
 from distill.student.config import TrainConfig
 from distill.student.data import LabelDataset
 from distill.student.distributed import setup_distributed
-from distill.student.initialise import frozen_parts, hold_frozen, init_checkpoint, initialise_from
+from distill.student.initialise import checkpoint_parts, frozen_parts, hold_frozen, init_checkpoint, initialise_from
 from distill.student.metrics_plot import plot_metrics
 from distill.student.model import Student
 from distill.student.objective import compute_losses
@@ -73,6 +73,9 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, progress: bo
     val_hpatches = load_hpatches(Path(config.val_hpatches)) if config.val_hpatches and dist_info.main else None
     core = Student(config.student)
     loaded = initialise_from(core, config.init, tuple(config.init_fresh)) if config.init and state is None else None
+    # the checkpoint's parts this run does not take (init_fresh, another shape, or a part the run lacks, e.g. a
+    # descriptor branch with student.descriptor_dim=0): said in the summary, so that none is dropped unnoticed
+    not_loaded = [part for part in checkpoint_parts(config.init) if part not in loaded] if loaded is not None else None
     core = channels_last(core.to(device), device).train()  # oneDNN's layout on the CPU: about a fifth less time per step
     frozen = frozen_parts(core, list(config.train_only))
     optimiser = torch.optim.AdamW([p for p in core.parameters() if p.requires_grad], lr=config.lr, weight_decay=config.weight_decay)
@@ -106,6 +109,7 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, progress: bo
             provenance["init"] = {"checkpoint": str(source), "sha256": sha256_of(source)}
             if loaded is not None:  # the parts that start from it; the others start fresh
                 provenance["init"]["loaded"] = loaded
+                provenance["init"]["not_loaded"] = not_loaded
         (run_dir / "provenance.yaml").write_text(yaml.safe_dump(provenance, sort_keys=False))
         if not resume:  # a fresh start (--overwrite) never mixes with an earlier run's files
             for path in (last, best_path, metrics_path):
@@ -193,5 +197,9 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, progress: bo
             torch.distributed.destroy_process_group()
     if dist_info.main:
         plot_metrics(metrics_path, run_dir / "metrics.png")
-    return {"run": str(run_dir), "steps": step, "best_validation_repeatability": best,
-            "minutes": (time.perf_counter() - start) / 60, "processes": dist_info.world}
+    summary = {"run": str(run_dir), "steps": step, "best_validation_repeatability": best,
+               "minutes": (time.perf_counter() - start) / 60, "processes": dist_info.world}
+    if loaded is not None:
+        summary["init_loaded"] = ", ".join(loaded) or "none"
+        summary["init_not_loaded"] = ", ".join(not_loaded) or "none"
+    return summary

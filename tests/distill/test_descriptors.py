@@ -219,10 +219,12 @@ def test_a_descriptor_head_on_the_released_student_leaves_its_detector_untouched
     config.student = read_checkpoint(released_checkpoint()).config.student
     config.student.descriptor_dim, config.student.descriptor_channels, config.student.backbone_weights = 256, 16, "none"
     config.init, config.train_only = "pretrained", ["descriptor_fpn", "descriptor_head"]
-    train(config, tmp_path / "run", progress=False)
+    summary = train(config, tmp_path / "run", progress=False)
     provenance = yaml.safe_load((tmp_path / "run" / "provenance.yaml").read_text())
     assert provenance["init"] == {"checkpoint": str(released_checkpoint()), "sha256": RELEASES["default"].sha256,  # which release `pretrained` was
-                                  "loaded": ["backbone", "fpn", "detail", "head"]}  # a descriptor branch of another width starts fresh
+                                  "loaded": ["backbone", "fpn", "detail", "head"],  # a descriptor branch of another width starts fresh
+                                  "not_loaded": ["descriptor_fpn", "descriptor_head"]}
+    assert summary["init_loaded"] == "backbone, fpn, detail, head" and summary["init_not_loaded"] == "descriptor_fpn, descriptor_head"
     grey = (np.random.default_rng(2).random((120, 160)) * 255).astype(np.uint8)
     before = distill.Detector.pretrained()(grey, top_k=100)
     after = distill.Detector.from_checkpoint(tmp_path / "run" / "last.pt")(grey, top_k=100)
@@ -260,7 +262,8 @@ def test_a_lighter_student_starts_from_the_released_backbone_and_pyramid(describ
     config.student.descriptor_dim = config.student.descriptor_channels = 0
     config.student.separable, config.student.input_scale, config.student.backbone_weights = True, 0.375, "none"
     config.init, config.train_only = "pretrained", ["detail", "head"]  # frozen: the loaded parts' statistics stay put
-    train(config, tmp_path / "run", progress=False)
+    summary = train(config, tmp_path / "run", progress=False)
+    assert summary["init_not_loaded"] == "detail, head, descriptor_fpn, descriptor_head"  # no descriptor branch here: said, not dropped unnoticed
     released = torch.load(released_checkpoint(), weights_only=True)["model"]
     trained = torch.load(tmp_path / "run" / "last.pt", weights_only=True)["model"]
     assert all(torch.equal(trained[k].float(), v.float()) for k, v in released.items() if k.split(".")[0] in ("backbone", "fpn"))

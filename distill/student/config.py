@@ -128,6 +128,14 @@ class RepeatabilityConfig:
 @dataclass
 class DescriptorLossConfig:
     weight: float = 1.0  # cosine distillation of the teacher's descriptors (used when student.descriptor_dim > 0)
+    # the same distance again at the student's own top_k points, sampled as matching samples them: the cells the
+    # detector's points read, rather than every cell alike (0: off)
+    at_points: float = 0.0
+    top_k: int = 160  # points per crop, as losses.metric
+
+    def __post_init__(self) -> None:
+        if self.at_points < 0 or self.top_k < 1:
+            raise ValueError(f"losses.descriptor needs at_points >= 0 and top_k >= 1, got {self.at_points}, {self.top_k}")
 
 
 @dataclass

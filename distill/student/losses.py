@@ -93,6 +93,12 @@ def descriptor_loss(student: torch.Tensor, teacher: torch.Tensor, valid_cells: t
     return _masked_mean(1 - (student * F.normalize(teacher, dim=1)).sum(dim=1), valid_cells)
 
 
+def sampled_descriptor_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+    """Cosine distillation at points: ``mean(1 - <d_S, d_T>)`` over ``B x K x D`` L2-normalised descriptors
+    sampled at the same ``B x K`` points."""
+    return (1 - (student * teacher).sum(dim=-1)).mean()
+
+
 def repeatability_loss(p_a: torch.Tensor, p_b_in_a: torch.Tensor, valid: torch.Tensor, patch: int = 16,
                        peaky: float = 0.5) -> torch.Tensor:
     """Self-supervised repeatability (R2D2, Revaud et al. 2019) of the probability ``B x H x W`` of an

@@ -12,7 +12,9 @@ from distill.student.data import AUGMENT_HOMOGRAPHY
 from distill.student.matcher_loss import lightglue_loss
 from distill.student.metric_loss import metric_loss
 from distill.student.model import Student
+from distill.student.warped_views import keypoints_and_descriptors
 from teachers.homographies import sample_homography, warp_maps, warp_with_validity
+from teachers.superpoint import sample_descriptors
 
 
 def pixel_logits(core: Student, logits: torch.Tensor) -> torch.Tensor:
@@ -33,6 +35,10 @@ def compute_losses(model: torch.nn.Module, batch: dict, config: TrainConfig, rng
     if "descriptors" in batch:  # the descriptor head learns from the teacher's descriptors of the same crop
         logits, described = model(image, descriptors=True)
         terms["descriptor"] = w.descriptor.weight * L.descriptor_loss(described, batch["descriptors"], valid_cells)
+        if w.descriptor.at_points:  # and at the student's own points, where matching samples its descriptors
+            xy, at_points = keypoints_and_descriptors(core.probability(logits), described, valid, w.descriptor.top_k)
+            teacher = torch.stack([sample_descriptors(t, p, image.shape[-2:]) for t, p in zip(batch["descriptors"], xy)])
+            terms["descriptor_points"] = w.descriptor.at_points * L.sampled_descriptor_loss(at_points, teacher)
         if w.lightglue.weight:  # and LightGlue's loss on the student's matches of the crop and of a warp of it
             terms["lightglue"] = w.lightglue.weight * lightglue_loss(
                 model, image, core.probability(logits), described, valid, rng, w.lightglue.top_k, w.lightglue.match_px,

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from distill.student.config import TrainConfig
+from distill.student.losses import sampled_descriptor_loss
 from distill.student.metric_loss import hardest_negative_triplet, metric_loss
 from distill.training.trainer import train
 from labels.configuration import load_config
@@ -55,3 +56,23 @@ def test_a_run_with_the_metric_term_logs_it_and_the_configuration_needs_descript
         load_config(TrainConfig, overrides=["losses.metric.weight=1"])
     with pytest.raises(ValueError, match="losses.metric needs .* margin > 0"):
         load_config(TrainConfig, overrides=["losses.metric.margin=0"])
+
+
+def test_the_descriptor_term_at_points_is_the_mean_cosine_distance_there():
+    """Same descriptors: 0; orthogonal: 1; opposite: 2; a batch of mixed points: their mean."""
+    e = torch.eye(3)
+    assert sampled_descriptor_loss(e[None], e[None]).item() == pytest.approx(0.0)
+    assert sampled_descriptor_loss(e[None, :1], e[None, 1:2]).item() == pytest.approx(1.0)
+    assert sampled_descriptor_loss(e[None, :1], -e[None, :1]).item() == pytest.approx(2.0)
+    assert sampled_descriptor_loss(e[None, :2], torch.stack([e[0], e[2]])[None]).item() == pytest.approx(0.5)
+
+
+def test_a_run_with_the_descriptor_term_at_points_logs_it_beside_the_dense_one(described_store, tmp_path):  # noqa: F811
+    store, _ = described_store
+    cfg = tiny_config(store, steps=1, val_every=1)
+    cfg.student.descriptor_dim, cfg.losses.descriptor.at_points, cfg.losses.descriptor.top_k = 256, 4.0, 32
+    train(cfg, tmp_path / "run", progress=False)
+    row = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[0])
+    assert 0 < row["descriptor_points"] <= 4 * 2 and row["descriptor"] > 0
+    with pytest.raises(ValueError, match="losses.descriptor needs at_points >= 0"):
+        load_config(TrainConfig, overrides=["losses.descriptor.at_points=-1"])

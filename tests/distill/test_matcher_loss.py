@@ -1,6 +1,5 @@
 """LightGlue's loss on the student's features: the true assignment under a known homography, the
 balanced negative log-likelihood, and the real frozen LightGlue training a real descriptor branch."""
-import json
 
 import cv2
 import numpy as np
@@ -9,15 +8,13 @@ import torch
 
 from distill.student.config import TrainConfig
 from distill.student.matcher_loss import assignment_nll, frozen_lightglue, lightglue_loss, log_assignment
-from distill.training.trainer import train
 from labels.configuration import load_config
 from teachers.keypoints import extract_keypoints
 from teachers.lightglue import load_lightglue
 from teachers.superpoint import SuperPoint, sample_descriptors
 from tests.conftest import embedded
 from tests.distill.test_descriptors import described_store  # noqa: F401 (fixture)
-from tests.distill.test_student import tiny_config
-from tests.distill.test_warped_views import descriptor_steps
+from tests.distill.test_warped_views import descriptor_steps, one_step_row
 
 
 def test_the_nll_is_zero_for_a_certain_truth_and_log_n_for_indifference():
@@ -65,11 +62,7 @@ def test_lightglue_loss_trains_the_released_descriptors_and_leaves_the_keypoints
 
 
 def test_a_run_with_lightglue_loss_logs_it_and_the_configuration_needs_descriptors(described_store, tmp_path):  # noqa: F811
-    store, _ = described_store
-    cfg = tiny_config(store, steps=1, val_every=1)
-    cfg.student.descriptor_dim, cfg.losses.lightglue.weight, cfg.losses.lightglue.top_k = 256, 1.0, 32
-    train(cfg, tmp_path / "run", progress=False)
-    row = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[0])
+    row = one_step_row(described_store[0], tmp_path / "run", "lightglue", weight=1.0, top_k=32)
     assert row["lightglue"] > 0 and row["descriptor"] > 0
     with pytest.raises(ValueError, match="losses.lightglue .* student.descriptor_dim=256"):
         load_config(TrainConfig, overrides=["losses.lightglue.weight=1"])

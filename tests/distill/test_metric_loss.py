@@ -1,5 +1,3 @@
-import json
-
 import numpy as np
 import pytest
 import torch
@@ -7,11 +5,9 @@ import torch
 from distill.student.config import TrainConfig
 from distill.student.losses import sampled_descriptor_loss
 from distill.student.metric_loss import hardest_negative_triplet, metric_loss
-from distill.training.trainer import train
 from labels.configuration import load_config
 from tests.distill.test_descriptors import described_store  # noqa: F401 (fixture)
-from tests.distill.test_student import tiny_config
-from tests.distill.test_warped_views import descriptor_steps
+from tests.distill.test_warped_views import descriptor_steps, one_step_row
 
 
 def test_the_triplet_takes_the_hardest_negative_of_either_image_that_is_allowed():
@@ -46,11 +42,7 @@ def test_metric_loss_trains_the_released_descriptors_and_leaves_the_keypoints_al
 
 
 def test_a_run_with_the_metric_term_logs_it_and_the_configuration_needs_descriptors(described_store, tmp_path):  # noqa: F811
-    store, _ = described_store
-    cfg = tiny_config(store, steps=1, val_every=1)
-    cfg.student.descriptor_dim, cfg.losses.metric.weight, cfg.losses.metric.top_k = 256, 1.0, 32
-    train(cfg, tmp_path / "run", progress=False)
-    row = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[0])
+    row = one_step_row(described_store[0], tmp_path / "run", "metric", weight=1.0, top_k=32)
     assert row["metric"] >= 0 and row["descriptor"] > 0
     with pytest.raises(ValueError, match="losses.metric .* student.descriptor_dim.*--init keeps .*descriptor_channels=128"):
         load_config(TrainConfig, overrides=["losses.metric.weight=1"])
@@ -68,11 +60,7 @@ def test_the_descriptor_term_at_points_is_the_mean_cosine_distance_there():
 
 
 def test_a_run_with_the_descriptor_term_at_points_logs_it_beside_the_dense_one(described_store, tmp_path):  # noqa: F811
-    store, _ = described_store
-    cfg = tiny_config(store, steps=1, val_every=1)
-    cfg.student.descriptor_dim, cfg.losses.descriptor.at_points, cfg.losses.descriptor.top_k = 256, 4.0, 32
-    train(cfg, tmp_path / "run", progress=False)
-    row = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[0])
+    row = one_step_row(described_store[0], tmp_path / "run", "descriptor", at_points=4.0, top_k=32)
     assert 0 < row["descriptor_points"] <= 4 * 2 and row["descriptor"] > 0
     with pytest.raises(ValueError, match="losses.descriptor needs at_points >= 0"):
         load_config(TrainConfig, overrides=["losses.descriptor.at_points=-1"])

@@ -1,3 +1,6 @@
+import json
+from pathlib import Path
+
 import cv2
 import numpy as np
 import torch
@@ -6,7 +9,9 @@ from kornia.geometry.linalg import transform_points
 from distill.pretrained import released_checkpoint
 from distill.student.checkpoint import load_student
 from distill.student.warped_views import true_assignment, warped_views
+from distill.training.trainer import train
 from tests.conftest import embedded
+from tests.distill.test_student import tiny_config
 
 
 def photo_batch() -> tuple[torch.Tensor, torch.Tensor]:
@@ -35,6 +40,17 @@ def descriptor_steps(loss_of, steps: int = 4) -> list[float]:
         optimiser.step()
         losses.append(loss.item())
     return losses
+
+
+def one_step_row(store: Path, run: Path, term: str, **settings) -> dict:
+    """The first logged row of a one-step run of a tiny student with 256-dimensional descriptors on ``store``, with
+    ``losses.TERM``'s ``settings``."""
+    cfg = tiny_config(store, steps=1, val_every=1)
+    cfg.student.descriptor_dim = 256
+    for key, value in settings.items():
+        setattr(getattr(cfg.losses, term), key, value)
+    train(cfg, run, progress=False)
+    return json.loads((run / "metrics.jsonl").read_text().splitlines()[0])
 
 
 def test_the_true_assignment_follows_the_homography():

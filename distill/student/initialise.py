@@ -8,6 +8,7 @@ the checkpoint has them (another seed of the released student's descriptor branc
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import NamedTuple
 
 from torch import nn
 
@@ -38,19 +39,20 @@ def init_checkpoint(source: str):
     return source if release_named(source) is None else released_checkpoint(release_named(source))
 
 
-def checkpoint_parts(source: str) -> list[str]:
-    """The parts (``PARTS``, in that order) that the checkpoint ``source`` holds weights for."""
-    held = {key.split(".")[0] for key in read_checkpoint(init_checkpoint(source)).model}
-    return [part for part in PARTS if part in held]
+class InitParts(NamedTuple):
+    """What :func:`initialise_from` did with a checkpoint's parts (``PARTS``, in that order)."""
+
+    loaded: list[str]
+    not_loaded: list[str]  # held by the checkpoint, not taken (init_fresh, another shape, a part the model lacks)
 
 
-def initialise_from(model: Student, source: str, fresh: tuple[str, ...] = ()) -> list[str]:
+def initialise_from(model: Student, source: str, fresh: tuple[str, ...] = ()) -> InitParts:
     """Load the weights of the checkpoint ``source`` into ``model``, whose architecture must be the
     checkpoint's but for ``MAY_DIFFER`` and ``NARROWABLE`` (a narrower detail branch or head loads the
     checkpoint's most important channels, :func:`~distill.student.narrow.narrow`). Each part (``PARTS``)
     whose weights all match the checkpoint's in name and shape is loaded, but those named in ``fresh``; the
     others (a new descriptor branch, a head made separable) keep their fresh initialisation. Returns the
-    names of the loaded parts."""
+    names of the loaded parts and of the checkpoint's parts not loaded."""
     unknown = [name for name in fresh if name not in PARTS]
     if unknown:
         raise ConfigError(f"init_fresh: unknown part(s) {', '.join(unknown)}; the student's parts are {', '.join(PARTS)}")
@@ -87,7 +89,8 @@ def initialise_from(model: Student, source: str, fresh: tuple[str, ...] = ()) ->
     loaded = [part for part in PARTS if part not in fresh and keys(own, part) and keys(own, part).items() <= keys(saved, part).items()]
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in saved.items() if k.split(".")[0] in loaded},
                           strict=False)
-    return loaded
+    held = {key.split(".")[0] for key in checkpoint.model}
+    return InitParts(loaded, [part for part in PARTS if part in held and part not in loaded])
 
 
 def frozen_parts(model: Student, train_only: list[str]) -> list[nn.Module]:

@@ -24,7 +24,7 @@ from distill.student.checkpoint import CheckpointError, check_resumable, read_ch
 from distill.student.config import TrainConfig
 from distill.student.data import LabelDataset
 from distill.student.distributed import setup_distributed
-from distill.student.initialise import checkpoint_parts, frozen_parts, hold_frozen, init_checkpoint, initialise_from
+from distill.student.initialise import frozen_parts, hold_frozen, init_checkpoint, initialise_from
 from distill.student.metrics_plot import plot_metrics
 from distill.student.model import Student
 from distill.student.objective import compute_losses
@@ -72,10 +72,10 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False, progress: bo
     val_set = LabelDataset(stores, "val", config.val_fraction, tuple(config.crop), False, config.seed)
     val_hpatches = load_hpatches(Path(config.val_hpatches)) if config.val_hpatches and dist_info.main else None
     core = Student(config.student)
-    loaded = initialise_from(core, config.init, tuple(config.init_fresh)) if config.init and state is None else None
     # the checkpoint's parts this run does not take (init_fresh, another shape, or a part the run lacks, e.g. a
-    # descriptor branch with student.descriptor_dim=0): said in the summary, so that none is dropped unnoticed
-    not_loaded = [part for part in checkpoint_parts(config.init) if part not in loaded] if loaded is not None else None
+    # descriptor branch with student.descriptor_dim=0) are said in the summary, so that none is dropped unnoticed
+    loaded, not_loaded = (initialise_from(core, config.init, tuple(config.init_fresh)) if config.init and state is None
+                          else (None, None))
     core = channels_last(core.to(device), device).train()  # oneDNN's layout on the CPU: about a fifth less time per step
     frozen = frozen_parts(core, list(config.train_only))
     optimiser = torch.optim.AdamW([p for p in core.parameters() if p.requires_grad], lr=config.lr, weight_decay=config.weight_decay)

@@ -46,7 +46,7 @@ def test_init_narrows_a_checkpoint_and_refuses_to_widen(tmp_path):
     checkpoint = tmp_path / "wide.pt"
     save_checkpoint(checkpoint, student_with_dead_channels(), None, None, 0, -1.0, TrainConfig(student=WIDE))
     small = Student(replace(WIDE, detail_channels=16, head_channels=8, input_scale=0.375))
-    assert initialise_from(small, str(checkpoint)) == ["backbone", "fpn", "detail", "head"]
+    assert initialise_from(small, str(checkpoint)).loaded == ["backbone", "fpn", "detail", "head"]
     with pytest.raises(CheckpointError, match="can only narrow"):
         initialise_from(Student(replace(WIDE, head_channels=64)), str(checkpoint))
     with pytest.raises(CheckpointError, match="fpn_channels differ"):
@@ -59,13 +59,13 @@ def test_init_swaps_to_a_backbone_of_the_same_tensors_and_starts_another_fresh(t
     checkpoint = tmp_path / "tf.pt"
     save_checkpoint(checkpoint, Student(WIDE), None, None, 0, -1.0, TrainConfig(student=WIDE))
     static = Student(replace(WIDE, backbone="efficientnet_lite0"))
-    assert initialise_from(static, str(checkpoint)) == ["backbone", "fpn", "detail", "head"]
+    assert initialise_from(static, str(checkpoint)).loaded == ["backbone", "fpn", "detail", "head"]
     saved = read_checkpoint(checkpoint).model
     assert all(torch.equal(v, saved[k]) for k, v in static.state_dict().items())
     other = Student(replace(WIDE, backbone="mobilenetv3_small_050"))
-    assert initialise_from(other, str(checkpoint)) == ["detail", "head"]
+    assert initialise_from(other, str(checkpoint)).loaded == ["detail", "head"]
     coarser = Student(replace(WIDE, detail_start=4, head_channels=16))  # the head narrows; the detail branch starts fresh
-    assert initialise_from(coarser, str(checkpoint)) == ["backbone", "fpn", "head"]
+    assert initialise_from(coarser, str(checkpoint)).loaded == ["backbone", "fpn", "head"]
     with pytest.raises(CheckpointError, match="cannot also be narrowed"):
         initialise_from(Student(replace(WIDE, detail_start=4, detail_channels=16)), str(checkpoint))
 
@@ -78,7 +78,7 @@ def test_a_one_by_one_head_starts_from_the_centre_taps_of_a_three_by_three_one(t
     save_checkpoint(checkpoint, wide, None, None, 0, -1.0, TrainConfig(student=WIDE))
     config = replace(WIDE, head_channels=16, head_kernel=1, downscale="area", input_scale=0.25)
     one = Student(config)
-    assert initialise_from(one, str(checkpoint)) == ["backbone", "fpn", "detail", "head"]
+    assert initialise_from(one, str(checkpoint)).loaded == ["backbone", "fpn", "detail", "head"]
     narrowed = narrow(wide, replace(WIDE, head_channels=16))["head.0.0.weight"]
     assert one.head[0][0].weight.shape == (16, 16 + 32, 1, 1)
     assert torch.equal(one.head[0][0].weight, narrowed[:, :, 1:2, 1:2])
@@ -95,7 +95,7 @@ def test_fewer_backbone_levels_cut_the_deepest_stage_and_load_the_rest_from_a_ch
     assert three.backbone.feature_info.reduction() == [4, 8, 16]
     assert [f.shape[-2] for f in three.backbone(torch.rand(1, 3, 64, 96))] == [16, 8, 4]
     assert sum(p.numel() for p in three.backbone.parameters()) < 0.4 * sum(p.numel() for p in Student(WIDE).backbone.parameters())
-    assert initialise_from(three, str(checkpoint)) == ["backbone", "fpn", "detail", "head"]
+    assert initialise_from(three, str(checkpoint)).loaded == ["backbone", "fpn", "detail", "head"]
     saved = read_checkpoint(checkpoint).model
     assert all(torch.equal(v, saved[k]) for k, v in three.state_dict().items())
     shallow = tmp_path / "three.pt"
@@ -111,7 +111,7 @@ def test_init_fresh_parts_keep_their_fresh_weights(tmp_path):
     torch.manual_seed(1)
     model = Student(WIDE)
     fresh_head = {k: v.clone() for k, v in model.head.state_dict().items()}
-    assert initialise_from(model, str(checkpoint), fresh=("head",)) == ["backbone", "fpn", "detail"]
+    assert initialise_from(model, str(checkpoint), fresh=("head",)) == (["backbone", "fpn", "detail"], ["head"])
     assert all(torch.equal(v, fresh_head[k]) for k, v in model.head.state_dict().items())
     saved = read_checkpoint(checkpoint).model
     assert all(torch.equal(v, saved[f"detail.{k}"]) for k, v in model.detail.state_dict().items())

@@ -96,9 +96,9 @@ def test_a_cheaper_descriptor_branch_is_a_separable_pyramid_and_a_narrower_head(
         torch.testing.assert_close(descriptors.norm(dim=1), torch.ones(1, 8, 12))
     checkpoint = tmp_path / "dense.pt"
     save_checkpoint(checkpoint, Student(dense), None, None, 0, -1.0, TrainConfig(student=dense))
-    assert initialise_from(Student(cheap), str(checkpoint)) == ["backbone", "fpn", "detail", "head"]
-    assert initialise_from(Student(replace(dense, descriptor_hidden=32)), str(checkpoint)) == ["backbone", "fpn", "detail",
-                                                                                              "head", "descriptor_fpn"]
+    assert initialise_from(Student(cheap), str(checkpoint)).loaded == ["backbone", "fpn", "detail", "head"]
+    assert initialise_from(Student(replace(dense, descriptor_hidden=32)), str(checkpoint)) == (
+        ["backbone", "fpn", "detail", "head", "descriptor_fpn"], ["descriptor_head"])
     with pytest.raises(ValueError, match="descriptor_separable"):
         replace(dense, descriptor_channels=0, descriptor_separable=True)
     with pytest.raises(ValueError, match="descriptor_hidden"):

@@ -38,10 +38,11 @@ def main() -> None:
     students = {path: checkpoint_detector(path) for path in args.checkpoint}
     where = ("its own points", "SuperPoint's points", "every cell")
     distances: dict = {path: {w: [] for w in where} for path in students}
-    photos = validation_photos(args.validation)
+    photos, unreadable = validation_photos(args.validation), 0
     for photo in photos:
         grey = cv2.imread(str(photo), cv2.IMREAD_GRAYSCALE)
         if grey is None:
+            unreadable += 1
             continue
         grey = cv2.resize(grey, (width, height), interpolation=cv2.INTER_AREA)
         teacher_points, _ = detect(superpoint, grey, protocol.nms_radius, protocol.max_keypoints, False, border=4)
@@ -49,8 +50,8 @@ def main() -> None:
             own, _ = detect(student, grey, protocol.nms_radius, protocol.max_keypoints, False, border=4)
             for name, xy in zip(where, (own, teacher_points, cell_centres(height, width))):
                 distances[path][name].append(1 - (describe(student, grey, xy) * describe(superpoint, grey, xy)).sum(1))
-    print(f"cosine distance to SuperPoint's descriptors, {len(photos)} validation photos of {args.validation} at "
-          f"{height}x{width}, {protocol.max_keypoints} points\n")
+    print(f"cosine distance to SuperPoint's descriptors, {len(photos) - unreadable} validation photos of {args.validation} "
+          f"({unreadable} unreadable, skipped) at {height}x{width}, {protocol.max_keypoints} points\n")
     print("| checkpoint | " + " | ".join(where) + " |\n" + "|---" * (len(where) + 1) + "|")
     for path, rows in distances.items():
         print(f"| {path} | " + " | ".join(f"{np.concatenate(rows[w]).mean():.4f}" for w in where) + " |")

@@ -43,10 +43,12 @@ class Kind(str, Enum):
 class Illumination(str, Enum):
     mixed = "mixed"
     exposure = "exposure"
+    blur = "blur"
 
 
-ILLUMINATION_HELP = ("The i_* sequences' changes: mixed (gain, gamma, blur and noise growing along the sequence) or exposure "
-                     "(a series of darker shots, down to 3 stops, kept in 8 bits with sensor noise, as in HPatches' i_leuven). "
+ILLUMINATION_HELP = ("The i_* sequences' changes: mixed (gain, gamma, blur and noise growing along the sequence), exposure "
+                     "(a series of darker shots, down to 3 stops, kept in 8 bits with sensor noise, as in HPatches' i_leuven) "
+                     "or blur (a defocus series, Gaussian sigma 0.6 to 3 px at 480x640 with sensor noise, as in HPatches' i_bikes). "
                      "The v_* sequences are the same for either.")
 
 
@@ -209,8 +211,8 @@ WARP_STRENGTH_HELP = ("Scale the v_* warps' scaling, perspective and rotation am
 
 
 def strength_note(strength: float, illumination: Illumination = Illumination.mixed) -> str:
-    exposure = ", i_* an exposure series" if illumination is Illumination.exposure else ""
-    return (f", warp strength {strength:g}" if strength != 1 else "") + exposure
+    series = {Illumination.exposure: ", i_* an exposure series", Illumination.blur: ", i_* a defocus series"}
+    return (f", warp strength {strength:g}" if strength != 1 else "") + series.get(illumination, "")
 
 
 def _warped(paths: list[Path], seed: int, strength: float = 1.0, illumination: Illumination = Illumination.mixed):

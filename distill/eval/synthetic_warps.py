@@ -1,6 +1,6 @@
 """A benchmark without HPatches: sequences built from photos (by default the held-out photos that ship with
 scikit-image, which no shipped or demo student trains on) with seeded random homographies (``v_*``) or
-photometric changes under the identity (``i_*``): mixed ones, or an exposure series. Synthetic: every output
+photometric changes under the identity (``i_*``): mixed ones, an exposure series or a defocus series. Synthetic: every output
 says so."""
 from __future__ import annotations
 
@@ -51,28 +51,40 @@ def exposure(grey: np.ndarray, rng: np.random.Generator, strength: float) -> np.
     return np.clip(np.round(image), 0, 255).astype(np.uint8)
 
 
-ILLUMINATION = ("mixed", "exposure")
+BLUR_SIGMA = 3.0
+
+
+def defocus(grey: np.ndarray, rng: np.random.Generator, strength: float) -> np.ndarray:
+    """The same shot out of focus: a Gaussian blur of ``sigma = BLUR_SIGMA * strength`` px, then sensor noise
+    ``n ~ N(0, 1.5)`` grey levels, in 8 bits (at 480x640 the series' last frames blur about as much as HPatches'
+    ``i_bikes`` at its end, where a fitted Gaussian reaches 2 to 2.5 px)."""
+    image = cv2.GaussianBlur(grey.astype(np.float32), (0, 0), BLUR_SIGMA * strength) + rng.normal(0, 1.5, grey.shape)
+    return np.clip(np.round(image), 0, 255).astype(np.uint8)
+
+
+ILLUMINATION = ("mixed", "exposure", "blur")
+SERIES = {"exposure": exposure, "blur": defocus}
 
 
 def warped_sequences(photos: list[Path], size: tuple[int, int] = (480, 640), seed: int = 0,
                      strength: float = 1.0, illumination: str = "mixed") -> list[Sequence]:
     """``2 * len(photos)`` sequences of 6 images each (``i_`` and ``v_`` per photo), each photo resized to ``size``;
     the ``v_`` homographies drawn from :func:`viewpoint` at ``strength``; the ``i_`` changes :func:`photometric`
-    (``"mixed"``) or :func:`exposure` (``"exposure"``, its noise from a generator of its own: the mixed changes are
-    drawn either way, so the ``v_`` sequences are the same for both)."""
+    (``"mixed"``), :func:`exposure` (``"exposure"``) or :func:`defocus` (``"blur"``): a series draws its noise from a
+    generator of its own and the mixed changes are drawn either way, so the ``v_`` sequences are the same for all three."""
     if illumination not in ILLUMINATION:
         raise ValueError(f"illumination must be one of {ILLUMINATION}, got {illumination!r}")
     warps = viewpoint(strength)
     rng = np.random.default_rng(seed)
-    exposure_rng = np.random.default_rng((seed, 1))
+    series_rng = np.random.default_rng((seed, 1))
     h, w = size
     sequences = []
     for path in photos:
         grey = resize_image(read_grey(path), size)
         identities = [np.eye(3) for _ in range(5)]
         changed = [grey] + [photometric(grey, rng, k / 5) for k in range(1, 6)]
-        if illumination == "exposure":
-            changed = [grey] + [exposure(grey, exposure_rng, k / 5) for k in range(1, 6)]
+        if illumination in SERIES:
+            changed = [grey] + [SERIES[illumination](grey, series_rng, k / 5) for k in range(1, 6)]
         sequences.append(Sequence(f"i_{path.stem}", changed, identities))
         homographies = [sample_homography(rng, h, w, warps) for _ in range(5)]
         warped = [grey] + [photometric(cv2.warpPerspective(grey, hk, (w, h)), rng, 0.2) for hk in homographies]

@@ -1,7 +1,7 @@
 """Where does a student's matching lose to SuperPoint's: in its keypoints or in its descriptors?
 LightGlue (stock SuperPoint weights) on the matching benchmark's pairs, with the four combinations of
 keypoints and descriptors from SuperPoint and from the student (descriptors sampled at the other
-network's keypoints), in one run: homography AUC at 1/3/5 px and matches per pair.
+network's keypoints), in one run: homography AUC at 1/3/5 px and matches per pair, then AUC@3px per sequence.
 
     python scripts/experiments/matching_halves.py --checkpoint distill/weights/student-r4a30m-desc-fp16.pt [--root ../shared/data/hpatches-real]
 """
@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 
 from distill.detection.by_name import build_detectors
-from distill.eval.matching import MatchingProtocol, evaluate_matching, lightglue_matcher, network_extractor
+from distill.eval.matching import MatchingProtocol, MethodResult, evaluate_matching, lightglue_matcher, network_extractor
 from distill.eval.sequences import load_hpatches
 from distill.student.detector import checkpoint_detector
 
@@ -33,6 +33,11 @@ def main() -> None:
     for (points, described), result in zip(methods, results):
         matches = sum(p.matches for p in result.pairs) / len(result.pairs)
         print(f"| {points} | {described} | " + " | ".join(f"{result.auc(t):.3f}" for t in (1, 3, 5)) + f" | {matches:.0f} |")
+    names = list(dict.fromkeys(p.sequence for p in results[0].pairs))
+    print("\nAUC@3px per sequence\n\n| keypoints | descriptors | " + " | ".join(names) + " |\n|---|---|" + "---|" * len(names))
+    for (points, described), result in zip(methods, results):
+        per_sequence = [MethodResult(result.method, [p for p in result.pairs if p.sequence == name]).auc(3) for name in names]
+        print(f"| {points} | {described} | " + " | ".join(f"{auc:.3f}" for auc in per_sequence) + " |")
 
 
 if __name__ == "__main__":

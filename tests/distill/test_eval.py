@@ -115,6 +115,10 @@ def test_eval_warped_is_labelled_synthetic(tmp_path):
     assert dark.exit_code == 0, dark.output
     title = json.loads((tmp_path / "dark" / "results.json").read_text())["title"]
     assert "i_* an exposure series" in title and "SYNTHETIC" in title
+    blur = CliRunner().invoke(app, ["eval", "warped", "--photos", "1", "-d", "harris", "--no-speed", "--illumination", "blur",
+                                    "--out", str(tmp_path / "blur"), "--quiet"])
+    assert blur.exit_code == 0, blur.output
+    assert "i_* a defocus series" in json.loads((tmp_path / "blur" / "results.json").read_text())["title"]
 
 
 def test_eval_warped_defaults_to_photos_no_student_trains_on(tmp_path):

@@ -142,6 +142,26 @@ def test_an_exposure_series_darkens_the_i_sequences_and_leaves_the_v_ones_alone(
     assert all(np.array_equal(a, b) for a, b in zip(series[0].images, again[0].images))
 
 
+def test_a_defocus_series_blurs_the_i_sequences_more_along_the_sequence():
+    """``illumination="blur"``: frame k is the first blurred by a Gaussian of ``3k/5`` px plus sensor noise of
+    1.5 grey levels, in 8 bits, so each frame is less sharp than the one before; the ``v_`` sequences stay the mixed ones."""
+    import cv2
+
+    from distill.eval.synthetic_warps import warped_sequences
+    from tests.conftest import embedded
+
+    mixed = warped_sequences([embedded("camera")], (120, 160), seed=3)
+    series = warped_sequences([embedded("camera")], (120, 160), seed=3, illumination="blur")
+    first, *blurred = series[0].images
+    sharpness = [cv2.Laplacian(frame.astype(np.float32), cv2.CV_32F).var() for frame in series[0].images]
+    assert all(a > b for a, b in zip(sharpness, sharpness[1:]))
+    for k, frame in enumerate(blurred, start=1):
+        assert frame.dtype == np.uint8
+        expected = cv2.GaussianBlur(first.astype(np.float32), (0, 0), 3 * k / 5)
+        assert np.std(frame - expected) == pytest.approx(1.5, abs=0.3)  # the noise and the rounding, nothing else
+    assert all(np.array_equal(a, b) for a, b in zip(series[1].images, mixed[1].images))
+
+
 def test_multi_scale_keypoints_keep_the_descriptors_of_the_image_itself():
     """``MatchingProtocol(scales=...)``: a network's keypoints come from its maps fused over the scales (as
     ``multi_scale`` detects them) and its descriptors are still sampled from the image's own pass; a bad factor is

@@ -4,6 +4,10 @@ keypoints and descriptors from SuperPoint and from the student (descriptors samp
 network's keypoints), in one run: homography AUC at 1/3/5 px and matches per pair, then AUC@3px per sequence.
 
     python scripts/experiments/matching_halves.py --checkpoint distill/weights/student-r4a30m-desc-fp16.pt [--root ../shared/data/hpatches-real]
+    python scripts/experiments/matching_halves.py --checkpoint CHECKPOINT --validation STORE [--illumination blur --only i]
+
+With ``--validation``: the synthetic sequences of a label store's validation photos, as ``distill eval matching
+--validation`` builds them (seed 0).
 """
 from __future__ import annotations
 
@@ -13,6 +17,8 @@ from pathlib import Path
 from distill.detection.by_name import build_detectors
 from distill.eval.matching import MatchingProtocol, MethodResult, evaluate_matching, lightglue_matcher, network_extractor
 from distill.eval.sequences import load_hpatches
+from distill.eval.synthetic_warps import ILLUMINATION, warped_sequences
+from distill.student.data import validation_photos
 from distill.student.detector import checkpoint_detector
 
 
@@ -20,19 +26,30 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", type=Path, required=True, help="a student with a descriptor head")
     parser.add_argument("--root", type=Path, default=Path("../shared/data/hpatches-real"))
+    parser.add_argument("--validation", type=Path, help="a label store: synthetic sequences of its validation photos instead")
+    parser.add_argument("--illumination", choices=ILLUMINATION, default="mixed", help="the synthetic i_ sequences' changes")
+    parser.add_argument("--only", choices=("i", "v"), help="only i (illumination) or v (viewpoint) sequences")
     args = parser.parse_args()
+    if args.validation:
+        sequences, source = warped_sequences(validation_photos(args.validation), illumination=args.illumination), args.validation
+    else:
+        sequences, source = load_hpatches(args.root), args.root
+    sequences = [s for s in sequences if not args.only or s.kind == args.only]
     protocol = MatchingProtocol()
     networks = {"superpoint": build_detectors(["superpoint"])[0], "student": checkpoint_detector(args.checkpoint)}
     lightglue = lightglue_matcher()
     methods = {(points, described): (network_extractor(networks[points], protocol, networks[described]), lightglue)
                for points in networks for described in networks}
-    results = evaluate_matching(methods, load_hpatches(args.root), protocol)
-    print(f"LightGlue (SuperPoint weights) on {args.root}, {protocol.size[0]}x{protocol.size[1]}, "
+    results = evaluate_matching(methods, sequences, protocol)
+    print(f"LightGlue (SuperPoint weights) on {source} ({len(sequences)} sequences), {protocol.size[0]}x{protocol.size[1]}, "
           f"{protocol.max_keypoints} keypoints, NMS {protocol.nms_radius}\n")
-    print("| keypoints | descriptors | AUC@1px | AUC@3px | AUC@5px | matches per pair |\n|---|---|---|---|---|---|")
+    print("| keypoints | descriptors | AUC@1px | AUC@3px | AUC@5px | AUC@3px i / v | matches per pair |\n|---|---|---|---|---|---|---|")
     for (points, described), result in zip(methods, results):
         matches = sum(p.matches for p in result.pairs) / len(result.pairs)
-        print(f"| {points} | {described} | " + " | ".join(f"{result.auc(t):.3f}" for t in (1, 3, 5)) + f" | {matches:.0f} |")
+        kinds = " / ".join("—" if (auc := result.auc(3, kind)) is None else f"{auc:.3f}" for kind in ("i", "v"))
+        print(f"| {points} | {described} | " + " | ".join(f"{result.auc(t):.3f}" for t in (1, 3, 5)) + f" | {kinds} | {matches:.0f} |")
+    if args.validation:  # dozens of synthetic sequences: the kinds above say enough
+        return
     names = list(dict.fromkeys(p.sequence for p in results[0].pairs))
     print("\nAUC@3px per sequence\n\n| keypoints | descriptors | " + " | ".join(names) + " |\n|---|---|" + "---|" * len(names))
     for (points, described), result in zip(methods, results):

@@ -49,7 +49,7 @@ class Illumination(str, Enum):
 ILLUMINATION_HELP = ("The i_* sequences' changes: mixed (gain, gamma, blur and noise growing along the sequence), exposure "
                      "(a series of darker shots, down to 3 stops, kept in 8 bits with sensor noise, as in HPatches' i_leuven) "
                      "or blur (a defocus series, Gaussian sigma 0.6 to 3 px at 480x640 with sensor noise, as in HPatches' i_bikes). "
-                     "The v_* sequences are the same for either.")
+                     "The v_* sequences are the same for all three.")
 
 
 def _build(detectors: list[str] | None, old_detectors: list[str] | None, checkpoints: list[str] | None, device: str,

@@ -15,7 +15,8 @@ import argparse
 from pathlib import Path
 
 from distill.detection.by_name import build_detectors
-from distill.eval.matching import MatchingProtocol, MethodResult, evaluate_matching, lightglue_matcher, network_extractor
+from distill.eval.matching import MatchingProtocol, evaluate_matching, lightglue_matcher, network_extractor
+from distill.eval.matching_report import auc_3px, per_sequence_errors
 from distill.eval.sequences import load_hpatches
 from distill.eval.synthetic_warps import ILLUMINATION, warped_sequences
 from distill.student.data import validation_photos
@@ -53,8 +54,7 @@ def main() -> None:
     names = list(dict.fromkeys(p.sequence for p in results[0].pairs))
     print("\nAUC@3px per sequence\n\n| keypoints | descriptors | " + " | ".join(names) + " |\n|---|---|" + "---|" * len(names))
     for (points, described), result in zip(methods, results):
-        per_sequence = [MethodResult(result.method, [p for p in result.pairs if p.sequence == name]).auc(3) for name in names]
-        print(f"| {points} | {described} | " + " | ".join(f"{auc:.3f}" for auc in per_sequence) + " |")
+        print(f"| {points} | {described} | " + " | ".join(f"{auc_3px(errors):.3f}" for _, errors in per_sequence_errors(result)) + " |")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,9 @@ and no network.
 - ``default``: the most accurate student: the fourth labelling round's detector at input scale 0.5, fine-tuned
   from the third round's on its own relabelling of the training photos with the attentive term at weight 30
   (``att30-s0``), with a descriptor branch trained onto it by cosine distillation of SuperPoint's descriptors,
-  then 400 steps more with a metric term on warped pairs (``att30dm-s0``; the detector is unchanged).
+  then 400 steps more with a metric term on warped pairs (``att30dm-s0``; the detector is unchanged), and last the
+  detector's own pyramid and head fine-tuned 800 steps with half the training crops blurred (``kblur-s0``; the
+  backbone, the detail branch and the descriptor branch unchanged).
 - ``fast``: the same detector recipe at input scale 0.25 with a head of 48 channels, the statically
   padded ``efficientnet_lite0`` backbone cut after its stride-8 stage (``student.backbone_levels=2``),
   fine-tuned from the third-round default release on its own relabelling of the training photos, on whole 240x320 label
@@ -38,9 +40,9 @@ class Release:
 # the ONNX models: `make release-onnx` (distill export --format onnx --int8 of each .pt; it prints the sha256 to pin
 # here); tests/distill/test_release_onnx.py checks them against the .pt and a fresh export
 RELEASES = {
-    "default": Release("student-r4a30m-desc-fp16.pt", "ac534c52244f1e2baecf77cdef6e57114b40acbf1d9d500004fb4f652bf8c968",
-                       ("student-r4a30m-desc.onnx", "93a5d1a93ecd23f8e3c0ce575e2c1d03afa2d223d2448919bd4c536d6d1a3cc4"),
-                       ("student-r4a30m-desc.int8.onnx", "154c7ec6e83f8ae29d588838c8598a214102596c841969070c44bf90ce04a5df")),
+    "default": Release("student-r4a30mb-desc-fp16.pt", "a98f0e36fc5d7554ea76028c57aed087fcd71bdb2d900ec976a3910af80adb94",
+                       ("student-r4a30mb-desc.onnx", "c59c9de9717acb257291b21dfa96a312485f7d89c056264f70767276faefd7a4"),
+                       ("student-r4a30mb-desc.int8.onnx", "ff0961a8fc0842af7b7bcc476027e13c039a664c1089bb3068644297bb1ed93a")),
     "fast": Release("student-fast25l2h48c240-desc-fp16.pt", "3862c4982cf47f256c9521d7703c39ace7465bfa3190acd8b6b03621e4cf08e4",
                     ("student-fast25l2h48c240-desc.onnx", "f820260c78887b5a7faff10ff04e3984cd5b7c8d2f9bac0992a28c2a6134a0e3"),
                     ("student-fast25l2h48c240-desc.int8.onnx", "2a6975259b4dbd42ce34bbb8f801b19aeda4d37887b3cec86e1ab6008e84b4a9")),

@@ -15,7 +15,7 @@ store could hold:
 Each map is detected at full size with NMS 4, as the evaluator's table is. For reference it also
 scores Harris and, at ``--scale``, SuperPoint and the student (the leader on ``i_*`` and the student as it is).
 
-    python scripts/experiments/ait_label_bounds.py --checkpoint distill/weights/student-r4a30m-desc-fp16.pt --homographies 10
+    python scripts/experiments/ait_label_bounds.py --checkpoint distill/weights/student-r4a30mb-desc-fp16.pt --homographies 10
 """
 from __future__ import annotations
 

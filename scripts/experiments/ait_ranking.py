@@ -17,7 +17,7 @@ detected at ``--scale`` and mapped back) and ranks them in several ways before t
 It also prints where the scored points of the ``own`` order land: the share of them whose nearest
 point on the other side is within 1, 2, 3 (repeated), 3 to 10 (mislocalised) or over 10 px (missed).
 
-    python scripts/experiments/ait_ranking.py --checkpoint distill/weights/student-r4a30m-desc-fp16.pt --scale 1 --warps 8
+    python scripts/experiments/ait_ranking.py --checkpoint distill/weights/student-r4a30mb-desc-fp16.pt --scale 1 --warps 8
     python scripts/experiments/ait_ranking.py --detector harris --scale 1
 """
 from __future__ import annotations

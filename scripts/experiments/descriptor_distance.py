@@ -4,7 +4,7 @@ networks' descriptors sampled at the same places: the student's own best points 
 SuperPoint's best points, and the centre of every 8x8 cell (what the dense distillation term weighs alike).
 
     python scripts/experiments/descriptor_distance.py --validation data/labels-desc/superpoint-e58c6714b7.h5 \\
-        --checkpoint distill/weights/student-r4a30m-desc-fp16.pt --checkpoint runs/RUN/last.pt
+        --checkpoint distill/weights/student-r4a30mb-desc-fp16.pt --checkpoint runs/RUN/last.pt
 """
 from __future__ import annotations
 

@@ -3,7 +3,7 @@ LightGlue (stock SuperPoint weights) on the matching benchmark's pairs, with the
 keypoints and descriptors from SuperPoint and from the student (descriptors sampled at the other
 network's keypoints), in one run: homography AUC at 1/3/5 px and matches per pair, then AUC@3px per sequence.
 
-    python scripts/experiments/matching_halves.py --checkpoint distill/weights/student-r4a30m-desc-fp16.pt [--root ../shared/data/hpatches-real]
+    python scripts/experiments/matching_halves.py --checkpoint distill/weights/student-r4a30mb-desc-fp16.pt [--root ../shared/data/hpatches-real]
     python scripts/experiments/matching_halves.py --checkpoint CHECKPOINT --validation STORE [--illumination blur --only i]
 
 With ``--validation``: the synthetic sequences of a label store's validation photos, as ``distill eval matching

@@ -4,6 +4,7 @@ from __future__ import annotations
 import typer
 
 from distill import __version__
+from distill.allocator import keep_freed_memory
 from distill.commands import bench, evaluate, labels
 from distill.commands.detect import detect_command
 from distill.commands.export import export_command
@@ -28,6 +29,7 @@ def show_version(value: bool) -> None:
 def main(version: bool = typer.Option(False, "--version", callback=show_version, is_eager=True,
                                       help="Print the version and exit.")) -> None:
     """Distil SuperPoint into small interest-point detectors: label once, train many students, evaluate on HPatches."""
+    keep_freed_memory()  # SuperPoint's large activations reuse pages (distill.allocator), for every command alike
 
 
 app.add_typer(labels.app, name="labels")

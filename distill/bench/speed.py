@@ -5,8 +5,9 @@ to end as a user calls them: ``distill.Detector(grey, resize=None)`` on a 480x64
 descriptors; with ``descriptors``, keypoints and their descriptors, as a matcher takes them), median ms, detectors
 in turns (one image each per round, so that a shared machine's drift weighs on all alike), after warm-up. Beside it,
 the network's score map alone, so that what the API adds (input checks, NMS, top-k, conversions, descriptors) is in
-the table. Denormal floats are flushed to zero in every runtime. SuperPoint runs its ONNX models
-(:mod:`distill.student.superpoint_onnx`), exported as a student's are.
+the table. Denormal floats are flushed to zero in every runtime, and freed memory stays in the process
+(:func:`distill.allocator.keep_freed_memory`: SuperPoint in PyTorch no longer faults in its activations' pages
+anew). SuperPoint runs its ONNX models (:mod:`distill.student.superpoint_onnx`), exported as a student's are.
 
 The headline is the ratio of each student's fastest runtime to SuperPoint's fastest. int8 counts only where
 its accuracy holds: with HPatches sequences, every row also gets its accuracy, and a runtime competes for the
@@ -24,6 +25,7 @@ import cv2
 import numpy as np
 import torch
 
+from distill.allocator import keep_freed_memory
 from distill.api import Detector, load_detectors
 from distill.choices import RUNTIMES
 from distill.student.superpoint_onnx import SUPERPOINT_RUNTIMES, superpoint_onnx_detector
@@ -71,6 +73,7 @@ def bench_speed(students: list[str], grey: np.ndarray, top_k: int = 300, rounds:
     if descriptors and classical:
         raise ValueError("classical detectors are timed for their keypoints only: leave them out of a timing with descriptors")
     torch.set_flush_denormal(True)
+    kept = keep_freed_memory()  # for every detector alike, as the command line runs them
     rows = superpoint_rows()
     rows += [Row(name, "opencv", load_detectors([name], "cpu")[0]) for name in classical]
     for spec in students:
@@ -109,7 +112,7 @@ def bench_speed(students: list[str], grey: np.ndarray, top_k: int = 300, rounds:
     return {"kind": "bench_speed", "image": list(grey.shape), "top_k": top_k, "descriptors": descriptors,
             "accuracy": None if not sequences else "matching AUC@3px" if descriptors else "repeatability",
             "rounds": rounds, "repeat": repeat,
-            "torch_threads": torch.get_num_threads(), "opencv_threads": cv2.getNumThreads(),
+            "torch_threads": torch.get_num_threads(), "freed_memory_kept": kept, "opencv_threads": cv2.getNumThreads(),
             "superpoint_fastest": {"runtime": rows[teacher].runtime, "ms": rows[teacher].ms},
             "rows": [{"detector": row.detector.name, "runtime": row.runtime, "ms": row.ms, "network_ms": row.network_ms,
                       "ratio": row.ms / rows[teacher].ms, "accuracy": row.accuracy} for row in rows],
@@ -122,7 +125,8 @@ def markdown(table: dict) -> str:
     out = "keypoints and their descriptors" if table["descriptors"] else "keypoints"
     lines = [f"{table['image'][0]}x{table['image'][1]} grey uint8 in, the {table['top_k']} best {out} out, through "
              f"distill.Detector; {table['torch_threads']} torch threads, {table['opencv_threads']} OpenCV threads, "
-             f"flush-denormal on, median of {table['rounds']} rounds in turns"
+             f"flush-denormal on, {'freed memory kept in the process' if table.get('freed_memory_kept') else 'the allocator as the environment sets it'}"
+             f" (distill.allocator), median of {table['rounds']} rounds in turns"
              + (f", median of {table['repeat']} such timings" if table["repeat"] > 1 else ""), "",
              "| detector | runtime | ms / image | score map alone (ms) | × SuperPoint's fastest |" + (f" {label} |" if measure else ""),
              "|---|---|---|---|---|" + ("---|" if measure else "")]

@@ -315,6 +315,8 @@ def matching(
                                         help="Keypoints per image (the best after NMS; --max-keypoints is the old name) \\[default: 1024]."),
     config: Optional[Path] = typer.Option(None, help="YAML file of matching-protocol keys (see --show-config)."),
     override: Optional[List[str]] = typer.Option(None, "--set", help="key=value override of the matching protocol, e.g. ransac_px=2, "
+                                                 "ransac_draws=25 for every pair's homography from its matches in 25 orders and AUC the "
+                                                 "mean over them (on 30 pairs one RANSAC draw moves AUC@3px by about 0.01), "
                                                  "or \"scales=[1, 0.78, 0.625, 0.5]\" for the networks' keypoints from score maps "
                                                  "averaged over those scales (repeatable)."),
     show_config: bool = typer.Option(False, "--show-config", help="Print the matching protocol this run would use, as YAML, and stop."),

@@ -1,7 +1,8 @@
 """The matching benchmark (as LightGlue's and glue-factory's HPatches benchmarks): every pair (1, k) of
 each sequence resized to the protocol size, keypoints and descriptors extracted, matched, a homography
 estimated by RANSAC (OpenCV's USAC_MAGSAC, 3 px, fixed seed) and scored by the mean error of the four
-image corners; AUC of that error at 1, 3 and 5 px, mean matching accuracy at 1-10 px, matches per pair,
+image corners; AUC of that error at 1, 3 and 5 px (with ``ransac_draws`` N > 1, the mean over N estimates of each pair,
+from the matches in N orders, so that the sampler draws other minimal sets), mean matching accuracy at 1-10 px, matches per pair,
 and time per pair for extraction and for matching. Methods are ``extractor+matcher`` names:
 ``superpoint+lightglue``, ``superpoint+mnn``, ``sift+ratio``, ``orb+hamming``, and for a student with a
 descriptor head (``--checkpoint``) ``student+lightglue``, ``student+mnn``: SuperPoint and the students
@@ -39,6 +40,9 @@ class MatchingProtocol:
     max_keypoints: int = 1024
     nms_radius: int = DetectionConfig.nms_radius
     ransac_px: float = 3.0  # USAC_MAGSAC's sampling is seeded by OpenCV itself, the same on every run
+    # homographies per pair, from the matches in that many orders (the first LightGlue's own, the others seeded
+    # permutations): AUC is the mean over them, which one draw's luck moves less (on 30 pairs one draw moved it by 0.01)
+    ransac_draws: int = 1
     subpixel: bool = False  # networks' keypoints refined to the vertex of a parabola through their 3x3 neighbourhood
     scales: tuple[float, ...] = (1.0,)  # networks' keypoints from their maps at these factors averaged before NMS
     # working resolution (long side, px): a network detects and describes a larger image resized to it, its keypoints
@@ -48,6 +52,8 @@ class MatchingProtocol:
     def __post_init__(self) -> None:
         check_scales(self.scales)
         check_resize(self.resize)
+        if isinstance(self.ransac_draws, bool) or not isinstance(self.ransac_draws, int) or self.ransac_draws < 1:
+            raise ValueError(f"ransac_draws must be a whole number >= 1, got {self.ransac_draws!r}")
 
 
 @dataclass
@@ -67,6 +73,11 @@ class PairMatch:
     accuracy: list[float]  # share of matches within each MMA threshold (px) of the truth
     extract_ms: float
     match_ms: float
+    # the corner error of every RANSAC draw (the protocol's ransac_draws; the first is corner_error)
+    corner_errors: list[float] = field(default_factory=list)
+
+    def errors(self) -> list[float]:
+        return self.corner_errors or [self.corner_error]
 
 
 @dataclass
@@ -75,9 +86,9 @@ class MethodResult:
     pairs: list[PairMatch] = field(default_factory=list)
 
     def auc(self, threshold: float, kind: str | None = None) -> float | None:
-        """AUC over the pairs (of ``kind``, ``i`` or ``v``); None when there are none."""
-        errors = [p.corner_error for p in self.pairs if kind in (None, p.kind)]
-        return pose_auc(errors, threshold) if errors else None
+        """AUC over the pairs (of ``kind``, ``i`` or ``v``), the mean over RANSAC draws; None when there are none."""
+        errors = [p.errors() for p in self.pairs if kind in (None, p.kind)]
+        return mean_auc(errors, threshold) if errors else None
 
     def as_dict(self) -> dict:
         ms = [p.extract_ms for p in self.pairs]
@@ -103,12 +114,24 @@ def pose_auc(errors: list[float], threshold: float) -> float:
     return float(np.trapezoid(r, x=e) / threshold)
 
 
+def mean_auc(errors, threshold: float) -> float:
+    """:func:`pose_auc` of corner errors ``N`` (one draw) or ``N x D`` (pairs by RANSAC draws): the mean over the draws
+    of each draw's AUC over the pairs."""
+    errors = np.asarray(errors, np.float64).reshape(len(errors), -1)
+    return float(np.mean([pose_auc(errors[:, draw], threshold) for draw in range(errors.shape[1])]))
+
+
 def corner_error(estimate: np.ndarray | None, truth: np.ndarray, size: tuple[int, int]) -> float:
     if estimate is None:
         return float("inf")
     h, w = size
     corners = np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], np.float64)
     return float(np.linalg.norm(warp_points(corners, estimate) - warp_points(corners, truth), axis=1).mean())
+
+
+def draw_orders(matches: int, draws: int) -> list[np.ndarray]:
+    """The orders in which RANSAC sees ``matches`` matches, one per draw: as given, then permutations seeded 1, 2, ..."""
+    return [np.arange(matches)] + [np.random.default_rng(draw).permutation(matches) for draw in range(1, draws)]
 
 
 def homography_inliers(points0: np.ndarray, points1: np.ndarray, protocol: MatchingProtocol) -> tuple[np.ndarray | None, np.ndarray]:
@@ -248,7 +271,8 @@ def evaluate_matching(methods: dict, sequences: list[Sequence], protocol: Matchi
                 p0, p1 = features[0].keypoints[pairs[:, 0]], features[k].keypoints[pairs[:, 1]]
                 reprojection = np.linalg.norm(warp_points(p0, truth) - p1, axis=1) if len(pairs) else np.zeros(0)
                 accuracy = [float((reprojection <= t).mean()) if len(pairs) else 0.0 for t in MMA_THRESHOLDS]
-                error = corner_error(homography_inliers(p0, p1, protocol)[0], truth, protocol.size)
-                results[name].pairs.append(PairMatch(sequence.name, sequence.kind, k + 1, len(pairs), error, accuracy,
-                                                     extract_ms, match_ms))
+                errors = [corner_error(homography_inliers(p0[order], p1[order], protocol)[0], truth, protocol.size)
+                          for order in draw_orders(len(pairs), protocol.ransac_draws)]
+                results[name].pairs.append(PairMatch(sequence.name, sequence.kind, k + 1, len(pairs), errors[0], accuracy,
+                                                     extract_ms, match_ms, errors if protocol.ransac_draws > 1 else []))
     return list(results.values())

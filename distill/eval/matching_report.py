@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from distill.detection.detector import fused_scales_note  # noqa: E402
-from distill.eval.matching import AUC_THRESHOLDS, MatchingProtocol, MethodResult, pose_auc  # noqa: E402
+from distill.eval.matching import AUC_THRESHOLDS, MatchingProtocol, MethodResult, mean_auc  # noqa: E402
 from distill.eval.paired_bootstrap import Difference, as_dicts, difference_table, differences_by_kind, interval_cells, kinds_as_dict  # noqa: E402
 from distill.eval.protocol import rescale_homography  # noqa: E402
 from distill.eval.report import quality_cost_chart  # noqa: E402
@@ -30,7 +30,9 @@ def markdown(results: list[MethodResult], protocol: MatchingProtocol, title: str
              f"{h}x{w} grey{working_note(protocol.resize, (h, w))}, up to {protocol.max_keypoints} keypoints (NMS radius {protocol.nms_radius} for the networks"
              f"{', refined to subpixel' if protocol.subpixel else ''}"
              f"{'; ' + fused if fused else ''}), "
-             f"homography by USAC_MAGSAC at {protocol.ransac_px:g} px (OpenCV's own fixed seed); AUC of the mean corner error; "
+             f"homography by USAC_MAGSAC at {protocol.ransac_px:g} px (OpenCV's own fixed seed"
+             f"{f'; every pair {protocol.ransac_draws} times, the matches in {protocol.ransac_draws} orders' if protocol.ransac_draws > 1 else ''}); "
+             f"AUC of the mean corner error{' (the mean over the draws)' if protocol.ransac_draws > 1 else ''}; "
              "MMA: share of matches within the threshold of the ground truth.", "",
              "| method | AUC@1px | AUC@3px | AUC@5px | AUC@3px i / v | MMA@3px | matches | extract ms / image | match ms / pair |",
              "|---|---|---|---|---|---|---|---|---|"]
@@ -99,16 +101,17 @@ def differences_from_teacher(results: list[MethodResult]) -> dict[str, dict[str,
 
 
 def per_sequence_errors(result: MethodResult) -> list[tuple[str, list[float]]]:
-    """One ``(kind, corner errors of its pairs)`` per sequence, in the run's order."""
-    groups: dict[str, tuple[str, list[float]]] = {}
+    """One ``(kind, corner errors of its pairs)`` per sequence, in the run's order: a pair's errors are those of its
+    RANSAC draws (``pairs x draws``; :func:`auc_3px` averages over the draws)."""
+    groups: dict[str, tuple[str, list[list[float]]]] = {}
     for p in result.pairs:
-        groups.setdefault(p.sequence, (p.kind, []))[1].append(p.corner_error)
+        groups.setdefault(p.sequence, (p.kind, []))[1].append(p.errors())
     return list(groups.values())
 
 
 def auc_3px(errors) -> float:
-    """AUC@3px of a set of corner errors (the statistic the differences compare)."""
-    return pose_auc(list(errors), 3)
+    """AUC@3px of a set of corner errors, ``pairs`` or ``pairs x draws`` (the statistic the differences compare)."""
+    return mean_auc(errors, 3)
 
 
 def working_note(resize: int | None, size: tuple[int, int]) -> str:

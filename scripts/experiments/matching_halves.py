@@ -3,7 +3,7 @@ LightGlue (stock SuperPoint weights) on the matching benchmark's pairs, with the
 keypoints and descriptors from SuperPoint and from the student (descriptors sampled at the other
 network's keypoints), in one run: homography AUC at 1/3/5 px and matches per pair, then AUC@3px per sequence.
 
-    python scripts/experiments/matching_halves.py --checkpoint distill/weights/student-r4a30mb-desc-fp16.pt [--root ../shared/data/hpatches-real]
+    python scripts/experiments/matching_halves.py --checkpoint distill/weights/student-r4a30mb-desc-fp16.pt [--root ../shared/data/hpatches-real] [--draws 25]
     python scripts/experiments/matching_halves.py --checkpoint CHECKPOINT --validation STORE [--illumination blur --only i]
 
 With ``--validation``: the synthetic sequences of a label store's validation photos, as ``distill eval matching
@@ -30,20 +30,22 @@ def main() -> None:
     parser.add_argument("--validation", type=Path, help="a label store: synthetic sequences of its validation photos instead")
     parser.add_argument("--illumination", choices=ILLUMINATION, default="mixed", help="the synthetic i_ sequences' changes")
     parser.add_argument("--only", choices=("i", "v"), help="only i (illumination) or v (viewpoint) sequences")
+    parser.add_argument("--draws", type=int, default=1, help="RANSAC draws per pair, AUC their mean (MatchingProtocol.ransac_draws)")
     args = parser.parse_args()
     if args.validation:
         sequences, source = warped_sequences(validation_photos(args.validation), illumination=args.illumination), args.validation
     else:
         sequences, source = load_hpatches(args.root), args.root
     sequences = [s for s in sequences if not args.only or s.kind == args.only]
-    protocol = MatchingProtocol()
+    protocol = MatchingProtocol(ransac_draws=args.draws)
     networks = {"superpoint": build_detectors(["superpoint"])[0], "student": checkpoint_detector(args.checkpoint)}
     lightglue = lightglue_matcher()
     methods = {(points, described): (network_extractor(networks[points], protocol, networks[described]), lightglue)
                for points in networks for described in networks}
     results = evaluate_matching(methods, sequences, protocol)
     print(f"LightGlue (SuperPoint weights) on {source} ({len(sequences)} sequences), {protocol.size[0]}x{protocol.size[1]}, "
-          f"{protocol.max_keypoints} keypoints, NMS {protocol.nms_radius}\n")
+          f"{protocol.max_keypoints} keypoints, NMS {protocol.nms_radius}"
+          + (f", AUC the mean over {protocol.ransac_draws} RANSAC draws" if protocol.ransac_draws > 1 else "") + "\n")
     print("| keypoints | descriptors | AUC@1px | AUC@3px | AUC@5px | AUC@3px i / v | matches per pair |\n|---|---|---|---|---|---|---|")
     for (points, described), result in zip(methods, results):
         matches = sum(p.matches for p in result.pairs) / len(result.pairs)

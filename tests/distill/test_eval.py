@@ -266,7 +266,7 @@ def test_eval_protocols_take_a_config_file_set_and_show_config(tmp_path):
                                         "--show-config"])
     assert matching.exit_code == 0, matching.output
     assert yaml.safe_load(matching.output) == {"size": [480, 640], "max_keypoints": 512, "nms_radius": 4, "ransac_px": 2.0,
-                                               "subpixel": False, "scales": [1.0, 0.5], "resize": MATCH_RESIZE}
+                                               "ransac_draws": 1, "subpixel": False, "scales": [1.0, 0.5], "resize": MATCH_RESIZE}
 
 
 def test_seeds_of_one_recipe_get_a_mean_row_and_an_interval(hpatches_root, seed_checkpoints, tmp_path):

@@ -5,7 +5,9 @@ import pytest
 from typer.testing import CliRunner
 
 from distill.cli import app
-from distill.eval.matching import MatchingProtocol, corner_error, homography_inliers, pose_auc
+from distill.eval.matching import (MatchingProtocol, build_methods, corner_error, draw_orders, evaluate_matching,
+                                   homography_inliers, pose_auc)
+from distill.eval.sequences import load_hpatches
 
 
 def test_auc_of_known_corner_errors():
@@ -44,6 +46,27 @@ def test_ransac_finds_a_known_homography_among_outliers_the_same_on_every_run():
     (estimate, inliers), (again, inliers_again) = answers
     assert corner_error(estimate, truth, (480, 640)) < 1 and inliers[200:].mean() > 0.95 and inliers[:200].mean() < 0.05
     assert np.array_equal(estimate, again) and np.array_equal(inliers, inliers_again)
+
+
+def test_ransac_draws_see_the_matches_in_other_orders_and_average_the_auc(hpatches_root):
+    """ORB's real matches on a photo's warps, every homography estimated from the matches in three orders: the first
+    draw is the one-draw protocol's estimate, the others are seeded permutations, and AUC is the mean of the draws'."""
+    orders = draw_orders(50, 3)
+    assert np.array_equal(orders[0], np.arange(50)) and all(sorted(o) == list(range(50)) for o in orders[1:])
+    assert not np.array_equal(orders[1], orders[2]) and np.array_equal(orders[1], draw_orders(50, 2)[1])
+    sequences = load_hpatches(hpatches_root)
+    protocol = MatchingProtocol(size=(240, 320), max_keypoints=300)
+    single, = evaluate_matching(build_methods(["orb+hamming"], "cpu", protocol), sequences, protocol, progress=False)
+    drawn = MatchingProtocol(size=(240, 320), max_keypoints=300, ransac_draws=3)
+    triple, = evaluate_matching(build_methods(["orb+hamming"], "cpu", drawn), sequences, drawn, progress=False)
+    assert all(len(p.corner_errors) == 3 and p.corner_errors[0] == p.corner_error == q.corner_error
+               for p, q in zip(triple.pairs, single.pairs))
+    for threshold in (1, 3):
+        per_draw = [pose_auc([p.corner_errors[d] for p in triple.pairs], threshold) for d in range(3)]
+        assert triple.auc(threshold) == pytest.approx(np.mean(per_draw))
+    assert single.auc(3) == pytest.approx(per_draw[0])
+    with pytest.raises(ValueError, match="ransac_draws"):
+        MatchingProtocol(ransac_draws=0)
 
 
 def test_matching_cli_with_lightglue_on_a_known_homography(hpatches_root, tmp_path):

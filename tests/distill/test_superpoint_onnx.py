@@ -1,6 +1,8 @@
 """SuperPoint in ONNX Runtime, and the speed benchmark that times it in every runtime. Every test that needs its int8
 model (about 70 s of calibration on 2 cores) lives in this file, so that ``pytest -n 2 --dist loadfile`` makes it once."""
 import json
+import os
+import sys
 
 import cv2
 import numpy as np
@@ -51,6 +53,8 @@ def test_bench_speed_times_every_runtime_end_to_end(tmp_path):
     headline = table["headlines"][0]
     assert headline["student"] == "pretrained:fast" and headline["runtime"] != "onnx-int8"  # int8 needs --root to compete
     assert "fastest runtime" in result.output
+    if sys.platform.startswith("linux") and not any(k.startswith(("MALLOC_", "GLIBC_TUNABLES")) for k in os.environ):
+        assert table["freed_memory_kept"] is True and "freed memory kept in the process" in result.output
 
 
 def test_bench_speed_with_descriptors_times_what_a_matcher_takes(tmp_path, keypoints_only_checkpoint):

@@ -1,9 +1,9 @@
 """The matching benchmark (as LightGlue's and glue-factory's HPatches benchmarks): every pair (1, k) of
 each sequence resized to the protocol size, keypoints and descriptors extracted, matched, a homography
 estimated by RANSAC (OpenCV's USAC_MAGSAC, 3 px, fixed seed) and scored by the mean error of the four
-image corners; AUC of that error at 1, 3 and 5 px (with ``ransac_draws`` N > 1, the mean over N estimates of each pair,
-from the matches in N orders, so that the sampler draws other minimal sets), mean matching accuracy at 1-10 px, matches per pair,
-and time per pair for extraction and for matching. Methods are ``extractor+matcher`` names:
+image corners; AUC of that error at 1, 3 and 5 px (with ``ransac_draws`` N > 1, the mean over N estimates of each
+pair, from the matches in N orders, so that the sampler draws other minimal sets), mean matching accuracy at 1-10 px,
+matches per pair, and time per pair for extraction and for matching. Methods are ``extractor+matcher`` names:
 ``superpoint+lightglue``, ``superpoint+mnn``, ``sift+ratio``, ``orb+hamming``, and for a student with a
 descriptor head (``--checkpoint``) ``student+lightglue``, ``student+mnn``: SuperPoint and the students
 are run by the same detectors as every other command (keypoints and their descriptors)."""

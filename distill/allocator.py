@@ -3,9 +3,9 @@
 glibc's ``malloc`` serves a block above its mmap threshold (128 KiB, raised as blocks are freed, never above
 32 MiB) with a fresh ``mmap`` and unmaps it on ``free``: every page of the next such block faults in on first touch.
 SuperPoint's full-resolution activations (64 channels at 480x640: 79 MB) are always above it, so in PyTorch each
-forward pays for faulting in hundreds of megabytes. With both thresholds at 1 GiB, freed blocks stay in the heap and are reused: on 2 cores of
-an Intel Xeon, SuperPoint at 480x640 took 195-209 instead of 275-299 ms and labelling at N = 100 a fifth less time,
-for about 110 MB more resident memory; the students (smaller activations) and training did not move
+forward pays for faulting in hundreds of megabytes. With both thresholds at 1 GiB, freed blocks stay in the heap
+and are reused: on 2 cores of an Intel Xeon, SuperPoint at 480x640 took 195-209 instead of 275-299 ms and labelling
+at N = 100 a fifth less time, for about 110 MB more resident memory; the students (smaller activations) and training did not move
 (``docs/benchmarks.md``, "Freed memory kept in the process"). ONNX Runtime keeps an arena of its own.
 
 The command line sets it at start, unless the environment sets the allocator (``GLIBC_TUNABLES=`` even empty leaves

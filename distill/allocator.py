@@ -5,8 +5,8 @@ glibc's ``malloc`` serves a block above its mmap threshold (128 KiB, raised as b
 SuperPoint's full-resolution activations (64 channels at 480x640: 79 MB) are always above it, so in PyTorch each
 forward pays for faulting in hundreds of megabytes. With both thresholds at 1 GiB, freed blocks stay in the heap
 and are reused: on 2 cores of an Intel Xeon, SuperPoint at 480x640 took 195-209 instead of 275-299 ms and labelling
-at N = 100 a fifth less time, for about 110 MB more resident memory; the students (smaller activations) and training did not move
-(``docs/benchmarks.md``, "Freed memory kept in the process"). ONNX Runtime keeps an arena of its own.
+at N = 100 a fifth less time, for about 110 MB more resident memory; the students (smaller activations) and training
+did not move (``docs/benchmarks.md``, "Freed memory kept in the process"). ONNX Runtime keeps an arena of its own.
 
 The command line sets it at start, unless the environment sets the allocator (``GLIBC_TUNABLES=`` even empty leaves
 glibc as it comes); a program using the API can call :func:`keep_freed_memory`, or set ``MALLOC_MMAP_THRESHOLD_`` and

@@ -38,7 +38,7 @@ def main() -> None:
     students = [detector.detector for detector in load_detectors(args.checkpoint, "cpu")]
     methods = build_methods(["student+lightglue", REFERENCE], protocol=protocol, students=students)
     results = evaluate_matching(methods, sequences, protocol)
-    auc = {r.method: np.array([pose_auc([p.corner_errors[d] for p in r.pairs], 3) for d in range(args.draws)]) for r in results}
+    auc = {r.method: np.array([pose_auc([p.errors()[d] for p in r.pairs], 3) for d in range(args.draws)]) for r in results}
     pairs = len(results[0].pairs)
     print(f"AUC@3px on {source} ({pairs} pairs), LightGlue's matches in {args.draws} orders for RANSAC\n")
     print("| method | draw 0 (one-draw protocol) | mean ± std over draws | min–max | minus SuperPoint + LightGlue, "

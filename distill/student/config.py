@@ -211,7 +211,8 @@ class PhotometricConfig:
     gamma: float = 0.0  # x ** exp(u), u in [-gamma, gamma]
     contrast: float = 0.0  # about the crop's mean, factor in [1 - contrast, 1 + contrast]
     shade: float = 0.0  # a smooth multiplicative field (3x3 factors in [1 - shade, 1 + shade], bicubic)
-    blur: float = 0.0  # probability of a Gaussian blur, sigma in [0.5, 1.5] px
+    blur: float = 0.0  # probability of a Gaussian blur, its sigma drawn in blur_sigma
+    blur_sigma: List[float] = field(default_factory=lambda: [0.5, 1.5])  # px, [low, high]: the blur's sigma ~ U(low, high)
     exposure: float = 0.0  # darker exposures: up to this many stops (times 2^-u, u in [0, exposure]), kept in 8 bits
     exposure_share: float = 1.0  # the share of crops darkened (the others keep their exposure)
 
@@ -225,6 +226,8 @@ class PhotometricConfig:
         for key in ("blur", "exposure_share"):
             if not 0 <= getattr(self, key) <= 1:
                 raise ValueError(f"photometric.{key} is a probability, in [0, 1], got {getattr(self, key)}")
+        if len(self.blur_sigma) != 2 or not 0 < self.blur_sigma[0] <= self.blur_sigma[1]:
+            raise ValueError(f"photometric.blur_sigma must be [low, high] with 0 < low <= high, got {self.blur_sigma}")
 
 
 @dataclass

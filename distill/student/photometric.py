@@ -3,6 +3,8 @@ HPatches' ``i_*`` sequences, which a student learns to ignore only if it sees th
 dataset's per-item generator, so a seed gives the same batches."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -22,7 +24,8 @@ def photometric(image: torch.Tensor, rng: np.random.Generator, config: Photometr
       bicubically to the crop (light from one side);
     - contrast about the crop's mean, ``mean + (x - mean) c``, ``c ~ U(1 - contrast, 1 + contrast)``;
     - gain and offset: ``x g + b``, ``g ~ U(1 - gain, 1 + gain)``, ``b ~ U(-offset, offset)``;
-    - blur with probability ``blur``: Gaussian, sigma ``~ U(0.5, 1.5)`` px;
+    - blur with probability ``blur``: Gaussian, sigma ``~ U(blur_sigma)`` px (default 0.5 to 1.5), its kernel
+      ``2 ceil(2 high) + 1`` px wide (7 at the default);
     - Gaussian noise of standard deviation ``~ U(0, noise)``; clamped to [0, 1].
     """
     # a share of 1 draws no coin, so that runs made before exposure_share existed draw the same numbers
@@ -38,7 +41,8 @@ def photometric(image: torch.Tensor, rng: np.random.Generator, config: Photometr
         image = mean + (image - mean) * rng.uniform(1 - config.contrast, 1 + config.contrast)
     image = image * rng.uniform(1 - config.gain, 1 + config.gain) + rng.uniform(-config.offset, config.offset)
     if config.blur and rng.random() < config.blur:
-        sigma = float(rng.uniform(0.5, 1.5))
-        image = gaussian_blur2d(image[None], (7, 7), (sigma, sigma), border_type="reflect")[0]
+        low, high = config.blur_sigma
+        sigma, side = float(rng.uniform(low, high)), 2 * math.ceil(2 * high) + 1
+        image = gaussian_blur2d(image[None], (side, side), (sigma, sigma), border_type="reflect")[0]
     image = image + torch.from_numpy(rng.normal(0, rng.uniform(0, config.noise), image.shape).astype(np.float32))
     return image.clamp(0, 1)

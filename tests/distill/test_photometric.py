@@ -46,6 +46,28 @@ def test_contrast_keeps_the_mean_and_blur_softens_an_edge():
     assert 0.05 < float(blurred[0, 16, 23]) < 0.5 < float(blurred[0, 16, 24]) < 0.95
 
 
+def test_the_blur_is_drawn_as_before_by_default_and_spreads_an_edge_as_wide_as_blur_sigma_asks():
+    """``blur_sigma`` at its default draws the sigma and builds the 7 px kernel the released students were
+    trained with; a fixed sigma of 2.5 px spreads a step over about 5 sigma (10 % to 90 % rise: 2.56 sigma)."""
+    from kornia.filters import gaussian_blur2d
+
+    step = torch.zeros(1, 32, 48)
+    step[..., 24:] = 1.0
+    quiet = dict(gain=0, offset=0, noise=0, blur=1.0)
+    rng = np.random.default_rng(4)
+    rng.uniform(), rng.uniform()  # gain and offset, drawn even when off
+    rng.random()  # the blur's coin
+    sigma = rng.uniform(0.5, 1.5)
+    expected = gaussian_blur2d(step[None], (7, 7), (sigma, sigma), border_type="reflect")[0]
+    assert torch.allclose(photometric(step, np.random.default_rng(4), PhotometricConfig(**quiet)), expected, atol=1e-6)
+    for fixed in (1.0, 2.5):
+        edge = photometric(step, np.random.default_rng(0), PhotometricConfig(**quiet, blur_sigma=[fixed, fixed]))[0, 16]
+        rise = int(((edge > 0.1) & (edge < 0.9)).sum())
+        assert abs(rise - 2.56 * fixed) <= 1.5, (fixed, rise)
+    with pytest.raises(ValueError, match="photometric.blur_sigma"):
+        PhotometricConfig(blur_sigma=[2.0, 1.0])
+
+
 def test_a_darker_exposure_keeps_fewer_grey_levels_and_the_order_of_the_rest():
     """``exposure``: at most that many stops darker and rounded to 8 bits, so a 256-level ramp keeps about a
     fraction ``2^-u`` of its levels and no two grey values swap order."""

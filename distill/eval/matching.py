@@ -48,10 +48,14 @@ class MatchingProtocol:
     # working resolution (long side, px): a network detects and describes a larger image resized to it, its keypoints
     # mapped back to the image's pixels (as distill.Detector); None: at the image's own size
     resize: int | None = MATCH_RESIZE
+    # LightGlue keeps a mutual match only above this confidence (its filter_threshold; 0.1 is LightGlue's own default)
+    filter_threshold: float = 0.1
 
     def __post_init__(self) -> None:
         check_scales(self.scales)
         check_resize(self.resize)
+        if not 0 <= self.filter_threshold < 1:
+            raise ValueError(f"filter_threshold is a match confidence in [0, 1), got {self.filter_threshold}")
         if isinstance(self.ransac_draws, bool) or not isinstance(self.ransac_draws, int) or self.ransac_draws < 1:
             raise ValueError(f"ransac_draws must be a whole number >= 1, got {self.ransac_draws!r}")
 
@@ -214,9 +218,11 @@ def opencv_matcher(name: str) -> Callable[[Features, Features, tuple], tuple[np.
     return match
 
 
-def lightglue_matcher(device: str = "cpu") -> Callable[[Features, Features, tuple], tuple[np.ndarray, np.ndarray]]:
-    """kornia's LightGlue with the checksum-verified SuperPoint LightGlue weights; scores are its match confidences."""
-    matcher = load_lightglue(device=device)
+def lightglue_matcher(device: str = "cpu", filter_threshold: float = 0.1) -> Callable[[Features, Features, tuple],
+                                                                                     tuple[np.ndarray, np.ndarray]]:
+    """kornia's LightGlue with the checksum-verified SuperPoint LightGlue weights, keeping the mutual matches whose
+    confidence exceeds ``filter_threshold``; scores are its match confidences."""
+    matcher = load_lightglue(device=device, filter_threshold=filter_threshold)
 
     @torch.inference_mode()
     def match(a: Features, b: Features, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -242,7 +248,7 @@ def build_methods(names: list[str], device: str = "cpu", protocol: MatchingProto
     networks = {"student": students[0]} if len(students) == 1 else {student.name: student for student in students}
     if any(n.startswith("superpoint") for n in names):
         networks["superpoint"] = superpoint or build_detectors(["superpoint"], device)[0]
-    lightglue = lightglue_matcher(device) if any(n.endswith("lightglue") for n in names) else None
+    lightglue = lightglue_matcher(device, protocol.filter_threshold) if any(n.endswith("lightglue") for n in names) else None
     methods = {}
     for name in names:
         extractor, matcher = name.split("+")

@@ -49,6 +49,23 @@ def test_released_student_matches_a_warp_with_the_stock_lightglue(hpatches_root)
     assert len(pairs) > 100 and (error < 3).mean() > 0.8, (len(pairs), (error < 3).mean())
 
 
+def test_a_filter_threshold_keeps_the_confident_part_of_the_same_matches(hpatches_root):
+    """``MatchingProtocol.filter_threshold``: LightGlue's own mutual matches, only those above that confidence (its
+    filter_threshold; 0.1 by default), so a higher threshold keeps a subset of the default's matches with their scores."""
+    student = distill.Detector.pretrained().detector
+    extract = network_extractor(student, MatchingProtocol(max_keypoints=512))
+    a, b = (extract(read_grey(hpatches_root / "v_photo" / f"{k}.ppm")) for k in (1, 4))
+    size = a.image_size
+    pairs, scores = lightglue_matcher()(a, b, size)
+    confident, confident_scores = lightglue_matcher(filter_threshold=0.7)(a, b, size)
+    assert 0 < len(confident) < len(pairs) and (confident_scores > 0.7).all()
+    kept = {tuple(p): s for p, s in zip(pairs.tolist(), scores)}
+    assert all(kept.get(tuple(p)) == pytest.approx(s, abs=1e-5) for p, s in zip(confident.tolist(), confident_scores))
+    assert len(confident) == int((scores > 0.7).sum())
+    with pytest.raises(ValueError, match="filter_threshold"):
+        MatchingProtocol(filter_threshold=1.0)
+
+
 def test_an_extractor_can_take_its_descriptors_from_another_network(hpatches_root):
     """``network_extractor(student, protocol, superpoint)``: the student's keypoints with SuperPoint's
     descriptors sampled at them (scripts/matching_halves.py)."""

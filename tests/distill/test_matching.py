@@ -105,6 +105,11 @@ def test_match_command_draws_inliers_of_a_real_warp(hpatches_root, tmp_path):
     fused_counts = dict(line.split(None, 1) for line in fused.output.splitlines())
     assert int(fused_counts["inliers"]) > 0.8 * int(fused_counts["matches"])
     assert not np.array_equal(np.load(tmp_path / "fused.npz")["keypoints0"], np.load(out.with_suffix(".npz"))["keypoints0"])
+    confident = CliRunner().invoke(app, ["match", str(hpatches_root / "v_photo" / "1.ppm"), str(hpatches_root / "v_photo" / "3.ppm"),
+                                         "--filter-threshold", "0.9", "--out", str(tmp_path / "confident.png"), "--device", "cpu"])
+    assert confident.exit_code == 0, confident.output
+    scores, kept = np.load(out.with_suffix(".npz"))["scores"], np.load(tmp_path / "confident.npz")["scores"]
+    assert len(kept) == int((scores > 0.9).sum()) < len(scores) and (kept > 0.9).all()  # the default's confident matches
     tiny = CliRunner().invoke(app, ["match", str(hpatches_root / "v_photo" / "1.ppm"), str(hpatches_root / "v_photo" / "3.ppm"),
                                     "--resize", "4", "--out", str(tmp_path / "tiny.png")])
     assert tiny.exit_code == 2 and "--resize 4" in tiny.output

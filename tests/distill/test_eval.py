@@ -263,10 +263,13 @@ def test_eval_protocols_take_a_config_file_set_and_show_config(tmp_path):
     full = CliRunner().invoke(app, ["eval", "warped", "--protocol", "ait", "--set", "resize=null", "--show-config"])
     assert full.exit_code == 0 and yaml.safe_load(full.output)["resize"] is None
     matching = CliRunner().invoke(app, ["eval", "matching", "--max-keypoints", "512", "--set", "ransac_px=2", "--set", "scales=[1, 0.5]",
-                                        "--show-config"])
+                                        "--set", "filter_threshold=0.7", "--show-config"])
     assert matching.exit_code == 0, matching.output
     assert yaml.safe_load(matching.output) == {"size": [480, 640], "max_keypoints": 512, "nms_radius": 4, "ransac_px": 2.0,
-                                               "ransac_draws": 1, "subpixel": False, "scales": [1.0, 0.5], "resize": MATCH_RESIZE}
+                                               "ransac_draws": 1, "subpixel": False, "scales": [1.0, 0.5], "resize": MATCH_RESIZE,
+                                               "filter_threshold": 0.7}
+    certain = CliRunner().invoke(app, ["eval", "matching", "--set", "filter_threshold=1", "--show-config"])
+    assert certain.exit_code != 0 and "filter_threshold" in certain.output
 
 
 def test_seeds_of_one_recipe_get_a_mean_row_and_an_interval(hpatches_root, seed_checkpoints, tmp_path):

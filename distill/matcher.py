@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from distill.api import Detector, resolve_device
-from distill.choices import MATCH_RESIZE, MATCHERS
+from distill.choices import FILTER_THRESHOLD, MATCH_RESIZE, MATCHERS
 from distill.detection.images import Image, to_grey_uint8
 
 
@@ -76,7 +76,7 @@ class Matcher:
 
     def __init__(self, detector: Detector | str | Path = "superpoint", matcher: str = "lightglue", top_k: int = 1024,
                  ransac_px: float = 3.0, device: str = "auto", scales: tuple[float, ...] = (1.0,),
-                 resize: int | None = MATCH_RESIZE, filter_threshold: float = 0.1) -> None:
+                 resize: int | None = MATCH_RESIZE, filter_threshold: float = FILTER_THRESHOLD) -> None:
         from distill.eval.matching import MatchingProtocol, lightglue_matcher, mutual_nearest, network_extractor
 
         if matcher not in MATCHERS:
@@ -104,6 +104,6 @@ class Matcher:
 
 def match(image0: Image, image1: Image, detector: Detector | str | Path = "superpoint", matcher: str = "lightglue",
           top_k: int = 1024, ransac_px: float = 3.0, device: str = "auto", scales: tuple[float, ...] = (1.0,),
-          resize: int | None = MATCH_RESIZE, filter_threshold: float = 0.1) -> Matches:
+          resize: int | None = MATCH_RESIZE, filter_threshold: float = FILTER_THRESHOLD) -> Matches:
     """The matches of two images (:class:`Matcher`; build one to match many pairs with the same networks)."""
     return Matcher(detector, matcher, top_k, ransac_px, device, scales, resize, filter_threshold)(image0, image1)

@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from distill.choices import MATCH_RESIZE, MATCHERS, MULTISCALE
+from distill.choices import FILTER_THRESHOLD, MATCH_RESIZE, MATCHERS, MULTISCALE
 from distill.commands.common import CHECKPOINT_HELP, OVERWRITE_HELP, fail, load_or_fail, parse_size, refuse_existing, writable_or_creatable
 from distill.pretrained import RELEASES
 from labels.images import ImageError, read_grey, resize_image
@@ -37,7 +37,7 @@ def match_command(
                                "is detected and described at that long side (LightGlue's default), its keypoints mapped back "
                                "to its own pixels; 0: at full resolution."),
     ransac_px: float = typer.Option(3.0, min=0.0, help="USAC_MAGSAC inlier threshold of the homography (px)."),
-    filter_threshold: float = typer.Option(0.1, min=0.0, max=0.999, help="LightGlue: keep the mutual matches above this "
+    filter_threshold: float = typer.Option(FILTER_THRESHOLD, min=0.0, max=0.999, help="LightGlue: keep the mutual matches above this "
                                            "confidence (LightGlue's own default 0.1; 0.7, chosen on validation photos, lifts the "
                                            "default release's homography AUC@3px on hpatches-real from 0.649 to 0.669)."),
     multiscale: bool = typer.Option(False, "--multiscale", help="Keypoints from the score maps of each image at "

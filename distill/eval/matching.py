@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from distill.choices import MATCH_RESIZE, METHODS, STUDENT_METHODS
+from distill.choices import FILTER_THRESHOLD, MATCH_RESIZE, METHODS, STUDENT_METHODS
 from distill.detection.by_name import build_detectors
 from distill.detection.detector import (ScoreMapDetector, check_resize, check_scales, describe, detect, multi_scale,
                                        to_original_pixels, working_size)
@@ -48,8 +48,8 @@ class MatchingProtocol:
     # working resolution (long side, px): a network detects and describes a larger image resized to it, its keypoints
     # mapped back to the image's pixels (as distill.Detector); None: at the image's own size
     resize: int | None = MATCH_RESIZE
-    # LightGlue keeps a mutual match only above this confidence (its filter_threshold; 0.1 is LightGlue's own default)
-    filter_threshold: float = 0.1
+    # LightGlue keeps a mutual match only above this confidence (its filter_threshold; by default LightGlue's own)
+    filter_threshold: float = FILTER_THRESHOLD
 
     def __post_init__(self) -> None:
         check_scales(self.scales)
@@ -218,7 +218,7 @@ def opencv_matcher(name: str) -> Callable[[Features, Features, tuple], tuple[np.
     return match
 
 
-def lightglue_matcher(device: str = "cpu", filter_threshold: float = 0.1) -> Callable[[Features, Features, tuple],
+def lightglue_matcher(device: str = "cpu", filter_threshold: float = FILTER_THRESHOLD) -> Callable[[Features, Features, tuple],
                                                                                      tuple[np.ndarray, np.ndarray]]:
     """kornia's LightGlue with the checksum-verified SuperPoint LightGlue weights, keeping the mutual matches whose
     confidence exceeds ``filter_threshold``; scores are its match confidences."""

@@ -11,6 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from distill.choices import FILTER_THRESHOLD  # noqa: E402
 from distill.detection.detector import fused_scales_note  # noqa: E402
 from distill.eval.matching import AUC_THRESHOLDS, MatchingProtocol, MethodResult, mean_auc  # noqa: E402
 from distill.eval.paired_bootstrap import Difference, as_dicts, difference_table, differences_by_kind, interval_cells, kinds_as_dict  # noqa: E402
@@ -30,7 +31,7 @@ def markdown(results: list[MethodResult], protocol: MatchingProtocol, title: str
              f"{h}x{w} grey{working_note(protocol.resize, (h, w))}, up to {protocol.max_keypoints} keypoints (NMS radius {protocol.nms_radius} for the networks"
              f"{', refined to subpixel' if protocol.subpixel else ''}"
              f"{'; ' + fused if fused else ''}), "
-             f"{f'LightGlue matches above {protocol.filter_threshold:g} confidence, ' if protocol.filter_threshold != 0.1 else ''}"
+             f"{f'LightGlue matches above {protocol.filter_threshold:g} confidence, ' if protocol.filter_threshold != FILTER_THRESHOLD else ''}"
              f"homography by USAC_MAGSAC at {protocol.ransac_px:g} px (OpenCV's own fixed seed"
              f"{f'; every pair {protocol.ransac_draws} times, the matches in {protocol.ransac_draws} orders' if protocol.ransac_draws > 1 else ''}); "
              f"AUC of the mean corner error{' (the mean over the draws)' if protocol.ransac_draws > 1 else ''}; "

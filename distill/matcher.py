@@ -88,7 +88,7 @@ class Matcher:
         self.protocol = MatchingProtocol(max_keypoints=top_k, ransac_px=ransac_px, scales=tuple(scales), resize=resize,
                                          filter_threshold=filter_threshold)  # ValueError on bad scales, resize or threshold
         self.extract = network_extractor(self.detector.detector, self.protocol)  # ValueError without descriptors
-        self.match = lightglue_matcher(device, filter_threshold) if matcher == "lightglue" else mutual_nearest
+        self.match = lightglue_matcher(device, self.protocol.filter_threshold) if matcher == "lightglue" else mutual_nearest
         self.name = f"{self.detector.name} + {matcher}"
 
     def __call__(self, image0: Image, image1: Image) -> Matches:

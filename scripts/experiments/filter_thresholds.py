@@ -52,7 +52,7 @@ def main() -> None:
                     estimate, _ = homography_inliers(features[0].keypoints[kept[:, 0]], features[k].keypoints[kept[:, 1]], protocol)
                     errors[(network.name, t)][sequence.kind].append(corner_error(estimate, truth, protocol.size))
                     matches[(network.name, t)] += len(kept)
-    count = sum(len(truths) for truths in (s.homographies for s in sequences))
+    count = sum(len(s.homographies) for s in sequences)
     print(f"LightGlue (SuperPoint weights) on {source} ({len(sequences)} sequences, {count} pairs), "
           f"{protocol.size[0]}x{protocol.size[1]}, {protocol.max_keypoints} keypoints, one RANSAC draw\n")
     print("| method | filter_threshold | AUC@3px | i / v | matches per pair |\n|---|---|---|---|---|")

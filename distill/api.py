@@ -66,9 +66,14 @@ def load_detectors(specs: list[str | Path], device: str = "auto", runtime: str =
         if str(spec) in by_name:
             built.append(Detector(by_name[str(spec)]))
         else:
+            from distill.pretrained import RELEASES, release_named, release_of
             from distill.student.detector import checkpoint_detector
 
-            built.append(Detector(checkpoint_detector(checkpoint_path(spec), device, runtime)))
+            path = checkpoint_path(spec)
+            detector = checkpoint_detector(path, device, runtime)
+            release = RELEASES[release_named(str(spec))] if release_named(str(spec)) else release_of(path)
+            detector.filter_threshold = release.filter_threshold if release else None
+            built.append(Detector(detector))
     return built
 
 
@@ -160,6 +165,13 @@ class Detector:
     @property
     def name(self) -> str:
         return self.detector.name
+
+    @property
+    def filter_threshold(self) -> float | None:
+        """The confidence above which LightGlue keeps this detector's matches by default (:func:`distill.match`):
+        a released student's own, chosen on validation photos (0.7 for ``default``, 0.5 for ``fast``); None for
+        any other detector, whose matches take LightGlue's default, 0.1."""
+        return self.detector.filter_threshold
 
     def __call__(self, image: Image | list[Image], top_k: int | None = None, threshold: float | None = None,
                  nms_radius: int | None = None, subpixel: bool = False, size: tuple[int, int] | None = None,

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from distill.api import Detector, resolve_device
-from distill.choices import FILTER_THRESHOLD, MATCH_RESIZE, MATCHERS
+from distill.choices import MATCH_RESIZE, MATCHERS
 from distill.detection.images import Image, to_grey_uint8
 
 
@@ -68,16 +68,17 @@ class Matcher:
     keypoints that repeat better across a change of view, for about twice the extraction time; the descriptors
     stay the image's own) and the working resolution ``resize`` (as :class:`Detector`: an image whose long side
     exceeds it is detected and described at that long side, its keypoints returned in its own pixels; ``None``: at
-    its own size) and, for LightGlue, ``filter_threshold``: the confidence a mutual match must exceed (LightGlue's
-    own default, 0.1; 0.7, chosen on validation photos, lifts the default release's homography AUC@3px on
-    ``hpatches-real`` from 0.649 to 0.669: docs/matching.md). Matching keeps more pixels than detection
+    its own size) and, for LightGlue, ``filter_threshold``: the confidence a mutual match must exceed; by default
+    the detector's own (:attr:`Detector.filter_threshold`: a release's, chosen on validation photos, 0.7 for
+    ``default`` and 0.5 for ``fast``), else LightGlue's default, 0.1 (docs/matching.md). Matching keeps more pixels than detection
     (``distill.choices.MATCH_RESIZE``, 1024, LightGlue's extractors' default, against :class:`Detector`'s 512): at
     480x640 a long side of 512 lowered the homography AUC of the students and of SuperPoint alike."""
 
     def __init__(self, detector: Detector | str | Path = "superpoint", matcher: str = "lightglue", top_k: int = 1024,
                  ransac_px: float = 3.0, device: str = "auto", scales: tuple[float, ...] = (1.0,),
-                 resize: int | None = MATCH_RESIZE, filter_threshold: float = FILTER_THRESHOLD) -> None:
-        from distill.eval.matching import MatchingProtocol, lightglue_matcher, mutual_nearest, network_extractor
+                 resize: int | None = MATCH_RESIZE, filter_threshold: float | None = None) -> None:
+        from distill.eval.matching import (MatchingProtocol, lightglue_matcher, lightglue_threshold, mutual_nearest,
+                                           network_extractor)
 
         if matcher not in MATCHERS:
             raise ValueError(f"matcher must be one of {', '.join(MATCHERS)}, got {matcher!r}")
@@ -88,7 +89,8 @@ class Matcher:
         self.protocol = MatchingProtocol(max_keypoints=top_k, ransac_px=ransac_px, scales=tuple(scales), resize=resize,
                                          filter_threshold=filter_threshold)  # ValueError on bad scales, resize or threshold
         self.extract = network_extractor(self.detector.detector, self.protocol)  # ValueError without descriptors
-        self.match = lightglue_matcher(device, self.protocol.filter_threshold) if matcher == "lightglue" else mutual_nearest
+        self.filter_threshold = lightglue_threshold(self.detector.detector, self.protocol) if matcher == "lightglue" else None
+        self.match = lightglue_matcher(device, self.filter_threshold) if matcher == "lightglue" else mutual_nearest
         self.name = f"{self.detector.name} + {matcher}"
 
     def __call__(self, image0: Image, image1: Image) -> Matches:
@@ -104,6 +106,6 @@ class Matcher:
 
 def match(image0: Image, image1: Image, detector: Detector | str | Path = "superpoint", matcher: str = "lightglue",
           top_k: int = 1024, ransac_px: float = 3.0, device: str = "auto", scales: tuple[float, ...] = (1.0,),
-          resize: int | None = MATCH_RESIZE, filter_threshold: float = FILTER_THRESHOLD) -> Matches:
+          resize: int | None = MATCH_RESIZE, filter_threshold: float | None = None) -> Matches:
     """The matches of two images (:class:`Matcher`; build one to match many pairs with the same networks)."""
     return Matcher(detector, matcher, top_k, ransac_px, device, scales, resize, filter_threshold)(image0, image1)

@@ -317,7 +317,8 @@ def matching(
     override: Optional[List[str]] = typer.Option(None, "--set", help="key=value override of the matching protocol, e.g. ransac_px=2, "
                                                  "ransac_draws=25 for every pair's homography from its matches in 25 orders and AUC the "
                                                  "mean over them (on 30 pairs one RANSAC draw moves AUC@3px by about 0.01), "
-                                                 "filter_threshold=0.5 for LightGlue's matches above that confidence (its own default 0.1), "
+                                                 "filter_threshold=0.5 for LightGlue's matches above that confidence for every method (default: each network's "
+                                                 "own, a released student's chosen on validation photos, else LightGlue's 0.1), "
                                                  "or \"scales=[1, 0.78, 0.625, 0.5]\" for the networks' keypoints from score maps "
                                                  "averaged over those scales (repeatable)."),
     show_config: bool = typer.Option(False, "--show-config", help="Print the matching protocol this run would use, as YAML, and stop."),

@@ -37,9 +37,10 @@ def match_command(
                                "is detected and described at that long side (LightGlue's default), its keypoints mapped back "
                                "to its own pixels; 0: at full resolution."),
     ransac_px: float = typer.Option(3.0, min=0.0, help="USAC_MAGSAC inlier threshold of the homography (px)."),
-    filter_threshold: float = typer.Option(FILTER_THRESHOLD, min=0.0, max=0.999, help="LightGlue: keep the mutual matches above this "
-                                           "confidence (LightGlue's own default 0.1; 0.7, chosen on validation photos, lifts the "
-                                           "default release's homography AUC@3px on hpatches-real from 0.649 to 0.669)."),
+    filter_threshold: Optional[float] = typer.Option(None, min=0.0, max=0.999, help="LightGlue: keep the mutual matches above this "
+                                                     "confidence. Default: the released student's own, chosen on validation photos "
+                                                     "(default 0.7, fast 0.5), else LightGlue's own "
+                                                     f"{FILTER_THRESHOLD:g} (SuperPoint, your checkpoints)."),
     multiscale: bool = typer.Option(False, "--multiscale", help="Keypoints from the score maps of each image at "
                                     f"{', '.join(f'{f:g}' for f in MULTISCALE)} of its size averaged before NMS (the "
                                     "descriptors stay the image's own): keypoints that hold across a change of view, "
@@ -97,6 +98,7 @@ def match_command(
     fig.savefig(out, dpi=100)
     plt.close(fig)
     saved = result.save(out)
-    typer.echo(f"keypoints  {len(result.keypoints0)} / {len(result.keypoints1)}\nmatches    {len(result.matches)}\n"
+    confidence = "" if pair.filter_threshold is None else f"threshold  {pair.filter_threshold:g} (LightGlue's confidence)\n"
+    typer.echo(f"keypoints  {len(result.keypoints0)} / {len(result.keypoints1)}\n{confidence}matches    {len(result.matches)}\n"
                f"inliers    {int(result.inliers.sum())}{'' if result.homography is not None else ' (no homography found)'}\n"
                f"wrote      {out}, {saved[0]}, {saved[1]}")

@@ -32,6 +32,9 @@ class ScoreMapDetector:
     # networks: a batch B x 1 x H x W float in [0, 1] on `device` -> (B x H x W probability, a function giving each
     # image's N_i x D descriptors at its N_i x 2 points, or None); one forward pass, its descriptors only when asked
     network: Callable[[torch.Tensor], tuple[torch.Tensor, Describer | None]] | None = None
+    # the confidence LightGlue's matches of its descriptors must exceed unless the caller sets one (a released
+    # student's own, chosen on validation photos); None: LightGlue's default (distill.choices.FILTER_THRESHOLD)
+    filter_threshold: float | None = None
 
 
 def to_tensor(grey: np.ndarray, device: str) -> torch.Tensor:

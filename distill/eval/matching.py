@@ -9,6 +9,7 @@ descriptor head (``--checkpoint``) ``student+lightglue``, ``student+mnn``: Super
 are run by the same detectors as every other command (keypoints and their descriptors)."""
 from __future__ import annotations
 
+import functools
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -48,13 +49,14 @@ class MatchingProtocol:
     # working resolution (long side, px): a network detects and describes a larger image resized to it, its keypoints
     # mapped back to the image's pixels (as distill.Detector); None: at the image's own size
     resize: int | None = MATCH_RESIZE
-    # LightGlue keeps a mutual match only above this confidence (its filter_threshold; by default LightGlue's own)
-    filter_threshold: float = FILTER_THRESHOLD
+    # LightGlue keeps a mutual match only above this confidence (its filter_threshold), for every method; None: each
+    # network's own (a released student's, chosen on validation photos), else LightGlue's default
+    filter_threshold: float | None = None
 
     def __post_init__(self) -> None:
         check_scales(self.scales)
         check_resize(self.resize)
-        if not 0 <= self.filter_threshold < 1:
+        if self.filter_threshold is not None and not 0 <= self.filter_threshold < 1:
             raise ValueError(f"filter_threshold is a match confidence in [0, 1), got {self.filter_threshold}")
         if isinstance(self.ransac_draws, bool) or not isinstance(self.ransac_draws, int) or self.ransac_draws < 1:
             raise ValueError(f"ransac_draws must be a whole number >= 1, got {self.ransac_draws!r}")
@@ -88,6 +90,7 @@ class PairMatch:
 class MethodResult:
     method: str
     pairs: list[PairMatch] = field(default_factory=list)
+    filter_threshold: float | None = None  # LightGlue's confidence threshold for this method's matches; None: no LightGlue
 
     def auc(self, threshold: float, kind: str | None = None) -> float | None:
         """AUC over the pairs (of ``kind``, ``i`` or ``v``), the mean over RANSAC draws; None when there are none."""
@@ -96,7 +99,7 @@ class MethodResult:
 
     def as_dict(self) -> dict:
         ms = [p.extract_ms for p in self.pairs]
-        return {"method": self.method,
+        return {"method": self.method, "filter_threshold": self.filter_threshold,
                 "auc": {f"{t}px": self.auc(t) for t in AUC_THRESHOLDS},
                 "auc_i": {f"{t}px": self.auc(t, "i") for t in AUC_THRESHOLDS},
                 "auc_v": {f"{t}px": self.auc(t, "v") for t in AUC_THRESHOLDS},
@@ -221,7 +224,7 @@ def opencv_matcher(name: str) -> Callable[[Features, Features, tuple], tuple[np.
 def lightglue_matcher(device: str = "cpu", filter_threshold: float = FILTER_THRESHOLD) -> Callable[[Features, Features, tuple],
                                                                                      tuple[np.ndarray, np.ndarray]]:
     """kornia's LightGlue with the checksum-verified SuperPoint LightGlue weights, keeping the mutual matches whose
-    confidence exceeds ``filter_threshold``; scores are its match confidences."""
+    confidence exceeds ``filter_threshold`` (the function's attribute of that name); scores are its match confidences."""
     matcher = load_lightglue(device=device, filter_threshold=filter_threshold)
 
     @torch.inference_mode()
@@ -232,7 +235,17 @@ def lightglue_matcher(device: str = "cpu", filter_threshold: float = FILTER_THRE
         out = matcher(data)
         return out["matches"][0].cpu().numpy().astype(np.int64), out["scores"][0].float().cpu().numpy()
 
+    match.filter_threshold = filter_threshold
     return match
+
+
+def lightglue_threshold(network: ScoreMapDetector, protocol: MatchingProtocol) -> float:
+    """The confidence LightGlue's matches of ``network`` must exceed: the protocol's when it sets one, else the
+    network's own (a released student's), else LightGlue's default."""
+    for threshold in (protocol.filter_threshold, network.filter_threshold):
+        if threshold is not None:
+            return threshold
+    return FILTER_THRESHOLD
 
 
 def build_methods(names: list[str], device: str = "cpu", protocol: MatchingProtocol = MatchingProtocol(),
@@ -240,7 +253,8 @@ def build_methods(names: list[str], device: str = "cpu", protocol: MatchingProto
     """``{name: (extract, match)}`` for ``extractor+matcher`` names (``METHODS``; ``STUDENT_METHODS`` with
     ``students``, detectors with descriptors: one student's methods are named ``student+MATCHER``, several
     students' ``<student name>+MATCHER``); ``superpoint``: the SuperPoint the ``superpoint+`` methods run
-    (default: in PyTorch on ``device``)."""
+    (default: in PyTorch on ``device``). LightGlue keeps each network's matches above :func:`lightglue_threshold`,
+    which the matcher's ``filter_threshold`` attribute names."""
     unknown = [n for n in names if n not in METHODS + (STUDENT_METHODS if students else [])]
     if unknown:
         raise ValueError(f"unknown matching method(s) {', '.join(unknown)}; available: {', '.join(METHODS)}"
@@ -248,22 +262,30 @@ def build_methods(names: list[str], device: str = "cpu", protocol: MatchingProto
     networks = {"student": students[0]} if len(students) == 1 else {student.name: student for student in students}
     if any(n.startswith("superpoint") for n in names):
         networks["superpoint"] = superpoint or build_detectors(["superpoint"], device)[0]
-    lightglue = lightglue_matcher(device, protocol.filter_threshold) if any(n.endswith("lightglue") for n in names) else None
+    lightglue = functools.cache(lambda threshold: lightglue_matcher(device, threshold))  # one LightGlue per threshold
+
+    def matcher_for(matcher: str, network: ScoreMapDetector | None) -> Callable:
+        if matcher != "lightglue":
+            return mutual_nearest if matcher == "mnn" else opencv_matcher(matcher)
+        return lightglue(lightglue_threshold(network, protocol))
+
     methods = {}
     for name in names:
         extractor, matcher = name.split("+")
-        match = {"lightglue": lightglue, "mnn": mutual_nearest}.get(matcher) or opencv_matcher(matcher)
         if extractor == "student" and len(students) > 1:
-            methods.update({f"{student.name}+{matcher}": (network_extractor(student, protocol), match) for student in students})
+            methods.update({f"{student.name}+{matcher}": (network_extractor(student, protocol), matcher_for(matcher, student))
+                            for student in students})
             continue
-        extract = network_extractor(networks[extractor], protocol) if extractor in networks else opencv_extractor(extractor, protocol)
-        methods[name] = (extract, match)
+        network = networks.get(extractor)
+        extract = network_extractor(network, protocol) if network else opencv_extractor(extractor, protocol)
+        methods[name] = (extract, matcher_for(matcher, network))
     return methods
 
 
 def evaluate_matching(methods: dict, sequences: list[Sequence], protocol: MatchingProtocol = MatchingProtocol(),
                       progress: bool = True) -> list[MethodResult]:
-    results = {name: MethodResult(name) for name in methods}
+    results = {name: MethodResult(name, filter_threshold=getattr(match, "filter_threshold", None))
+               for name, (_, match) in methods.items()}
     for sequence in tqdm(sequences, desc="sequences", unit="seq", disable=not progress, dynamic_ncols=True):
         images, truths = resized_sequence(sequence, protocol.size)
         for name, (extract, match) in methods.items():

@@ -31,7 +31,7 @@ def markdown(results: list[MethodResult], protocol: MatchingProtocol, title: str
              f"{h}x{w} grey{working_note(protocol.resize, (h, w))}, up to {protocol.max_keypoints} keypoints (NMS radius {protocol.nms_radius} for the networks"
              f"{', refined to subpixel' if protocol.subpixel else ''}"
              f"{'; ' + fused if fused else ''}), "
-             f"{f'LightGlue matches above {protocol.filter_threshold:g} confidence, ' if protocol.filter_threshold != FILTER_THRESHOLD else ''}"
+             f"{threshold_note(results)}"
              f"homography by USAC_MAGSAC at {protocol.ransac_px:g} px (OpenCV's own fixed seed"
              f"{f'; every pair {protocol.ransac_draws} times, the matches in {protocol.ransac_draws} orders' if protocol.ransac_draws > 1 else ''}); "
              f"AUC of the mean corner error{' (the mean over the draws)' if protocol.ransac_draws > 1 else ''}; "
@@ -46,6 +46,18 @@ def markdown(results: list[MethodResult], protocol: MatchingProtocol, title: str
     sequences = len({p.sequence for p in results[0].pairs}) if results else 0
     table = difference_table(differences, REFERENCE, "AUC@3px", sequences)
     return "\n".join(lines + ["", *per_sequence(results)] + ([""] + table if table else []) + seeds_table(seed_summary)) + "\n"
+
+
+def threshold_note(results: list[MethodResult]) -> str:
+    """How confident LightGlue's kept matches are: nothing at LightGlue's default for every method, one threshold for
+    all, or each method's own (a released student's)."""
+    thresholds = {r.method: r.filter_threshold for r in results if r.filter_threshold is not None}
+    if set(thresholds.values()) <= {FILTER_THRESHOLD}:
+        return ""
+    if len(set(thresholds.values())) == 1:
+        return f"LightGlue matches above {next(iter(thresholds.values())):g} confidence, "
+    each = ", ".join(f"{method} {threshold:g}" for method, threshold in thresholds.items())
+    return f"LightGlue matches above each network's own confidence threshold ({each}; a release's, chosen on validation photos), "
 
 
 def seed_rows(results: list[MethodResult], seeds: list[list[str]]) -> list[dict]:

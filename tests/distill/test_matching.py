@@ -98,6 +98,7 @@ def test_match_command_draws_inliers_of_a_real_warp(hpatches_root, tmp_path):
     assert result.exit_code == 0, result.output
     counts = dict(line.split(None, 1) for line in result.output.splitlines())
     assert int(counts["matches"]) > 50 and int(counts["inliers"]) > 0.8 * int(counts["matches"])
+    assert counts["threshold"] == "0.1 (LightGlue's confidence)"  # SuperPoint: LightGlue's default
     assert out.stat().st_size > 10_000
     fused = CliRunner().invoke(app, ["match", str(hpatches_root / "v_photo" / "1.ppm"), str(hpatches_root / "v_photo" / "3.ppm"),
                                      "--multiscale", "--out", str(tmp_path / "fused.png"), "--device", "cpu"])
@@ -256,3 +257,6 @@ def test_seeds_of_one_recipe_get_a_mean_row_and_an_interval(hpatches_root, seed_
     assert row["difference"]["all"]["value"] == pytest.approx(single["all"]["value"])
     assert row["difference"]["v"]["low"] == pytest.approx(single["v"]["low"])
     assert "Seeds of one recipe" in (out / "results.md").read_text()
+    # the seeds are no release: LightGlue keeps their matches above its own default, as SuperPoint's
+    assert {m["filter_threshold"] for m in payload["methods"]} == {0.1}
+    assert "confidence" not in (out / "results.md").read_text().split("\n")[2]

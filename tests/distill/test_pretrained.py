@@ -1,4 +1,6 @@
 """The student that ships with the package."""
+import json
+
 import numpy as np
 import pytest
 from typer.testing import CliRunner
@@ -64,6 +66,41 @@ def test_a_filter_threshold_keeps_the_confident_part_of_the_same_matches(hpatche
     assert len(confident) == int((scores > 0.7).sum())
     with pytest.raises(ValueError, match="filter_threshold"):
         MatchingProtocol(filter_threshold=1.0)
+
+
+def test_a_release_matches_above_its_own_confidence_threshold_unless_told_otherwise(hpatches_root, tmp_path):
+    """Each release carries the LightGlue confidence threshold chosen for it on validation photos, by name or as a copy
+    of its file (by sha256); distill.match keeps exactly the matches above it, a threshold given wins, and SuperPoint
+    keeps LightGlue's default."""
+    release = distill.Detector.pretrained(device="cpu")
+    copy = tmp_path / "copy.pt"
+    copy.write_bytes(released_checkpoint("default").read_bytes())
+    assert release.filter_threshold == RELEASES["default"].filter_threshold == 0.7
+    assert distill.Detector.load(copy, "cpu").filter_threshold == 0.7
+    assert distill.Detector.pretrained("fast", "cpu", runtime="onnx-int8").filter_threshold == RELEASES["fast"].filter_threshold
+    assert distill.Detector.superpoint("cpu").filter_threshold is None
+    images = [read_grey(hpatches_root / "v_photo" / f"{k}.ppm") for k in (1, 4)]
+    own = distill.match(*images, release, device="cpu")
+    told = distill.match(*images, release, device="cpu", filter_threshold=0.1)
+    assert (own.scores > 0.7).all() and 0 < len(own.matches) == int((told.scores > 0.7).sum()) < len(told.matches)
+    assert distill.Matcher("superpoint", device="cpu").filter_threshold == 0.1
+
+
+def test_eval_matching_gives_each_method_its_own_threshold(hpatches_root, tmp_path):
+    """A release's LightGlue rows take its threshold and SuperPoint's LightGlue's default, both named in the report;
+    ``--set filter_threshold=T`` sets one for every method."""
+    common = ["eval", "matching", "--root", str(hpatches_root), "--only", "v", "--size", "240x320", "--checkpoint", "pretrained",
+              "-m", "student+lightglue", "-m", "superpoint+lightglue", "--quiet", "--device", "cpu"]
+    for extra, expected in (([], {"student+lightglue": 0.7, "superpoint+lightglue": 0.1}),
+                            (["--set", "filter_threshold=0.3"], {"student+lightglue": 0.3, "superpoint+lightglue": 0.3})):
+        out = tmp_path / str(len(extra))
+        result = CliRunner().invoke(app, [*common, *extra, "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        methods = json.loads((out / "results.json").read_text())["methods"]
+        assert {m["method"]: m["filter_threshold"] for m in methods} == expected
+    report = (tmp_path / "0" / "results.md").read_text()
+    assert "each network's own confidence threshold (student+lightglue 0.7, superpoint+lightglue 0.1" in report
+    assert "LightGlue matches above 0.3 confidence" in (tmp_path / "2" / "results.md").read_text()
 
 
 def test_an_extractor_can_take_its_descriptors_from_another_network(hpatches_root):

@@ -3,6 +3,7 @@
 exporting the pinned ``.pt`` gives (float: the PyTorch map within 1e-5; the fast release is exported afresh
 here and compared within 1e-5, float and int8; the default release's fresh export takes about 10 minutes
 on 2 cores, so `make release-onnx` is where it is rebuilt)."""
+import dataclasses
 from pathlib import Path
 
 import cv2
@@ -91,7 +92,6 @@ def test_pretrained_onnx_runs_the_shipped_file_and_exports_nothing(photo, onnx_c
 
 def test_a_shipped_model_that_does_not_match_its_pin_is_refused(monkeypatch):
     release = pretrained.RELEASES["fast"]
-    monkeypatch.setitem(pretrained.RELEASES, "fast", pretrained.Release(release.file, release.sha256, release.onnx,
-                                                                       (release.int8[0], "0" * 64)))
+    monkeypatch.setitem(pretrained.RELEASES, "fast", dataclasses.replace(release, int8=(release.int8[0], "0" * 64)))
     with pytest.raises(CheckpointError, match="student-fast25l2h48c240-desc.int8.onnx has sha256 .* expected 0000.*: the file is damaged"):
         distill.Detector.pretrained("fast", runtime="onnx-int8")

@@ -277,7 +277,7 @@ def build_methods(names: list[str], device: str = "cpu", protocol: MatchingProto
                             for student in students})
             continue
         network = networks.get(extractor)
-        extract = network_extractor(network, protocol) if network else opencv_extractor(extractor, protocol)
+        extract = network_extractor(network, protocol) if network is not None else opencv_extractor(extractor, protocol)
         methods[name] = (extract, matcher_for(matcher, network))
     return methods
 

@@ -69,9 +69,9 @@ def load_detectors(specs: list[str | Path], device: str = "auto", runtime: str =
             from distill.pretrained import RELEASES, release_named, release_of
             from distill.student.detector import checkpoint_detector
 
-            path = checkpoint_path(spec)
-            detector = checkpoint_detector(path, device, runtime)
-            release = RELEASES[release_named(str(spec))] if release_named(str(spec)) else release_of(path)
+            path, named = checkpoint_path(spec), release_named(str(spec))
+            detector = checkpoint_detector(path, device, runtime, name=f"student:pretrained:{named}" if named else None)
+            release = RELEASES[named] if named else release_of(path)
             detector.filter_threshold = release.filter_threshold if release else None
             built.append(Detector(detector))
     return built

@@ -41,14 +41,15 @@ def student_detector(model: Student, name: str, detection: DetectionConfig, devi
     return ScoreMapDetector(name, score, describe=describe, **settings)
 
 
-def checkpoint_detector(path: Path, device: str = "cpu", runtime: str = "torch") -> ScoreMapDetector:
+def checkpoint_detector(path: Path, device: str = "cpu", runtime: str = "torch", name: str | None = None) -> ScoreMapDetector:
     """A student from a checkpoint, run by PyTorch or (``runtime="onnx"`` / ``"onnx-int8"``, or a ``.onnx``
     file) by ONNX Runtime: the ONNX model bound to that checkpoint (:mod:`distill.student.onnx_cache`:
-    a release's shipped model, or an export cached by the checkpoint's sha256)."""
+    a release's shipped model, or an export cached by the checkpoint's sha256). ``name``: what reports call it
+    (default ``student:<folder>/<file stem>``), the runtime appended."""
     if runtime not in RUNTIMES:
         raise ValueError(f"runtime must be one of {', '.join(map(repr, RUNTIMES))}, got {runtime!r}")
     path = Path(path)
-    name = f"student:{path.parent.name}/{path.stem}"
+    name = name or f"student:{path.parent.name}/{path.stem}"
     if path.suffix == ".onnx":
         from distill.student.onnx_model import onnx_detector
 

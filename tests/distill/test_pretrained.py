@@ -76,6 +76,7 @@ def test_a_release_matches_above_its_own_confidence_threshold_unless_told_otherw
     copy = tmp_path / "copy.pt"
     copy.write_bytes(released_checkpoint("default").read_bytes())
     assert release.filter_threshold == RELEASES["default"].filter_threshold == 0.7
+    assert release.name == "student:pretrained:default"  # reports name a release, not its file
     assert distill.Detector.load(copy, "cpu").filter_threshold == 0.7
     assert distill.Detector.pretrained("fast", "cpu", runtime="onnx-int8").filter_threshold == RELEASES["fast"].filter_threshold
     assert distill.Detector.superpoint("cpu").filter_threshold is None

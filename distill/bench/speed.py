@@ -19,7 +19,6 @@ With ``repeat`` the timing is done that many times (the table shows the median o
 ratio is given with every value."""
 from __future__ import annotations
 
-import functools
 import statistics
 from dataclasses import dataclass
 
@@ -31,7 +30,7 @@ from distill.allocator import keep_freed_memory
 from distill.api import Detector, load_detectors
 from distill.choices import RUNTIMES
 from distill.student.superpoint_onnx import SUPERPOINT_RUNTIMES, superpoint_onnx_detector
-from distill.eval.matching import MatchingProtocol, evaluate_matching, lightglue_matcher, lightglue_threshold, network_extractor
+from distill.eval.matching import MatchingProtocol, evaluate_matching, lightglue_matchers, lightglue_threshold, network_extractor
 from distill.eval.protocol import Protocol, evaluate
 from distill.eval.sequences import Sequence
 from distill.eval.speed import interleaved_median_ms
@@ -66,7 +65,7 @@ def matching_auc(rows: list[Row], sequences: list[Sequence]) -> list[float]:
     """Homography AUC@3px of each row's keypoints and descriptors matched by the stock LightGlue (above each
     detector's own confidence threshold), the mean over :data:`MATCHING_DRAWS` RANSAC draws per pair."""
     protocol = MatchingProtocol(ransac_draws=MATCHING_DRAWS)
-    lightglue = functools.cache(lambda threshold: lightglue_matcher("cpu", threshold))
+    lightglue = lightglue_matchers("cpu")
     methods = {str(i): (network_extractor(row.detector.detector, protocol),
                         lightglue(lightglue_threshold(row.detector.detector, protocol))) for i, row in enumerate(rows)}
     return [result.auc(3.0) for result in evaluate_matching(methods, sequences, protocol, progress=False)]

@@ -239,6 +239,11 @@ def lightglue_matcher(device: str = "cpu", filter_threshold: float = FILTER_THRE
     return match
 
 
+def lightglue_matchers(device: str = "cpu") -> Callable[[float], Callable]:
+    """``threshold -> lightglue_matcher(device, threshold)``, each loaded once."""
+    return functools.cache(lambda threshold: lightglue_matcher(device, threshold))
+
+
 def lightglue_threshold(network: ScoreMapDetector, protocol: MatchingProtocol) -> float:
     """The confidence LightGlue's matches of ``network`` must exceed: the protocol's when it sets one, else the
     network's own (a released student's), else LightGlue's default."""
@@ -262,7 +267,7 @@ def build_methods(names: list[str], device: str = "cpu", protocol: MatchingProto
     networks = {"student": students[0]} if len(students) == 1 else {student.name: student for student in students}
     if any(n.startswith("superpoint") for n in names):
         networks["superpoint"] = superpoint or build_detectors(["superpoint"], device)[0]
-    lightglue = functools.cache(lambda threshold: lightglue_matcher(device, threshold))  # one LightGlue per threshold
+    lightglue = lightglue_matchers(device)
 
     def matcher_for(matcher: str, network: ScoreMapDetector | None) -> Callable:
         if matcher != "lightglue":

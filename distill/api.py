@@ -72,7 +72,8 @@ def load_detectors(specs: list[str | Path], device: str = "auto", runtime: str =
             path, named = checkpoint_path(spec), release_named(str(spec))
             detector = checkpoint_detector(path, device, runtime, name=f"student:pretrained:{named}" if named else None)
             release = RELEASES[named] if named else release_of(path)
-            detector.filter_threshold = release.filter_threshold if release else None
+            if release:  # its file is pinned, so its threshold lives beside the pin
+                detector.filter_threshold = release.filter_threshold
             built.append(Detector(detector))
     return built
 
@@ -169,8 +170,9 @@ class Detector:
     @property
     def filter_threshold(self) -> float | None:
         """The confidence above which LightGlue keeps this detector's matches by default (:func:`distill.match`):
-        a released student's own, chosen on validation photos (0.7 for ``default``, 0.5 for ``fast``); None for
-        any other detector, whose matches take LightGlue's default, 0.1."""
+        a released student's own, chosen on validation photos (0.7 for ``default``, 0.5 for ``fast``), or the one a
+        checkpoint stores (``distill export --filter-threshold``); None for any other detector, whose matches take
+        LightGlue's default, 0.1."""
         return self.detector.filter_threshold
 
     def __call__(self, image: Image | list[Image], top_k: int | None = None, threshold: float | None = None,

@@ -318,7 +318,7 @@ def matching(
                                                  "ransac_draws=25 for every pair's homography from its matches in 25 orders and AUC the "
                                                  "mean over them (on 30 pairs one RANSAC draw moves AUC@3px by about 0.01), "
                                                  "filter_threshold=0.5 for LightGlue's matches above that confidence for every method (default: each network's "
-                                                 "own, a released student's chosen on validation photos, else LightGlue's 0.1), "
+                                                 "own, a released student's or the one a checkpoint stores, else LightGlue's 0.1), "
                                                  "or \"scales=[1, 0.78, 0.625, 0.5]\" for the networks' keypoints from score maps "
                                                  "averaged over those scales (repeatable)."),
     show_config: bool = typer.Option(False, "--show-config", help="Print the matching protocol this run would use, as YAML, and stop."),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
+from typing import Optional
 
 import typer
 
@@ -27,6 +28,10 @@ def export_command(
                                         "for --runtime onnx (needs the \\[onnx] extra)."),
     int8: bool = typer.Option(False, "--int8", help="With --format onnx: also write OUT with .int8.onnx, its convolutions "
                               "quantised to int8 (every one; ranges calibrated on the embedded photos), for --runtime onnx-int8."),
+    filter_threshold: Optional[float] = typer.Option(None, min=0.0, max=0.999, help="Store the LightGlue confidence threshold "
+                                                     "the student's matches take by default (distill match, distill.match, eval "
+                                                     "matching; otherwise LightGlue's 0.1): choose it on validation photos with "
+                                                     "scripts/experiments/filter_thresholds.py. Checkpoint format only."),
     overwrite: bool = typer.Option(False, help=OVERWRITE_HELP),
 ) -> None:
     """Write a checkpoint in a form to share: slim (weights and configuration, optionally float16), or ONNX."""
@@ -34,6 +39,9 @@ def export_command(
         fail("only --slim export is available", code=2)
     if int8 and format != ExportFormat.onnx:
         fail("--int8 needs --format onnx", code=2)
+    if filter_threshold is not None and format == ExportFormat.onnx:
+        fail("--filter-threshold is stored in a checkpoint: export the checkpoint with it, then run that checkpoint "
+             "with --runtime onnx", code=2)
     if out.exists() and out.is_dir():
         fail(f"--out {out} is a folder; give a file name", code=2)
     from distill.api import checkpoint_path
@@ -63,7 +71,8 @@ def export_command(
     from distill.student.checkpoint import write_slim
 
     try:
-        size = write_slim(checkpoint, out, fp16)
+        size = write_slim(checkpoint, out, fp16, filter_threshold)
     except CheckpointError as error:
         fail(str(error))
-    typer.echo(f"wrote {out} ({size / 2**20:.1f} MiB{', float16' if fp16 else ''})")
+    stored = "" if filter_threshold is None else f", LightGlue threshold {filter_threshold:g}"
+    typer.echo(f"wrote {out} ({size / 2**20:.1f} MiB{', float16' if fp16 else ''}{stored})")

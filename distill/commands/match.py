@@ -39,8 +39,8 @@ def match_command(
     ransac_px: float = typer.Option(3.0, min=0.0, help="USAC_MAGSAC inlier threshold of the homography (px)."),
     filter_threshold: Optional[float] = typer.Option(None, min=0.0, max=0.999, help="LightGlue: keep the mutual matches above this "
                                                      "confidence. Default: the released student's own, chosen on validation photos "
-                                                     "(default 0.7, fast 0.5), else LightGlue's own "
-                                                     f"{FILTER_THRESHOLD:g} (SuperPoint, your checkpoints)."),
+                                                     "(default 0.7, fast 0.5), or the one a checkpoint stores (distill export "
+                                                     f"--filter-threshold), else LightGlue's own {FILTER_THRESHOLD:g}."),
     multiscale: bool = typer.Option(False, "--multiscale", help="Keypoints from the score maps of each image at "
                                     f"{', '.join(f'{f:g}' for f in MULTISCALE)} of its size averaged before NMS (the "
                                     "descriptors stay the image's own): keypoints that hold across a change of view, "

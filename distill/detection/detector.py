@@ -33,7 +33,7 @@ class ScoreMapDetector:
     # image's N_i x D descriptors at its N_i x 2 points, or None); one forward pass, its descriptors only when asked
     network: Callable[[torch.Tensor], tuple[torch.Tensor, Describer | None]] | None = None
     # the confidence LightGlue's matches of its descriptors must exceed unless the caller sets one (a released
-    # student's own, chosen on validation photos); None: LightGlue's default (distill.choices.FILTER_THRESHOLD)
+    # student's own, chosen on validation photos, or a checkpoint's); None: LightGlue's default (choices.FILTER_THRESHOLD)
     filter_threshold: float | None = None
 
 

@@ -22,7 +22,7 @@ ARCHITECTURE = ("backbone", "backbone_weights", "head", "fpn_channels", "input_s
 # what a format-1 checkpoint that lacks a key was trained with (the key was added later)
 FORMAT_1_ABSENT = {"pixel_shortcut": False, "detail_channels": 0, "head_channels": None, "detail_start": 4,
                    "input_scale": 1.0}
-RESUME_MAY_CHANGE = ("steps", "device", "workers", "val_every", "amp", "keep_checkpoints")
+RESUME_MAY_CHANGE = ("steps", "device", "workers", "val_every", "amp", "keep_checkpoints", "filter_threshold")
 
 
 @dataclass
@@ -56,12 +56,14 @@ def save_checkpoint(path: Path, model: Student, optimiser, scheduler, step: int,
     write_checkpoint(path, model.state_dict(), step, best, config, **extra)
 
 
-def write_slim(source: Path, out: Path, fp16: bool = False) -> int:
+def write_slim(source: Path, out: Path, fp16: bool = False, filter_threshold: float | None = None) -> int:
     """``source`` as a slim checkpoint at ``out`` (weights, configuration, step; floating-point weights
-    as float16 when ``fp16``: they load back into float32 parameters). Returns the file's size."""
+    as float16 when ``fp16``: they load back into float32 parameters; ``filter_threshold``, when given, the LightGlue
+    confidence threshold its matches take by default). Returns the file's size."""
     checkpoint = read_checkpoint(source)
     weights = {k: v.half() if fp16 and v.is_floating_point() else v for k, v in checkpoint.model.items()}
-    write_checkpoint(out, weights, checkpoint.step, checkpoint.best, checkpoint.config)
+    config = checkpoint.config if filter_threshold is None else replace(checkpoint.config, filter_threshold=filter_threshold)
+    write_checkpoint(out, weights, checkpoint.step, checkpoint.best, config)
     return out.stat().st_size
 
 

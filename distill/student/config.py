@@ -269,6 +269,9 @@ class TrainConfig:
     losses: LossesConfig = field(default_factory=LossesConfig)
     pair: PairLossConfig = field(default_factory=PairLossConfig)
     detection: DetectionConfig = field(default_factory=DetectionConfig)  # how the trained student detects (validation, eval, detect)
+    # LightGlue keeps the trained student's matches above this confidence (distill.match, eval matching); None:
+    # LightGlue's default. Chosen on validation photos after training, set by distill export --filter-threshold
+    filter_threshold: Optional[float] = None
 
     def __post_init__(self) -> None:
         if any(side % 8 or side < 16 for side in self.crop):
@@ -280,6 +283,8 @@ class TrainConfig:
             raise ValueError(f"ema is a decay per step, in [0, 1) (0: off), got {self.ema}")
         if not 0.1 <= self.scale_range[0] <= self.scale_range[1] <= 10:
             raise ValueError(f"scale_range must be [low, high] with 0.1 <= low <= high <= 10, got {list(self.scale_range)}")
+        if self.filter_threshold is not None and not 0 <= self.filter_threshold < 1:
+            raise ValueError(f"filter_threshold is a match confidence in [0, 1), got {self.filter_threshold}")
         if not 0 <= self.val_fraction < 1:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
         if self.descriptor_store and not self.student.descriptor_dim:

@@ -9,7 +9,7 @@ import torch
 
 from distill.choices import RUNTIMES
 from distill.detection.detector import Describer, ScoreMapDetector, describing, to_tensor
-from distill.student.checkpoint import CheckpointError
+from distill.student.checkpoint import CheckpointError, read_checkpoint
 from distill.student.inference import inference_student
 from distill.student.model import Student
 from teachers.config import DetectionConfig
@@ -45,7 +45,8 @@ def checkpoint_detector(path: Path, device: str = "cpu", runtime: str = "torch",
     """A student from a checkpoint, run by PyTorch or (``runtime="onnx"`` / ``"onnx-int8"``, or a ``.onnx``
     file) by ONNX Runtime: the ONNX model bound to that checkpoint (:mod:`distill.student.onnx_cache`:
     a release's shipped model, or an export cached by the checkpoint's sha256). ``name``: what reports call it
-    (default ``student:<folder>/<file stem>``), the runtime appended."""
+    (default ``student:<folder>/<file stem>``), the runtime appended. It matches above the LightGlue threshold the
+    checkpoint stores (none for a ``.onnx`` file)."""
     if runtime not in RUNTIMES:
         raise ValueError(f"runtime must be one of {', '.join(map(repr, RUNTIMES))}, got {runtime!r}")
     path = Path(path)
@@ -61,6 +62,10 @@ def checkpoint_detector(path: Path, device: str = "cpu", runtime: str = "torch",
         if not path.is_file():
             raise CheckpointError(f"checkpoint not found: {path}")
         int8 = runtime == "onnx-int8"
-        return onnx_detector(onnx_model_for(path, int8), device, name=f"{name} (onnx{' int8' if int8 else ''})")
+        detector = onnx_detector(onnx_model_for(path, int8), device, name=f"{name} (onnx{' int8' if int8 else ''})")
+        detector.filter_threshold = read_checkpoint(path).config.filter_threshold
+        return detector
     model, config = inference_student(path, device)
-    return student_detector(model, name, config.detection, device)
+    detector = student_detector(model, name, config.detection, device)
+    detector.filter_threshold = config.filter_threshold
+    return detector

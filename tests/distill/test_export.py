@@ -76,6 +76,28 @@ def test_slim_float16_export_keeps_the_points(trained, photo, tmp_path):
     assert len(shared) >= 0.95 * len(full)
 
 
+def test_an_export_stores_the_students_lightglue_threshold(trained, tmp_path):
+    """``distill export --filter-threshold``: the checkpoint carries it (and nothing else changes), and matching takes
+    it unless told otherwise; a checkpoint without one takes LightGlue's default."""
+    import distill
+    from distill.eval.matching import MatchingProtocol, lightglue_threshold
+
+    out = tmp_path / "tuned.pt"
+    result = CliRunner().invoke(app, ["export", "--checkpoint", str(trained), "--out", str(out), "--filter-threshold", "0.6"])
+    assert result.exit_code == 0 and "LightGlue threshold 0.6" in result.output, result.output
+    assert replace(read_checkpoint(out).config, filter_threshold=None) == read_checkpoint(trained).config
+    tuned, plain = distill.Detector.load(out, "cpu"), distill.Detector.load(trained, "cpu")
+    assert (tuned.filter_threshold, plain.filter_threshold) == (0.6, None)
+    assert lightglue_threshold(tuned.detector, MatchingProtocol()) == 0.6
+    assert lightglue_threshold(tuned.detector, MatchingProtocol(filter_threshold=0.2)) == 0.2
+    assert lightglue_threshold(plain.detector, MatchingProtocol()) == 0.1
+    onnx = CliRunner().invoke(app, ["export", "--checkpoint", str(trained), "--out", str(tmp_path / "x.onnx"), "--format", "onnx",
+                                    "--filter-threshold", "0.6"])
+    assert onnx.exit_code == 2 and "--filter-threshold is stored in a checkpoint" in onnx.output
+    certain = CliRunner().invoke(app, ["export", "--checkpoint", str(trained), "--out", str(tmp_path / "y.pt"), "--filter-threshold", "1"])
+    assert certain.exit_code == 2 and "--filter-threshold" in certain.output
+
+
 def test_onnx_runtime_gives_the_torch_points(trained, exported, photo):
     onnx = pytest.importorskip("onnx")
     model, _ = exported

@@ -50,14 +50,14 @@ def markdown(results: list[MethodResult], protocol: MatchingProtocol, title: str
 
 def threshold_note(results: list[MethodResult]) -> str:
     """How confident LightGlue's kept matches are: nothing at LightGlue's default for every method, one threshold for
-    all, or each method's own (a released student's)."""
+    all, or each method's own (a released student's, or one its checkpoint stores)."""
     thresholds = {r.method: r.filter_threshold for r in results if r.filter_threshold is not None}
     if set(thresholds.values()) <= {FILTER_THRESHOLD}:
         return ""
     if len(set(thresholds.values())) == 1:
         return f"LightGlue matches above {next(iter(thresholds.values())):g} confidence, "
     each = ", ".join(f"{method} {threshold:g}" for method, threshold in thresholds.items())
-    return f"LightGlue matches above each network's own confidence threshold ({each}; a release's, chosen on validation photos), "
+    return f"LightGlue matches above each network's own confidence threshold ({each}; a release's or a checkpoint's own, else LightGlue's default), "
 
 
 def seed_rows(results: list[MethodResult], seeds: list[list[str]]) -> list[dict]:

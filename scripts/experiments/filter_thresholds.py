@@ -30,11 +30,13 @@ def main() -> None:
     parser.add_argument("--root", type=Path, default=Path("../shared/data/hpatches-real"))
     parser.add_argument("--validation", type=Path, help="a label store: synthetic sequences of its validation photos instead")
     parser.add_argument("--illumination", choices=ILLUMINATION, default="mixed", help="the synthetic i_ sequences' changes")
+    parser.add_argument("--only", choices=["i", "v"], help="only illumination (i) or viewpoint (v) sequences")
     args = parser.parse_args()
     if args.validation:
         sequences, source = warped_sequences(validation_photos(args.validation), illumination=args.illumination), args.validation
     else:
         sequences, source = load_hpatches(args.root), args.root
+    sequences = [s for s in sequences if args.only in (None, s.kind)]
     protocol = MatchingProtocol()
     networks = build_detectors(["superpoint"]) + [checkpoint_detector(checkpoint_path(c)) for c in args.checkpoint]
     lightglue = lightglue_matcher()

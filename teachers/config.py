@@ -10,6 +10,13 @@ HALF_PI = 1.5707963
 EIGHTH_PI = 0.3926991
 
 
+def check_filter_threshold(value: float | None) -> None:
+    """LightGlue's ``filter_threshold`` is a match confidence in [0, 1), or None where a default applies (a ValueError
+    names what was given)."""
+    if value is not None and not 0 <= value < 1:
+        raise ValueError(f"filter_threshold is a match confidence in [0, 1), got {value}")
+
+
 @dataclass(frozen=True)
 class HomographyConfig:
     patch_ratio: float = 0.85  # side of the centred patch that becomes the warped frame

@@ -27,7 +27,7 @@ from distill.detection.detector import (ScoreMapDetector, check_resize, check_sc
 from distill.eval.protocol import resized_sequence
 from distill.eval.sequences import Sequence
 from labels.images import resize_image
-from teachers.config import DetectionConfig
+from teachers.config import DetectionConfig, check_filter_threshold
 from teachers.homographies import warp_points
 from teachers.lightglue import load_lightglue
 
@@ -56,8 +56,7 @@ class MatchingProtocol:
     def __post_init__(self) -> None:
         check_scales(self.scales)
         check_resize(self.resize)
-        if self.filter_threshold is not None and not 0 <= self.filter_threshold < 1:
-            raise ValueError(f"filter_threshold is a match confidence in [0, 1), got {self.filter_threshold}")
+        check_filter_threshold(self.filter_threshold)
         if isinstance(self.ransac_draws, bool) or not isinstance(self.ransac_draws, int) or self.ransac_draws < 1:
             raise ValueError(f"ransac_draws must be a whole number >= 1, got {self.ransac_draws!r}")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import List, Optional, Tuple
 
-from teachers.config import DetectionConfig
+from teachers.config import DetectionConfig, check_filter_threshold
 
 HEADS = ("cell", "map")
 DOWNSCALES = ("bilinear", "area")
@@ -283,8 +283,7 @@ class TrainConfig:
             raise ValueError(f"ema is a decay per step, in [0, 1) (0: off), got {self.ema}")
         if not 0.1 <= self.scale_range[0] <= self.scale_range[1] <= 10:
             raise ValueError(f"scale_range must be [low, high] with 0.1 <= low <= high <= 10, got {list(self.scale_range)}")
-        if self.filter_threshold is not None and not 0 <= self.filter_threshold < 1:
-            raise ValueError(f"filter_threshold is a match confidence in [0, 1), got {self.filter_threshold}")
+        check_filter_threshold(self.filter_threshold)
         if not 0 <= self.val_fraction < 1:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
         if self.descriptor_store and not self.student.descriptor_dim:

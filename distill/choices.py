@@ -13,8 +13,8 @@ RESIZE = 512
 # the working resolution of matching (distill.match, distill match, eval matching): LightGlue's extractors' default; at
 # 480x640 a working resolution of 512 lowered matching for the students and SuperPoint alike (docs/experiments.md)
 MATCH_RESIZE = 1024
-# LightGlue keeps a mutual match above this confidence: its own default (0.7, chosen on validation photos, suits the
-# default release better: docs/matching.md)
+# LightGlue keeps a mutual match above this confidence: its own default, for every detector that carries no threshold
+# of its own (a release's, chosen on validation photos, or one a checkpoint stores: docs/matching.md)
 FILTER_THRESHOLD = 0.1
 # multi-scale detection when asked for (Detector scales=, distill detect --multiscale): the working resolution and
 # long sides of 400, 320 and 256 px, score maps averaged before NMS (chosen on validation photos, docs/experiments.md);

@@ -70,7 +70,7 @@ class Matcher:
     exceeds it is detected and described at that long side, its keypoints returned in its own pixels; ``None``: at
     its own size) and, for LightGlue, ``filter_threshold``: the confidence a mutual match must exceed; by default
     the detector's own (:attr:`Detector.filter_threshold`: a release's, chosen on validation photos, 0.7 for
-    ``default`` and 0.5 for ``fast``), else LightGlue's default, 0.1 (docs/matching.md). Matching keeps more pixels than detection
+    ``default`` and 0.5 for ``fast``, or one its checkpoint stores), else LightGlue's default, 0.1 (docs/matching.md). Matching keeps more pixels than detection
     (``distill.choices.MATCH_RESIZE``, 1024, LightGlue's extractors' default, against :class:`Detector`'s 512): at
     480x640 a long side of 512 lowered the homography AUC of the students and of SuperPoint alike."""
 

@@ -50,7 +50,7 @@ class MatchingProtocol:
     # mapped back to the image's pixels (as distill.Detector); None: at the image's own size
     resize: int | None = MATCH_RESIZE
     # LightGlue keeps a mutual match only above this confidence (its filter_threshold), for every method; None: each
-    # network's own (a released student's, chosen on validation photos), else LightGlue's default
+    # network's own (a released student's, chosen on validation photos, or its checkpoint's), else LightGlue's default
     filter_threshold: float | None = None
 
     def __post_init__(self) -> None:
@@ -245,7 +245,7 @@ def lightglue_matchers(device: str = "cpu") -> Callable[[float], Callable]:
 
 def lightglue_threshold(network: ScoreMapDetector, protocol: MatchingProtocol) -> float:
     """The confidence LightGlue's matches of ``network`` must exceed: the protocol's when it sets one, else the
-    network's own (a released student's), else LightGlue's default."""
+    network's own (a released student's, or its checkpoint's), else LightGlue's default."""
     for threshold in (protocol.filter_threshold, network.filter_threshold):
         if threshold is not None:
             return threshold

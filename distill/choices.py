@@ -1,5 +1,6 @@
 """What the command line offers and shows, apart from the code behind it (importing this costs no torch,
 so ``distill --help`` answers at once): detector names, matching methods, runtimes, the synthetic evaluation's seed."""
+from teachers.config import LIGHTGLUE_FILTER_THRESHOLD  # torch-free
 
 CLASSICAL = ["fast", "harris", "shi", "sift", "orb"]
 AVAILABLE = ["superpoint", "superpoint-ha", *CLASSICAL, "random"]  # detectors by name (distill.detection.by_name)
@@ -15,7 +16,7 @@ RESIZE = 512
 MATCH_RESIZE = 1024
 # LightGlue keeps a mutual match above this confidence: its own default, for every detector that carries no threshold
 # of its own (a release's, chosen on validation photos, or one a checkpoint stores: docs/matching.md)
-FILTER_THRESHOLD = 0.1
+FILTER_THRESHOLD = LIGHTGLUE_FILTER_THRESHOLD
 # multi-scale detection when asked for (Detector scales=, distill detect --multiscale): the working resolution and
 # long sides of 400, 320 and 256 px, score maps averaged before NMS (chosen on validation photos, docs/experiments.md);
 # 2.25x the pixels

@@ -60,11 +60,15 @@ class AdaptationConfig:
             raise ValueError(f"adaptation.num_homographies must be at least 1 (the identity), got {self.num_homographies}")
 
 
+# LightGlue keeps a mutual match above this confidence: its authors' default (kornia's LightGlue too)
+LIGHTGLUE_FILTER_THRESHOLD = 0.1
+
+
 @dataclass(frozen=True)
 class PairConfig:
     top_k: int = 1024  # SuperPoint keypoints per image
     detection_threshold: float = 0.005
-    filter_threshold: float = 0.1  # LightGlue match confidence
+    filter_threshold: float = LIGHTGLUE_FILTER_THRESHOLD  # LightGlue match confidence
     consistency_px: float = 3.0  # a match is consistent if H maps its first point within this of the second
     homography: HomographyConfig = field(default_factory=lambda: HomographyConfig(max_angle=EIGHTH_PI))
 

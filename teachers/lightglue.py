@@ -11,7 +11,7 @@ import torch
 from kornia.feature import LightGlue
 
 from teachers import weights
-from teachers.config import PairConfig
+from teachers.config import LIGHTGLUE_FILTER_THRESHOLD, PairConfig
 from teachers.homographies import sample_homography, warp_maps, warp_points
 from teachers.keypoints import extract_keypoints
 from teachers.superpoint import SuperPoint, sample_descriptors
@@ -20,7 +20,7 @@ EXPECTED_EXTRAS = re.compile(r"^log_assignment\.\d+\.r$")  # in the file, not us
 
 
 def load_lightglue(weights_path: str | os.PathLike | None = None, device: str | torch.device = "cpu",
-                   filter_threshold: float = 0.1) -> LightGlue:
+                   filter_threshold: float = LIGHTGLUE_FILTER_THRESHOLD) -> LightGlue:
     """kornia's LightGlue for 256-d SuperPoint descriptors, with the checksum-verified weights whose
     ``self_attn.N`` / ``cross_attn.N`` keys are renamed to ``transformers.N.self_attn`` / ``.cross_attn``."""
     path = weights.locate(weights.LIGHTGLUE, weights_path)

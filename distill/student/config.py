@@ -116,6 +116,11 @@ class HuberConfig:
 class ConsistencyConfig:
     weight: float = 0.0  # the student on a random warp of each crop, warped back, against itself
     delta: float = 0.1
+    shift: int = 0  # > 0: the warp is a whole-pixel shift of up to this many px along each axis (nothing resampled), not a homography
+
+    def __post_init__(self) -> None:
+        if self.shift < 0:
+            raise ValueError(f"losses.consistency.shift must be >= 0 (0: a homography), got {self.shift}")
 
 
 @dataclass

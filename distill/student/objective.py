@@ -23,6 +23,14 @@ def pixel_logits(core: Student, logits: torch.Tensor) -> torch.Tensor:
     return logits if core.head_type == "map" else torch.logit(core.probability(logits), eps=1e-6)
 
 
+def whole_pixel_shift(rng: np.random.Generator, most: int) -> np.ndarray:
+    """A 3x3 translation by whole pixels ``(dx, dy)``, each drawn uniformly from ``[-most, most]``: warping by it moves
+    the content and resamples nothing, so the consistency term asks the student only to move its map with the content
+    (up to 7 px: every position within its 8x8 cells)."""
+    dx, dy = rng.integers(-most, most + 1, size=2)
+    return np.array([[1, 0, dx], [0, 1, dy], [0, 0, 1]], dtype=np.float64)
+
+
 def compute_losses(model: torch.nn.Module, batch: dict, config: TrainConfig, rng: np.random.Generator) -> dict[str, torch.Tensor]:
     """Weighted loss terms of one batch; ``total`` is their sum. Focal, attentive and Huber act on the
     per-pixel map of either head; KL is spatial for the map head and per 8x8 cell for the cell head.
@@ -63,7 +71,8 @@ def compute_losses(model: torch.nn.Module, batch: dict, config: TrainConfig, rng
         terms["huber"] = w.huber.weight * L.huber_loss(pixels, L.gaussian_targets(mask, w.huber.sigma), valid, w.huber.delta)
     if w.consistency.weight or w.repeatability.weight:  # one random warp of each crop, one more forward pass
         h, wd = image.shape[-2:]
-        hom = torch.from_numpy(np.stack([sample_homography(rng, h, wd, AUGMENT_HOMOGRAPHY) for _ in range(len(image))])).float().to(image.device)
+        hom = torch.from_numpy(np.stack([whole_pixel_shift(rng, w.consistency.shift) if w.consistency.shift else
+                                         sample_homography(rng, h, wd, AUGMENT_HOMOGRAPHY) for _ in range(len(image))])).float().to(image.device)
         warped = warp_maps(image, hom, (h, wd))
         back, seen = warp_with_validity(core.probability(model(warped))[:, None], torch.linalg.inv(hom))
         p_a, p_b, both = core.probability(logits), back[:, 0], valid * seen[:, 0]

@@ -2,6 +2,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+import cv2
 import h5py
 import numpy as np
 import pytest
@@ -30,7 +31,7 @@ from labels.images import list_images
 from labels.run import label_images
 from labels.store import StoreReader
 from teachers.config import DetectionConfig
-from tests.conftest import run_script, write_photos
+from tests.conftest import embedded, run_script, write_photos
 
 
 def test_packaged_lite0_weights_load_offline():
@@ -373,6 +374,51 @@ def test_every_loss_applies_to_both_heads(head):
     assert all(torch.isfinite(v) for v in terms.values())
     terms["total"].backward()
     assert all(p.grad is not None for p in model.head.parameters())
+
+
+class PixelwiseNetwork(torch.nn.Module):
+    """A network whose map moves exactly with its input under whole-pixel shifts: one 3x3 convolution, a map head."""
+
+    head_type = "map"
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = torch.nn.Conv2d(1, 1, 3, padding=1)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.conv(image)[:, 0]
+
+    def probability(self, logits: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(logits)
+
+
+def test_the_shift_consistency_term_asks_only_that_the_map_moves_with_the_content():
+    """``losses.consistency.shift``: a network that is shift-equivariant by construction meets the term exactly on a
+    real photo away from the crop's edge (its map of a shifted crop, shifted back, is its map of the crop), while a
+    homography, which resamples the crop, does not; the shifts are whole pixels, each axis within the bound, every
+    value drawn."""
+    from distill.student.objective import compute_losses, whole_pixel_shift
+
+    grey = cv2.imread(str(embedded("camera")), cv2.IMREAD_GRAYSCALE)
+    image = torch.from_numpy(cv2.resize(grey, (96, 64)).astype(np.float32) / 255)[None, None].repeat(2, 1, 1, 1)
+    valid = torch.zeros(2, 64, 96)
+    valid[:, 8:-8, 8:-8] = 1  # away from the crop's edge, where a shifted copy meets the zero padding elsewhere
+    batch = {"image": image, "heatmap": torch.zeros(2, 64, 96), "variance": torch.full((2, 64, 96), 0.01),
+             "valid": valid, "mask": torch.zeros(2, 64, 96)}
+    cfg = TrainConfig()
+    cfg.losses.focal.weight, cfg.losses.attentive.weight, cfg.losses.consistency.weight = 0.0, 0.0, 1.0
+    cfg.losses.consistency.shift = 7
+    shifted = compute_losses(PixelwiseNetwork(), batch, cfg, np.random.default_rng(0))["consistency"]
+    cfg.losses.consistency.shift = 0
+    warped = compute_losses(PixelwiseNetwork(), batch, cfg, np.random.default_rng(0))["consistency"]
+    assert shifted.item() < 1e-10 < 1e-6 < warped.item()
+    rng = np.random.default_rng(1)
+    shifts = np.stack([whole_pixel_shift(rng, 3) for _ in range(200)])
+    assert np.array_equal(shifts[:, :2, :2], np.broadcast_to(np.eye(2), (200, 2, 2))) and np.all(shifts[:, 2] == [0, 0, 1])
+    assert set(shifts[:, 0, 2]) == set(shifts[:, 1, 2]) == set(range(-3, 4))
+    with pytest.raises(ValueError, match="losses.consistency.shift"):
+        load_config(TrainConfig, None, ["losses.consistency.shift=-1"])
 
 
 def test_student_detect_and_its_checkpoint_detector_give_the_same_points(tiny_store, tmp_path):

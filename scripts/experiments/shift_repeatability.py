@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import argparse
 import math
-from pathlib import Path
-
 from dataclasses import replace
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -27,7 +26,7 @@ import torch
 
 from distill.commands.common import load_or_fail
 from distill.detection.detector import ScoreMapDetector
-from distill.eval.protocol import Protocol, resized_sequence
+from distill.eval.protocol import Protocol, evaluate
 from distill.eval.repeatability import pair_repeatability
 from distill.eval.synthetic_warps import warped_sequences
 from distill.student.data import validation_photos
@@ -86,18 +85,6 @@ def shift_averaged(detector: ScoreMapDetector, copies: int) -> ScoreMapDetector:
     return replace(detector, name=f"{detector.name}, mean of {copies} shifted copies", score_map=score_map, device="cpu")
 
 
-def viewpoint_repeatability(detector: ScoreMapDetector, sequences, protocol: Protocol) -> float:
-    """Mean repeatability over every pair (1, k) of the ``v_`` sequences."""
-    scores = []
-    for sequence in sequences:
-        images, homographies = resized_sequence(sequence, protocol.size)
-        first = protocol.points(detector, images[0])
-        scores += [pair_repeatability(first, protocol.points(detector, image), homography, images[0].shape, image.shape,
-                                      protocol.top_k, protocol.epsilon).repeatability
-                   for image, homography in zip(images[1:], homographies)]
-    return float(np.mean(scores))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     source = parser.add_mutually_exclusive_group()
@@ -124,7 +111,7 @@ def main() -> None:
         cells = [f"{repeatability_under(d, greys, homography, protocol):.3f}" for d in detectors]
         print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
     sequences = [s for s in warped_sequences(photos, seed=0) if s.name.startswith("v_")]
-    cells = [f"{viewpoint_repeatability(d, sequences, protocol):.3f}" for d in detectors]
+    cells = [f"{result.repeatability('v'):.3f}" for result in evaluate(detectors, sequences, protocol, progress=False)]
     print("| synthetic v_ sequences | " + " | ".join(cells) + " |")
 
 

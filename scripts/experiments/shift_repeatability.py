@@ -8,7 +8,9 @@ A shift by whole pixels asks a network only to be shift-equivariant: a shift tha
 8-pixel cell leaves its grid on the content, any other shift moves the content within the cells. The last row is
 the synthetic viewpoint sequences of the same photos (``v_*`` of ``distill eval warped``). ``--average-shifts``
 adds each detector once more with its map averaged over copies of the image shifted by (0, 0) and (4, 4) px, or
-by (0, 0), (4, 0), (0, 4) and (4, 4) px (a test-time analysis: it costs as many passes).
+by (0, 0), (4, 0), (0, 4) and (4, 4) px (a test-time analysis: it costs as many passes). ``--blur`` adds each
+detector with its map blurred by a Gaussian of that sigma before NMS (one pass; its maxima then rank by the mass
+around them rather than by their peak).
 
     python scripts/experiments/shift_repeatability.py --validation data/labels-n1/superpoint-ba6e533173.h5 \
         -d superpoint --checkpoint runs/demo/last.pt --checkpoint pretrained --average-shifts 4
@@ -85,6 +87,14 @@ def shift_averaged(detector: ScoreMapDetector, copies: int) -> ScoreMapDetector:
     return replace(detector, name=f"{detector.name}, mean of {copies} shifted copies", score_map=score_map, device="cpu")
 
 
+def blurred(detector: ScoreMapDetector, sigma: float) -> ScoreMapDetector:
+    """``detector`` whose ``H x W`` map is blurred by a Gaussian of ``sigma`` px (OpenCV, reflected border) before NMS."""
+    def score_map(grey: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(cv2.GaussianBlur(detector.score_map(grey).float().cpu().numpy(), (0, 0), sigma))
+
+    return replace(detector, name=f"{detector.name}, map blurred by sigma {sigma:g}", score_map=score_map, device="cpu")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     source = parser.add_mutually_exclusive_group()
@@ -95,6 +105,8 @@ def main() -> None:
     parser.add_argument("--photos", type=int, default=0, help="only the first N photos (0: all)")
     parser.add_argument("--average-shifts", type=int, choices=sorted(SHIFTED_COPIES), action="append", default=[],
                         help="also each detector with its map averaged over this many shifted copies (repeatable)")
+    parser.add_argument("--blur", type=float, action="append", default=[],
+                        help="also each detector with its map blurred by a Gaussian of this sigma in px (repeatable)")
     args = parser.parse_args()
     if not args.validation and not args.embedded:
         parser.error("choose --validation STORE or --embedded")
@@ -102,7 +114,8 @@ def main() -> None:
     photos = photos[:args.photos] if args.photos else photos
     greys = [resize_image(read_grey(p), SIZE) for p in photos]
     loaded = [d.detector for d in load_or_fail(args.detector, args.checkpoint, "cpu", "torch", 100)]
-    detectors = [variant for d in loaded for variant in [d] + [shift_averaged(d, n) for n in args.average_shifts]]
+    detectors = [variant for d in loaded for variant in
+                 [d] + [shift_averaged(d, n) for n in args.average_shifts] + [blurred(d, sigma) for sigma in args.blur]]
     protocol = Protocol()
     print(f"{len(greys)} photos at {SIZE[0]}x{SIZE[1]}, {protocol.describe()}\n")
     print("| warp | " + " | ".join(d.name for d in detectors) + " |")

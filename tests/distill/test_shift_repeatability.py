@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from distill.detection.by_name import build_detectors
+from distill.detection.detector import detect
 from labels.images import resize_image
 from teachers.homographies import warp_points
 from tests.conftest import embedded, load_script, run_script
@@ -51,3 +52,18 @@ def test_a_map_averaged_over_shifted_copies_is_the_map_of_a_shift_equivariant_de
     inner = (slice(8, -8), slice(8, -8))
     assert torch.allclose(mean[inner], own[inner], rtol=1e-4, atol=1e-6 * float(own.abs().max()))
     assert averaged.name == "harris, mean of 4 shifted copies"
+
+
+def test_a_blurred_map_keeps_an_isolated_peak_where_it_is():
+    """Blurring a map before NMS moves no point of a bright square's four Harris corners by more than a pixel along
+    each axis, and lowers the peaks: the mass around each is spread."""
+    script = load_script("shift_repeatability")
+    grey = np.zeros((64, 80), np.uint8)
+    grey[20:44, 24:56] = 200
+    harris = build_detectors(["harris"])[0]
+    blurred = script.blurred(harris, 1.0)
+    assert float(blurred.score_map(grey).max()) < float(harris.score_map(grey).float().max())
+    own, smooth = detect(harris, grey, top_k=4)[0], detect(blurred, grey, top_k=4)[0]
+    assert len(own) == len(smooth) == 4
+    assert np.abs(own[:, None] - smooth[None]).max(axis=2).min(axis=0).max() <= 1
+    assert blurred.name == "harris, map blurred by sigma 1"

@@ -117,10 +117,15 @@ class ConsistencyConfig:
     weight: float = 0.0  # the student on a random warp of each crop, warped back, against itself
     delta: float = 0.1
     shift: int = 0  # > 0: the warp is a whole-pixel shift of up to this many px along each axis (nothing resampled), not a homography
+    # > 0: compare log(max(p, log_floor)) rather than p, so that the order of the weak maxima (which decides which
+    # points make a top-k) counts as much as the height of the strong ones; 0: probabilities
+    log_floor: float = 0.0
 
     def __post_init__(self) -> None:
         if self.shift < 0:
             raise ValueError(f"losses.consistency.shift must be >= 0 (0: a homography), got {self.shift}")
+        if not 0 <= self.log_floor < 1:
+            raise ValueError(f"losses.consistency.log_floor must be in [0, 1) (0: probabilities), got {self.log_floor}")
 
 
 @dataclass

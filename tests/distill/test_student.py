@@ -421,6 +421,44 @@ def test_the_shift_consistency_term_asks_only_that_the_map_moves_with_the_conten
         load_config(TrainConfig, None, ["losses.consistency.shift=-1"])
 
 
+class ColumnParityNetwork(torch.nn.Module):
+    """A map fixed to the pixel grid, not to the content: weak probabilities, twice as high on even columns
+    (sigmoid(-6) = 0.0025) as on odd ones (sigmoid(-6.7) = 0.0012)."""
+
+    head_type = "map"
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        even = torch.arange(image.shape[-1]) % 2 == 0
+        return torch.where(even, -6.0, -6.7).expand(image.shape[0], image.shape[-2], -1).clone()
+
+    def probability(self, logits: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(logits)
+
+
+def test_the_consistency_term_in_log_space_sees_the_order_of_weak_maxima():
+    """``losses.consistency.log_floor``: a shift by an odd number of columns swaps a grid-fixed map's weak values,
+    which halves or doubles each: in probabilities the term hardly sees it (differences of 0.001), in log-probabilities
+    it does (log 2 on every pixel). A shift-equivariant network still meets it exactly."""
+    from distill.student.objective import compute_losses
+
+    batch = {"image": torch.rand(2, 1, 32, 48), "heatmap": torch.zeros(2, 32, 48), "variance": torch.full((2, 32, 48), 0.01),
+             "valid": torch.ones(2, 32, 48), "mask": torch.zeros(2, 32, 48)}
+    cfg = TrainConfig()
+    cfg.losses.focal.weight, cfg.losses.attentive.weight, cfg.losses.consistency.weight = 0.0, 0.0, 1.0
+    cfg.losses.consistency.shift = 7
+    rng_seed = 3  # draws an odd horizontal shift for both crops
+    probability = compute_losses(ColumnParityNetwork(), batch, cfg, np.random.default_rng(rng_seed))["consistency"].item()
+    cfg.losses.consistency.log_floor = 1e-3
+    logarithm = compute_losses(ColumnParityNetwork(), batch, cfg, np.random.default_rng(rng_seed))["consistency"].item()
+    assert probability < 1e-6 and logarithm > 0.03
+    valid = torch.zeros(2, 32, 48)
+    valid[:, 8:-8, 8:-8] = 1
+    equivariant = compute_losses(PixelwiseNetwork(), {**batch, "valid": valid}, cfg, np.random.default_rng(0))["consistency"]
+    assert equivariant.item() < 1e-10
+    with pytest.raises(ValueError, match="losses.consistency.log_floor"):
+        load_config(TrainConfig, None, ["losses.consistency.log_floor=1"])
+
+
 def test_student_detect_and_its_checkpoint_detector_give_the_same_points(tiny_store, tmp_path):
     """One detection path: the checkpoint's detection settings, any image size (padded, never a point
     in the padding), the same points whether the student is called directly or as a detector."""

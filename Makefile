@@ -26,13 +26,15 @@ TRAIN_ARGS ?=
 
 # SuperPoint's recipe in two rounds: a student learns SuperPoint's labels (800 steps at lr 0.006), relabels the photos with homographic
 # adaptation, and a fine-tune learns those together with SuperPoint's (the focal target at threshold 0.07: SuperPoint's
-# density, 230 points per image) with the consistency term under whole-pixel shifts (its map moves with the content)
+# density, 230 points per image) with the consistency term under whole-pixel shifts on log-probabilities (its map, and
+# the order of its weak maxima, move with the content)
 demo: labels  ## the main job: label the embedded photos, train a student in two rounds, evaluate it against the teacher, the released student and classical detectors (on HPatches, else on held-out photos)
 	$(BIN)/distill labels inspect $$(ls -t data/labels/superpoint-*.h5 | head -n 1)
 	$(BIN)/distill train --teacher superpoint --name demo-round1 --steps 800 --set lr=0.006 --overwrite $(TRAIN_ARGS)
 	$(BIN)/distill labels $(LABEL_ARGS) --teacher student:runs/demo-round1/last.pt
 	$(BIN)/distill train --teacher superpoint --teacher student:runs/demo-round1/last.pt --init runs/demo-round1/last.pt --steps 400 \
-		--set lr=0.001 --set losses.focal.threshold=0.07 --set losses.consistency.weight=30 --set losses.consistency.shift=7 --name demo --overwrite
+		--set lr=0.001 --set losses.focal.threshold=0.07 --set losses.consistency.weight=0.03 --set losses.consistency.shift=7 \
+		--set losses.consistency.log_floor=0.001 --name demo --overwrite
 	if [ -d "$(HPATCHES_ROOT)" ]; then \
 		$(BIN)/distill eval hpatches --root "$(HPATCHES_ROOT)" --checkpoint runs/demo/last.pt --checkpoint pretrained --out out/demo-eval --overwrite; \
 	else \

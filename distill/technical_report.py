@@ -134,7 +134,8 @@ def student_lines(config: dict, provenance: dict) -> list[str]:
     """The student's architecture, losses and training, and the checkpoint it started from (``--init``)."""
     s = config["student"]
     losses = [f"{name} (weight {spec['weight']:g}" + (f", target threshold {spec['threshold']:g}" if spec.get("threshold") else "")
-              + (f", under whole-pixel shifts of up to {spec['shift']} px" if spec.get("shift") else "") + ")"
+              + (f", under whole-pixel shifts of up to {spec['shift']} px" if spec.get("shift") else "")
+              + (f", on log-probabilities above {spec['log_floor']:g}" if spec.get("log_floor") else "") + ")"
               for name, spec in config["losses"].items() if spec["weight"] and (name != "descriptor" or s.get("descriptor_dim"))]
     init = provenance.get("init")
     return [f"Backbone `{s['backbone']}` (weights: {s['backbone_weights']}) at input scale {s['input_scale']:g}"

@@ -33,7 +33,8 @@ def test_report_numbers_come_from_the_fixture_files(tmp_path):
                    "i": None, "v": {"value": 0.0412, "low": 0.0104, "high": 0.0731, "above": 0.9905}}}}
     (evaluation / "results.json").write_text(json.dumps(results))
     config = TrainConfig(name="demo", stores=["data/labels/superpoint-9f75f921cf.h5"], steps=40)
-    config.losses.consistency.weight, config.losses.consistency.shift = 30.0, 7  # make demo's round two
+    config.losses.consistency.weight, config.losses.consistency.shift = 0.03, 7  # make demo's round two
+    config.losses.consistency.log_floor = 0.001
     (run / "config.yaml").write_text(to_yaml(config))
     (run / "provenance.yaml").write_text(yaml.safe_dump({"label_stores": {"data/labels/superpoint-9f75f921cf.h5": "9f75f921cf"},
                                                          "init": {"checkpoint": "runs/demo-round1/last.pt", "sha256": "53f835a8b00f7403f9",
@@ -58,7 +59,7 @@ def test_report_numbers_come_from_the_fixture_files(tmp_path):
     printed = re.findall(r"(?<![\w.])\d+\.\d+(?![\w.])", markdown)
     assert printed and set(printed) <= allowed, set(printed) - allowed
     assert "started from `runs/demo-round1/last.pt` (sha256 53f835a8b00f…; loaded: backbone, fpn)" in markdown
-    assert "consistency (weight 30, under whole-pixel shifts of up to 7 px)" in markdown
+    assert "consistency (weight 0.03, under whole-pixel shifts of up to 7 px, on log-probabilities above 0.001)" in markdown
     assert "| student:demo/last | +0.015 [-0.021, +0.050] | — | +0.041 [+0.010, +0.073] | 0.78 |" in markdown  # the interval of the evaluation's results
     assert "AUC@3px minus" not in markdown  # matching results written before the intervals: no table
     for expected in ("0.642", "0.571", "1.09", "0.093", "0.669", "0.651", "9f75f921cf", "0.604", "0.616 ± 0.004", "26.9 ± 0.5"):

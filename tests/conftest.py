@@ -103,7 +103,10 @@ def hpatches_root(tmp_path: Path) -> Path:
 
 
 def load_script(name: str) -> ModuleType:
-    """``scripts/experiments/<name>.py`` imported as a module (scripts are not a package)."""
+    """``scripts/experiments/<name>.py`` imported as a module (scripts are not a package); its folder on the path, as
+    when the script runs, so that it may import a sibling."""
+    if str(SCRIPTS) not in sys.path:
+        sys.path.insert(0, str(SCRIPTS))
     spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -9,8 +9,8 @@ A shift by whole pixels asks a network only to be shift-equivariant: a shift tha
 the synthetic viewpoint sequences of the same photos (``v_*`` of ``distill eval warped``). ``--average-shifts``
 adds each detector once more with its map averaged over copies of the image shifted by (0, 0) and (4, 4) px, or
 by (0, 0), (4, 0), (0, 4) and (4, 4) px (a test-time analysis: it costs as many passes). ``--blur`` adds each
-detector with its map blurred by a Gaussian of that sigma before NMS (one pass; its maxima then rank by the mass
-around them rather than by their peak).
+detector with its map blurred by a Gaussian of that sigma before NMS (``rank_stability.smoothed``; one pass, its
+maxima then rank by the mass around them rather than by their peak).
 
     python scripts/experiments/shift_repeatability.py --validation data/labels-n1/superpoint-ba6e533173.h5 \
         -d superpoint --checkpoint runs/demo/last.pt --checkpoint pretrained --average-shifts 4
@@ -33,6 +33,7 @@ from distill.eval.repeatability import pair_repeatability
 from distill.eval.synthetic_warps import warped_sequences
 from distill.student.data import validation_photos
 from labels.images import embedded_images, read_grey, resize_image
+from rank_stability import smoothed  # a sibling script: its directory is on the path when run
 
 SIZE = (240, 320)
 
@@ -87,14 +88,6 @@ def shift_averaged(detector: ScoreMapDetector, copies: int) -> ScoreMapDetector:
     return replace(detector, name=f"{detector.name}, mean of {copies} shifted copies", score_map=score_map, device="cpu")
 
 
-def blurred(detector: ScoreMapDetector, sigma: float) -> ScoreMapDetector:
-    """``detector`` whose ``H x W`` map is blurred by a Gaussian of ``sigma`` px (OpenCV, reflected border) before NMS."""
-    def score_map(grey: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(cv2.GaussianBlur(detector.score_map(grey).float().cpu().numpy(), (0, 0), sigma))
-
-    return replace(detector, name=f"{detector.name}, map blurred by sigma {sigma:g}", score_map=score_map, device="cpu")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     source = parser.add_mutually_exclusive_group()
@@ -115,7 +108,7 @@ def main() -> None:
     greys = [resize_image(read_grey(p), SIZE) for p in photos]
     loaded = [d.detector for d in load_or_fail(args.detector, args.checkpoint, "cpu", "torch", 100)]
     detectors = [variant for d in loaded for variant in
-                 [d] + [shift_averaged(d, n) for n in args.average_shifts] + [blurred(d, sigma) for sigma in args.blur]]
+                 [d] + [shift_averaged(d, n) for n in args.average_shifts] + [smoothed(d, sigma, rank_only=False) for sigma in args.blur]]
     protocol = Protocol()
     print(f"{len(greys)} photos at {SIZE[0]}x{SIZE[1]}, {protocol.describe()}\n")
     print("| warp | " + " | ".join(d.name for d in detectors) + " |")

@@ -42,3 +42,17 @@ def test_the_shares_grow_with_the_points_looked_at_and_the_repeatability_is_the_
     assert float(rows[0][5]) > 0.95
     expected = evaluate(build_detectors(["harris"]), load_hpatches(hpatches_root), Protocol.named("standard"), progress=False)[0]
     assert [float(rows[0][2]), float(rows[1][2])] == [round(expected.repeatability(kind), 3) for kind in "iv"]
+
+
+def test_a_blurred_map_keeps_an_isolated_peak_where_it_is():
+    """Blurring a map before NMS moves no point of a bright square's four Harris corners by more than a pixel along
+    each axis, and lowers the peaks: the mass around each is spread."""
+    grey = np.zeros((64, 80), np.uint8)
+    grey[20:44, 24:56] = 200
+    harris = build_detectors(["harris"])[0]
+    blurred = load_script("rank_stability").smoothed(harris, 1.0, rank_only=False)
+    assert float(blurred.score_map(grey).max()) < float(harris.score_map(grey).float().max())
+    own, smooth = detect(harris, grey, top_k=4)[0], detect(blurred, grey, top_k=4)[0]
+    assert len(own) == len(smooth) == 4
+    assert np.abs(own[:, None] - smooth[None]).max(axis=2).min(axis=0).max() <= 1
+    assert blurred.name == "harris, map blurred 1 px"

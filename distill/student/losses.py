@@ -81,9 +81,13 @@ def huber_loss(s: torch.Tensor, target: torch.Tensor, valid: torch.Tensor, delta
     return _masked_mean(F.huber_loss(torch.sigmoid(s), target, delta=delta, reduction="none"), valid)
 
 
-def consistency_loss(p_a: torch.Tensor, p_b_in_a: torch.Tensor, valid: torch.Tensor, delta: float = 0.1) -> torch.Tensor:
+def consistency_loss(p_a: torch.Tensor, p_b_in_a: torch.Tensor, valid: torch.Tensor, delta: float = 0.1,
+                     log_floor: float = 0.0) -> torch.Tensor:
     """Huber between the student's probability on an image and its probability on a warped copy, warped
-    back into the image's frame (``B x H x W`` each); ``valid`` marks pixels seen by both."""
+    back into the image's frame (``B x H x W`` each); ``valid`` marks pixels seen by both. With ``log_floor`` > 0,
+    Huber between ``log(max(p, log_floor))`` of each instead: halving a weak score costs as much as halving a strong one."""
+    if log_floor:
+        p_a, p_b_in_a = torch.log(p_a.clamp_min(log_floor)), torch.log(p_b_in_a.clamp_min(log_floor))
     return _masked_mean(F.huber_loss(p_a, p_b_in_a, delta=delta, reduction="none"), valid)
 
 

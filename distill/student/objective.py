@@ -77,9 +77,8 @@ def compute_losses(model: torch.nn.Module, batch: dict, config: TrainConfig, rng
         back, seen = warp_with_validity(core.probability(model(warped))[:, None], torch.linalg.inv(hom))
         p_a, p_b, both = core.probability(logits), back[:, 0], valid * seen[:, 0]
         if w.consistency.weight:
-            floor = w.consistency.log_floor
-            compared = (p_a, p_b) if not floor else (torch.log(p_a.clamp_min(floor)), torch.log(p_b.clamp_min(floor)))
-            terms["consistency"] = w.consistency.weight * L.consistency_loss(*compared, both, w.consistency.delta)
+            terms["consistency"] = w.consistency.weight * L.consistency_loss(p_a, p_b, both, w.consistency.delta,
+                                                                             w.consistency.log_floor)
         if w.repeatability.weight:
             terms["repeatability"] = w.repeatability.weight * L.repeatability_loss(p_a, p_b, both, w.repeatability.patch,
                                                                                   w.repeatability.peaky)

@@ -118,7 +118,8 @@ class ConsistencyConfig:
     delta: float = 0.1
     shift: int = 0  # > 0: the warp is a whole-pixel shift of up to this many px along each axis (nothing resampled), not a homography
     # > 0: compare log(max(p, log_floor)) rather than p, so that the order of the weak maxima (which decides which
-    # points make a top-k) counts as much as the height of the strong ones; 0: probabilities
+    # points make a top-k) counts as much as the height of the strong ones; 0: probabilities. For a detector that already
+    # finds its points (a fine-tune): from ImageNet weights a map under the floor everywhere meets it, and training collapses
     log_floor: float = 0.0
 
     def __post_init__(self) -> None:

@@ -52,4 +52,3 @@ def test_a_map_averaged_over_shifted_copies_is_the_map_of_a_shift_equivariant_de
     inner = (slice(8, -8), slice(8, -8))
     assert torch.allclose(mean[inner], own[inner], rtol=1e-4, atol=1e-6 * float(own.abs().max()))
     assert averaged.name == "harris, mean of 4 shifted copies"
-

@@ -45,9 +45,9 @@ class DeeperStages(nn.Module):
     returns: its last level ``B x C x h x w`` -> the deeper levels (each half the size of the one before),
     with the same weights as the backbone's (``create_backbone(..., deeper)``'s stages)."""
 
-    def __init__(self, name: str, weights: str, levels: int, deeper: int) -> None:
+    def __init__(self, name: str, weights: str, levels: int, deeper: int, antialias: str = "none") -> None:
         super().__init__()
-        deep = create_backbone(name, weights, deeper)
+        deep = create_backbone(name, weights, deeper, antialias)
         stage_out = getattr(deep, "_stage_out_idx", None)
         if not stage_out or not hasattr(deep, "blocks"):
             raise BackboneWeightsError(f"student.descriptor_levels needs a timm EfficientNet or MobileNet backbone, "
@@ -66,9 +66,13 @@ class DeeperStages(nn.Module):
         return levels
 
 
-def create_backbone(name: str, weights: str = "auto", levels: int = 4) -> nn.Module:
+def create_backbone(name: str, weights: str = "auto", levels: int = 4, antialias: str = "none") -> nn.Module:
     """``features_only`` timm model returning ``levels`` levels (strides 4, 8, 16, 32 for most backbones;
     3: up to stride 16, 2: up to stride 8; the stages after the last level returned are not computed).
+
+    ``antialias``: ``none``, or timm's ``aa_layer`` (``blur``, ``blurpc``): each strided block convolves at stride 1,
+    then blurs with a 3x3 binomial filter and subsamples by 2 (Zhang, "Making Convolutional Networks Shift-Invariant
+    Again", 2019), so that a shift of the image by a pixel moves the features less; the weights are the same tensors.
 
     ``weights``: ``auto`` (the packaged ImageNet weights for EfficientNet-Lite0, the hub for others),
     ``hub`` (timm ``pretrained=True``, needs network), ``none`` (random init), or a file path
@@ -79,15 +83,19 @@ def create_backbone(name: str, weights: str = "auto", levels: int = 4) -> nn.Mod
     if not timm.is_model(name):
         raise BackboneWeightsError(f"unknown backbone {name!r}: not a timm model name "
                                    f"(python -c \"import timm; print(timm.list_models('*mobilenet*'))\" lists some)")
+    extra = {} if antialias == "none" else {"aa_layer": antialias}
     try:
-        features = timm.create_model(name, features_only=True, out_indices=tuple(range(1, levels + 1)), pretrained=hub)
+        features = timm.create_model(name, features_only=True, out_indices=tuple(range(1, levels + 1)), pretrained=hub, **extra)
+    except TypeError as error:  # a model whose blocks take no aa_layer
+        raise BackboneWeightsError(f"backbone {name!r} does not take student.backbone_antialias={antialias}: "
+                                   f"{str(error).splitlines()[0]}") from None
     except OSError as error:  # the hub's download errors (no network, no cached file) are OSErrors
         raise BackboneWeightsError(f"cannot download the weights of backbone {name!r} (weights={weights}): "
                                    f"{str(error).splitlines()[0]}. Offline, use --backbone-weights FILE, or the packaged "
                                    f"tf_efficientnet_lite0.") from None
     drop_unused_stages(features)  # weights loaded below may hold the cut stages too: left out (strict=False)
     if packaged:
-        full = timm.create_model(name, pretrained=False)
+        full = timm.create_model(name, pretrained=False, **extra)
         full.load_state_dict(lite0_state_dict(full))
         state = full.state_dict()
     elif weights not in ("auto", "hub", "none"):

@@ -8,6 +8,7 @@ from typing import List, Optional, Tuple
 from teachers.config import DetectionConfig, check_filter_threshold
 
 HEADS = ("cell", "map")
+ANTIALIAS = ("none", "blur", "blurpc")  # timm's aa_layer names: BlurPool2d (reflect padding), BlurPool2d with zero padding
 DOWNSCALES = ("bilinear", "area")
 
 
@@ -18,6 +19,7 @@ class StudentConfig:
     backbone: str = "tf_efficientnet_lite0"  # timm name
     backbone_weights: str = "auto"  # auto | hub | none | path to a state dict
     backbone_levels: int = 4  # backbone levels the pyramid reads (strides 4 to 32); 3 or 2: the deeper stages are not computed
+    backbone_antialias: str = "none"  # none | blur | blurpc: timm's BlurPool (aa_layer) after the backbone's strided convolutions (shift robustness; same weights)
     head: str = "cell"  # cell (65 logits per 8x8 cell, SuperPoint-style) | map (one logit channel at stride 4, bicubic upsampling)
     fpn_channels: int = 32
     input_scale: float = 0.5  # the backbone sees the image scaled by this (0.5: a quarter of the pixels, ~4x cheaper)
@@ -35,6 +37,8 @@ class StudentConfig:
     descriptor_hidden: int = 256  # width of the descriptor head's hidden layer (speed: 128 halves its 1x1 layers)
 
     def __post_init__(self) -> None:
+        if self.backbone_antialias not in ANTIALIAS:
+            raise ValueError(f"student.backbone_antialias must be one of {', '.join(ANTIALIAS)}, got {self.backbone_antialias!r}")
         if self.head not in HEADS:
             raise ValueError(f"student.head must be one of {', '.join(HEADS)}, got {self.head!r}")
         if not 0 < self.input_scale <= 1:

@@ -24,10 +24,10 @@ PARTS = ("backbone", "fpn", "detail", "head", "descriptor_stages", "descriptor_f
 # backbone and pyramid load and adapt to the new scale in training; ``tf_efficientnet_lite0`` and
 # ``efficientnet_lite0`` share every tensor and differ only in padding, so a backbone swapped between them loads;
 # a detail branch of another ``detail_start`` has other tensors and starts fresh; ``downscale`` changes no
-# tensor; a 1x1 head (``head_kernel``) loads the centre taps of a 3x3 one)
+# tensor, nor does the backbone's ``backbone_antialias``; a 1x1 head (``head_kernel``) loads the centre taps of a 3x3 one)
 MAY_DIFFER = ("backbone_weights", "descriptor_dim", "descriptor_channels", "descriptor_levels", "descriptor_separable",
               "descriptor_hidden", "separable", "input_scale",
-              "backbone", "detail_start", "downscale", "head_kernel")
+              "backbone", "detail_start", "downscale", "head_kernel", "backbone_antialias")
 # ... and ``NARROWABLE`` ones may be narrower than the checkpoint's: its detail branch and head are narrowed;
 # ``backbone_levels`` may be fewer: the backbone and pyramid load the levels they keep
 

@@ -88,7 +88,7 @@ class Student(nn.Module):
         # forward() needs sides that are multiples of the head stride (probability_map pads to them);
         # pyramid levels of other sizes are resized to the grid
         self.size_multiple = self.stride
-        self.backbone = create_backbone(config.backbone, config.backbone_weights, config.backbone_levels)
+        self.backbone = create_backbone(config.backbone, config.backbone_weights, config.backbone_levels, config.backbone_antialias)
         info = self.backbone.feature_info
         cfg = getattr(self.backbone, "pretrained_cfg", None) or {}
         self.register_buffer("mean", torch.tensor(cfg.get("mean", (0.485, 0.456, 0.406))).view(1, 3, 1, 1), persistent=False)
@@ -105,7 +105,8 @@ class Student(nn.Module):
         # (descriptor_levels) over the backbone's deeper stages too, which the detector never computes; the head's
         # hidden layer descriptor_hidden wide, the pyramid's 3x3 layers depthwise-separable with descriptor_separable
         self.descriptor_stages = (DeeperStages(config.backbone, config.backbone_weights, config.backbone_levels,
-                                               config.descriptor_levels) if config.descriptor_levels else None)
+                                               config.descriptor_levels, config.backbone_antialias)
+                                  if config.descriptor_levels else None)
         described_levels = self.descriptor_stages.channels if self.descriptor_stages is not None else info.channels()
         self.descriptor_fpn = (FeaturePyramidNetwork(described_levels, config.descriptor_channels)
                                if config.descriptor_dim and config.descriptor_channels else None)

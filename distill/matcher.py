@@ -70,14 +70,16 @@ class Matcher:
     exceeds it is detected and described at that long side, its keypoints returned in its own pixels; ``None``: at
     its own size) and, for LightGlue, ``filter_threshold``: the confidence a mutual match must exceed; by default
     the detector's own (:attr:`Detector.filter_threshold`: a release's, chosen on validation photos, 0.7 for
-    ``default`` and 0.5 for ``fast``, or one its checkpoint stores), else LightGlue's default, 0.1 (docs/matching.md). Matching keeps more pixels than detection
+    ``default`` and 0.5 for ``fast``, or one its checkpoint stores), else LightGlue's default, 0.1 (docs/matching.md), and
+    ``lightglue_adaptive``: LightGlue's early stopping and point pruning (faster; off by default, as
+    ``distill eval matching`` measures: all layers on all points, the same matches on a CPU and a GPU). Matching keeps more pixels than detection
     (``distill.choices.MATCH_RESIZE``, 1024, LightGlue's extractors' default, against :class:`Detector`'s 512): at
     480x640 a long side of 512 lowered the homography AUC of the students and of SuperPoint alike."""
 
     def __init__(self, detector: Detector | str | Path = "superpoint", matcher: str = "lightglue", top_k: int = 1024,
                  ransac_px: float = 3.0, device: str = "auto", scales: tuple[float, ...] = (1.0,),
-                 resize: int | None = MATCH_RESIZE, filter_threshold: float | None = None) -> None:
-        from distill.eval.matching import (MatchingProtocol, lightglue_matcher, lightglue_threshold, mutual_nearest,
+                 resize: int | None = MATCH_RESIZE, filter_threshold: float | None = None, lightglue_adaptive: bool = False) -> None:
+        from distill.eval.matching import (ADAPTIVE_LIGHTGLUE, MatchingProtocol, lightglue_matcher, lightglue_threshold, mutual_nearest,
                                            network_extractor)
 
         if matcher not in MATCHERS:
@@ -87,10 +89,12 @@ class Matcher:
         device = resolve_device(device)
         self.detector = detector if isinstance(detector, Detector) else Detector.load(detector, device)
         self.protocol = MatchingProtocol(max_keypoints=top_k, ransac_px=ransac_px, scales=tuple(scales), resize=resize,
-                                         filter_threshold=filter_threshold)  # ValueError on bad scales, resize or threshold
+                                         filter_threshold=filter_threshold,
+                                         **(ADAPTIVE_LIGHTGLUE if lightglue_adaptive else {}))  # ValueError on bad scales, resize or threshold
         self.extract = network_extractor(self.detector.detector, self.protocol)  # ValueError without descriptors
         self.filter_threshold = lightglue_threshold(self.detector.detector, self.protocol) if matcher == "lightglue" else None
-        self.match = lightglue_matcher(device, self.filter_threshold) if matcher == "lightglue" else mutual_nearest
+        self.match = (lightglue_matcher(device, self.filter_threshold, self.protocol) if matcher == "lightglue"
+                      else mutual_nearest)
         self.name = f"{self.detector.name} + {matcher}"
 
     def __call__(self, image0: Image, image1: Image) -> Matches:
@@ -106,6 +110,6 @@ class Matcher:
 
 def match(image0: Image, image1: Image, detector: Detector | str | Path = "superpoint", matcher: str = "lightglue",
           top_k: int = 1024, ransac_px: float = 3.0, device: str = "auto", scales: tuple[float, ...] = (1.0,),
-          resize: int | None = MATCH_RESIZE, filter_threshold: float | None = None) -> Matches:
+          resize: int | None = MATCH_RESIZE, filter_threshold: float | None = None, lightglue_adaptive: bool = False) -> Matches:
     """The matches of two images (:class:`Matcher`; build one to match many pairs with the same networks)."""
-    return Matcher(detector, matcher, top_k, ransac_px, device, scales, resize, filter_threshold)(image0, image1)
+    return Matcher(detector, matcher, top_k, ransac_px, device, scales, resize, filter_threshold, lightglue_adaptive)(image0, image1)

@@ -62,6 +62,8 @@ class AdaptationConfig:
 
 # LightGlue keeps a mutual match above this confidence: its authors' default (kornia's LightGlue too)
 LIGHTGLUE_FILTER_THRESHOLD = 0.1
+LIGHTGLUE_DEPTH_CONFIDENCE = 0.95  # LightGlue's early stopping (its default; -1: off)
+LIGHTGLUE_WIDTH_CONFIDENCE = 0.99  # its point pruning (its default; -1: off)
 
 
 @dataclass(frozen=True)

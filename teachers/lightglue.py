@@ -11,7 +11,7 @@ import torch
 from kornia.feature import LightGlue
 
 from teachers import weights
-from teachers.config import LIGHTGLUE_FILTER_THRESHOLD, PairConfig
+from teachers.config import LIGHTGLUE_DEPTH_CONFIDENCE, LIGHTGLUE_FILTER_THRESHOLD, LIGHTGLUE_WIDTH_CONFIDENCE, PairConfig
 from teachers.homographies import sample_homography, warp_maps, warp_points
 from teachers.keypoints import extract_keypoints
 from teachers.superpoint import SuperPoint, sample_descriptors
@@ -20,12 +20,14 @@ EXPECTED_EXTRAS = re.compile(r"^log_assignment\.\d+\.r$")  # in the file, not us
 
 
 def load_lightglue(weights_path: str | os.PathLike | None = None, device: str | torch.device = "cpu",
-                   filter_threshold: float = LIGHTGLUE_FILTER_THRESHOLD) -> LightGlue:
+                   filter_threshold: float = LIGHTGLUE_FILTER_THRESHOLD, depth_confidence: float = LIGHTGLUE_DEPTH_CONFIDENCE,
+                   width_confidence: float = LIGHTGLUE_WIDTH_CONFIDENCE) -> LightGlue:
     """kornia's LightGlue for 256-d SuperPoint descriptors, with the checksum-verified weights whose
-    ``self_attn.N`` / ``cross_attn.N`` keys are renamed to ``transformers.N.self_attn`` / ``.cross_attn``."""
+    ``self_attn.N`` / ``cross_attn.N`` keys are renamed to ``transformers.N.self_attn`` / ``.cross_attn``.
+    ``depth_confidence`` / ``width_confidence``: its early stopping and point pruning (its defaults; -1: off)."""
     path = weights.locate(weights.LIGHTGLUE, weights_path)
     model = LightGlue(features=None, input_dim=256, descriptor_dim=256, add_scale_ori=False, add_laf=False,
-                      filter_threshold=filter_threshold)
+                      filter_threshold=filter_threshold, depth_confidence=depth_confidence, width_confidence=width_confidence)
     state = torch.load(path, map_location="cpu", weights_only=True)
     renamed = {re.sub(r"^(self_attn|cross_attn)\.(\d+)\.", r"transformers.\2.\1.", k): v for k, v in state.items()}
     missing, unexpected = model.load_state_dict(renamed, strict=False)

@@ -319,6 +319,9 @@ def matching(
                                                  "mean over them (on 30 pairs one RANSAC draw moves AUC@3px by about 0.01), "
                                                  "filter_threshold=0.5 for LightGlue's matches above that confidence for every method (default: each network's "
                                                  "own, a released student's or the one a checkpoint stores, else LightGlue's 0.1), "
+                                                 "lightglue_depth_confidence=0.95 and lightglue_width_confidence=0.99 for LightGlue's "
+                                                 "early stopping and point pruning (its own settings, for speed; -1, the default: all "
+                                                 "layers on all points, the same on a CPU and a GPU), "
                                                  "or \"scales=[1, 0.78, 0.625, 0.5]\" for the networks' keypoints from score maps "
                                                  "averaged over those scales (repeatable)."),
     show_config: bool = typer.Option(False, "--show-config", help="Print the matching protocol this run would use, as YAML, and stop."),

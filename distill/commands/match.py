@@ -41,6 +41,9 @@ def match_command(
                                                      "confidence. Default: the released student's own, chosen on validation photos "
                                                      "(default 0.7, fast 0.5), or the one a checkpoint stores (distill export "
                                                      f"--filter-threshold), else LightGlue's own {FILTER_THRESHOLD:g}."),
+    adaptive: bool = typer.Option(False, "--adaptive", help="LightGlue: its early stopping and point pruning (its own defaults; "
+                                  "faster, and on the CPU it prunes points that a GPU keeps). Default: all layers on all points, "
+                                  "as distill eval matching measures."),
     multiscale: bool = typer.Option(False, "--multiscale", help="Keypoints from the score maps of each image at "
                                     f"{', '.join(f'{f:g}' for f in MULTISCALE)} of its size averaged before NMS (the "
                                     "descriptors stay the image's own): keypoints that hold across a change of view, "
@@ -83,7 +86,7 @@ def match_command(
         if size:
             greys = [resize_image(grey, parse_size(size)) for grey in greys]
         pair = Matcher(detector, matcher.value, top_k, ransac_px, device, MULTISCALE if multiscale else (1.0,), resize or None,
-                       filter_threshold)
+                       filter_threshold, adaptive)
     except (ImageError, WeightsError) as error:
         fail(str(error))
     except ValueError as error:  # a student without descriptors

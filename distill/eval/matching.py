@@ -27,7 +27,7 @@ from distill.detection.detector import (ScoreMapDetector, check_resize, check_sc
 from distill.eval.protocol import resized_sequence
 from distill.eval.sequences import Sequence
 from labels.images import resize_image
-from teachers.config import DetectionConfig, check_filter_threshold
+from teachers.config import LIGHTGLUE_DEPTH_CONFIDENCE, LIGHTGLUE_WIDTH_CONFIDENCE, DetectionConfig, check_filter_threshold
 from teachers.homographies import warp_points
 from teachers.lightglue import load_lightglue
 
@@ -52,13 +52,27 @@ class MatchingProtocol:
     # LightGlue keeps a mutual match only above this confidence (its filter_threshold), for every method; None: each
     # network's own (a released student's, chosen on validation photos, or its checkpoint's), else LightGlue's default
     filter_threshold: float | None = None
+    # LightGlue's early stopping (depth_confidence; its default 0.95) and point pruning (width_confidence; 0.99), its
+    # settings for speed; -1: off, all its layers on all points, as Glue Factory's benchmarks run it, so that the figures
+    # depend neither on the device (kornia prunes on the CPU always, on a GPU only above 1024 points) nor on how early
+    # each network's features let it stop (docs/matching.md)
+    lightglue_depth_confidence: float = -1
+    lightglue_width_confidence: float = -1
 
     def __post_init__(self) -> None:
         check_scales(self.scales)
         check_resize(self.resize)
         check_filter_threshold(self.filter_threshold)
+        for name in ("lightglue_depth_confidence", "lightglue_width_confidence"):
+            value = getattr(self, name)
+            if not (value == -1 or 0 < value < 1):
+                raise ValueError(f"{name} must be -1 (off) or in (0, 1), got {value!r}")
         if isinstance(self.ransac_draws, bool) or not isinstance(self.ransac_draws, int) or self.ransac_draws < 1:
             raise ValueError(f"ransac_draws must be a whole number >= 1, got {self.ransac_draws!r}")
+
+
+# LightGlue's own early stopping and point pruning, for its speed (``lightglue_adaptive=True`` of distill.match)
+ADAPTIVE_LIGHTGLUE = {"lightglue_depth_confidence": LIGHTGLUE_DEPTH_CONFIDENCE, "lightglue_width_confidence": LIGHTGLUE_WIDTH_CONFIDENCE}
 
 
 @dataclass
@@ -220,11 +234,15 @@ def opencv_matcher(name: str) -> Callable[[Features, Features, tuple], tuple[np.
     return match
 
 
-def lightglue_matcher(device: str = "cpu", filter_threshold: float = FILTER_THRESHOLD) -> Callable[[Features, Features, tuple],
-                                                                                     tuple[np.ndarray, np.ndarray]]:
+def lightglue_matcher(device: str = "cpu", filter_threshold: float = FILTER_THRESHOLD,
+                      protocol: MatchingProtocol = MatchingProtocol()) -> Callable[[Features, Features, tuple],
+                                                                                   tuple[np.ndarray, np.ndarray]]:
     """kornia's LightGlue with the checksum-verified SuperPoint LightGlue weights, keeping the mutual matches whose
-    confidence exceeds ``filter_threshold`` (the function's attribute of that name); scores are its match confidences."""
-    matcher = load_lightglue(device=device, filter_threshold=filter_threshold)
+    confidence exceeds ``filter_threshold`` (the function's attribute of that name); scores are its match confidences.
+    Its early stopping and point pruning are the ``protocol``'s (off by default: all layers on all points)."""
+    matcher = load_lightglue(device=device, filter_threshold=filter_threshold,
+                             depth_confidence=protocol.lightglue_depth_confidence,
+                             width_confidence=protocol.lightglue_width_confidence)
 
     @torch.inference_mode()
     def match(a: Features, b: Features, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -238,9 +256,9 @@ def lightglue_matcher(device: str = "cpu", filter_threshold: float = FILTER_THRE
     return match
 
 
-def lightglue_matchers(device: str = "cpu") -> Callable[[float], Callable]:
-    """``threshold -> lightglue_matcher(device, threshold)``, each loaded once."""
-    return functools.cache(lambda threshold: lightglue_matcher(device, threshold))
+def lightglue_matchers(device: str = "cpu", protocol: MatchingProtocol = MatchingProtocol()) -> Callable[[float], Callable]:
+    """``threshold -> lightglue_matcher(device, threshold, protocol)``, each loaded once."""
+    return functools.cache(lambda threshold: lightglue_matcher(device, threshold, protocol))
 
 
 def lightglue_threshold(network: ScoreMapDetector, protocol: MatchingProtocol) -> float:
@@ -266,7 +284,7 @@ def build_methods(names: list[str], device: str = "cpu", protocol: MatchingProto
     networks = {"student": students[0]} if len(students) == 1 else {student.name: student for student in students}
     if any(n.startswith("superpoint") for n in names):
         networks["superpoint"] = superpoint or build_detectors(["superpoint"], device)[0]
-    lightglue = lightglue_matchers(device)
+    lightglue = lightglue_matchers(device, protocol)
 
     def matcher_for(matcher: str, network: ScoreMapDetector | None) -> Callable:
         if matcher != "lightglue":

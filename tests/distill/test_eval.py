@@ -263,11 +263,14 @@ def test_eval_protocols_take_a_config_file_set_and_show_config(tmp_path):
     full = CliRunner().invoke(app, ["eval", "warped", "--protocol", "ait", "--set", "resize=null", "--show-config"])
     assert full.exit_code == 0 and yaml.safe_load(full.output)["resize"] is None
     matching = CliRunner().invoke(app, ["eval", "matching", "--max-keypoints", "512", "--set", "ransac_px=2", "--set", "scales=[1, 0.5]",
-                                        "--set", "filter_threshold=0.7", "--show-config"])
+                                        "--set", "filter_threshold=0.7", "--set", "lightglue_depth_confidence=0.95", "--show-config"])
     assert matching.exit_code == 0, matching.output
     assert yaml.safe_load(matching.output) == {"size": [480, 640], "max_keypoints": 512, "nms_radius": 4, "ransac_px": 2.0,
                                                "ransac_draws": 1, "subpixel": False, "scales": [1.0, 0.5], "resize": MATCH_RESIZE,
-                                               "filter_threshold": 0.7}
+                                               "filter_threshold": 0.7, "lightglue_depth_confidence": 0.95,
+                                               "lightglue_width_confidence": -1.0}
+    pruned = CliRunner().invoke(app, ["eval", "matching", "--set", "lightglue_width_confidence=1", "--show-config"])
+    assert pruned.exit_code != 0 and "lightglue_width_confidence must be -1 (off) or in (0, 1)" in pruned.output
     certain = CliRunner().invoke(app, ["eval", "matching", "--set", "filter_threshold=1", "--show-config"])
     assert certain.exit_code != 0 and "filter_threshold" in certain.output
 

@@ -31,7 +31,7 @@ def markdown(results: list[MethodResult], protocol: MatchingProtocol, title: str
              f"{h}x{w} grey{working_note(protocol.resize, (h, w))}, up to {protocol.max_keypoints} keypoints (NMS radius {protocol.nms_radius} for the networks"
              f"{', refined to subpixel' if protocol.subpixel else ''}"
              f"{'; ' + fused if fused else ''}), "
-             f"{threshold_note(results)}"
+             f"{threshold_note(results)}{depth_note(protocol, results)}"
              f"homography by USAC_MAGSAC at {protocol.ransac_px:g} px (OpenCV's own fixed seed"
              f"{f'; every pair {protocol.ransac_draws} times, the matches in {protocol.ransac_draws} orders' if protocol.ransac_draws > 1 else ''}); "
              f"AUC of the mean corner error{' (the mean over the draws)' if protocol.ransac_draws > 1 else ''}; "
@@ -46,6 +46,18 @@ def markdown(results: list[MethodResult], protocol: MatchingProtocol, title: str
     sequences = len({p.sequence for p in results[0].pairs}) if results else 0
     table = difference_table(differences, REFERENCE, "AUC@3px", sequences)
     return "\n".join(lines + ["", *per_sequence(results)] + ([""] + table if table else []) + seeds_table(seed_summary)) + "\n"
+
+
+def depth_note(protocol: MatchingProtocol, results: list[MethodResult]) -> str:
+    """How LightGlue ran, when a method used it: all its layers on all points (the protocol's default), or with its
+    early stopping / point pruning at the protocol's confidences."""
+    if not any(r.filter_threshold is not None for r in results):
+        return ""
+    depth, width = protocol.lightglue_depth_confidence, protocol.lightglue_width_confidence
+    if depth == -1 and width == -1:
+        return "LightGlue at full depth (every layer, every point), "
+    return (f"LightGlue adaptive (early stopping {'off' if depth == -1 else f'at {depth:g}'}, point pruning "
+            f"{'off' if width == -1 else f'at {width:g} (always on the CPU)'}), ")
 
 
 def threshold_note(results: list[MethodResult]) -> str:

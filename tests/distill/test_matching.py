@@ -81,6 +81,8 @@ def test_matching_cli_with_lightglue_on_a_known_homography(hpatches_root, tmp_pa
     assert lightglue["auc"]["5px"] > 0.5 and lightglue["mma"]["3px"] > 0.8
     assert lightglue["auc_i"]["3px"] is None and "| — / " in (out / "results.md").read_text()  # --only v: no i pairs, no i figure
     assert all((out / name).is_file() for name in ("results.md", "auc_time.png", "matches.png"))
+    assert "LightGlue at full depth" in (out / "results.md").read_text()  # the header says how LightGlue ran
+    assert payload["protocol"]["lightglue_depth_confidence"] == -1
     orb = payload["difference_from_superpoint_lightglue"]["orb+hamming"]  # ORB's AUC@3px minus SuperPoint + LightGlue's
     assert orb["all"]["value"] == pytest.approx(payload["methods"][1]["auc"]["3px"] - lightglue["auc"]["3px"])
     assert orb["all"]["low"] <= orb["all"]["value"] <= orb["all"]["high"] and orb["i"] is None  # --only v

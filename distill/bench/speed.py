@@ -65,7 +65,7 @@ def matching_auc(rows: list[Row], sequences: list[Sequence]) -> list[float]:
     """Homography AUC@3px of each row's keypoints and descriptors matched by the stock LightGlue (above each
     detector's own confidence threshold), the mean over :data:`MATCHING_DRAWS` RANSAC draws per pair."""
     protocol = MatchingProtocol(ransac_draws=MATCHING_DRAWS)
-    lightglue = lightglue_matchers("cpu")
+    lightglue = lightglue_matchers("cpu", protocol)
     methods = {str(i): (network_extractor(row.detector.detector, protocol),
                         lightglue(lightglue_threshold(row.detector.detector, protocol))) for i, row in enumerate(rows)}
     return [result.auc(3.0) for result in evaluate_matching(methods, sequences, protocol, progress=False)]

@@ -39,7 +39,7 @@ def main() -> None:
     sequences = [s for s in sequences if args.only in (None, s.kind)]
     protocol = MatchingProtocol()
     networks = build_detectors(["superpoint"]) + [checkpoint_detector(checkpoint_path(c)) for c in args.checkpoint]
-    lightglue = lightglue_matcher()
+    lightglue = lightglue_matcher(protocol=protocol)
     errors = {(n.name, t): {"i": [], "v": []} for n in networks for t in THRESHOLDS}
     matches = {(n.name, t): 0 for n in networks for t in THRESHOLDS}
     for sequence in sequences:

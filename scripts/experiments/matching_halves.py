@@ -39,7 +39,7 @@ def main() -> None:
     sequences = [s for s in sequences if not args.only or s.kind == args.only]
     protocol = MatchingProtocol(ransac_draws=args.draws)
     networks = {"superpoint": build_detectors(["superpoint"])[0], "student": checkpoint_detector(args.checkpoint)}
-    lightglue = lightglue_matcher()
+    lightglue = lightglue_matcher(protocol=protocol)
     methods = {(points, described): (network_extractor(networks[points], protocol, networks[described]), lightglue)
                for points in networks for described in networks}
     results = evaluate_matching(methods, sequences, protocol)

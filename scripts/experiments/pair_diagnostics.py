@@ -98,7 +98,7 @@ def main() -> None:
     protocol = MatchingProtocol(ransac_draws=args.draws)
     images, truths = resized_sequence(load_sequence(args.root / args.sequence), protocol.size)
     networks = build_detectors(["superpoint"]) + [checkpoint_detector(checkpoint_path(c)) for c in args.checkpoint]
-    lightglue = lightglue_matcher()
+    lightglue = lightglue_matcher(protocol=protocol)
     print(f"{args.sequence} at {protocol.size[0]}x{protocol.size[1]}, {protocol.max_keypoints} keypoints, LightGlue, "
           f"corner errors the mean over {args.draws} RANSAC draws\n")
     print("| method | pair | matches | within 1 / 3 px | beyond 10 px | inliers' error (px) | corner error (px) "

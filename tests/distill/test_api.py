@@ -124,8 +124,8 @@ def test_match_finds_the_known_homography_with_scores(hpatches_root, keypoints_o
     assert np.abs(warp_points(corners, small.homography) - warp_points(corners, truth)).max() < 4
     assert not np.array_equal(small.keypoints0, result.keypoints0)  # 240 x 320 is within the default 1024: as it is
     # LightGlue at full depth by default (as eval matching measures); its own early stopping and pruning on request
-    assert (distill.Matcher("superpoint", device="cpu").protocol.lightglue_depth_confidence,
-            distill.Matcher("superpoint", device="cpu").protocol.lightglue_width_confidence) == (-1, -1)
+    full = distill.Matcher("superpoint", device="cpu").protocol
+    assert (full.lightglue_depth_confidence, full.lightglue_width_confidence) == (-1, -1)
     adaptive = distill.match(hpatches_root / "v_photo" / "1.ppm", hpatches_root / "v_photo" / "3.ppm", device="cpu",
                              lightglue_adaptive=True)
     assert len(adaptive.matches) > 50 and adaptive.inliers.mean() > 0.8

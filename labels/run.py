@@ -117,7 +117,9 @@ def label_images(
                 continue
             if teacher is None:
                 teacher = load_teacher(weights_path, device=device)
-                matcher = load_lightglue(device=device, filter_threshold=config.lightglue.filter_threshold) if use_lightglue else None
+                matcher = (load_lightglue(device=device, filter_threshold=config.lightglue.filter_threshold,
+                                          depth_confidence=config.lightglue.depth_confidence,
+                                          width_confidence=config.lightglue.width_confidence) if use_lightglue else None)
             resized = resize_image(grey, size)
             image = torch.from_numpy(resized.astype(np.float32) / 255.0)[None]
             result = homographic_adaptation(teacher, image, adaptation, image_seed(config.seed, key), config.runtime.batch_size,

@@ -10,6 +10,13 @@ HALF_PI = 1.5707963
 EIGHTH_PI = 0.3926991
 
 
+def check_lightglue_confidence(name: str, value: float) -> None:
+    """LightGlue's ``depth_confidence`` / ``width_confidence`` is -1 (off: all its layers on all points) or in (0, 1)
+    (a ValueError names the key and what was given)."""
+    if not (value == -1 or 0 < value < 1):
+        raise ValueError(f"{name} must be -1 (off) or in (0, 1), got {value!r}")
+
+
 def check_filter_threshold(value: float | None) -> None:
     """LightGlue's ``filter_threshold`` is a match confidence in [0, 1), or None where a default applies (a ValueError
     names what was given)."""
@@ -71,9 +78,16 @@ class PairConfig:
     top_k: int = 1024  # SuperPoint keypoints per image
     detection_threshold: float = 0.005
     filter_threshold: float = LIGHTGLUE_FILTER_THRESHOLD  # LightGlue match confidence
+    # LightGlue's early stopping and point pruning: -1, off (all its layers on all points), so that a store's matches
+    # are the same on a CPU and a GPU (kornia prunes on the CPU always, on a GPU only above 1024 points), as the
+    # matching protocol runs it
+    depth_confidence: float = -1
+    width_confidence: float = -1
     consistency_px: float = 3.0  # a match is consistent if H maps its first point within this of the second
     homography: HomographyConfig = field(default_factory=lambda: HomographyConfig(max_angle=EIGHTH_PI))
 
     def __post_init__(self) -> None:
         if self.top_k < 1:
             raise ValueError(f"lightglue.top_k must be at least 1, got {self.top_k}")
+        check_lightglue_confidence("lightglue.depth_confidence", self.depth_confidence)
+        check_lightglue_confidence("lightglue.width_confidence", self.width_confidence)

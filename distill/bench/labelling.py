@@ -44,8 +44,10 @@ def bench_labelling(device: str = "cpu", count: int = 3, size: tuple[int, int] =
                                           for seed, image in enumerate(images))
             rows.append({"homographies": n, "batch_size": batch, "seconds_per_image": per_image, "floor_seconds": n * forward,
                          "ratio": per_image / (n * forward)})
-    matcher = load_lightglue(device=device)
-    pair = statistics.median(seconds(lambda: match_warped_pair(teacher, matcher, image, PairConfig(), seed))
+    pair_config = PairConfig()
+    matcher = load_lightglue(device=device, filter_threshold=pair_config.filter_threshold,
+                             depth_confidence=pair_config.depth_confidence, width_confidence=pair_config.width_confidence)
+    pair = statistics.median(seconds(lambda: match_warped_pair(teacher, matcher, image, pair_config, seed))
                              for seed, image in enumerate(images))
     return {"kind": "bench_labels", "device": device, "threads": torch.get_num_threads(), "size": list(size), "images": count,
             "forward_ms": 1000 * forward, "rows": rows, "lightglue_seconds": pair}

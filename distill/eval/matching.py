@@ -27,7 +27,8 @@ from distill.detection.detector import (ScoreMapDetector, check_resize, check_sc
 from distill.eval.protocol import resized_sequence
 from distill.eval.sequences import Sequence
 from labels.images import resize_image
-from teachers.config import LIGHTGLUE_DEPTH_CONFIDENCE, LIGHTGLUE_WIDTH_CONFIDENCE, DetectionConfig, check_filter_threshold
+from teachers.config import (LIGHTGLUE_DEPTH_CONFIDENCE, LIGHTGLUE_WIDTH_CONFIDENCE, DetectionConfig, check_filter_threshold,
+                             check_lightglue_confidence)
 from teachers.homographies import warp_points
 from teachers.lightglue import load_lightglue
 
@@ -64,9 +65,7 @@ class MatchingProtocol:
         check_resize(self.resize)
         check_filter_threshold(self.filter_threshold)
         for name in ("lightglue_depth_confidence", "lightglue_width_confidence"):
-            value = getattr(self, name)
-            if not (value == -1 or 0 < value < 1):
-                raise ValueError(f"{name} must be -1 (off) or in (0, 1), got {value!r}")
+            check_lightglue_confidence(name, getattr(self, name))
         if isinstance(self.ransac_draws, bool) or not isinstance(self.ransac_draws, int) or self.ransac_draws < 1:
             raise ValueError(f"ransac_draws must be a whole number >= 1, got {self.ransac_draws!r}")
 

@@ -17,7 +17,8 @@ def test_store_names_are_those_of_existing_stores():
     assert store_name(load_config(LabelConfig, overrides=["descriptors=true"]), sha) == "superpoint-fff251e94f"
     adapted = store_name(load_config(LabelConfig, overrides=["descriptors=true", "adapt_descriptors=true"]), sha)
     assert adapted.startswith("superpoint-") and adapted != "superpoint-fff251e94f"
-    assert store_name(load_config(LabelConfig, overrides=["lightglue.enabled=true"]), with_lightglue) == "superpoint-46cc60a6e6"
+    # pair stores labelled before LightGlue ran at full depth (with its early stopping and pruning) were superpoint-46cc60a6e6
+    assert store_name(load_config(LabelConfig, overrides=["lightglue.enabled=true"]), with_lightglue) == "superpoint-b5e7baaefe"
     small = load_config(LabelConfig, overrides=["size=[96, 128]", "adaptation.num_homographies=2", "runtime.batch_size=4"])
     assert store_name(small, sha) == "superpoint-677cf994b0"  # runtime settings do not change the labels
     assert store_name(LabelConfig(), sha, (2, 4)) == "superpoint-9f75f921cf-shard2of4"
@@ -37,6 +38,7 @@ def test_store_names_are_those_of_existing_stores():
     (LabelConfig, "adaptation.num_homographies=abc", r"adaptation.num_homographies: .*'abc'.* Integer"),
     (LabelConfig, "adaptation.aggregation=median", r"adaptation.aggregation must be 'mean' or 'max'"),
     (LabelConfig, "lr", r"--set 'lr': expected key=value"),
+    (LabelConfig, "lightglue.width_confidence=1", r"lightglue.width_confidence must be -1 \(off\) or in \(0, 1\), got 1"),
     (LabelConfig, "adapt_descriptors=true", r"adapt_descriptors averages the stored descriptors .* needs descriptors"),
 ])
 def test_config_errors_name_the_key_and_the_problem(schema, override, message):

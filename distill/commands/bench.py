@@ -89,6 +89,38 @@ def speed(
 
 
 @app.command()
+def parts(
+    checkpoint: List[str] = typer.Option(..., help="Student checkpoint, or pretrained / pretrained:NAME (repeatable)."),
+    descriptors: bool = typer.Option(True, "--descriptors/--keypoints-only", help="Time keypoints and their descriptors, "
+                                     "as a matcher takes them, or keypoints alone (the descriptor branch never runs)."),
+    top_k: Optional[int] = typer.Option(None, min=1, help="Keypoints kept per image \\[default: 1024, the matching "
+                                        "protocol's; 300 with --keypoints-only]."),
+    size: str = typer.Option("480x640", help="Image size HxW (an embedded photo resized to it)."),
+    rounds: int = typer.Option(15, min=1, help="Timed rounds (SuperPoint and the students in turns, one call each per round)."),
+    out: Path = typer.Option(Path("out/bench-parts"), help="Folder for results.json and results.md."),
+    overwrite: bool = typer.Option(False, help=OVERWRITE_HELP),
+) -> None:
+    """Where a student's time goes, part by part, against SuperPoint's end to end, in PyTorch.
+
+    Backbone, pyramid, detail branch, keypoint head, descriptor pyramid and head, each timed inside end-to-end calls
+    through distill.Detector, and the rest (resizing, NMS, top-k, sampling); each as a share of the student's time and
+    of SuperPoint's, timed in the same turns."""
+    checkpoints = [checkpoint_argument(c) for c in checkpoint]
+    shape = parse_size(size)
+    usable_out_folder(out, ["results.json"], overwrite)
+    from distill.bench.parts import bench_parts, markdown
+    from distill.bench.results import write_results
+    from labels.images import embedded_images, read_grey, resize_image
+
+    try:
+        table = bench_parts(checkpoints, resize_image(read_grey(embedded_images()[0]), shape), top_k or (1024 if descriptors else 300),
+                            rounds, descriptors)
+    except ValueError as error:
+        fail(str(error), code=2)
+    echo_results(write_results(out, table, markdown(table)))
+
+
+@app.command()
 def labels(
     device: str = typer.Option("cpu", help="cpu, cuda, cuda:N or auto."),
     images: int = typer.Option(3, min=1, help="Embedded photos to label."),

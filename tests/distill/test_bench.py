@@ -54,3 +54,27 @@ def test_bench_stores_merges_shards_and_rebuilds_indexes(tmp_path):
     assert [(m["shards"], m["images"]) for m in table["merge"]] == [(2, 6), (3, 6)]
     assert all(m["seconds"] > 0 and m["open_seconds"] > 0 and m["megabytes"] > 0 for m in table["merge"])
     assert [i["images"] for i in table["index"]] == [10]
+
+
+def test_bench_parts_times_each_part_of_a_student_inside_its_end_to_end_calls(keypoints_only_checkpoint, tmp_path):
+    """The fast release with descriptors: every part of its network is timed inside its end-to-end calls; keypoints alone never run the descriptor branch, and a student without one is refused a timing
+    with descriptors."""
+    result = runner.invoke(app, ["bench", "parts", "--checkpoint", "pretrained:fast", "--size", "64x96", "--rounds", "2",
+                                 "--out", str(tmp_path / "p")])
+    assert result.exit_code == 0, result.output
+    table = json.loads((tmp_path / "p" / "results.json").read_text())
+    row = table["rows"][0]
+    assert [p["part"] for p in row["parts"]] == ["backbone", "pyramid", "detail branch", "keypoint head", "descriptor pyramid",
+                                                  "descriptor head", "the rest (resizing, the levels' sum, NMS, top-k, sampling)"]
+    assert all(p["ms"] > 0 for p in row["parts"])  # the rest too: it holds the NMS, top-k and sampling
+    assert sum(p["ms"] for p in row["parts"][:-1]) < row["ms"]  # each part is timed inside the end-to-end call
+    assert row["ratio"] == pytest.approx(row["ms"] / table["superpoint_ms"])
+    assert "| descriptor head |" in (tmp_path / "p" / "results.md").read_text()
+    alone = runner.invoke(app, ["bench", "parts", "--checkpoint", "pretrained:fast", "--keypoints-only", "--size", "64x96",
+                                "--rounds", "1", "--out", str(tmp_path / "k")])
+    assert alone.exit_code == 0, alone.output
+    parts = [p["part"] for p in json.loads((tmp_path / "k" / "results.json").read_text())["rows"][0]["parts"]]
+    assert "descriptor head" not in parts and "keypoint head" in parts
+    refused = runner.invoke(app, ["bench", "parts", "--checkpoint", str(keypoints_only_checkpoint), "--size", "64x96",
+                                  "--out", str(tmp_path / "r")])
+    assert refused.exit_code == 2 and "no descriptor head" in refused.output

@@ -1,8 +1,9 @@
-"""Where a student's time goes: each part of its network (backbone, pyramid, detail branch, keypoint head,
-descriptor pyramid, descriptor head) timed inside real end-to-end calls through ``distill.Detector`` (PyTorch, as
-the Detector runs it: batch norms folded, channels-last), the rest (resizing the input, summing the pyramid's
-levels, the probability, NMS, top-k, the descriptors' sampling, conversions) as the end-to-end time minus the
-parts, and SuperPoint's end-to-end time in the same turns: the time a speed target leaves, part by part.
+"""Where a student's time goes: each part of its network (backbone, pyramid, detail branch, keypoint head, and the
+descriptor branch: deeper backbone stages where it has them, pyramid, head) timed inside real end-to-end calls
+through ``distill.Detector`` (PyTorch, as the Detector runs it: batch norms folded, channels-last), the rest
+(resizing the input, summing the pyramid's levels, the probability, NMS, top-k, the descriptors' sampling,
+conversions) as the end-to-end time minus the parts, and SuperPoint's end-to-end time in the same turns: the time a
+speed target leaves, part by part.
 
 A part's time is the wall time of its module's call, measured by a forward pre-hook and a forward hook on it
 (the descriptor head runs once per image, on the cells its points read). Per round, every detector is called once
@@ -24,7 +25,8 @@ from distill.student.inference import inference_student
 
 # (the Student's attribute, what the table calls it), in the order a call runs them
 PARTS = (("backbone", "backbone"), ("fpn", "pyramid"), ("detail", "detail branch"), ("head", "keypoint head"),
-         ("descriptor_fpn", "descriptor pyramid"), ("descriptor_head", "descriptor head"))
+         ("descriptor_stages", "descriptor stages (deeper backbone)"), ("descriptor_fpn", "descriptor pyramid"),
+         ("descriptor_head", "descriptor head"))
 REST = "the rest (resizing, the levels' sum, NMS, top-k, sampling)"
 
 

@@ -102,7 +102,8 @@ def parts(
 ) -> None:
     """Where a student's time goes, part by part, against SuperPoint's end to end, in PyTorch.
 
-    Backbone, pyramid, detail branch, keypoint head, descriptor pyramid and head, each timed inside end-to-end calls
+    Backbone, pyramid, detail branch, keypoint head and the descriptor branch (its deeper backbone stages where it has
+    them, its pyramid and head), each timed inside end-to-end calls
     through distill.Detector, and the rest (resizing, NMS, top-k, sampling); each as a share of the student's time and
     of SuperPoint's, timed in the same turns."""
     checkpoints = [checkpoint_argument(c) for c in checkpoint]

@@ -49,10 +49,11 @@ report: $(STAMP)  ## the technical report of `make demo`'s results: report/repor
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
-bench: $(STAMP)  ## the benchmarks: labelling against its floor, the demo student against the teacher, speed in every runtime
+bench: $(STAMP)  ## the benchmarks: labelling against its floor, the demo student against the teacher, speed in every runtime, the releases' time part by part
 	$(BIN)/distill bench labels --overwrite
 	$(BIN)/distill bench students --checkpoint runs/demo/last.pt --checkpoint pretrained --subpixel --root "$(HPATCHES_ROOT)" --overwrite
 	$(BIN)/distill bench speed --checkpoint runs/demo/last.pt --checkpoint pretrained:fast --overwrite
+	$(BIN)/distill bench parts --checkpoint pretrained --checkpoint pretrained:fast --overwrite
 
 RELEASED := student-r4a30mb-desc student-fast25l2h48c240-desc
 

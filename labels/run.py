@@ -20,7 +20,7 @@ from labels.images import ImageError, content_key, decode_grey, read_bytes, resi
 from labels.store import ImageLabels, StoreWriter
 from teachers import weights
 from teachers.adaptation import homographic_adaptation
-from teachers.lightglue import load_lightglue, match_warped_pair
+from teachers.lightglue import match_warped_pair, pair_matcher
 from teachers.superpoint import SuperPoint
 
 
@@ -117,9 +117,7 @@ def label_images(
                 continue
             if teacher is None:
                 teacher = load_teacher(weights_path, device=device)
-                matcher = (load_lightglue(device=device, filter_threshold=config.lightglue.filter_threshold,
-                                          depth_confidence=config.lightglue.depth_confidence,
-                                          width_confidence=config.lightglue.width_confidence) if use_lightglue else None)
+                matcher = pair_matcher(config.lightglue, device) if use_lightglue else None
             resized = resize_image(grey, size)
             image = torch.from_numpy(resized.astype(np.float32) / 255.0)[None]
             result = homographic_adaptation(teacher, image, adaptation, image_seed(config.seed, key), config.runtime.batch_size,

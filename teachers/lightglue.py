@@ -37,6 +37,12 @@ def load_lightglue(weights_path: str | os.PathLike | None = None, device: str | 
     return model.eval().requires_grad_(False).to(device)
 
 
+def pair_matcher(config: PairConfig, device: str | torch.device = "cpu") -> LightGlue:
+    """The LightGlue that labels pairs under ``config``: its confidence threshold, early stopping and point pruning."""
+    return load_lightglue(device=device, filter_threshold=config.filter_threshold, depth_confidence=config.depth_confidence,
+                          width_confidence=config.width_confidence)
+
+
 @dataclass
 class PairMatches:
     homography: np.ndarray  # 3 x 3 float64, image -> warped copy

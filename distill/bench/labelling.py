@@ -13,7 +13,7 @@ import torch
 from labels.images import embedded_images, read_grey, resize_image
 from teachers.adaptation import homographic_adaptation
 from teachers.config import AdaptationConfig, PairConfig
-from teachers.lightglue import load_lightglue, match_warped_pair
+from teachers.lightglue import match_warped_pair, pair_matcher
 from teachers.superpoint import SuperPoint
 
 
@@ -44,10 +44,8 @@ def bench_labelling(device: str = "cpu", count: int = 3, size: tuple[int, int] =
                                           for seed, image in enumerate(images))
             rows.append({"homographies": n, "batch_size": batch, "seconds_per_image": per_image, "floor_seconds": n * forward,
                          "ratio": per_image / (n * forward)})
-    pair_config = PairConfig()
-    matcher = load_lightglue(device=device, filter_threshold=pair_config.filter_threshold,
-                             depth_confidence=pair_config.depth_confidence, width_confidence=pair_config.width_confidence)
-    pair = statistics.median(seconds(lambda: match_warped_pair(teacher, matcher, image, pair_config, seed))
+    matcher = pair_matcher(PairConfig(), device)
+    pair = statistics.median(seconds(lambda: match_warped_pair(teacher, matcher, image, PairConfig(), seed))
                              for seed, image in enumerate(images))
     return {"kind": "bench_labels", "device": device, "threads": torch.get_num_threads(), "size": list(size), "images": count,
             "forward_ms": 1000 * forward, "rows": rows, "lightglue_seconds": pair}

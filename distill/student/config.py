@@ -103,10 +103,13 @@ class AttentiveConfig:
     weight: float = 1.0
     eps: float = 0.001
     robust: str = "l2"  # l2 | huber
+    log_floor: float = 0.0  # > 0: compare log(max(p, log_floor)) with the teacher's, so its weak scores count by ratio; 0: probabilities
 
     def __post_init__(self) -> None:
         if self.robust not in ("l2", "huber"):
             raise ValueError(f"losses.attentive.robust must be l2 or huber, got {self.robust!r}")
+        if not 0 <= self.log_floor < 1:
+            raise ValueError(f"losses.attentive.log_floor must be in [0, 1) (0: probabilities), got {self.log_floor}")
 
 
 @dataclass

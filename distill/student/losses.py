@@ -66,12 +66,15 @@ def kl_spatial_loss(s: torch.Tensor, t: torch.Tensor, valid: torch.Tensor, tempe
 
 
 def attentive_loss(s: torch.Tensor, t: torch.Tensor, sigma2: torch.Tensor, valid: torch.Tensor, eps: float = 1e-3,
-                   robust: str = "l2", delta: float = 0.1) -> torch.Tensor:
+                   robust: str = "l2", delta: float = 0.1, log_floor: float = 0.0) -> torch.Tensor:
     """``mean(w rho(sigmoid(s) - t))`` with ``w = 1 / (2 sigma^2 + eps)`` normalised to mean 1 over the
-    valid pixels of the batch: confident teacher pixels dominate. ``rho`` is L2 or Huber (``delta``)."""
+    valid pixels of the batch: confident teacher pixels dominate. ``rho`` is L2 or Huber (``delta``). With
+    ``log_floor`` F > 0, ``rho(log max(sigmoid(s), F) - log max(t, F))`` instead: the student's weak scores, which
+    decide how many maxima pass a detection threshold of F and how they rank, follow the teacher's by ratio."""
     weight = 1.0 / (2 * sigma2 + eps)
     weight = weight / _masked_mean(weight, valid).clamp(min=1e-12)
-    diff = torch.sigmoid(s) - t
+    p = torch.sigmoid(s)
+    diff = torch.log(p.clamp_min(log_floor)) - torch.log(t.clamp_min(log_floor)) if log_floor else p - t
     rho = diff ** 2 if robust == "l2" else F.huber_loss(diff, torch.zeros_like(diff), delta=delta, reduction="none")
     return _masked_mean(weight * rho, valid)
 

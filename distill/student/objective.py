@@ -66,7 +66,8 @@ def compute_losses(model: torch.nn.Module, batch: dict, config: TrainConfig, rng
     if w.kl.weight and core.head_type == "cell":
         terms["kl"] = w.kl.weight * L.kl_cell_loss(logits, L.teacher_cells(heat), valid_cells, w.kl.temperature, w.kl.focal_gamma)
     if w.attentive.weight:
-        terms["attentive"] = w.attentive.weight * L.attentive_loss(pixels, heat, var, valid, w.attentive.eps, w.attentive.robust)
+        terms["attentive"] = w.attentive.weight * L.attentive_loss(pixels, heat, var, valid, w.attentive.eps, w.attentive.robust,
+                                                                   log_floor=w.attentive.log_floor)
     if w.huber.weight:
         terms["huber"] = w.huber.weight * L.huber_loss(pixels, L.gaussian_targets(mask, w.huber.sigma), valid, w.huber.delta)
     if w.consistency.weight or w.repeatability.weight:  # one random warp of each crop, one more forward pass

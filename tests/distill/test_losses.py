@@ -30,6 +30,20 @@ def test_attentive_weights_confident_pixels():
     assert fixed < 0.01 * L.attentive_loss(s, t, sigma2, valid, eps=1e-3)
 
 
+def test_attentive_on_log_probabilities_counts_weak_scores_by_ratio():
+    t = torch.tensor([[[0.0, 0.5]]])  # a flat pixel (under the floor) and a strong one
+    sigma2, valid = torch.zeros(1, 1, 2), torch.ones(1, 1, 2)
+    weak = torch.logit(torch.tensor([[[0.004, 0.5]]]))  # the flat pixel at 4x the floor, the strong one exact
+    # log(0.004) - log(0.001) = log 4 on one of two pixels of equal weight
+    expected = math.log(4) ** 2 / 2
+    assert L.attentive_loss(weak, t, sigma2, valid, log_floor=1e-3).item() == pytest.approx(expected, rel=1e-4)
+    # on probabilities the same error is a rounding error (0.004^2 / 2)
+    assert L.attentive_loss(weak, t, sigma2, valid).item() == pytest.approx(0.004 ** 2 / 2, rel=1e-3)
+    # under the floor, nothing is compared: a flat pixel at 0.0005 costs nothing
+    under = torch.logit(torch.tensor([[[0.0005, 0.5]]]))
+    assert L.attentive_loss(under, t, sigma2, valid, log_floor=1e-3).item() == pytest.approx(0.0, abs=1e-9)
+
+
 def test_kl_cell_is_zero_for_equal_distributions_and_scales_with_t_squared():
     p = torch.softmax(torch.randn(2, 65, 3, 4), dim=1)
     valid = torch.ones(2, 3, 4)

@@ -166,12 +166,29 @@ def figure_detectors(detectors: list[ScoreMapDetector]) -> list[ScoreMapDetector
     return chosen or detectors[:3]
 
 
-def example_pairs(sequences: list[Sequence]) -> list[tuple[Sequence, int]]:
+def example_pairs(sequences: list[Sequence], results: list[DetectorResult] = ()) -> list[tuple[Sequence, int]]:
     """An easy pair (the first pair of an illumination sequence) and a hard one (the last pair of a
-    viewpoint sequence), as far as the sequences have them."""
+    viewpoint sequence), as far as the sequences have them; where ``results`` hold SuperPoint and students, also
+    the last pair of the sequence on which they trail it most (:func:`students_worst_sequence`), if another."""
     illumination = [s for s in sequences if s.kind == "i"] or sequences
     viewpoint = [s for s in sequences if s.kind == "v"] or sequences
-    return [(illumination[0], 1), (viewpoint[0], len(viewpoint[0].homographies))]
+    pairs = [(illumination[0], 1), (viewpoint[0], len(viewpoint[0].homographies))]
+    worst = next((s for s in sequences if s.name == students_worst_sequence(results)), None)
+    if worst is not None and all(worst is not shown for shown, _ in pairs):
+        pairs.append((worst, len(worst.homographies)))
+    return pairs
+
+
+def students_worst_sequence(results: list[DetectorResult]) -> str | None:
+    """The sequence on which the students' mean repeatability trails SuperPoint's most, or None without SuperPoint,
+    a student, or a sequence on which they trail it."""
+    teacher = next((r for r in results if r.detector == REFERENCE), None)
+    students = [{s.name: s.repeatability for s in r.sequences} for r in results if r.detector.startswith("student")]
+    if teacher is None or not students:
+        return None
+    gaps = {s.name: np.mean([student[s.name] for student in students]) - s.repeatability for s in teacher.sequences}
+    worst = min(gaps, key=gaps.get, default=None)
+    return worst if worst is not None and gaps[worst] < 0 else None
 
 
 def write_outputs(out: Path, results: list[DetectorResult], detectors: list[ScoreMapDetector], sequences: list[Sequence],
@@ -189,5 +206,5 @@ def write_outputs(out: Path, results: list[DetectorResult], detectors: list[Scor
     if timed:
         paths.append(out / "quality_cost.png")
         quality_cost_chart(timed, paths[-1], title)
-    keypoints_figure(figure_detectors(detectors), example_pairs(sequences), protocol, paths[3])
+    keypoints_figure(figure_detectors(detectors), example_pairs(sequences, results), protocol, paths[3])
     return paths

@@ -14,7 +14,8 @@ from distill.detection.detector import ScoreMapDetector
 from distill.eval.best_scale import best_scale_markdown, best_scales
 from distill.eval.protocol import DetectorResult, Protocol, SequenceResult, evaluate, rescale_homography
 from distill.eval.repeatability import PairResult, pair_repeatability
-from distill.eval.sequences import HPatchesError, load_hpatches
+from distill.eval.report import example_pairs
+from distill.eval.sequences import HPatchesError, Sequence, load_hpatches
 from distill.eval.speed import detection_ms
 from teachers.homographies import warp_points as warp
 from tests.conftest import HPATCHES_SIZE, shared_data, viewpoint_homography
@@ -290,3 +291,23 @@ def test_seeds_of_one_recipe_get_a_mean_row_and_an_interval(hpatches_root, seed_
     single = payload["difference_from_superpoint"][student["detector"]]
     assert row["difference"]["v"]["value"] == pytest.approx(single["v"]["value"])
     assert "Seeds of one recipe" in (out / "results.md").read_text()
+
+
+def test_the_keypoint_figure_adds_the_sequence_the_students_lose_most():
+    image, shift = np.zeros((8, 8), np.uint8), np.eye(3)
+    sequences = [Sequence(name, [image] * 3, [shift] * 2) for name in ("i_a", "v_b", "v_c", "v_d")]
+
+    def result(name, reps):
+        return DetectorResult(name, [SequenceResult(s.name, s.kind, [PairResult(r, 0.5, 10, 10, 5, 5)])
+                                     for s, r in zip(sequences, reps)])
+
+    teacher = result("superpoint", [0.8, 0.7, 0.7, 0.7])
+    students = [result("student:a", [0.9, 0.5, 0.6, 0.8]), result("student:b", [0.9, 0.7, 0.5, 0.8])]
+    shown = [(s.name, k) for s, k in example_pairs(sequences, [teacher, *students])]
+    # the easy pair, the first viewpoint sequence's last pair, then v_c: the students' mean trails by 0.15 there (v_b: 0.1)
+    assert shown == [("i_a", 1), ("v_b", 2), ("v_c", 2)]
+    # without the teacher, or where the students lead everywhere, the figure keeps its two pairs
+    assert len(example_pairs(sequences, students)) == 2
+    assert len(example_pairs(sequences, [teacher, result("student:c", [0.9, 0.8, 0.8, 0.8])])) == 2
+    # the sequence they lose most on is already shown: not twice
+    assert len(example_pairs(sequences, [teacher, result("student:d", [0.9, 0.4, 0.8, 0.8])])) == 2

@@ -173,7 +173,8 @@ def example_pairs(sequences: list[Sequence], results: list[DetectorResult] = ())
     illumination = [s for s in sequences if s.kind == "i"] or sequences
     viewpoint = [s for s in sequences if s.kind == "v"] or sequences
     pairs = [(illumination[0], 1), (viewpoint[0], len(viewpoint[0].homographies))]
-    worst = next((s for s in sequences if s.name == students_worst_sequence(results)), None)
+    worst_name = students_worst_sequence(results)
+    worst = next((s for s in sequences if s.name == worst_name), None)
     if worst is not None and all(worst is not shown for shown, _ in pairs):
         pairs.append((worst, len(worst.homographies)))
     return pairs

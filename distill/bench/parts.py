@@ -20,6 +20,7 @@ from torch import nn
 
 from distill.allocator import keep_freed_memory
 from distill.api import Detector, checkpoint_path, load_detectors
+from distill.eval.speed import interleaved_ms
 from distill.student.detector import student_detector
 from distill.student.inference import inference_student
 
@@ -31,11 +32,11 @@ REST = "the rest (resizing, the levels' sum, NMS, top-k, sampling)"
 
 
 class PartClock:
-    """Wall seconds spent in each of ``model``'s parts (:data:`PARTS` it has; the descriptor branch's only with
-    ``descriptors``) since the last :meth:`reset`."""
+    """Wall ms spent in each of ``model``'s parts (:data:`PARTS` it has; the descriptor branch's only with
+    ``descriptors``), one record per call: :meth:`begin` opens the next call's record."""
 
     def __init__(self, model: nn.Module, descriptors: bool) -> None:
-        self.seconds: dict[str, float] = {}
+        self.calls: list[dict[str, float]] = []
         self._started: dict[str, float] = {}
         self.parts = [(attribute, label) for attribute, label in PARTS if getattr(model, attribute, None) is not None
                       and (descriptors or not attribute.startswith("descriptor"))]
@@ -43,16 +44,15 @@ class PartClock:
             module = getattr(model, attribute)
             module.register_forward_pre_hook(lambda *_, name=attribute: self._start(name))
             module.register_forward_hook(lambda *_, name=attribute: self._stop(name))
-        self.reset()
 
-    def reset(self) -> None:
-        self.seconds = {attribute: 0.0 for attribute, _ in self.parts}
+    def begin(self) -> None:
+        self.calls.append({attribute: 0.0 for attribute, _ in self.parts})
 
     def _start(self, name: str) -> None:
         self._started[name] = time.perf_counter()
 
     def _stop(self, name: str) -> None:
-        self.seconds[name] += time.perf_counter() - self._started[name]
+        self.calls[-1][name] += 1000 * (time.perf_counter() - self._started[name])
 
 
 def bench_parts(specs: list[str], grey: np.ndarray, top_k: int = 1024, rounds: int = 15, descriptors: bool = True,
@@ -69,33 +69,21 @@ def bench_parts(specs: list[str], grey: np.ndarray, top_k: int = 1024, rounds: i
             raise ValueError(f"{spec}: no descriptor head, so nothing to time with descriptors (time its keypoints alone)")
         students.append((spec, Detector(student_detector(model, spec, config.detection)), PartClock(model, descriptors)))
 
-    def call(detector: Detector) -> Callable[[], object]:
-        return lambda: detector(grey, top_k=top_k, resize=None, descriptors=descriptors)
+    def call(detector: Detector, clock: PartClock | None = None) -> Callable[[], object]:
+        def run() -> object:
+            if clock is not None:
+                clock.begin()
+            return detector(grey, top_k=top_k, resize=None, descriptors=descriptors)
+        return run
 
-    for _ in range(warmup):
-        call(teacher)()
-        for _, detector, _ in students:
-            call(detector)()
-    teacher_ms: list[float] = []
-    totals: list[list[float]] = [[] for _ in students]
-    parts: list[dict[str, list[float]]] = [{a: [] for a, _ in clock.parts} for _, _, clock in students]
-    for _ in range(rounds):
-        start = time.perf_counter()
-        call(teacher)()
-        teacher_ms.append(1000 * (time.perf_counter() - start))
-        for index, (_, detector, clock) in enumerate(students):
-            clock.reset()
-            start = time.perf_counter()
-            call(detector)()
-            totals[index].append(1000 * (time.perf_counter() - start))
-            for attribute, seconds in clock.seconds.items():
-                parts[index][attribute].append(1000 * seconds)
-    superpoint = statistics.median(teacher_ms)
+    times = interleaved_ms([call(teacher)] + [call(detector, clock) for _, detector, clock in students], warmup, rounds)
+    superpoint = statistics.median(times[0])
     rows = []
-    for index, (spec, _, clock) in enumerate(students):
-        total = statistics.median(totals[index])
-        rest = statistics.median(t - sum(parts[index][a][r] for a, _ in clock.parts) for r, t in enumerate(totals[index]))
-        measured = [(label, statistics.median(parts[index][attribute])) for attribute, label in clock.parts]
+    for (spec, _, clock), totals in zip(students, times[1:]):
+        calls = clock.calls[warmup:]  # the timed rounds' records
+        total = statistics.median(totals)
+        rest = statistics.median(t - sum(parts.values()) for t, parts in zip(totals, calls))
+        measured = [(label, statistics.median(parts[attribute] for parts in calls)) for attribute, label in clock.parts]
         rows.append({"student": spec, "ms": total, "ratio": total / superpoint,
                      "parts": [{"part": label, "ms": ms, "share": ms / total, "ratio": ms / superpoint}
                                for label, ms in measured + [(REST, rest)]]})

@@ -13,9 +13,10 @@ from distill.detection.detector import ScoreMapDetector, detect
 from teachers.config import DetectionConfig
 
 
-def interleaved_median_ms(calls: list[Callable[[], object]], warmup: int = 3, rounds: int = 15,
-                          sync: Callable[[], None] = lambda: None) -> list[float]:
-    """Median ms of each call over ``rounds`` rounds (``sync`` waits for a GPU before and after each call)."""
+def interleaved_ms(calls: list[Callable[[], object]], warmup: int = 3, rounds: int = 15,
+                   sync: Callable[[], None] = lambda: None) -> list[list[float]]:
+    """Ms of each call in each of ``rounds`` rounds, after ``warmup`` untimed rounds (``sync`` waits for a GPU before
+    and after each call)."""
     for _ in range(warmup):
         for call in calls:
             call()
@@ -26,8 +27,14 @@ def interleaved_median_ms(calls: list[Callable[[], object]], warmup: int = 3, ro
             start = time.perf_counter()
             call()
             sync()
-            spent.append(time.perf_counter() - start)
-    return [1000 * statistics.median(spent) for spent in times]
+            spent.append(1000 * (time.perf_counter() - start))
+    return times
+
+
+def interleaved_median_ms(calls: list[Callable[[], object]], warmup: int = 3, rounds: int = 15,
+                          sync: Callable[[], None] = lambda: None) -> list[float]:
+    """Median ms of each call over ``rounds`` rounds (:func:`interleaved_ms`)."""
+    return [statistics.median(spent) for spent in interleaved_ms(calls, warmup, rounds, sync)]
 
 
 def detection_ms(detectors: list[ScoreMapDetector], grey: np.ndarray, top_k: int, nms_radius: int = DetectionConfig.nms_radius,

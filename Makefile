@@ -49,9 +49,13 @@ report: $(STAMP)  ## the technical report of `make demo`'s results: report/repor
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
-bench: $(STAMP)  ## the benchmarks: labelling against its floor, the demo student against the teacher, speed in every runtime, the releases' time part by part
+bench: $(STAMP)  ## the benchmarks (after make demo): labelling against its floor, the demo student against the teacher (HPatches, else the held-out photos), speed in every runtime, the releases' time part by part
 	$(BIN)/distill bench labels --overwrite
-	$(BIN)/distill bench students --checkpoint runs/demo/last.pt --checkpoint pretrained --subpixel --root "$(HPATCHES_ROOT)" --overwrite
+	if [ -d "$(HPATCHES_ROOT)" ]; then \
+		$(BIN)/distill bench students --checkpoint runs/demo/last.pt --checkpoint pretrained --subpixel --root "$(HPATCHES_ROOT)" --overwrite; \
+	else \
+		$(BIN)/distill bench students --checkpoint runs/demo/last.pt --checkpoint pretrained --subpixel --held-out --overwrite; \
+	fi
 	$(BIN)/distill bench speed --checkpoint runs/demo/last.pt --checkpoint pretrained:fast --overwrite
 	$(BIN)/distill bench parts --checkpoint pretrained --checkpoint pretrained:fast --overwrite
 

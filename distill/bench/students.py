@@ -1,10 +1,10 @@
-"""Students against the SuperPoint teacher on HPatches, in one run: repeatability, localisation error and
-CPU time per 480x640 image (end to end through ``distill.Detector``: image to keypoints, NMS and top-k
-included; detectors timed in turns, so that a shared machine's drift weighs on all alike), with each
-student's recipe (head, input scale, homographic augmentation, losses, steps) so the table doubles as an
-ablation. Checkpoints of runs that differ only by seed also get a row with the mean and standard deviation;
-``subpixel`` adds repeatability and localisation error with sub-pixel refinement, for every detector. Each row also
-carries its repeatability minus the teacher's with a 95% paired bootstrap interval over sequences
+"""Students against the SuperPoint teacher on HPatches (or synthetic warps of photos), in one run: repeatability,
+localisation error and CPU time per 480x640 image (end to end through ``distill.Detector``: image to keypoints, NMS
+and top-k included; detectors timed in turns, so that a shared machine's drift weighs on all alike), with each
+student's recipe (head, input scale, homographic augmentation, losses, steps) so the table doubles as an ablation.
+Checkpoints of runs that differ only by seed also get a row with the mean and standard deviation; ``subpixel`` adds
+repeatability and localisation error with sub-pixel refinement, for every detector. Each row also carries its
+repeatability minus the teacher's with a 95% paired bootstrap interval over sequences
 (:mod:`distill.eval.paired_bootstrap`); a group of seeds is compared through the mean of its seeds, so the interval
 says what the sequences resolve and the ± what the seeds spread."""
 from __future__ import annotations

@@ -21,24 +21,36 @@ def students(
     checkpoint: List[str] = typer.Option(..., help="Student checkpoint, or pretrained / pretrained:NAME (repeatable); runs that "
                                          "differ only by seed also get a mean ± std row."),
     root: Optional[Path] = typer.Option(None, help=ROOT_HELP),
+    held_out: bool = typer.Option(False, "--held-out", help="Instead of HPatches, SYNTHETIC warps of the held-out photos that "
+                                  "`distill eval warped` uses by default (seed 0), for a machine without HPatches."),
     subpixel: bool = typer.Option(False, "--subpixel", help="Also evaluate every detector with sub-pixel refinement."),
     out: Path = typer.Option(Path("out/bench-students"), help="Folder for results.json (`distill report --ablation`) and results.md."),
     overwrite: bool = typer.Option(False, help=OVERWRITE_HELP),
 ) -> None:
-    """Students against SuperPoint on HPatches (standard protocol).
+    """Students against SuperPoint on HPatches (standard protocol), or with --held-out on synthetic warps.
 
     Repeatability, localisation error, time per 480x640 image end to end and each student's recipe; the seeds of one
     recipe as mean ± std."""
+    if held_out and root:
+        fail("--root and --held-out: choose one set of sequences", code=2)
     checkpoints = [checkpoint_argument(c) for c in checkpoint]
     usable_out_folder(out, ["results.json"], overwrite)
-    sequences = hpatches_sequences(root)
+    if held_out:
+        from distill.eval.synthetic_warps import warped_sequences
+        from labels.images import held_out_images
+
+        sequences = warped_sequences(held_out_images())
+        source = f"SYNTHETIC warps of {len(sequences) // 2} held-out photos (seed 0; not HPatches, {len(sequences)} sequences)"
+    else:
+        sequences = hpatches_sequences(root)
+        source = f"HPatches ({len(sequences)} sequences)"
     import torch
 
     from distill.bench.results import write_results
     from distill.bench.students import bench_students, markdown
 
     table = bench_students(checkpoints, sequences, subpixel)
-    title = (f"HPatches ({len(sequences)} sequences), standard protocol (240x320, 300 points, eps 3 px); time per 480x640 "
+    title = (f"{source}, standard protocol (240x320, 300 points, eps 3 px); time per 480x640 "
              f"image end to end through distill.Detector, {torch.get_num_threads()} CPU threads")
     echo_results(write_results(out, {**table, "title": title}, markdown(table, title)))
 

@@ -27,6 +27,17 @@ def test_bench_students_writes_the_ablation_table_the_report_reads(hpatches_root
     assert again.exit_code == 2 and "exists already" in again.output
 
 
+def test_bench_students_without_hpatches_runs_on_synthetic_warps_of_the_held_out_photos(tmp_path):
+    result = runner.invoke(app, ["bench", "students", "--checkpoint", "pretrained:fast", "--held-out", "--out", str(tmp_path / "s")])
+    assert result.exit_code == 0, result.output
+    table = json.loads((tmp_path / "s" / "results.json").read_text())
+    assert table["title"].startswith("SYNTHETIC warps of 3 held-out photos") and "6 sequences" in table["title"]
+    assert [r["detector"] for r in table["rows"]] == ["superpoint", "student:pretrained:fast"]
+    both = runner.invoke(app, ["bench", "students", "--checkpoint", "pretrained:fast", "--held-out", "--root", str(tmp_path),
+                               "--out", str(tmp_path / "both")])
+    assert both.exit_code == 2 and "choose one" in both.output
+
+
 def test_bench_labels_compares_adaptation_with_its_floor(tmp_path):
     result = runner.invoke(app, ["bench", "labels", "--images", "1", "--size", "48x64", "-n", "1", "-n", "2", "--batch-size", "1",
                                  "--batch-size", "2", "--out", str(tmp_path / "l")])

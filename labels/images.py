@@ -117,11 +117,29 @@ def read_bytes(path: Path) -> bytes:
         raise ImageError(f"{path}: cannot read file ({error.strerror or error})") from None
 
 
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def without_icc_profile(data: bytes) -> bytes:
+    """PNG bytes without their ``iCCP`` chunk (the colour profile, which OpenCV does not apply, so the pixels stay the
+    same), so that libpng prints no warning about a malformed profile (scikit-image's ``page.png`` has one); any other
+    bytes unchanged. A chunk is a 4-byte big-endian length, a 4-byte type, the data and a 4-byte CRC."""
+    if not data.startswith(PNG_SIGNATURE) or b"iCCP" not in data:
+        return data
+    kept, offset = [PNG_SIGNATURE], len(PNG_SIGNATURE)
+    while offset + 8 <= len(data):
+        end = offset + 12 + int.from_bytes(data[offset:offset + 4], "big")
+        if data[offset + 4:offset + 8] != b"iCCP":
+            kept.append(data[offset:end])
+        offset = end
+    return b"".join(kept) + data[offset:]
+
+
 def decode_grey(path: Path, data: bytes) -> np.ndarray:
     """Decode image bytes with OpenCV to an ``H x W`` uint8 grey array."""
     if not data:
         raise ImageError(f"{path}: file is empty")
-    grey = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
+    grey = cv2.imdecode(np.frombuffer(without_icc_profile(data), np.uint8), cv2.IMREAD_GRAYSCALE)
     if grey is None:
         raise ImageError(f"{path}: not a decodable image (OpenCV could not read it: not an image, or truncated)")
     if min(grey.shape) < 16:

@@ -49,13 +49,12 @@ report: $(STAMP)  ## the technical report of `make demo`'s results: report/repor
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
+# HPatches where HPATCHES_ROOT holds it, else the synthetic warps of the held-out photos (as make demo evaluates)
+BENCH_SEQUENCES = $(if $(wildcard $(HPATCHES_ROOT)/.),--root "$(HPATCHES_ROOT)",--held-out)
+
 bench: $(STAMP)  ## the benchmarks (after make demo): labelling against its floor, the demo student against the teacher (HPatches, else the held-out photos), speed in every runtime, the releases' time part by part
 	$(BIN)/distill bench labels --overwrite
-	if [ -d "$(HPATCHES_ROOT)" ]; then \
-		$(BIN)/distill bench students --checkpoint runs/demo/last.pt --checkpoint pretrained --subpixel --root "$(HPATCHES_ROOT)" --overwrite; \
-	else \
-		$(BIN)/distill bench students --checkpoint runs/demo/last.pt --checkpoint pretrained --subpixel --held-out --overwrite; \
-	fi
+	$(BIN)/distill bench students --checkpoint runs/demo/last.pt --checkpoint pretrained --subpixel $(BENCH_SEQUENCES) --overwrite
 	$(BIN)/distill bench speed --checkpoint runs/demo/last.pt --checkpoint pretrained:fast --overwrite
 	$(BIN)/distill bench parts --checkpoint pretrained --checkpoint pretrained:fast --overwrite
 

@@ -9,7 +9,7 @@ import typer
 
 from distill.choices import CLASSICAL
 from distill.commands.common import (OVERWRITE_HELP, checkpoint_argument, echo_results, fail, hpatches_sequences, parse_size,
-                                     resolve_device, usable_out_folder)
+                                     resolve_device, synthetic_sequences, usable_out_folder)
 
 app = typer.Typer(help="Benchmarks: students against the teacher, speed in every runtime, labelling cost, the CLI's own start.", no_args_is_help=True)
 
@@ -36,10 +36,9 @@ def students(
     checkpoints = [checkpoint_argument(c) for c in checkpoint]
     usable_out_folder(out, ["results.json"], overwrite)
     if held_out:
-        from distill.eval.synthetic_warps import warped_sequences
         from labels.images import held_out_images
 
-        sequences = warped_sequences(held_out_images())
+        sequences = synthetic_sequences(held_out_images(), seed=0)
         source = f"SYNTHETIC warps of {len(sequences) // 2} held-out photos (seed 0; not HPatches, {len(sequences)} sequences)"
     else:
         sequences = hpatches_sequences(root)

@@ -85,6 +85,18 @@ def hpatches_sequences(root: Path | None, only: str | None = None) -> list:
         fail(str(error))
 
 
+def synthetic_sequences(paths: list[Path], seed: int, strength: float = 1.0, illumination: str = "mixed") -> list:
+    """Two synthetic sequences per photo (``distill.eval.synthetic_warps.warped_sequences``); an unreadable photo
+    fails naming it."""
+    from distill.eval.synthetic_warps import warped_sequences
+    from labels.images import ImageError
+
+    try:
+        return warped_sequences(paths, seed=seed, strength=strength, illumination=illumination)
+    except ImageError as error:
+        fail(str(error))
+
+
 def parse_size(text: str) -> tuple[int, int]:
     """``"240x320"`` -> ``(240, 320)`` (rows x columns)."""
     try:

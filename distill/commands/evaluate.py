@@ -12,7 +12,8 @@ import typer
 
 from distill.choices import AVAILABLE, CLASSICAL, EVAL_SEED, METHODS, RESIZE, STUDENT_METHODS
 from distill.commands.common import (CHECKPOINT_HELP, CONFIG_HELP, OVERWRITE_HELP, SET_HELP, SHOW_CONFIG_HELP, RUNTIME_HELP, Runtime, command_config, echo_results, fail, image_inputs,
-                                     load_or_fail, parse_size, resolve_device, usable_out_folder, hpatches_sequences)
+                                     load_or_fail, parse_size, resolve_device, usable_out_folder, hpatches_sequences,
+                                     synthetic_sequences)
 from labels.images import EMBEDDED, HELD_OUT
 from labels.synthetic_shapes import ShapesConfig
 from teachers.config import DetectionConfig
@@ -215,17 +216,6 @@ def strength_note(strength: float, illumination: Illumination = Illumination.mix
     return (f", warp strength {strength:g}" if strength != 1 else "") + series.get(illumination, "")
 
 
-def _warped(paths: list[Path], seed: int, strength: float = 1.0, illumination: Illumination = Illumination.mixed):
-    """Two synthetic sequences per photo (``warped_sequences``); an unreadable photo fails naming it."""
-    from distill.eval.synthetic_warps import warped_sequences
-    from labels.images import ImageError
-
-    try:
-        return warped_sequences(paths, seed=seed, strength=strength, illumination=illumination.value)
-    except ImageError as error:
-        fail(str(error))
-
-
 @app.command()
 def warped(
     detectors: Optional[List[str]] = typer.Option(None, "--detector", "-d", help=DETECTORS_HELP),
@@ -259,7 +249,7 @@ def warped(
     scored = _protocol(protocol, config, override, {"subpixel": subpixel or None}, show_config)
     paths, source = _photos(images, photos, validation) or _held_out()
     usable_out_folder(out, [RESULTS], overwrite)
-    sequences = _warped(paths, seed, warp_strength, illumination)
+    sequences = synthetic_sequences(paths, seed, warp_strength, illumination.value)
     device = resolve_device(device)
     built = _build(detectors, old_detectors, checkpoint, device, ha_homographies, runtime)
     note = strength_note(warp_strength, illumination)
@@ -353,7 +343,7 @@ def matching(
     usable_out_folder(out, [RESULTS], overwrite)
     if photos:
         paths, source = photos
-        sequences = [s for s in _warped(paths, seed, warp_strength, illumination) if not only or s.kind == only.value]
+        sequences = [s for s in synthetic_sequences(paths, seed, warp_strength, illumination.value) if not only or s.kind == only.value]
         title = (f"SYNTHETIC matching: warps of {len(paths)} {source} (seed {seed}{strength_note(warp_strength, illumination)}; "
                  "not HPatches)")
     else:

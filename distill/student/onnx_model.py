@@ -132,6 +132,19 @@ def let_batch_norms_fold(graph) -> int:
     return moved
 
 
+def session_options(threads: int = 0):
+    """ONNX Runtime's session options for every model here: denormals flushed to zero, and no busy-waiting of the
+    thread pool between runs (it would steal the CPU from whatever runs next); ``threads`` intra-op threads (0: ONNX
+    Runtime's default)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.add_session_config_entry("session.set_denormal_as_zero", "1")
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return options
+
+
 def onnx_detector(path: Path, device: str = "cpu", name: str | None = None) -> ScoreMapDetector:
     """An exported student run by ONNX Runtime (the CUDA provider when ``device`` is CUDA and it is
     available, else the CPU), with its exported detection settings."""
@@ -139,10 +152,7 @@ def onnx_detector(path: Path, device: str = "cpu", name: str | None = None) -> S
         import onnxruntime as ort
     except ImportError:
         raise OnnxUnavailableError(f"--runtime onnx needs the [onnx] extra: {EXTRA}") from None
-    options = ort.SessionOptions()
-    options.add_session_config_entry("session.set_denormal_as_zero", "1")
-    # no busy-waiting of the thread pool between runs: it would steal the CPU from whatever runs next
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options = session_options()
     providers = ["CUDAExecutionProvider"] if device.startswith("cuda") and "CUDAExecutionProvider" in ort.get_available_providers() else []
     if not Path(path).is_file():
         raise CheckpointError(f"ONNX model not found: {path}")

@@ -11,7 +11,6 @@ extra.
 from __future__ import annotations
 
 import argparse
-import statistics
 
 
 def sessions(path: str, image, threads: int) -> dict:
@@ -19,11 +18,9 @@ def sessions(path: str, image, threads: int) -> dict:
     import onnxruntime as ort
     import openvino as ov
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.add_session_config_entry("session.set_denormal_as_zero", "1")
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    from distill.student.onnx_model import session_options
+
+    session = ort.InferenceSession(path, session_options(threads), providers=["CPUExecutionProvider"])
     calls = {"ONNX Runtime": lambda: session.run(None, {"image": image})}
     core = ov.Core()
     precisions = ["f32"] + (["bf16"] if "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES") else [])

@@ -27,7 +27,7 @@ from distill.student.inference import inference_student
 # (the Student's attribute, what the table calls it), in the order a call runs them
 PARTS = (("backbone", "backbone"), ("fpn", "pyramid"), ("detail", "detail branch"), ("head", "keypoint head"),
          ("descriptor_stages", "descriptor stages (deeper backbone)"), ("descriptor_fpn", "descriptor pyramid"),
-         ("descriptor_head", "descriptor head"))
+         ("descriptor_detail", "descriptor detail branch"), ("descriptor_head", "descriptor head"))
 REST = "the rest (resizing, the levels' sum, NMS, top-k, sampling)"
 
 

@@ -35,6 +35,7 @@ class StudentConfig:
     descriptor_levels: int = 0  # > backbone_levels (up to 4): that pyramid also reads the backbone's deeper stages, computed for the descriptors alone; 0: the detector's levels
     descriptor_separable: bool = False  # that pyramid's 3x3 convolutions depthwise-separable (speed; ~8x fewer multiply-adds at 128 channels)
     descriptor_hidden: int = 256  # width of the descriptor head's hidden layer (speed: 128 halves its 1x1 layers)
+    descriptor_detail: int = 0  # > 0: that pyramid's head reads a detail branch of its own, this wide (depthwise-separable stride-2 layers), in place of the detector's
 
     def __post_init__(self) -> None:
         if self.backbone_antialias not in ANTIALIAS:
@@ -60,6 +61,8 @@ class StudentConfig:
             raise ValueError("student.descriptor_channels must be >= 0, and > 0 only with a descriptor head (student.descriptor_dim)")
         if self.descriptor_separable and not self.descriptor_channels:
             raise ValueError("student.descriptor_separable needs a descriptor pyramid (student.descriptor_channels > 0)")
+        if self.descriptor_detail < 0 or (self.descriptor_detail and not self.descriptor_channels):
+            raise ValueError("student.descriptor_detail must be >= 0, and > 0 only with a descriptor pyramid (student.descriptor_channels > 0)")
         if self.descriptor_hidden < 1:
             raise ValueError(f"student.descriptor_hidden must be >= 1, got {self.descriptor_hidden}")
         if self.backbone_levels not in (2, 3, 4):
@@ -272,7 +275,7 @@ class TrainConfig:
     val_hpatches: Optional[str] = None  # HPatches folder: validate (and pick best.pt) there instead of on held-out store images
     init: Optional[str] = None  # start from the weights of this checkpoint ("pretrained": the released student); same architecture but the descriptor branch, separable, input_scale, downscale and head_kernel, and detail and head narrower
     init_fresh: List[str] = field(default_factory=list)  # parts (as train_only's) that start fresh, not from init's weights
-    train_only: List[str] = field(default_factory=list)  # train only these parts (backbone, fpn, detail, head, descriptor_stages, descriptor_fpn, descriptor_head); the rest stays frozen
+    train_only: List[str] = field(default_factory=list)  # train only these parts (backbone, fpn, detail, head, descriptor_stages, descriptor_fpn, descriptor_detail, descriptor_head); the rest stays frozen
     keep_checkpoints: bool = False  # also keep the weights at every validation: checkpoints/step-NNNNNN.pt (scripts/validation_agreement.py)
     workers: int = 0  # DataLoader workers
     seed: int = 0
@@ -323,10 +326,11 @@ class TrainConfig:
     @property
     def trains_descriptors(self) -> bool:
         """Whether the descriptor loss can move a part ``train_only`` trains: the descriptor head or a part its
-        descriptors are read from (the backbone, the detail branch, and its own pyramid with its deeper stages, or else the
+        descriptors are read from (the backbone, the detail branch or its own, and its own pyramid with its deeper stages, or else the
         detector's)."""
         if not self.student.descriptor_dim:
             return False
         pyramid = ("descriptor_stages", "descriptor_fpn") if self.student.descriptor_channels else ("fpn",)
-        reads = ("backbone", "detail", "descriptor_head") + pyramid
+        detail = "descriptor_detail" if self.student.descriptor_detail else "detail"
+        reads = ("backbone", detail, "descriptor_head") + pyramid
         return not self.train_only or any(part in self.train_only for part in reads)

@@ -18,7 +18,7 @@ from distill.student.model import Student
 from distill.student.narrow import NARROWABLE, narrow
 from labels.configuration import ConfigError
 
-PARTS = ("backbone", "fpn", "detail", "head", "descriptor_stages", "descriptor_fpn", "descriptor_head")
+PARTS = ("backbone", "fpn", "detail", "head", "descriptor_stages", "descriptor_fpn", "descriptor_detail", "descriptor_head")
 # keys of the student's configuration that may differ between the checkpoint and the run it starts:
 # a part whose weights then differ in name or shape starts fresh (``input_scale`` changes no shape: the
 # backbone and pyramid load and adapt to the new scale in training; ``tf_efficientnet_lite0`` and
@@ -26,7 +26,7 @@ PARTS = ("backbone", "fpn", "detail", "head", "descriptor_stages", "descriptor_f
 # a detail branch of another ``detail_start`` has other tensors and starts fresh; ``downscale`` changes no
 # tensor, nor does the backbone's ``backbone_antialias``; a 1x1 head (``head_kernel``) loads the centre taps of a 3x3 one)
 MAY_DIFFER = ("backbone_weights", "descriptor_dim", "descriptor_channels", "descriptor_levels", "descriptor_separable",
-              "descriptor_hidden", "separable", "input_scale",
+              "descriptor_hidden", "descriptor_detail", "separable", "input_scale",
               "backbone", "detail_start", "downscale", "head_kernel", "backbone_antialias")
 # ... and ``NARROWABLE`` ones may be narrower than the checkpoint's: its detail branch and head are narrowed;
 # ``backbone_levels`` may be fewer: the backbone and pyramid load the levels they keep

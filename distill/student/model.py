@@ -115,10 +115,14 @@ class Student(nn.Module):
             if config.descriptor_separable:
                 self.descriptor_fpn.layer_blocks = nn.ModuleList(separable_conv(config.descriptor_channels, config.descriptor_channels)
                                                                  for _ in self.descriptor_fpn.layer_blocks)
-            described = config.descriptor_channels + config.detail_channels
+            # a detail branch of the descriptors' own: the detector's is trained for corners and frozen under them
+            self.descriptor_detail = (detail_branch(config.descriptor_detail, self.stride, config.detail_start, separable=True)
+                                      if config.descriptor_detail else None)
+            described = config.descriptor_channels + (config.descriptor_detail or config.detail_channels)
             self.descriptor_head = nn.Sequential(nn.Conv2d(described, hidden, 1), nn.BatchNorm2d(hidden), nn.ReLU(inplace=True),
                                                  nn.Conv2d(hidden, config.descriptor_dim, 1))
         else:
+            self.descriptor_detail = None
             self.descriptor_head = (nn.Sequential(conv_bn_relu(inputs, hidden), nn.Conv2d(hidden, config.descriptor_dim, 1))
                                     if config.descriptor_dim else None)
 
@@ -148,7 +152,7 @@ class Student(nn.Module):
         detail = self.detail(centred) if self.detail is not None else None
         if detail is not None:
             fused = torch.cat([fused, detail], dim=1)
-        return {"size": (h, w), "grid": grid, "features": features, "detail": detail, "fused": fused}
+        return {"size": (h, w), "grid": grid, "features": features, "centred": centred, "detail": detail, "fused": fused}
 
     def keypoint_logits(self, encoding: dict) -> torch.Tensor:
         """The keypoint head on an :meth:`encode` result (see :meth:`forward` for the shapes)."""
@@ -190,7 +194,8 @@ class Student(nn.Module):
 
     def descriptor_input(self, encoding: dict) -> torch.Tensor:
         """What the descriptor head reads, ``B x C x H/8 x W/8``: the keypoint head's input, or (a descriptor pyramid
-        of its own) that pyramid's ``descriptor_channels`` followed by the detail features."""
+        of its own) that pyramid's ``descriptor_channels`` followed by the detail features (``descriptor_detail``: of
+        its own detail branch)."""
         fused = encoding["fused"]
         if self.descriptor_fpn is not None:
             levels = encoding["features"]
@@ -198,7 +203,8 @@ class Student(nn.Module):
                 shallow = list(levels.values())
                 levels = OrderedDict((str(i), f) for i, f in enumerate(shallow + self.descriptor_stages(shallow[-1])))
             fused = self._on_grid(self.descriptor_fpn(levels), encoding["grid"])
-            fused = fused if encoding["detail"] is None else torch.cat([fused, encoding["detail"]], dim=1)
+            detail = self.descriptor_detail(encoding["centred"]) if self.descriptor_detail is not None else encoding["detail"]
+            fused = fused if detail is None else torch.cat([fused, detail], dim=1)
         return fused if self.stride == 8 else F.avg_pool2d(fused, 2)
 
     @staticmethod

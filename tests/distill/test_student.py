@@ -31,6 +31,7 @@ from labels.images import list_images
 from labels.run import label_images
 from labels.store import StoreReader
 from teachers.config import DetectionConfig
+from teachers.superpoint import sample_descriptors
 from tests.conftest import embedded, run_script, write_photos
 
 
@@ -124,6 +125,47 @@ def test_a_cheaper_descriptor_branch_is_a_separable_pyramid_and_a_narrower_head(
         replace(dense, descriptor_channels=0, descriptor_separable=True)
     with pytest.raises(ValueError, match="descriptor_hidden"):
         replace(dense, descriptor_hidden=0)
+
+
+def test_the_descriptors_own_detail_branch_leaves_the_keypoints_and_the_detectors_detail_alone(tmp_path):
+    """descriptor_detail: the descriptor head reads a separable detail branch of its own in place of the detector's.
+    The keypoints are those of the same student without it; the descriptors move with it and not with the detector's
+    detail branch; sampling them at points equals the dense map sampled; ``--init`` loads every other part, and a
+    run training only the descriptor branch trains it."""
+    from distill.student.checkpoint import save_checkpoint
+    from distill.student.initialise import frozen_parts, initialise_from
+
+    base = StudentConfig(backbone_weights="none", fpn_channels=8, detail_channels=8, head_channels=8, descriptor_dim=256,
+                         descriptor_channels=16)
+    own = replace(base, descriptor_detail=12)
+    torch.manual_seed(0)
+    student = Student(own).eval()
+    assert student.descriptor_head[0].in_channels == 16 + 12
+    assert any(layer.groups > 1 for layer in student.descriptor_detail.modules() if isinstance(layer, torch.nn.Conv2d))
+    grey = torch.rand(1, 1, 64, 96)
+    with torch.no_grad():
+        logits, descriptors = student(grey, descriptors=True)
+        without = Student(base).eval()
+        without.load_state_dict({k: v for k, v in student.state_dict().items()
+                                 if not k.startswith(("descriptor_detail", "descriptor_head"))}, strict=False)
+        assert torch.equal(logits, without(grey)) and descriptors.shape == (1, 256, 8, 12)
+        student.detail[1][0].weight.mul_(2)
+        assert torch.equal(student(grey, descriptors=True)[1], descriptors)
+        student.descriptor_detail[1][0].weight.mul_(2)
+        assert not torch.allclose(student(grey, descriptors=True)[1], descriptors)
+        encoding = student.encode(grey)
+        points = [torch.tensor([[10.0, 20.0], [50.5, 33.25], [90.0, 60.0]])]
+        dense = student.describe(encoding)
+        torch.testing.assert_close(student.descriptors_at(encoding, points)[0], sample_descriptors(dense[0], points[0], (64, 96)),
+                                   atol=1e-5, rtol=1e-4)
+    checkpoint = tmp_path / "base.pt"
+    save_checkpoint(checkpoint, Student(base), None, None, 0, -1.0, TrainConfig(student=base))
+    assert initialise_from(Student(own), str(checkpoint)) == (["backbone", "fpn", "detail", "head", "descriptor_fpn"],
+                                                              ["descriptor_head"])
+    trained = TrainConfig(student=own, train_only=["descriptor_detail"])
+    assert trained.trains_descriptors and student.detail in frozen_parts(student, trained.train_only)
+    with pytest.raises(ValueError, match="descriptor_detail"):
+        replace(base, descriptor_channels=0, descriptor_detail=8)
 
 
 @pytest.mark.parametrize("head,shape", [("map", (2, 64, 96)), ("cell", (2, 65, 8, 12))])

@@ -244,7 +244,7 @@ def test_train_only_names_the_parts_and_init_refuses_another_architecture(descri
     store, _ = described_store
     config = tiny_config(store, steps=1)
     config.train_only = ["decoder"]
-    with pytest.raises(ConfigError, match="backbone, fpn, detail, head, descriptor_stages, descriptor_fpn, descriptor_head"):
+    with pytest.raises(ConfigError, match="backbone, fpn, detail, head, descriptor_stages, descriptor_fpn, descriptor_detail, descriptor_head"):
         train(config, tmp_path / "run", progress=False)
     config = tiny_config(store, steps=1)
     config.init = "pretrained"

@@ -36,7 +36,7 @@ class RuntimeConfig:
 class LabelConfig:
     """A labelling run (``distill labels``). Every field but ``runtime`` changes the labels."""
 
-    teacher: str = "superpoint"  # or student:PATH, a trained student's checkpoint (a second labelling round)
+    teacher: str = "superpoint"  # or student:PATH, a trained student's checkpoint (a second labelling round), or student:pretrained[:NAME]
     size: Tuple[int, int] = (240, 320)  # labelling size H x W (rows, columns); images are resized to it
     seed: int = 0  # per-image homographies are drawn from (seed, image hash)
     descriptors: bool = False  # also store the teacher's D x H/8 x W/8 descriptors of the unwarped image (SuperPoint: D = 256)
@@ -49,7 +49,8 @@ class LabelConfig:
 
     def __post_init__(self) -> None:
         if self.teacher != "superpoint" and not (self.teacher.startswith("student:") and len(self.teacher) > len("student:")):
-            raise ValueError(f"teacher: unknown teacher {self.teacher!r}; available: superpoint, student:PATH (a student checkpoint)")
+            raise ValueError(f"teacher: unknown teacher {self.teacher!r}; available: superpoint, student:PATH (a student checkpoint), "
+                             "student:pretrained[:NAME] (a released student)")
         if self.teacher != "superpoint" and self.lightglue.enabled:
             raise ValueError("lightglue needs the superpoint teacher (the stock LightGlue weights match SuperPoint's descriptors)")
         if self.adapt_descriptors and not self.descriptors:

@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from distill.commands.common import command_config, fail, parse_size, resolve_device, usable_out_folder
+from distill.commands.common import command_config, fail, parse_size, resolve_device, student_teacher_checkpoint, usable_out_folder
 from labels.config import LabelConfig
 from teachers.config import AdaptationConfig
 from labels.errors import StoreError, StoreLockedError
@@ -33,7 +33,8 @@ def label(
     synthetic: Optional[int] = typer.Option(None, "--synthetic", min=1, help="Instead of images: draw N synthetic shapes with exact "
                                             "corner labels (no teacher) at --size into a synthetic-<hash>.h5 store."),
     teacher: str = typer.Option("superpoint", help="Teacher: superpoint, or student:PATH to relabel with a trained student "
-                                "(a second round; its store is named student-<hash>, after the checkpoint's checksum)."),
+                                "(a second round; its store is named student-<hash>, after the checkpoint's checksum), or "
+                                "student:pretrained / student:pretrained:NAME for a released student."),
     homographies: Optional[int] = typer.Option(None, "--homographies", "-n", help="Homographies per image, the identity included "
                                                f"\\[default: {AdaptationConfig.num_homographies}]."),
     size: Optional[str] = typer.Option(None, help="Labelling size HxW (rows x columns) "
@@ -110,16 +111,14 @@ def label(
 
 
 def student_teacher(teacher: str, descriptors: bool) -> dict:
-    """``label_images`` arguments for a ``student:PATH`` teacher (none for SuperPoint); with ``descriptors``
-    the student must have a descriptor head."""
+    """``label_images`` arguments for a ``student:PATH`` or ``student:pretrained[:NAME]`` teacher (none for
+    SuperPoint); with ``descriptors`` the student must have a descriptor head."""
     if not teacher.startswith("student:"):
         return {}
     from distill.student.as_teacher import StudentTeacher
     from distill.student.checkpoint import read_checkpoint
 
-    path = Path(teacher.split(":", 1)[1])
-    if not path.is_file():
-        raise CheckpointError(f"--teacher {teacher}: checkpoint not found: {path}")
+    path = student_teacher_checkpoint(teacher)
     if descriptors and not read_checkpoint(path).config.student.descriptor_dim:
         raise CheckpointError(f"--descriptors: the student {path} has no descriptor head (student.descriptor_dim is 0); "
                               "label descriptors with a student that has one, or with --teacher superpoint")

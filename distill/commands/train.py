@@ -9,7 +9,7 @@ from typing import List, Optional
 
 import typer
 
-from distill.commands.common import command_config, fail, resolve_device
+from distill.commands.common import command_config, fail, resolve_device, student_teacher_checkpoint
 from distill.eval.sequences import HPatchesError
 from distill.student.errors import CheckpointError
 from distill.student.config import HEADS, StudentConfig, TrainConfig
@@ -21,18 +21,21 @@ Head = Enum("Head", {name: name for name in HEADS}, type=str)
 
 
 def newest_store(teacher: str = "superpoint", folder: Path = Path("data/labels")) -> Path:
-    """The newest store in ``folder`` labelled by ``teacher``: ``superpoint``, or ``student:PATH``, a store
-    whose configuration records that checkpoint's checksum (``distill labels --teacher student:PATH``)."""
+    """The newest store in ``folder`` labelled by ``teacher``: ``superpoint``, or ``student:PATH`` (or
+    ``student:pretrained[:NAME]``), a store whose configuration records that checkpoint's checksum (``distill labels
+    --teacher student:PATH``)."""
     kind, _, path = teacher.partition(":")
     if kind not in ("superpoint", "student") or (kind == "student") != bool(path):
-        fail(f"--teacher {teacher!r}: superpoint or student:PATH", code=2)
+        fail(f"--teacher {teacher!r}: superpoint, student:PATH or student:pretrained[:NAME]", code=2)
     stores = [s for s in sorted(folder.glob(f"{kind}-*.h5"), key=lambda p: p.stat().st_mtime) if "-shard" not in s.stem]
     if kind == "student":
-        if not Path(path).is_file():
-            fail(f"--teacher {teacher}: checkpoint not found: {path}", code=2)
         from labels.store import StoreReader
 
-        checksum = sha256_of(Path(path))
+        try:
+            checkpoint = student_teacher_checkpoint(teacher)
+        except CheckpointError as error:
+            fail(str(error), code=2)
+        checksum = sha256_of(checkpoint)
         stores = [s for s in stores if StoreReader(s).config.get("weights_sha256") == checksum]
     if not stores:
         fail(f"no label store of the {teacher} teacher in {folder}: run `distill labels --teacher {teacher}` "
@@ -43,7 +46,7 @@ def newest_store(teacher: str = "superpoint", folder: Path = Path("data/labels")
 def train_command(
     teacher: List[str] = typer.Option(["superpoint"], help="Teacher whose cached labels to learn from, when no --store is given: "
                                       "superpoint, or student:PATH (the store `distill labels --teacher student:PATH` wrote, found "
-                                      "by the checkpoint's checksum; a later labelling round). Repeatable: the newest store of "
+                                      "by the checkpoint's checksum; a later labelling round), or student:pretrained[:NAME]. Repeatable: the newest store of "
                                       "each, trained on together."),
     store: Optional[List[str]] = typer.Option(None, help="Label store index file, or a glob pattern in quotes (a shard set: "
                                               "'data/labels/superpoint-<hash>-shard*of4.h5'); repeatable, trained on together. "

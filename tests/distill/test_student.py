@@ -615,6 +615,32 @@ def test_train_learns_from_the_newest_store_of_each_teacher_given(tiny_store, im
     assert all(Path(s).parent == Path("data/labels") for s in stores)
 
 
+def test_a_released_student_teaches_by_its_name(image_folder, tmp_path):
+    """``--teacher student:pretrained:fast`` labels with the released file itself: the same store, image for image, as
+    ``--teacher student:<that file>`` (named by the file's checksum), which ``distill train --teacher`` finds by either
+    name; an unknown release is named in the error."""
+    from distill.pretrained import released_checkpoint
+
+    released = released_checkpoint("fast")
+    stores = []
+    for teacher in ("student:pretrained:fast", f"student:{released}"):
+        out = tmp_path / teacher.replace(":", "-").replace("/", "-")
+        result = CliRunner().invoke(app, ["labels", "--images", str(image_folder), "--teacher", teacher, "--size", "96x128",
+                                          "-n", "1", "--out", str(out), "--quiet", "--device", "cpu"])
+        assert result.exit_code == 0, result.output
+        stores.append(next(out.glob("student-*.h5")))
+    assert stores[0].name == stores[1].name
+    first, second = StoreReader(stores[0]), StoreReader(stores[1])
+    assert len(first) == len(second) == 4
+    for (key, labels), (other, same) in zip(first, second):
+        assert key == other
+        np.testing.assert_array_equal(labels.heatmap, same.heatmap)
+    assert newest_store("student:pretrained:fast", stores[1].parent) == stores[1]
+    refused = CliRunner().invoke(app, ["labels", "--images", str(image_folder), "--teacher", "student:pretrained:tiny",
+                                       "--out", str(tmp_path / "c")])
+    assert refused.exit_code == 1 and "no released student 'tiny'" in refused.output
+
+
 def test_a_student_relabels_images_as_the_teacher_of_a_second_round(tiny_store, image_folder, tmp_path):
     run = tmp_path / "run"
     train(tiny_config(tiny_store, steps=2, val_every=2), run, progress=False)

@@ -41,15 +41,16 @@ CHECKPOINT_HELP = ("A student: a checkpoint (runs/NAME/last.pt, an exported .onn
 def student_teacher_checkpoint(teacher: str) -> Path:
     """The checkpoint of a ``student:SPEC`` teacher: ``SPEC`` a checkpoint file, or ``pretrained`` / ``pretrained:NAME``
     (a released student, checksum-verified). A ``CheckpointError`` names the teacher when neither."""
-    from distill.pretrained import RELEASES, release_named, released_checkpoint
+    from distill.pretrained import release_named, released_checkpoint
     from distill.student.errors import CheckpointError
 
     spec = teacher.split(":", 1)[1]
     name = release_named(spec)
     if name is not None:
-        if name not in RELEASES:
-            raise CheckpointError(f"--teacher {teacher}: no released student {name!r}; the releases are {', '.join(RELEASES)}")
-        return released_checkpoint(name)
+        try:
+            return released_checkpoint(name)
+        except CheckpointError as error:  # an unknown release, or a packaged file that fails its checksum
+            raise CheckpointError(f"--teacher {teacher}: {error}") from None
     if not Path(spec).is_file():
         raise CheckpointError(f"--teacher {teacher}: checkpoint not found: {spec} (a checkpoint file, or pretrained / pretrained:NAME)")
     return Path(spec)

@@ -46,12 +46,12 @@ def main() -> None:
     source.add_argument("--held-out", action="store_true", help="synthetic sequences of make demo's held-out photos")
     parser.add_argument("--relative", type=float, action="append", required=True, help="a fraction r of the image's maximum (repeatable)")
     args = parser.parse_args()
+    if not args.checkpoint and not args.detector:
+        parser.error("give at least one --checkpoint or --detector to cut")
     if args.root:
         sequences = load_hpatches(args.root)
     else:
         sequences = warped_sequences(held_out_images() if args.held_out else validation_photos(args.validation), seed=0)
-    if not args.checkpoint and not args.detector:
-        parser.error("give at least one --checkpoint or --detector to cut")
     built = [d.detector for d in load_or_fail(["superpoint", *args.detector], args.checkpoint, "cpu", "torch", 100)]
     detectors = [built[0]]  # SuperPoint as it is: the reference
     for detector in built[1:]:
